@@ -1,0 +1,410 @@
+"""The Python API: ``LLMChat``, ``LLMConfig``, ``ChatManager``, ``ChatResponse``.
+
+The async classes are the real thing; the sync ones run them on one background event loop
+thread, so they also work inside Jupyter or another running loop.
+
+    chat = LLMChat(base_url="http://127.0.0.1:8080/v1", model="tiny")
+    print(chat.ask("What is the capital of France?"))
+    for piece in chat.chat("And of Italy?", stream=True):
+        print(piece, end="")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from desktop_chat.conversation import Conversation
+from desktop_chat.errors import DesktopChatError
+from desktop_chat.events import Finished, TextDelta
+from desktop_chat.params import GenerationParams
+from desktop_chat.providers.base import Health, Provider
+from desktop_chat.session import run_turn
+
+_PARAM_NAMES = ("temperature", "top_p", "top_k", "max_tokens", "frequency_penalty",
+                "presence_penalty", "seed", "stop")  # fmt: skip
+
+
+@dataclass(slots=True)
+class LLMConfig:
+    """Everything needed to talk to one model. ``base_url=None`` resolves ``model`` through the
+    user's settings (an alias or ``provider:model``, keys from the keychain)."""
+
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    model: str = ""
+    temperature: float | None = 0.7
+    max_tokens: int | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    system_prompt: str = ""
+    #: Seconds to wait for the server before giving up on a request.
+    request_timeout: float = 120.0
+    provider_name: str = "openai"
+
+    def params(self) -> GenerationParams:
+        return GenerationParams(**{n: getattr(self, n) for n in _PARAM_NAMES})
+
+    def to_dict(self, *, include_key: bool = False) -> dict[str, Any]:
+        """Plain data; the API key is left out unless asked for, so dumps never leak it."""
+        data = dataclasses.asdict(self)
+        data["stop"] = list(self.stop)
+        if not include_key:
+            data["api_key"] = None
+        return data
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    """A reply that never raises: ``success`` or an ``error`` sentence; figures in ``metadata``."""
+
+    content: str
+    success: bool = True
+    error: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_error(self) -> bool:
+        return not self.success
+
+    def __str__(self) -> str:
+        return self.content if self.success else f"Error: {self.error}"
+
+
+def _config_from(config: LLMConfig | None, kwargs: dict[str, Any]) -> LLMConfig:
+    base = config or LLMConfig()
+    unknown = set(kwargs) - {f.name for f in dataclasses.fields(LLMConfig)}
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    if "stop" in kwargs and isinstance(kwargs["stop"], str):
+        kwargs["stop"] = (kwargs["stop"],)
+    cfg = dataclasses.replace(base, **kwargs)
+    cfg.params()  # validate ranges now, with a clear ValueError, not at the first request
+    return cfg
+
+
+class AsyncLLMChat:
+    """One conversation with one model, async."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        model: str | None = None,
+        *,
+        config: LLMConfig | None = None,
+        provider: Provider | None = None,
+        stream: bool = True,
+        **options: Any,
+    ) -> None:
+        given = {k: v for k, v in (("base_url", base_url), ("api_key", api_key), ("model", model))
+                 if v is not None}  # fmt: skip
+        self.config = _config_from(config, {**given, **options})
+        self.stream = stream
+        self._provider = provider
+        self._model = self.config.model
+        self._params: GenerationParams | None = None
+        self._conversation = Conversation(self.config.system_prompt)
+        self.last_activity = time.monotonic()
+
+    # --- history -------------------------------------------------------------------------
+
+    @property
+    def history(self) -> list[dict[str, str]]:
+        return self._conversation.history()
+
+    @property
+    def conversation(self) -> Conversation:
+        return self._conversation
+
+    @property
+    def system_prompt(self) -> str:
+        return self._conversation.system_prompt
+
+    def clear_history(self) -> None:
+        self._conversation.clear()
+
+    def update_system_prompt(self, text: str) -> None:
+        self._conversation.system_prompt = text
+        self.config.system_prompt = text
+
+    # --- the provider ----------------------------------------------------------------------
+
+    def _ensure_provider(self) -> tuple[Provider, str, GenerationParams]:
+        if self._provider is None or self._params is None:
+            provider, model, params = _build_provider(self.config, self._provider)
+            self._provider, self._model, self._params = provider, model, params
+        return self._provider, self._model, self._params
+
+    async def aclose(self) -> None:
+        if self._provider is not None:
+            await self._provider.aclose()
+
+    # --- asking ----------------------------------------------------------------------------
+
+    def ask(self, prompt: str, stream: bool = False) -> Awaitable[str] | AsyncIterator[str]:
+        """One turn, no history: `await ask(p)`, or `async for t in ask(p, stream=True)`."""
+        return self._reply(prompt, Conversation(self.system_prompt), stream)
+
+    def chat(self, prompt: str, stream: bool | None = None) -> Awaitable[str] | AsyncIterator[str]:
+        """A turn that joins the history."""
+        return self._reply(prompt, self._conversation, self.stream if stream is None else stream)
+
+    def _reply(self, prompt: str, conversation: Conversation, stream: bool):
+        pieces = self._pieces(prompt, conversation)
+        return pieces if stream else _join(pieces)
+
+    async def _pieces(self, prompt: str, conversation: Conversation) -> AsyncIterator[str]:
+        self.last_activity = time.monotonic()
+        prompt = _check_prompt(prompt)
+        provider, model, params = self._ensure_provider()
+        async for event in run_turn(provider, conversation, prompt, model, params):
+            if isinstance(event, TextDelta):
+                yield event.text
+        self.last_activity = time.monotonic()
+
+    async def ask_response(self, prompt: str, *, history: bool = False) -> ChatResponse:
+        """Like ``ask`` (or ``chat`` with ``history=True``) but returns a ``ChatResponse``."""
+        conversation = self._conversation if history else Conversation(self.system_prompt)
+        try:
+            prompt = _check_prompt(prompt)
+            provider, model, params = self._ensure_provider()
+            parts: list[str] = []
+            async for event in run_turn(provider, conversation, prompt, model, params):
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                elif isinstance(event, Finished):
+                    return ChatResponse("".join(parts), True, None, event.as_metadata())
+        except DesktopChatError as err:
+            partial = getattr(err, "partial_text", "")
+            meta = {"model": self._model, "error_type": type(err).__name__}
+            return ChatResponse(partial, False, str(err), meta)
+        except ValueError as err:
+            return ChatResponse("", False, str(err), {"error_type": "ValueError"})
+        finally:
+            self.last_activity = time.monotonic()
+        return ChatResponse("".join(parts), False, "The reply ended without finishing.", {})
+
+    async def chat_response(self, prompt: str) -> ChatResponse:
+        return await self.ask_response(prompt, history=True)
+
+    async def batch(self, prompts: Iterable[str], concurrency: int = 4) -> list[ChatResponse]:
+        """Independent one-turn prompts, ``concurrency`` at a time; answers in prompt order."""
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(prompt: str) -> ChatResponse:
+            async with gate:
+                return await self.ask_response(prompt)
+
+        return list(await asyncio.gather(*(one(p) for p in prompts)))
+
+    async def health(self) -> Health:
+        try:
+            provider, _, _ = self._ensure_provider()
+        except DesktopChatError as err:
+            return Health(False, str(err))
+        return await provider.health()
+
+
+def _check_prompt(prompt: str) -> str:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("The prompt is empty; type something to ask.")
+    return prompt
+
+
+async def _join(pieces: AsyncIterator[str]) -> str:
+    return "".join([p async for p in pieces])
+
+
+def _build_provider(
+    config: LLMConfig, given: Provider | None
+) -> tuple[Provider, str, GenerationParams]:
+    params = config.params().replace(system_prompt=config.system_prompt or None)
+    if given is not None:
+        return given, config.model, params
+    from desktop_chat.providers.openai_compat import OpenAICompatProvider
+
+    if config.base_url:
+        if not config.model:
+            raise ValueError("Say which model to use: LLMChat(..., model='name').")
+        provider = OpenAICompatProvider(
+            config.base_url, config.api_key, name=config.provider_name,
+            timeout_s=config.request_timeout,
+        )  # fmt: skip
+        return provider, config.model, params
+    # No URL: the model is an alias or provider:model from the user's settings.
+    from desktop_chat.config import load_settings
+    from desktop_chat.keys import KeyStore
+    from desktop_chat.paths import app_paths
+    from desktop_chat.targets import key_for, resolve
+
+    settings = load_settings(app_paths(), write_default=False).settings
+    spec = config.model or settings.default_model or ""
+    if not spec:
+        raise ValueError("Give a base_url and model, or set default_model in config.toml.")
+    target = resolve(spec, settings)
+    key = config.api_key or key_for(target.provider, KeyStore())
+    provider = OpenAICompatProvider(
+        target.provider.base_url, key, name=target.provider.name,
+        timeout_s=config.request_timeout, allow_insecure_key=target.provider.allow_insecure_key,
+    )  # fmt: skip
+    return provider, target.model, params.over(target.params)
+
+
+# --- sync face ---------------------------------------------------------------------------
+
+
+class _LoopThread:
+    """One event loop on a daemon thread, shared by every sync chat in the process."""
+
+    _lock = threading.Lock()
+    _instance: _LoopThread | None = None
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, args=(ready,), name="desktop-chat-api", daemon=True
+        )
+        self.thread.start()
+        ready.wait()
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(ready.set)
+        self.loop.run_forever()
+
+    @classmethod
+    def get(cls) -> _LoopThread:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def run(self, coro):
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # Ctrl+C in the caller stops the request too
+            raise
+
+    def iterate(self, agen: AsyncIterator[str]) -> Iterator[str]:
+        try:
+            while True:
+                try:
+                    yield self.run(agen.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            self.run(agen.aclose())
+
+
+class LLMChat:
+    """One conversation with one model; blocking calls, streaming as plain iterators."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._async = AsyncLLMChat(*args, **kwargs)
+        self._loop = _LoopThread.get()
+
+    @property
+    def config(self) -> LLMConfig:
+        return self._async.config
+
+    @property
+    def history(self) -> list[dict[str, str]]:
+        return self._async.history
+
+    @property
+    def system_prompt(self) -> str:
+        return self._async.system_prompt
+
+    @property
+    def last_activity(self) -> float:
+        return self._async.last_activity
+
+    def clear_history(self) -> None:
+        self._async.clear_history()
+
+    def update_system_prompt(self, text: str) -> None:
+        self._async.update_system_prompt(text)
+
+    def ask(self, prompt: str, stream: bool = False) -> str | Iterator[str]:
+        return self._sync(self._async.ask(prompt, stream), stream)
+
+    def chat(self, prompt: str, stream: bool | None = None) -> str | Iterator[str]:
+        stream = self._async.stream if stream is None else stream
+        return self._sync(self._async.chat(prompt, stream), stream)
+
+    def _sync(self, result, stream: bool):
+        return self._loop.iterate(result) if stream else self._loop.run(result)
+
+    def ask_response(self, prompt: str, *, history: bool = False) -> ChatResponse:
+        return self._loop.run(self._async.ask_response(prompt, history=history))
+
+    def chat_response(self, prompt: str) -> ChatResponse:
+        return self._loop.run(self._async.chat_response(prompt))
+
+    def batch(self, prompts: Iterable[str], concurrency: int = 4) -> list[ChatResponse]:
+        return self._loop.run(self._async.batch(list(prompts), concurrency))
+
+    def health(self) -> Health:
+        return self._loop.run(self._async.health())
+
+    def close(self) -> None:
+        self._loop.run(self._async.aclose())
+
+
+class _Manager:
+    """Chats by id, made on first use from a shared config, forgotten after ``timeout`` idle
+    seconds."""
+
+    chat_class: type
+
+    def __init__(self, *args: Any, timeout: float | None = 3600.0, **kwargs: Any) -> None:
+        self.default_config = _config_from(kwargs.pop("config", None), dict(
+            zip(("base_url", "api_key", "model"), args, strict=False), **kwargs))  # fmt: skip
+        self.timeout = timeout
+        self._chats: dict[str, Any] = {}
+
+    def get_chat(self, chat_id: str, stream: bool = True, config: LLMConfig | None = None):
+        self._expire()
+        chat = self._chats.get(chat_id)
+        if chat is None or config is not None:
+            chat = self.chat_class(config=config or self.default_config, stream=stream)
+            self._chats[chat_id] = chat
+        return chat
+
+    def remove_chat(self, chat_id: str) -> bool:
+        return self._chats.pop(chat_id, None) is not None
+
+    @property
+    def chat_ids(self) -> list[str]:
+        self._expire()
+        return list(self._chats)
+
+    def _expire(self) -> None:
+        if self.timeout is None:
+            return
+        now = time.monotonic()
+        for chat_id in [i for i, c in self._chats.items() if now - c.last_activity > self.timeout]:
+            del self._chats[chat_id]
+
+
+class ChatManager(_Manager):
+    chat_class = LLMChat
+
+
+class AsyncChatManager(_Manager):
+    chat_class = AsyncLLMChat

@@ -1,0 +1,390 @@
+"""Settings: one TOML file, ``config.toml``; no secrets in it, ever.
+
+Loading never raises for a bad file: it returns the settings it could use plus a list of
+``ConfigError`` naming the file, line and key. A file that is not valid TOML leaves the app on
+its defaults; a bad entry is skipped and the rest is used. The user's file is never rewritten.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop_chat.errors import ConfigError
+from desktop_chat.params import GenerationParams
+from desktop_chat.paths import AppPaths
+
+_TOP_KEYS = {"default_model", "defaults", "providers", "aliases"}
+_PROVIDER_KEYS = {"base_url", "models", "key", "allow_insecure_key", "params"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    name: str
+    base_url: str
+    models: tuple[str, ...] = ()
+    params: GenerationParams = field(default_factory=GenerationParams)
+    #: The keychain item that holds this provider's key.
+    key: str = ""
+    allow_insecure_key: bool = False
+
+    @property
+    def key_name(self) -> str:
+        return self.key or self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    name: str
+    #: "provider:model" (or, once the local engine exists, a Hugging Face id or folder).
+    target: str
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+
+@dataclass(slots=True)
+class Settings:
+    default_model: str | None = None
+    defaults: GenerationParams = field(default_factory=lambda: GenerationParams(temperature=0.7))
+    providers: dict[str, ProviderSettings] = field(default_factory=dict)
+    aliases: dict[str, Alias] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class LoadedSettings:
+    settings: Settings
+    errors: list[ConfigError]
+    #: Files that were read, in order.
+    sources: list[Path]
+    #: True when this load wrote the commented default file.
+    created: bool = False
+
+
+def default_config_text() -> str:
+    return (Path(__file__).with_name("default_config.toml")).read_text(encoding="utf-8")
+
+
+def load_settings(paths: AppPaths, *, write_default: bool = True) -> LoadedSettings:
+    """Read ``config.toml`` (writing the commented default when there is none) and the older
+    ``chat_config.toml`` beside it when present."""
+    settings = Settings()
+    result = LoadedSettings(settings, [], [])
+    path = paths.config_file
+    if not path.exists() and write_default:
+        result.created = _write_default(path, result.errors)
+    if path.exists():
+        data = _read_toml(path, result.errors)
+        if data is not None:
+            result.sources.append(path)
+            if _looks_legacy(data):
+                _apply_legacy(settings, data, _Where(path), result.errors)
+            else:
+                _apply(settings, data, _Where(path), result.errors)
+    legacy = paths.legacy_config_file
+    if legacy.exists():
+        data = _read_toml(legacy, result.errors)
+        if data is not None:
+            result.sources.append(legacy)
+            _apply_legacy(settings, data, _Where(legacy), result.errors)
+    return result
+
+
+def load_file(path: Path) -> LoadedSettings:
+    """Read one settings file of either shape, without writing anything."""
+    settings = Settings()
+    result = LoadedSettings(settings, [], [])
+    data = _read_toml(path, result.errors)
+    if data is not None:
+        result.sources.append(path)
+        apply = _apply_legacy if _looks_legacy(data) else _apply
+        apply(settings, data, _Where(path), result.errors)
+    return result
+
+
+def _write_default(path: Path, errors: list[ConfigError]) -> bool:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # "x" refuses to replace a file that appeared meanwhile: the user's file always wins.
+        with path.open("x", encoding="utf-8") as f:
+            f.write(default_config_text())
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        errors.append(
+            ConfigError(
+                f"could not be created ({exc.strerror or exc}).",
+                path=str(path),
+                hint="Desktop Chat runs on its defaults; check the folder's permissions.",
+            )
+        )
+        return False
+    return True
+
+
+_LINE_RE = re.compile(r"at line (\d+)")
+
+
+def _read_toml(path: Path, errors: list[ConfigError]) -> dict[str, Any] | None:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        errors.append(ConfigError(f"could not be read ({exc.strerror or exc}).", path=str(path)))
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        errors.append(ConfigError("is not UTF-8 text.", path=str(path), line=line, hint=_SAVE_HINT))
+        return None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _LINE_RE.search(message)
+        detail = _LINE_RE.sub("", message).replace("(, column", "(column").strip()
+        errors.append(
+            ConfigError(
+                f"is not valid TOML: {detail}",
+                path=str(path),
+                line=int(match.group(1)) if match else None,
+                hint="Fix the line and restart; until then Desktop Chat runs on its defaults.",
+            )
+        )
+        return None
+
+
+_SAVE_HINT = "Save it as UTF-8 and restart; until then Desktop Chat runs on its defaults."
+
+
+class _Where:
+    """Finds the line of a key in the file's text, so errors can point at it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            self.lines = []
+
+    def line_of(self, table: tuple[str, ...], key: str | None) -> int | None:
+        current: tuple[str, ...] = ()
+        header_line = None
+        for number, raw in enumerate(self.lines, start=1):
+            line = raw.strip()
+            if line.startswith("["):
+                name = line.strip("[]").split("#")[0].strip().strip("]")
+                current = tuple(p.strip().strip('"') for p in name.split("."))
+                if current == table:
+                    header_line = number
+                continue
+            if key is None:
+                continue
+            if current == table and re.match(rf'^"?{re.escape(key)}"?\s*=', line):
+                return number
+            # Inline tables and dotted keys: `name = {...}` or `name.key = ...`.
+            if (
+                table
+                and current == table[:-1]
+                and re.match(rf'^"?{re.escape(table[-1])}"?\s*[.=]', line)
+            ):
+                return number
+        return header_line
+
+    def error(
+        self, message: str, table: tuple[str, ...], key: str | None, hint: str = ""
+    ) -> ConfigError:
+        dotted = ".".join((*table, key) if key else table) or None
+        return ConfigError(
+            message, path=str(self.path), line=self.line_of(table, key), key=dotted, hint=hint
+        )
+
+
+def _params(data: Any, where: _Where, table: tuple[str, ...], errors: list) -> GenerationParams:
+    if not isinstance(data, dict):
+        errors.append(where.error("must be a table of generation parameters.", table, None))
+        return GenerationParams()
+    good: dict[str, Any] = {}
+    for key, value in data.items():
+        try:
+            GenerationParams.from_mapping({key: value})
+        except KeyError:
+            errors.append(
+                where.error(
+                    "is not a generation parameter.",
+                    table,
+                    key,
+                    "Known ones: temperature, top_p, top_k, max_tokens, frequency_penalty, "
+                    "presence_penalty, seed, stop, system_prompt.",
+                )
+            )
+        except (ValueError, TypeError) as exc:
+            errors.append(where.error(f"is invalid: {exc}.", table, key))
+        else:
+            good[key] = value
+    return GenerationParams.from_mapping(good)
+
+
+def _string(value: Any, where: _Where, table, key, errors) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    errors.append(where.error(f"must be non-empty text, not {value!r}.", table, key))
+    return None
+
+
+def _apply(settings: Settings, data: dict, where: _Where, errors: list[ConfigError]) -> None:
+    for key in data:
+        if key not in _TOP_KEYS:
+            errors.append(
+                where.error(
+                    "is not a setting Desktop Chat knows; it was ignored.",
+                    (),
+                    key,
+                    "Known ones: default_model, [defaults], [providers.NAME], [aliases].",
+                )
+            )
+    if "default_model" in data:
+        settings.default_model = _string(data["default_model"], where, (), "default_model", errors)
+    if "defaults" in data:
+        settings.defaults = _params(data["defaults"], where, ("defaults",), errors).over(
+            settings.defaults
+        )
+    providers = data.get("providers", {})
+    if not isinstance(providers, dict):
+        errors.append(where.error("must be a table of [providers.NAME] tables.", (), "providers"))
+        providers = {}
+    for name, table in providers.items():
+        provider = _provider(name, table, where, errors)
+        if provider is not None:
+            settings.providers[name] = provider
+    aliases = data.get("aliases", {})
+    if not isinstance(aliases, dict):
+        errors.append(where.error("must be a table of aliases.", (), "aliases"))
+        aliases = {}
+    for name, value in aliases.items():
+        alias = _alias(name, value, where, errors)
+        if alias is not None:
+            settings.aliases[name] = alias
+
+
+def _provider(name: str, table: Any, where: _Where, errors: list) -> ProviderSettings | None:
+    at = ("providers", name)
+    if not isinstance(table, dict):
+        errors.append(where.error("must be a table with base_url, models, key.", at, None))
+        return None
+    for key in table:
+        if key not in _PROVIDER_KEYS:
+            errors.append(
+                where.error(
+                    "is not a provider setting; it was ignored.",
+                    at,
+                    key,
+                    "Known ones: base_url, models, key, allow_insecure_key, [params]."
+                    + (
+                        " API keys belong in the keychain, not in this file."
+                        if "key" in key
+                        else ""
+                    ),
+                )
+            )
+    if "base_url" not in table:
+        errors.append(where.error("has no base_url; the provider was skipped.", at, None))
+        return None
+    base_url = _string(table["base_url"], where, at, "base_url", errors)
+    if base_url is None:
+        return None
+    if not re.match(r"^https?://[^/\s]+", base_url):
+        errors.append(
+            where.error(
+                f"must be an http(s) URL, not {base_url!r}; the provider was skipped.",
+                at,
+                "base_url",
+            )
+        )
+        return None
+    models: tuple[str, ...] = ()
+    raw_models = table.get("models", [])
+    if isinstance(raw_models, str):
+        raw_models = [raw_models]
+    if isinstance(raw_models, list) and all(isinstance(m, str) and m for m in raw_models):
+        models = tuple(raw_models)
+    else:
+        errors.append(where.error("must be a list of model names.", at, "models"))
+    key = table.get("key", "")
+    if not isinstance(key, str):
+        errors.append(where.error("must be the name of a keychain item.", at, "key"))
+        key = ""
+    insecure = table.get("allow_insecure_key", False)
+    if not isinstance(insecure, bool):
+        errors.append(where.error("must be true or false.", at, "allow_insecure_key"))
+        insecure = False
+    params = _params(table.get("params", {}), where, (*at, "params"), errors)
+    return ProviderSettings(name, base_url, models, params, key, insecure)
+
+
+def _alias(name: str, value: Any, where: _Where, errors: list) -> Alias | None:
+    if isinstance(value, str):
+        target = _string(value, where, ("aliases",), name, errors)
+        return None if target is None else Alias(name, target)
+    if isinstance(value, dict):
+        at = ("aliases", name)
+        if "model" not in value:
+            errors.append(where.error('needs a model = "provider:model".', at, None))
+            return None
+        target = _string(value["model"], where, at, "model", errors)
+        rest = {k: v for k, v in value.items() if k != "model"}
+        params = _params(rest, where, at, errors)
+        return None if target is None else Alias(name, target, params)
+    errors.append(where.error('must be "provider:model" or a table.', ("aliases",), name))
+    return None
+
+
+# --- the older chatybot shape ------------------------------------------------------------
+# One table per model alias: model name, base URL, temperature, top_k (and sometimes more);
+# the first table is the default model.
+
+_LEGACY_MODEL_KEYS = ("model", "model_name", "name")
+_LEGACY_PARAM_KEYS = ("temperature", "top_k", "top_p", "max_tokens", "system_prompt")
+
+
+def _looks_legacy(data: dict) -> bool:
+    if not data or set(data) & _TOP_KEYS:
+        return False
+    return all(
+        isinstance(v, dict) and any(k in v for k in _LEGACY_MODEL_KEYS) for v in data.values()
+    )
+
+
+def _apply_legacy(settings: Settings, data: dict, where: _Where, errors: list) -> None:
+    first: str | None = None
+    for alias, table in data.items():
+        at = (alias,)
+        if not isinstance(table, dict):
+            errors.append(where.error("must be a table with model and base_url.", at, None))
+            continue
+        model_key = next((k for k in _LEGACY_MODEL_KEYS if k in table), None)
+        if model_key is None or "base_url" not in table:
+            errors.append(where.error("needs both model and base_url; skipped.", at, None))
+            continue
+        model = _string(table[model_key], where, at, model_key, errors)
+        base_url = _string(table["base_url"], where, at, "base_url", errors)
+        if model is None or base_url is None:
+            continue
+        if "api_key" in table:
+            errors.append(
+                where.error(
+                    "is a plaintext API key; it was not used.",
+                    at,
+                    "api_key",
+                    f"Store it in the keychain for provider '{alias}' (Settings → Providers) "
+                    "and delete it from this file.",
+                )
+            )
+        params = _params({k: table[k] for k in _LEGACY_PARAM_KEYS if k in table}, where, at, errors)
+        # Each legacy alias is its own provider (its own URL and keychain item) and alias.
+        settings.providers.setdefault(alias, ProviderSettings(alias, base_url, (model,), params))
+        settings.aliases.setdefault(alias, Alias(alias, f"{alias}:{model}"))
+        first = first or alias
+    if first is not None and settings.default_model is None:
+        settings.default_model = first

@@ -1,0 +1,67 @@
+"""Messages and conversations: plain data that every front end shares."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+ROLES: tuple[Role, ...] = ("system", "user", "assistant")
+
+
+@dataclass(slots=True)
+class Message:
+    """One turn. ``meta`` holds what is not sent to the model: stats, the model, a partial flag."""
+
+    role: Role
+    content: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {self.role!r}")
+        if not isinstance(self.content, str):
+            raise ValueError("message content must be text")
+
+    @property
+    def interrupted(self) -> bool:
+        """True for an assistant reply that stopped mid-way (its text is partial)."""
+        return bool(self.meta.get("interrupted"))
+
+    def to_api(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(slots=True)
+class Conversation:
+    """A system prompt and the turns after it. The system prompt is kept apart so that clearing
+    the history, or trimming it to fit a context window, can never drop it."""
+
+    system_prompt: str = ""
+    messages: list[Message] = field(default_factory=list)
+
+    def add(self, role: Role, content: str, **meta: Any) -> Message:
+        message = Message(role, content, dict(meta))
+        self.messages.append(message)
+        return message
+
+    def add_user(self, content: str, **meta: Any) -> Message:
+        return self.add("user", content, **meta)
+
+    def add_assistant(self, content: str, **meta: Any) -> Message:
+        return self.add("assistant", content, **meta)
+
+    def clear(self) -> None:
+        """Forget the turns, keep the system prompt."""
+        self.messages.clear()
+
+    def to_api(self, system_prompt: str | None = None) -> list[dict[str, str]]:
+        """The wire form: system prompt first (an override wins), then every turn."""
+        system = self.system_prompt if system_prompt is None else system_prompt
+        head = [{"role": "system", "content": system}] if system else []
+        return head + [m.to_api() for m in self.messages]
+
+    def history(self) -> list[dict[str, str]]:
+        """A copy of the turns as ``{"role", "content"}`` dicts, system prompt included."""
+        return copy.deepcopy(self.to_api())

@@ -1,0 +1,61 @@
+"""What a provider streams: text deltas, then one ``Finished`` with the reply's figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    #: True when the server did not report usage and the numbers were counted here.
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return None
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the reply, in order."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The last event of a successful reply."""
+
+    finish_reason: str | None
+    usage: Usage
+    #: Seconds from sending the request to the first text.
+    ttft_s: float | None
+    #: Completion tokens per second, measured from the first token to the last.
+    tokens_per_s: float | None
+    #: Seconds from sending the request to the end of the reply.
+    total_s: float
+    model: str
+    provider: str
+
+    def as_metadata(self) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "finish_reason": self.finish_reason,
+            "usage": {
+                "prompt_tokens": self.usage.prompt_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+                "total_tokens": self.usage.total_tokens,
+                "estimated": self.usage.estimated,
+            },
+            "ttft_s": self.ttft_s,
+            "tokens_per_s": self.tokens_per_s,
+            "total_s": self.total_s,
+        }
+
+
+Event = TextDelta | Finished

@@ -1,0 +1,249 @@
+"""Any OpenAI-compatible chat server: OpenAI, Anthropic's compatibility endpoint, Ollama,
+LM Studio, vLLM, llama.cpp, tabbyAPI, mlx_lm.server, DeepSeek, OpenRouter, Groq…
+
+The ``openai`` SDK is imported on first use: it costs seconds, and the window must not wait.
+The SDK's own retries are off; this module retries transient failures itself, and only before
+the first token, so a reply is never shown twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from desktop_chat.errors import (
+    MalformedResponse,
+    ProviderError,
+    RateLimited,
+    StreamInterrupted,
+)
+from desktop_chat.events import Event, TextDelta, Usage
+from desktop_chat.keys import ensure_safe_transport
+from desktop_chat.params import GenerationParams
+from desktop_chat.providers.base import Health, ReplyClock
+from desktop_chat.providers.http_errors import translate_error
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+#: A server asking us to wait longer than this is reported instead of silently waited on.
+MAX_RETRY_AFTER_S = 30.0
+
+
+class OpenAICompatProvider:
+    """Streams chat completions from one OpenAI-compatible base URL."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        name: str = "openai",
+        timeout_s: float = 120.0,
+        connect_timeout_s: float = 10.0,
+        max_attempts: int = 3,
+        backoff_s: float = 0.5,
+        allow_insecure_key: bool = False,
+    ) -> None:
+        ensure_safe_transport(base_url, has_key=bool(api_key), allowed=allow_insecure_key)
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout_s = timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_s = backoff_s
+        self._client: AsyncOpenAI | None = None
+        # Learned from the server's refusals, so later requests are sent right the first time.
+        self._send_stream_options = True
+        self._max_tokens_key = "max_tokens"
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAICompatProvider(name={self.name!r}, base_url={self.base_url!r})"
+
+    @property
+    def client(self) -> AsyncOpenAI:
+        if self._client is None:
+            import openai  # lazy: ~1.5 s of import
+
+            self._client = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                # Local servers need no key, but the SDK insists on one.
+                api_key=self._api_key or "no-key",
+                max_retries=0,
+                timeout=openai.Timeout(self._timeout_s, connect=self._connect_timeout_s),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    # --- the request ---------------------------------------------------------------------
+
+    def _request(
+        self, messages: Sequence[dict[str, str]], model: str, params: GenerationParams
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": model, "messages": list(messages), "stream": True}
+        # Only what the user set is sent: servers differ in what they accept, and their own
+        # defaults are usually the right ones for their models.
+        for key in ("temperature", "top_p", "frequency_penalty", "presence_penalty", "seed"):
+            value = getattr(params, key)
+            if value is not None:
+                body[key] = value
+        if params.max_tokens is not None:
+            body[self._max_tokens_key] = params.max_tokens
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if params.top_k is not None:
+            # Not part of the OpenAI API; the local servers that honour it read it from the body.
+            body["extra_body"] = {"top_k": params.top_k}
+        if self._send_stream_options:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _adapt(self, body: dict[str, Any], err: ProviderError) -> bool:
+        """Change the request after a refusal that names a known incompatibility."""
+        text = str(err).lower()
+        if "stream_options" in text and "stream_options" in body:
+            self._send_stream_options = False
+            body.pop("stream_options")
+            return True
+        if "max_completion_tokens" in text and "max_tokens" in body:
+            self._max_tokens_key = "max_completion_tokens"
+            body["max_completion_tokens"] = body.pop("max_tokens")
+            return True
+        return False
+
+    # --- streaming -----------------------------------------------------------------------
+
+    async def stream(
+        self, messages: Sequence[dict[str, str]], model: str, params: GenerationParams
+    ) -> AsyncIterator[Event]:
+        body = self._request(messages, model, params)
+        clock = ReplyClock()
+        parts: list[str] = []
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async for event in self._attempt(body, clock, parts, messages):
+                    yield event
+                return
+            except ProviderError as err:
+                if parts:
+                    raise
+                if attempt <= 2 and self._adapt(body, err):
+                    attempt -= 1
+                    continue
+                if not err.retryable or attempt >= self.max_attempts:
+                    raise
+                await asyncio.sleep(self._delay(attempt, err))
+
+    def _delay(self, attempt: int, err: ProviderError) -> float:
+        if isinstance(err, RateLimited) and err.retry_after is not None:
+            if err.retry_after > MAX_RETRY_AFTER_S:
+                raise err
+            return err.retry_after
+        # Exponential backoff with jitter, so many clients do not retry in step.
+        return self.backoff_s * (2 ** (attempt - 1)) * (0.75 + random.random() / 2)
+
+    async def _attempt(
+        self,
+        body: dict[str, Any],
+        clock: ReplyClock,
+        parts: list[str],
+        messages: Sequence[dict[str, str]],
+    ) -> AsyncIterator[Event]:
+        model = body["model"]
+        try:
+            response = await self.client.chat.completions.create(**body)
+        except Exception as exc:
+            raise translate_error(
+                exc, provider=self.name, model=model, base_url=self.base_url
+            ) from exc
+        finish_reason: str | None = None
+        usage: Usage | None = None
+        try:
+            async for chunk in response:
+                if getattr(chunk, "usage", None):
+                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                for choice in chunk.choices or ():
+                    text = choice.delta.content if choice.delta is not None else None
+                    if text:
+                        clock.tick()
+                        parts.append(text)
+                        yield TextDelta(text)
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+        except (json.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
+            raise MalformedResponse(
+                f"{self.name} sent a reply that is not a valid OpenAI-compatible stream.",
+                "Check that the base URL points at the API (it usually ends in /v1).",
+                partial_text="".join(parts),
+            ) from exc
+        except Exception as exc:
+            raise translate_error(
+                exc,
+                provider=self.name,
+                model=model,
+                base_url=self.base_url,
+                partial_text="".join(parts),
+            ) from exc
+        finally:
+            # Closing the stream also runs when the consuming task is cancelled: the server
+            # sees the connection close and stops generating.
+            await response.close()
+        if finish_reason is None:
+            partial = "".join(parts)
+            if partial:
+                raise StreamInterrupted(
+                    f"The reply from {self.name} stopped before it was finished.",
+                    "The partial reply was kept. Retry to ask again.",
+                    partial_text=partial,
+                )
+            raise MalformedResponse(
+                f"{self.name} closed the stream without sending a reply.",
+                "Retry; if it keeps happening, check the server's log.",
+            )
+        if usage is None:
+            usage = _estimate_usage(messages, clock.chunks)
+        yield clock.finish(
+            finish_reason=finish_reason, usage=usage, model=model, provider=self.name
+        )
+
+    # --- models and health ---------------------------------------------------------------
+
+    async def list_models(self) -> list[str]:
+        """The server's model ids; raises a ``ProviderError`` the caller can show and ignore."""
+        try:
+            page = await self.client.models.list()
+            return sorted(m.id for m in page.data)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise translate_error(
+                exc, provider=self.name, model="", base_url=self.base_url
+            ) from exc
+
+    async def health(self) -> Health:
+        """Reachable, key accepted, and which models it serves — never raises."""
+        start = time.perf_counter()
+        try:
+            models = await self.list_models()
+        except ProviderError as err:
+            return Health(False, str(err), time.perf_counter() - start)
+        latency = time.perf_counter() - start
+        return Health(True, f"{len(models)} models available", latency, tuple(models))
+
+
+def _estimate_usage(messages: Sequence[dict[str, str]], chunks: int) -> Usage:
+    """Servers that do not report usage send about one token per chunk; a prompt token is
+    roughly four characters of English."""
+    prompt_chars = sum(len(m.get("content", "")) for m in messages)
+    return Usage(prompt_tokens=max(1, prompt_chars // 4), completion_tokens=chunks, estimated=True)
