@@ -16,6 +16,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,9 +168,12 @@ class AsyncLLMChat:
         self.last_activity = time.monotonic()
         prompt = _check_prompt(prompt)
         provider, model, params = self._ensure_provider()
-        async for event in run_turn(provider, conversation, prompt, model, params):
-            if isinstance(event, TextDelta):
-                yield event.text
+        # aclosing: when the caller stops early, the turn's cleanup (keeping the partial
+        # reply, closing the HTTP stream) runs now, not whenever the loop finalizes it.
+        async with aclosing(run_turn(provider, conversation, prompt, model, params)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    yield event.text
         self.last_activity = time.monotonic()
 
     async def ask_response(self, prompt: str, *, history: bool = False) -> ChatResponse:
@@ -179,11 +183,13 @@ class AsyncLLMChat:
             prompt = _check_prompt(prompt)
             provider, model, params = self._ensure_provider()
             parts: list[str] = []
-            async for event in run_turn(provider, conversation, prompt, model, params):
-                if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                elif isinstance(event, Finished):
-                    return ChatResponse("".join(parts), True, None, event.as_metadata())
+            turn = run_turn(provider, conversation, prompt, model, params)
+            async with aclosing(turn) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        parts.append(event.text)
+                    elif isinstance(event, Finished):
+                        return ChatResponse("".join(parts), True, None, event.as_metadata())
         except DesktopChatError as err:
             partial = getattr(err, "partial_text", "")
             meta = {"model": self._model, "error_type": type(err).__name__}

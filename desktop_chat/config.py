@@ -190,6 +190,9 @@ class _Where:
                 and re.match(rf'^"?{re.escape(table[-1])}"?\s*[.=]', line)
             ):
                 return number
+        if header_line is None and key is None and table:
+            # `name = value` instead of a [name] table: point at that line.
+            return self.line_of(table[:-1], table[-1])
         return header_line
 
     def error(

@@ -7,6 +7,7 @@ it; a reply that stops mid-way (error, Stop, Ctrl+C) is kept with ``interrupted`
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from desktop_chat.conversation import Conversation
 from desktop_chat.errors import ProviderError
@@ -27,13 +28,14 @@ async def run_turn(
     parts: list[str] = []
     finished = False
     try:
-        async for event in provider.stream(messages, model, params):
-            if isinstance(event, TextDelta):
-                parts.append(event.text)
-            elif isinstance(event, Finished):
-                finished = True
-                conversation.add_assistant("".join(parts), **event.as_metadata())
-            yield event
+        async with aclosing(provider.stream(messages, model, params)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                elif isinstance(event, Finished):
+                    finished = True
+                    conversation.add_assistant("".join(parts), **event.as_metadata())
+                yield event
     except ProviderError as err:
         partial = err.partial_text or "".join(parts)
         if partial:

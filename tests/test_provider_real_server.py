@@ -20,7 +20,9 @@ GREEDY = GenerationParams(temperature=0.0, max_tokens=64)
 
 def ask(provider, model, text, params=GREEDY):
     async def go():
-        events = [e async for e in provider.stream([{"role": "user", "content": text}], model, params)]
+        events = [
+            e async for e in provider.stream([{"role": "user", "content": text}], model, params)
+        ]
         await provider.aclose()
         return events
 
@@ -77,7 +79,9 @@ def test_cancelling_the_consumer_stops_the_request_and_keeps_the_partial_reply(m
 
     async def consume():
         params = GREEDY.replace(max_tokens=256)
-        async for event in run_turn(provider, conversation, "Tell me a story.", mlx_server.model_id, params):
+        async for event in run_turn(
+            provider, conversation, "Tell me a story.", mlx_server.model_id, params
+        ):
             if isinstance(event, TextDelta):
                 seen.append(event.text)
                 if len(seen) == 3:
@@ -100,7 +104,9 @@ def test_cancelling_the_consumer_stops_the_request_and_keeps_the_partial_reply(m
     assert reply.role == "assistant" and reply.interrupted
     assert reply.content == "".join(seen)
     # The server is free again at once: a new request is answered normally.
-    events = ask(OpenAICompatProvider(mlx_server.base_url, name="mlx"), mlx_server.model_id, "Say hello.")
+    events = ask(
+        OpenAICompatProvider(mlx_server.base_url, name="mlx"), mlx_server.model_id, "Say hello."
+    )
     assert "".join(e.text for e in events if isinstance(e, TextDelta)).startswith("Hello")
 
 
@@ -123,7 +129,9 @@ def test_discovery_finds_the_running_server_and_skips_closed_ports(mlx_server):
 
     closed = free_port()
     start = time.perf_counter()
-    found = asyncio.run(discover((("nothing-here", closed), ("mlx", mlx_server.port)), timeout_s=0.5))
+    found = asyncio.run(
+        discover((("nothing-here", closed), ("mlx", mlx_server.port)), timeout_s=0.5)
+    )
     elapsed = time.perf_counter() - start
     assert [f.name for f in found] == ["mlx"]
     assert found[0].base_url == mlx_server.base_url

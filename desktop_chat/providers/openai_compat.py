@@ -13,6 +13,7 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from desktop_chat.errors import (
@@ -132,8 +133,9 @@ class OpenAICompatProvider:
         while True:
             attempt += 1
             try:
-                async for event in self._attempt(body, clock, parts, messages):
-                    yield event
+                async with aclosing(self._attempt(body, clock, parts, messages)) as events:
+                    async for event in events:
+                        yield event
                 return
             except ProviderError as err:
                 if parts:

@@ -59,7 +59,9 @@ class FakeOpenAI:
                 pass
 
             def do_GET(self) -> None:
-                fake.requests.append({"path": self.path, "method": "GET", "headers": dict(self.headers)})
+                fake.requests.append(
+                    {"path": self.path, "method": "GET", "headers": dict(self.headers)}
+                )
                 self._answer(fake.script.pop(0) if fake.script else Step(body={"data": []}))
 
             def do_POST(self) -> None:
@@ -106,7 +108,7 @@ class FakeOpenAI:
                         self.wfile.write(b"0\r\n\r\n")
                     elif step.ending == "cut":
                         # A chunk header promising more than is sent, then the socket closes.
-                        self.wfile.write(b"400\r\ndata: {\"choi")
+                        self.wfile.write(b'400\r\ndata: {"choi')
                         self.wfile.flush()
                         self.close_connection = True
                     elif step.ending == "end":

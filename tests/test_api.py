@@ -1,0 +1,151 @@
+"""The public Python API against the real mlx_lm.server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from desktop_chat import (
+    AsyncChatManager,
+    AsyncLLMChat,
+    ChatManager,
+    ChatResponse,
+    LLMChat,
+    LLMConfig,
+)
+from tests.support.fake_openai import FakeOpenAI, Step
+from tests.support.servers import free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def chat(mlx_server):
+    c = LLMChat(
+        base_url=mlx_server.base_url, model=mlx_server.model_id, temperature=0.0, max_tokens=64
+    )
+    yield c
+    c.close()
+
+
+def test_ask_returns_text_and_keeps_no_history(chat):
+    assert chat.ask("What is the capital of France?") == "The capital of France is Paris."
+    assert chat.history == []
+
+
+def test_ask_streams_pieces(chat):
+    pieces = list(chat.ask("Say hello.", stream=True))
+    assert len(pieces) > 2 and "".join(pieces).startswith("Hello!")
+
+
+def test_chat_keeps_history_and_clear_keeps_the_system_prompt(mlx_server):
+    chat = LLMChat(base_url=mlx_server.base_url, model=mlx_server.model_id, temperature=0.0,
+                   max_tokens=64, system_prompt="You are a helpful assistant.")  # fmt: skip
+    first = "".join(chat.chat("What is the capital of France?"))
+    assert first.startswith("The capital of")
+    second = chat.chat("Say hello.", stream=False)
+    history = chat.history
+    assert [m["role"] for m in history] == ["system", "user", "assistant", "user", "assistant"]
+    assert history[2]["content"] == first and history[4]["content"] == second
+    history.append({"role": "user", "content": "tamper"})
+    assert len(chat.history) == 5, "history is a copy"
+    chat.clear_history()
+    assert chat.history == [{"role": "system", "content": "You are a helpful assistant."}]
+    chat.update_system_prompt("Be terse.")
+    assert chat.history[0]["content"] == "Be terse."
+    chat.close()
+
+
+def test_breaking_out_of_a_stream_stops_it_and_keeps_the_partial_reply(chat):
+    for i, _piece in enumerate(chat.chat("Tell me a story.", stream=True)):
+        if i == 2:
+            break
+    history = chat.history
+    assert history[-1]["role"] == "assistant" and 0 < len(history[-1]["content"]) < 60
+    assert chat.ask("Say hello.").startswith("Hello"), "the chat is usable afterwards"
+
+
+def test_chat_response_carries_figures_or_an_error(chat):
+    ok = chat.ask_response("What is the capital of France?")
+    assert isinstance(ok, ChatResponse) and ok.success and not ok.is_error
+    assert ok.content == "The capital of France is Paris."
+    assert ok.metadata["usage"]["completion_tokens"] > 3 and ok.metadata["ttft_s"] > 0
+    assert ok.metadata["tokens_per_s"] > 0 and ok.metadata["model"]
+    bad = LLMChat(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m").ask_response("hi")
+    assert bad.is_error and "Could not connect" in bad.error and bad.content == ""
+    empty = chat.ask_response("   ")
+    assert empty.is_error and "empty" in empty.error
+
+
+def test_a_cut_stream_returns_the_partial_text_in_the_error_response():
+    with FakeOpenAI() as fake:
+        fake.script = [Step(pieces=["Once upon ", "a time"], ending="cut")]
+        r = LLMChat(base_url=fake.base_url, model="m").chat_response("story")
+        assert r.is_error and r.content == "Once upon a time" and "stopped" in r.error
+
+
+def test_batch_runs_concurrently_and_answers_in_order(chat):
+    prompts = ["What is the capital of France?", "Say hello.", "List three colours.", "   "]
+    answers = chat.batch(prompts, concurrency=3)
+    assert [a.success for a in answers] == [True, True, True, False]
+    assert answers[0].content == "The capital of France is Paris."
+    assert answers[1].content.startswith("Hello")
+    assert "red" in answers[2].content
+
+
+def test_health(chat):
+    h = chat.health()
+    assert h.ok and h.models
+    dead = LLMChat(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m").health()
+    assert not dead.ok and "Could not connect" in dead.detail
+
+
+def test_config_object_and_validation(mlx_server):
+    cfg = LLMConfig(base_url=mlx_server.base_url, api_key="secret-k", model=mlx_server.model_id,
+                    temperature=0.0, max_tokens=32)  # fmt: skip
+    d = cfg.to_dict()
+    assert d["model"] == mlx_server.model_id and d["api_key"] is None
+    assert cfg.to_dict(include_key=True)["api_key"] == "secret-k"
+    assert "secret-k" not in repr(cfg)
+    with pytest.raises(ValueError, match="temperature"):
+        LLMChat(base_url=mlx_server.base_url, model="m", temperature=5)
+    with pytest.raises(TypeError, match="unknown option"):
+        LLMChat(base_url=mlx_server.base_url, model="m", temprature=0.1)
+
+
+def test_chat_manager_keeps_chats_apart_and_expires_idle_ones(mlx_server):
+    manager = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id,
+                          temperature=0.0, max_tokens=32, timeout=0.5)  # fmt: skip
+    a = manager.get_chat("a", stream=False)
+    b = manager.get_chat("b")
+    assert manager.get_chat("a") is a and a is not b
+    a.chat("Say hello.")
+    assert len(a.history) == 2 and b.history == []
+    assert manager.remove_chat("b") and not manager.remove_chat("b")
+    time.sleep(0.6)
+    assert manager.chat_ids == []
+    assert manager.get_chat("a") is not a, "an idle chat expired and a new one was made"
+    custom = manager.get_chat("c", config=LLMConfig(base_url=mlx_server.base_url, model="x"))
+    assert custom.config.model == "x"
+
+
+def test_async_api(mlx_server):
+    async def go():
+        chat = AsyncLLMChat(
+            base_url=mlx_server.base_url, model=mlx_server.model_id, temperature=0.0, max_tokens=64
+        )
+        text = await chat.ask("What is the capital of France?")
+        pieces = [p async for p in chat.chat("Say hello.", stream=True)]
+        batch = await chat.batch(["Say hello.", "List three colours."], concurrency=2)
+        health = await chat.health()
+        manager = AsyncChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id)
+        same = manager.get_chat("x") is manager.get_chat("x")
+        await chat.aclose()
+        return text, pieces, batch, health, same, chat.history
+
+    text, pieces, batch, health, same, history = asyncio.run(go())
+    assert text == "The capital of France is Paris."
+    assert "".join(pieces).startswith("Hello") and len(history) == 2
+    assert [r.success for r in batch] == [True, True] and health.ok and same
