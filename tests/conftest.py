@@ -8,6 +8,9 @@ import pytest
 from tests.support import servers, tiny_model
 from tests.support.system import missing, require_programs
 
+# Qt tests draw offscreen unless a test starts its own Xvfb display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path, monkeypatch):

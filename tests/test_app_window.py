@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.support.system import require_programs
 from tests.support.xvfb import xvfb
 
@@ -67,8 +65,3 @@ def test_window_reports_settings_errors_and_what_it_found(qtbot, _isolated_home)
     qtbot.wait(100)  # let the layout take the new text's height before the screenshot
     ARTIFACTS.mkdir(exist_ok=True)
     assert window.grab().save(str(ARTIFACTS / "welcome-settings-error.png"))
-
-
-@pytest.fixture(autouse=True)
-def _offscreen(monkeypatch):
-    monkeypatch.setenv("QT_QPA_PLATFORM", os.environ.get("QT_QPA_PLATFORM", "offscreen"))

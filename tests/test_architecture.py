@@ -1,0 +1,66 @@
+"""The house rules, checked: no Qt in the core, mlx only in the engine, lazy heavy imports,
+nothing done at import time, ruff clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import pkgutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import desktop_chat
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def test_import_linter_contracts_hold():
+    result = subprocess.run([str(BIN / "lint-imports"), "--no-cache"], cwd=ROOT,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 kept, 0 broken" in result.stdout
+
+
+def test_every_core_module_is_covered_by_the_contracts():
+    """A new core module cannot slip past the contracts by not being listed."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    no_qt, no_mlx = config["contracts"]
+    top = {m.name for m in pkgutil.iter_modules(desktop_chat.__path__)}
+    core = top - {"gui", "__main__", "engine"}
+    listed = {m.removeprefix("desktop_chat.") for m in no_qt["source_modules"]}
+    assert core <= listed, f"add to the no-Qt contract: {sorted(core - listed)}"
+    listed_mlx = {m.removeprefix("desktop_chat.") for m in no_mlx["source_modules"]}
+    assert (top - {"__main__", "engine"}) <= listed_mlx
+
+
+def test_importing_the_package_is_cheap_and_does_nothing(tmp_path):
+    """No heavy module, no file, no thread at import time — the public names included."""
+    code = (
+        "import sys, threading, desktop_chat, desktop_chat.api, desktop_chat.config, "
+        "desktop_chat.providers.openai_compat, desktop_chat.keys, desktop_chat.targets;"
+        "heavy = ['openai', 'mlx', 'mlx_lm', 'PySide6', 'qasync', 'keyring', 'httpx',"
+        " 'huggingface_hub', 'transformers'];"
+        "import json; print(json.dumps({'loaded': [m for m in heavy if m in sys.modules],"
+        " 'threads': threading.active_count()}))"
+    )
+    home = tmp_path / "home"
+    env = {**os.environ, "DESKTOP_CHAT_HOME": str(home)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)  # fmt: skip
+    report = json.loads(out.stdout)
+    assert report == {"loaded": [], "threads": 1}
+    assert not home.exists(), "importing must not create the app's folders"
+
+
+def test_ruff_is_clean():
+    for args in (
+        ["check", "desktop_chat", "tests"],
+        ["format", "--check", "desktop_chat", "tests"],
+    ):
+        result = subprocess.run(
+            [str(BIN / "ruff"), *args], cwd=ROOT, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
