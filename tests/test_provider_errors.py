@@ -200,3 +200,23 @@ def test_cancelling_closes_the_http_stream(fake):
     received = asyncio.run(go())
     assert fake.disconnected.wait(3), "the server should see the client hang up"
     assert received < 50
+
+
+def test_a_failing_models_list_is_reported_not_fatal(fake):
+    fake.script = [Step(500, error="models endpoint broken"), Step(401, error="bad key")]
+    provider = provider_for(fake)
+
+    async def go():
+        with pytest.raises(ServerError, match="models endpoint broken"):
+            await provider.list_models()
+        health = await provider.health()  # never raises
+        await provider.aclose()
+        return health
+
+    health = asyncio.run(go())
+    assert not health.ok and "refused the API key" in health.detail
+    # Chatting still works when /models does not.
+    fake.script = [Step(pieces=["still ", "here"])]
+    assert (
+        "".join(e.text for e in run(provider_for(fake)) if isinstance(e, TextDelta)) == "still here"
+    )
