@@ -1,0 +1,329 @@
+"""The local MLX engine: one worker thread owns the model.
+
+Since mlx 0.31.2 streams are thread-local and lazy arrays belong to the thread that made them,
+so loading, generating and unloading all run on the one thread that ``serve()`` runs on — a
+plain thread here (terminal chat, Python API) or a QThread in the window. Others talk to it
+only through ``submit()``, which returns a ``concurrent.futures.Future``: the pattern of
+``mlx_lm.server``. This is the only module that imports ``mlx`` or ``mlx_lm``, and only lazily.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop_chat.errors import DesktopChatError, ProviderError
+from desktop_chat.events import Event, TextDelta, Usage
+from desktop_chat.params import GenerationParams
+from desktop_chat.providers.base import ReplyClock
+
+
+class ModelTooLarge(DesktopChatError):
+    """The model would not fit in memory; refused before Metal could abort the process."""
+
+
+class GenerationStopped(Exception):
+    """Raised inside the worker to abandon a prefill when the user pressed Stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    name: str
+    path: str
+    context_length: int
+    weights_bytes: int
+    load_s: float
+
+
+@dataclass(slots=True)
+class LocalStats:
+    """What only a local engine can tell, beside the common ``Finished`` figures."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    prompt_tps: float = 0.0
+    generation_tps: float = 0.0
+    peak_memory_gb: float = 0.0
+    dropped_turns: int = 0
+
+
+@dataclass(slots=True)
+class _Loaded:
+    info: ModelInfo
+    model: Any
+    tokenizer: Any
+    cache: Any = None
+    #: The tokens whose keys and values ``cache`` holds, in order.
+    cache_tokens: list[int] = field(default_factory=list)
+
+
+def memory_limit_bytes() -> int:
+    """What this machine can give a model: Metal's recommended working set, else the RAM."""
+    import mlx.core as mx
+
+    info = mx.device_info() if hasattr(mx, "device_info") else {}
+    limit = info.get("max_recommended_working_set_size")
+    if limit:
+        return int(limit)
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def estimate_bytes(model_dir: Path, context_length: int) -> tuple[int, int]:
+    """(weights, KV cache at ``context_length``) in bytes, from the files and config.json."""
+    weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
+    config = json.loads((model_dir / "config.json").read_text())
+    text = config.get("text_config", config)
+    layers = int(text.get("num_hidden_layers", 0))
+    heads = int(text.get("num_attention_heads", 1))
+    kv_heads = int(text.get("num_key_value_heads") or heads)
+    head_dim = int(text.get("head_dim") or text.get("hidden_size", 0) // max(heads, 1))
+    kv = 2 * layers * kv_heads * head_dim * context_length * 2  # keys + values, 16-bit
+    return weights, kv
+
+
+def _context_length(model_dir: Path) -> int:
+    config = json.loads((model_dir / "config.json").read_text())
+    text = config.get("text_config", config)
+    return int(text.get("max_position_embeddings") or 4096)
+
+
+class MlxEngine:
+    """A job queue served by one thread; every mlx call happens on that thread."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[Callable[[], Any], Future] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._owner: int | None = None
+        self._loaded: _Loaded | None = None
+
+    # --- the thread ----------------------------------------------------------------------
+
+    def start(self) -> MlxEngine:
+        """Serve on a thread of our own (the window hosts ``serve()`` on a QThread instead)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.serve, name="mlx-engine", daemon=True)
+            self._thread.start()
+        return self
+
+    def serve(self) -> None:
+        """Run jobs until ``shutdown()``; call from the thread that is to own the model."""
+        self._owner = threading.get_ident()
+        while (job := self._jobs.get()) is not None:
+            fn, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # forwarded to the caller, never lost in the thread
+                future.set_exception(exc)
+        self._unload()
+
+    def submit(self, fn: Callable[[], Any]) -> Future:
+        future: Future = Future()
+        self._jobs.put((fn, future))
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Free the model on its own thread and stop serving."""
+        self._jobs.put(None)
+        if wait and self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _check_thread(self) -> None:
+        assert threading.get_ident() == self._owner, "mlx work must run on the engine thread"
+
+    # --- jobs (these run on the engine thread) -------------------------------------------
+
+    @property
+    def info(self) -> ModelInfo | None:
+        return None if self._loaded is None else self._loaded.info
+
+    def load(self, model_dir: str | Path, context_length: int | None = None) -> Future:
+        return self.submit(lambda: self._load(Path(model_dir), context_length))
+
+    def unload(self) -> Future:
+        return self.submit(self._unload)
+
+    def active_memory(self) -> Future:
+        def read() -> int:
+            import mlx.core as mx
+
+            return mx.get_active_memory()
+
+        return self.submit(read)
+
+    def _load(self, model_dir: Path, context_length: int | None) -> ModelInfo:
+        self._check_thread()
+        if not (model_dir / "config.json").exists():
+            raise ProviderError(
+                f"{model_dir} is not a model folder (it has no config.json).",
+                "Pick a folder that holds an MLX model, or a Hugging Face id.",
+            )
+        context = context_length or _context_length(model_dir)
+        weights, kv = estimate_bytes(model_dir, context)
+        limit = memory_limit_bytes()
+        if weights + kv > limit:
+            gib = 1024**3
+            raise ModelTooLarge(
+                f"{model_dir.name} needs about {(weights + kv) / gib:.1f} GB "
+                f"({weights / gib:.1f} GB of weights + {kv / gib:.1f} GB of context at "
+                f"{context} tokens), but this Mac can give it {limit / gib:.1f} GB.",
+                "Choose a smaller or more quantized model (4-bit), or a shorter context.",
+            )
+        self._unload()
+        start = time.perf_counter()
+        from mlx_lm import load
+
+        model, tokenizer = load(str(model_dir))
+        info = ModelInfo(
+            model_dir.name, str(model_dir), context, weights, time.perf_counter() - start
+        )
+        self._loaded = _Loaded(info, model, tokenizer)
+        return info
+
+    def _unload(self) -> None:
+        if self._loaded is None:
+            return
+        import mlx.core as mx
+
+        self._loaded = None
+        gc.collect()
+        mx.clear_cache()
+
+    def generate(
+        self,
+        messages: Sequence[dict[str, str]],
+        params: GenerationParams,
+        on_event: Callable[[Event], None],
+        stop: threading.Event,
+    ) -> Future:
+        """Stream a reply to ``on_event`` (called on the engine thread); the future holds
+        ``LocalStats`` or the error. Setting ``stop`` ends it within a token or prefill step."""
+        return self.submit(lambda: self._generate(list(messages), params, on_event, stop))
+
+    def _prompt_tokens(
+        self, messages: list[dict[str, str]], max_tokens: int
+    ) -> tuple[list[int], int]:
+        """Template the conversation, dropping the oldest turns (never the system prompt, never
+        the newest message) until it fits the context window with room for the reply."""
+        loaded = self._loaded
+        tokenizer = loaded.tokenizer
+        budget = loaded.info.context_length - max_tokens
+        dropped = 0
+        while True:
+            text = tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )
+            tokens = tokenizer.encode(text, add_special_tokens=False)
+            turns = [i for i, m in enumerate(messages) if m["role"] != "system"]
+            if len(tokens) <= budget or len(turns) <= 1:
+                break
+            del messages[turns[0]]
+            dropped += 1
+        if len(tokens) > budget:
+            raise ProviderError(
+                f"The message is {len(tokens)} tokens; the model's window holds {budget} "
+                f"beside a {max_tokens}-token reply.",
+                "Shorten the message or its attached files, or lower max_tokens.",
+            )
+        return tokens, dropped
+
+    def _generate(self, messages, params: GenerationParams, on_event, stop) -> LocalStats:
+        self._check_thread()
+        if self._loaded is None:
+            raise ProviderError("No local model is loaded.", "Choose a model to load first.")
+        import mlx.core as mx
+        from mlx_lm import stream_generate
+        from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
+        from mlx_lm.sample_utils import make_logits_processors, make_sampler
+
+        loaded = self._loaded
+        max_tokens = params.max_tokens or 512
+        if params.system_prompt and not any(m["role"] == "system" for m in messages):
+            messages.insert(0, {"role": "system", "content": params.system_prompt})
+        tokens, dropped = self._prompt_tokens(messages, max_tokens)
+
+        # Reuse the cache for the longest common prefix; feed only the rest. Always feed at
+        # least one token, so the model has logits to sample the first reply token from.
+        if loaded.cache is None or not can_trim_prompt_cache(loaded.cache):
+            loaded.cache, loaded.cache_tokens = make_prompt_cache(loaded.model), []
+        common = 0
+        for a, b in zip(loaded.cache_tokens, tokens, strict=False):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(tokens) - 1)
+        if len(loaded.cache_tokens) > common:
+            trim_prompt_cache(loaded.cache, len(loaded.cache_tokens) - common)
+        loaded.cache_tokens = loaded.cache_tokens[:common]
+
+        if params.seed is not None:
+            mx.random.seed(params.seed)
+        sampler = make_sampler(
+            temp=params.temperature if params.temperature is not None else 0.7,
+            top_p=params.top_p or 0.0,
+            top_k=params.top_k or 0,
+        )
+        processors = make_logits_processors(
+            presence_penalty=params.presence_penalty or None,
+            frequency_penalty=params.frequency_penalty or None,
+        )
+
+        def progress(_done: int, _total: int) -> None:
+            if stop.is_set():
+                raise GenerationStopped
+
+        clock = ReplyClock()
+        stats = LocalStats(prompt_tokens=len(tokens), cached_tokens=common, dropped_turns=dropped)
+        generated: list[int] = []
+        text: list[str] = []
+        finish = None
+        last = None
+        try:
+            for response in stream_generate(
+                loaded.model, loaded.tokenizer, tokens[common:], max_tokens=max_tokens,
+                sampler=sampler, logits_processors=processors, prompt_cache=loaded.cache,
+                prompt_progress_callback=progress,
+            ):  # fmt: skip
+                last = response
+                generated.append(response.token)
+                if response.text:
+                    clock.tick()
+                    text.append(response.text)
+                    on_event(TextDelta(response.text))
+                if params.stop and any(s in "".join(text) for s in params.stop):
+                    finish = "stop"
+                    break
+                if stop.is_set():
+                    finish = "cancelled"
+                    break
+                finish = response.finish_reason
+        except GenerationStopped:
+            # A prefill abandoned half-way leaves the cache in an unknown state: start afresh.
+            loaded.cache, loaded.cache_tokens = None, []
+            stats.prompt_tokens = len(tokens)
+            return stats
+        except Exception:
+            loaded.cache, loaded.cache_tokens = None, []
+            raise
+        offset = loaded.cache[0].offset if loaded.cache else 0
+        loaded.cache_tokens = (tokens + generated)[:offset]
+        if last is not None:
+            stats.prompt_tps = last.prompt_tps
+            stats.generation_tps = last.generation_tps
+            stats.peak_memory_gb = last.peak_memory
+        usage = Usage(len(tokens), len(generated))
+        on_event(
+            clock.finish(finish_reason=finish, usage=usage, model=loaded.info.name, provider="mlx")
+        )
+        return stats

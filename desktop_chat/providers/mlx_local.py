@@ -1,0 +1,83 @@
+"""The local MLX engine behind the same async contract as the remote providers.
+
+The engine's thread calls back with events; they cross into the asyncio loop with
+``call_soon_threadsafe``. Cancelling the consuming task sets the stop flag, which the engine
+checks once per token and once per prefill step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from desktop_chat.engine import MlxEngine
+from desktop_chat.errors import DesktopChatError, ProviderError
+from desktop_chat.events import Event, Finished, TextDelta
+from desktop_chat.params import GenerationParams
+from desktop_chat.providers.base import Health
+
+_DONE = object()
+
+
+class MlxLocalProvider:
+    name = "mlx"
+
+    def __init__(self, engine: MlxEngine, model_dir: str | Path) -> None:
+        self.engine = engine
+        self.model_dir = Path(model_dir)
+
+    async def ensure_loaded(self) -> None:
+        info = self.engine.info
+        if info is None or info.path != str(self.model_dir):
+            await asyncio.wrap_future(self.engine.load(self.model_dir))
+
+    async def stream(
+        self, messages: Sequence[dict[str, str]], model: str, params: GenerationParams
+    ) -> AsyncIterator[Event]:
+        await self.ensure_loaded()
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        stop = threading.Event()
+
+        def forward(item) -> None:
+            try:
+                loop.call_soon_threadsafe(events.put_nowait, item)
+            except RuntimeError:  # the loop closed while the engine finished a token
+                stop.set()
+
+        future = self.engine.generate(messages, params, forward, stop)
+        future.add_done_callback(lambda _f: forward(_DONE))
+        parts: list[str] = []
+        finished = False
+        try:
+            while (item := await events.get()) is not _DONE:
+                if isinstance(item, TextDelta):
+                    parts.append(item.text)
+                finished = finished or isinstance(item, Finished)
+                yield item
+            error = future.exception()
+            if isinstance(error, DesktopChatError):
+                if isinstance(error, ProviderError) and parts:
+                    error.partial_text = "".join(parts)
+                raise error
+            if error is not None:
+                raise ProviderError(
+                    f"The local model failed: {type(error).__name__}: {error}",
+                    "Retry; if it keeps failing, reload the model.",
+                    partial_text="".join(parts),
+                ) from error
+        finally:
+            stop.set()  # Stop pressed, task cancelled, or consumer gone: the engine stops too
+
+    async def list_models(self) -> list[str]:
+        return [self.model_dir.name]
+
+    async def health(self) -> Health:
+        info = self.engine.info
+        loaded = info is not None and info.path == str(self.model_dir)
+        return Health(True, "loaded" if loaded else "not loaded yet", 0.0, (self.model_dir.name,))
+
+    async def aclose(self) -> None:
+        """The engine belongs to whoever made it; closing this provider leaves it running."""

@@ -1,0 +1,157 @@
+"""The local MLX engine on the tiny model: one owning thread, stop, prompt cache, memory."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from desktop_chat.conversation import Conversation
+from desktop_chat.engine import MlxEngine, ModelTooLarge
+from desktop_chat.events import Finished, TextDelta
+from desktop_chat.params import GenerationParams
+from desktop_chat.providers.mlx_local import MlxLocalProvider
+from desktop_chat.session import run_turn
+
+pytestmark = pytest.mark.slow
+GREEDY = GenerationParams(temperature=0.0, max_tokens=64)
+
+
+@pytest.fixture
+def engine():
+    e = MlxEngine().start()
+    yield e
+    e.shutdown()
+    assert not any(t.name == "mlx-engine" for t in threading.enumerate())
+
+
+def generate(engine, messages, params=GREEDY, stop_after=None):
+    events, stop = [], threading.Event()
+
+    def on_event(event):
+        events.append(event)
+        if stop_after is not None and sum(isinstance(e, TextDelta) for e in events) >= stop_after:
+            stop.set()
+
+    stats = engine.generate(messages, params, on_event, stop).result(60)
+    return events, stats
+
+
+def user(text):
+    return [{"role": "user", "content": text}]
+
+
+def text_of(events):
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def test_provider_streams_a_reply_from_the_local_model(engine, tiny_model_dir):
+    provider = MlxLocalProvider(engine, tiny_model_dir)
+    conversation = Conversation()
+
+    async def go():
+        return [
+            e
+            async for e in run_turn(
+                provider, conversation, "What is the capital of France?", "tiny", GREEDY
+            )
+        ]
+
+    events = asyncio.run(go())
+    assert text_of(events) == "The capital of France is Paris."
+    final = events[-1]
+    assert isinstance(final, Finished) and final.finish_reason == "stop" and final.provider == "mlx"
+    assert final.usage.prompt_tokens > 5 and final.usage.completion_tokens > 3
+    assert final.ttft_s > 0 and final.tokens_per_s > 0
+    assert engine.info.name == tiny_model_dir.name and engine.info.context_length == 2048
+    assert conversation.messages[-1].content == "The capital of France is Paris."
+
+
+def test_mlx_work_only_runs_on_the_engine_thread(engine, tiny_model_dir):
+    engine.load(tiny_model_dir).result(60)
+    with pytest.raises(AssertionError, match="engine thread"):
+        engine._generate(user("hi"), GREEDY, lambda e: None, threading.Event())
+    # Generating from several caller threads at once is safe: jobs queue on the one thread.
+    results = [None] * 3
+
+    def ask(i):
+        results[i] = text_of(generate(engine, user("Say hello."))[0])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.startswith("Hello!") for r in results)
+
+
+def test_stop_within_one_token_and_the_engine_stays_usable(engine, tiny_model_dir):
+    engine.load(tiny_model_dir).result(60)
+    events, _ = generate(
+        engine, user("Tell me a story."), GREEDY.replace(max_tokens=200), stop_after=3
+    )
+    assert sum(isinstance(e, TextDelta) for e in events) == 3
+    assert events[-1].finish_reason == "cancelled"
+    events, _ = generate(engine, user("What is the capital of France?"))
+    assert text_of(events) == "The capital of France is Paris."
+
+
+def test_stop_during_prefill_abandons_the_prompt(engine, tiny_model_dir):
+    engine.load(tiny_model_dir).result(60)
+    long_prompt = "Tell me a story. " * 150
+    stop = threading.Event()
+    stop.set()  # pressed before the first prefill step finished
+    events = []
+    stats = engine.generate(user(long_prompt), GREEDY, events.append, stop).result(60)
+    assert events == [] and stats.prompt_tokens > 500
+    events, _ = generate(engine, user("Say hello."))
+    assert text_of(events).startswith("Hello!")
+
+
+def test_prompt_cache_reuses_history_and_survives_edits(engine, tiny_model_dir):
+    engine.load(tiny_model_dir).result(60)
+    first = user("What is the capital of France?")
+    events, stats1 = generate(engine, first)
+    assert stats1.cached_tokens == 0
+    turn2 = [*first, {"role": "assistant", "content": text_of(events)}, *user("Say hello.")]
+    _, stats2 = generate(engine, turn2)
+    # Everything up to the end of the first reply was already in the cache.
+    assert stats2.cached_tokens >= stats1.prompt_tokens
+    assert stats2.prompt_tokens - stats2.cached_tokens < stats1.prompt_tokens
+    # Edit the first message: only the common prefix is reused, and the answer is right.
+    edited = user("What is the capital of Italy?")
+    events, stats3 = generate(engine, edited)
+    assert 0 < stats3.cached_tokens < stats1.prompt_tokens
+    assert text_of(events).startswith("The capital of")
+    # Regenerate the same prompt: all but the last prompt token comes from the cache.
+    _, stats4 = generate(engine, edited)
+    assert stats4.cached_tokens == stats4.prompt_tokens - 1
+
+
+def test_a_long_chat_drops_its_oldest_turns_but_keeps_the_system_prompt(engine, tiny_model_dir):
+    engine.load(tiny_model_dir, context_length=160).result(60)
+    messages = [{"role": "system", "content": "You are a helpful assistant."}]
+    for _ in range(6):
+        messages += [
+            *user("Tell me a story."),
+            {"role": "assistant", "content": "Once upon a time there was a robot."},
+        ]
+    messages += user("What is the capital of France?")
+    events, stats = generate(engine, messages, GREEDY.replace(max_tokens=32))
+    assert stats.dropped_turns > 0 and stats.prompt_tokens <= 160 - 32
+    assert text_of(events)
+
+
+def test_memory_check_refuses_with_numbers_and_unload_frees_memory(engine, tiny_model_dir):
+    with pytest.raises(ModelTooLarge) as info:
+        engine.load(tiny_model_dir, context_length=10**10).result(60)
+    assert "GB" in str(info.value) and "smaller" in info.value.hint
+    before = engine.active_memory().result()
+    engine.load(tiny_model_dir).result(60)
+    generate(engine, user("Say hello."))
+    loaded = engine.active_memory().result()
+    assert loaded > before
+    engine.unload().result()
+    assert engine.active_memory().result() < loaded
+    assert engine.info is None
