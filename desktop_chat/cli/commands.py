@@ -1,0 +1,160 @@
+"""Slash commands, as the earlier chatybot tool had them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+from desktop_chat.cli.models import open_model
+from desktop_chat.cli.state import FILE_CAP, ChatState
+from desktop_chat.errors import DesktopChatError
+
+HELP = """Commands:
+  /help                 this list
+  /file <path>          read a text file into the context of the next prompt
+  /showfile [all]       show the file in the context (first 100 characters, or all)
+  /model <name>         switch model (alias, provider:model, folder or Hugging Face id)
+  /listmodels           the configured models and aliases
+  /logging start|end    append the conversation to a log file, or stop
+  /save <file>          write the last reply to a file
+  /codeonly, /codeoff   answer with code only, or normally again
+  /quit                 leave (also quit, bye, exit)"""
+
+
+def run_command(line: str, state: ChatState, out: Callable[[str], None], log_dir: Path) -> bool:
+    """Carry out one slash command; returns False when the chat should end."""
+    name, _, arg = line.partition(" ")
+    arg = arg.strip()
+    handler = _COMMANDS.get(name.lower())
+    if handler is None:
+        out(f"Unknown command {name}. Type /help for the list.")
+        return True
+    return handler(arg, state, out, log_dir) is not False
+
+
+def _help(arg, state, out, log_dir):
+    out(HELP)
+
+
+def _file(arg, state: ChatState, out, log_dir):
+    if not arg:
+        out("Usage: /file <path>")
+        return
+    path = Path(arg).expanduser()
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        out(f"{path} is a folder; give one text file.")
+        return
+    except OSError as exc:
+        out(f"Could not read {path}: {exc.strerror or exc}.")
+        return
+    if b"\0" in raw[:8192]:
+        out(f"{path.name} looks like a binary file; only text files can join the context.")
+        return
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        out(f"{path.name} is not UTF-8 text; save it as UTF-8 and try again.")
+        return
+    if len(text) > FILE_CAP:
+        out(f"{path.name} is {len(text):,} characters; only the first {FILE_CAP:,} were kept.")
+        text = text[:FILE_CAP]
+    state.file_name, state.file_text = path.name, text
+    out(f"{path.name} ({len(text):,} characters) will join your next prompt.")
+
+
+def _showfile(arg, state: ChatState, out, log_dir):
+    if not state.file_text:
+        out("No file in the context. Add one with /file <path>.")
+        return
+    shown = state.file_text if arg == "all" else state.file_text[:100]
+    more = "" if arg == "all" or len(state.file_text) <= 100 else " …"
+    out(f"--- {state.file_name} ---\n{shown}{more}")
+
+
+def _model(arg, state: ChatState, out, log_dir):
+    if not arg:
+        out(f"Current model: {state.current.label}. Usage: /model <name>")
+        return
+    out(f"Loading model {arg}...")
+    try:
+        new = open_model(arg, state.settings)
+        if new.engine is not None:
+            from desktop_chat.cli.app import wait_loaded
+
+            wait_loaded(new)
+    except DesktopChatError as err:
+        out(f"Error: {err}")
+        return
+    state.current.close()
+    state.current = new
+    out(f"Model loaded successfully! Now chatting with {new.label}.")
+
+
+def _listmodels(arg, state: ChatState, out, log_dir):
+    lines = [f"* {state.current.label} (current)"]
+    for alias in state.settings.aliases.values():
+        lines.append(f"  {alias.name} -> {alias.target}")
+    for provider in state.settings.providers.values():
+        lines += [f"  {provider.name}:{m}" for m in provider.models]
+    out("\n".join(lines))
+
+
+def _logging(arg, state: ChatState, out, log_dir):
+    if arg == "start":
+        log_dir.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now().strftime("%Y-%m-%d")
+        state.log_path = log_dir / f"llmchat-{stamp}.md"
+        out(f"Logging to {state.log_path}")
+    elif arg == "end":
+        if state.log_path is None:
+            out("Logging is not on.")
+        else:
+            out(f"Stopped logging to {state.log_path}")
+            state.log_path = None
+    else:
+        out("Usage: /logging start|end")
+
+
+def _save(arg, state: ChatState, out, log_dir):
+    if not arg:
+        out("Usage: /save <file>")
+        return
+    if not state.last_reply:
+        out("There is no reply to save yet.")
+        return
+    path = Path(arg).expanduser()
+    try:
+        # "x": never overwrite a file the user already has.
+        with path.open("x", encoding="utf-8") as f:
+            f.write(state.last_reply)
+    except FileExistsError:
+        out(f"{path} already exists; choose another name.")
+        return
+    except OSError as exc:
+        out(f"Could not write {path}: {exc.strerror or exc}.")
+        return
+    out(f"Saved the last reply to {path}")
+
+
+def _codeonly(arg, state: ChatState, out, log_dir):
+    state.code_only = True
+    out("Code-only answers: on.")
+
+
+def _codeoff(arg, state: ChatState, out, log_dir):
+    state.code_only = False
+    out("Code-only answers: off.")
+
+
+def _quit(arg, state, out, log_dir):
+    return False
+
+
+_COMMANDS = {
+    "/help": _help, "/file": _file, "/showfile": _showfile, "/model": _model,
+    "/listmodels": _listmodels, "/logging": _logging, "/save": _save,
+    "/codeonly": _codeonly, "/codeoff": _codeoff, "/quit": _quit,
+}  # fmt: skip

@@ -1,0 +1,109 @@
+"""From the model argument to a ready provider: a folder or Hugging Face id runs on the local
+MLX engine; ``provider:model`` or an alias goes to a remote server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from desktop_chat.config import Settings
+from desktop_chat.errors import DesktopChatError, ModelUnavailable
+from desktop_chat.params import GenerationParams
+from desktop_chat.providers.base import Provider
+
+# What an MLX model needs from its repo; skips other formats' weights (GGUF, PyTorch).
+MLX_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
+
+
+@dataclass
+class OpenModel:
+    provider: Provider
+    model: str
+    label: str
+    engine: object | None = None
+    #: The alias's and provider's own parameters, under the command line's.
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+    def close(self) -> None:
+        """Free the model: the engine unloads on its own thread and stops."""
+        if self.engine is not None:
+            self.engine.shutdown()
+            self.engine = None
+
+
+def is_local_spec(spec: str, settings: Settings) -> bool:
+    if Path(spec).expanduser().is_dir():
+        return True
+    if spec in settings.aliases or ":" in spec:
+        return False
+    return spec.count("/") == 1 and not spec.startswith(("/", "."))
+
+
+def fetch_hf_model(repo_id: str) -> Path:
+    """The model's folder in the Hugging Face cache, downloading what is missing."""
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import (
+            GatedRepoError,
+            LocalEntryNotFoundError,
+            RepositoryNotFoundError,
+        )
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise ModelUnavailable(
+            f"huggingface_hub is missing ({exc}).", "Reinstall Desktop Chat."
+        ) from exc
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=MLX_PATTERNS))
+    except GatedRepoError as exc:
+        raise ModelUnavailable(
+            f"{repo_id} is gated: its owner must grant you access.",
+            "Accept its licence on huggingface.co, then set HF_TOKEN to a token with access.",
+        ) from exc
+    except RepositoryNotFoundError as exc:
+        raise ModelUnavailable(
+            f"There is no model called {repo_id} on Hugging Face.",
+            "Check the name; MLX models are under https://huggingface.co/mlx-community.",
+        ) from exc
+    except LocalEntryNotFoundError as exc:
+        raise ModelUnavailable(
+            f"{repo_id} is not downloaded and Hugging Face cannot be reached.",
+            "Check your network connection, then try again.",
+        ) from exc
+    except OSError as exc:
+        raise ModelUnavailable(
+            f"Downloading {repo_id} failed: {exc.strerror or exc}.",
+            "Check the free disk space and your network, then try again.",
+        ) from exc
+
+
+def open_model(spec: str, settings: Settings) -> OpenModel:
+    """Raises ``DesktopChatError`` with a sentence for the user."""
+    if is_local_spec(spec, settings):
+        from desktop_chat.engine import MlxEngine
+        from desktop_chat.providers.mlx_local import MlxLocalProvider
+
+        folder = Path(spec).expanduser()
+        if not folder.is_dir():
+            folder = fetch_hf_model(spec)
+        if not (folder / "config.json").exists():
+            raise ModelUnavailable(
+                f"{spec} is not an MLX model (it has no config.json).",
+                "Pick an MLX model, e.g. from https://huggingface.co/mlx-community.",
+            )
+        engine = MlxEngine().start()
+        provider = MlxLocalProvider(engine, folder)
+        return OpenModel(provider, folder.name, spec, engine)
+    from desktop_chat.keys import KeyStore
+    from desktop_chat.providers.openai_compat import OpenAICompatProvider
+    from desktop_chat.targets import key_for, resolve
+
+    target = resolve(spec, settings)
+    key = key_for(target.provider, KeyStore())
+    provider = OpenAICompatProvider(
+        target.provider.base_url, key, name=target.provider.name,
+        allow_insecure_key=target.provider.allow_insecure_key,
+    )  # fmt: skip
+    return OpenModel(provider, target.model, target.label, params=target.params)
+
+
+__all__ = ["DesktopChatError", "OpenModel", "open_model"]

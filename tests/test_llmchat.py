@@ -1,0 +1,134 @@
+"""The real ``llmchat`` process, driven with pexpect: locally on MLX and through mlx_lm.server."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pexpect
+import pytest
+
+pytestmark = pytest.mark.slow
+PROMPT = "prompt -> "
+
+
+def spawn(args, home, **env):
+    full_env = {**os.environ, "DESKTOP_CHAT_HOME": str(home), "LLMCHAT_CONFIG": str(home / "none"),
+                "PYTHONUNBUFFERED": "1", "TERM": "dumb", **env}  # fmt: skip
+    child = pexpect.spawn(sys.executable, ["-m", "desktop_chat.cli", *args], env=full_env,
+                          encoding="utf-8", timeout=60, dimensions=(40, 200))  # fmt: skip
+    return child
+
+
+def finish(child):
+    child.sendline("Bye")
+    child.expect("Goodbye!")
+    child.expect(pexpect.EOF)
+    status = child.wait()  # wait, not close(): close() kills a process still tearing down
+    assert status == 0, f"exit {status}, signal {child.signalstatus}"
+
+
+def test_missing_model_prints_usage_and_exits_2(_isolated_home):
+    child = spawn([], _isolated_home)
+    child.expect("usage: llmchat")
+    child.expect(pexpect.EOF)
+    assert child.wait() == 2
+
+
+def test_local_mlx_chat_session(tiny_model_dir, _isolated_home, tmp_path):
+    child = spawn([str(tiny_model_dir), "--temperature", "0", "--max-tokens", "64"], _isolated_home)
+    child.expect(f"Loading model {tiny_model_dir}")
+    child.expect("Model loaded successfully!")
+    child.expect_exact(PROMPT)
+    child.sendline("   What is the capital of France?   ")
+    child.expect("The capital of France is Paris.")
+    child.expect(r"\[\d+\.\d\d s · [\d.]+ tok/s · \d+ tokens\]")
+    child.expect_exact(PROMPT)
+    child.sendline("")  # ignored: straight back to the prompt
+    child.expect_exact(PROMPT)
+    # A file joins the next prompt only.
+    note = tmp_path / "note.txt"
+    note.write_text("hello from a file " * 3)
+    child.sendline(f"/file {note}")
+    child.expect("note.txt \\(54 characters\\) will join your next prompt.")
+    child.sendline("/showfile")
+    child.expect("hello from a file")
+    child.sendline(f"/file {tmp_path}")
+    child.expect("is a folder")
+    child.sendline("/nonsense")
+    child.expect("Unknown command /nonsense")
+    child.sendline("/codeonly")
+    child.expect("Code-only answers: on.")
+    child.sendline("/codeoff")
+    child.expect("Code-only answers: off.")
+    # Save the last reply, never over an existing file.
+    saved = tmp_path / "reply.md"
+    child.sendline(f"/save {saved}")
+    child.expect("Saved the last reply")
+    child.sendline(f"/save {saved}")
+    child.expect("already exists")
+    finish(child)
+    assert saved.read_text() == "The capital of France is Paris."
+
+
+def test_ctrl_c_stops_a_reply_and_at_the_prompt_exits_cleanly(_isolated_home):
+    # The tiny model answers in milliseconds; a slow scripted stream leaves time to press Ctrl+C.
+    from tests.support.fake_openai import FakeOpenAI, Step
+
+    with FakeOpenAI() as fake:
+        fake.script = [Step(pieces=["Once upon a time "] + ["and then "] * 400, delay_s=0.02),
+                       Step(pieces=["Still ", "here."])]  # fmt: skip
+        config = _isolated_home / "config" / "config.toml"
+        config.parent.mkdir(parents=True)
+        config.write_text(f'[providers.slow]\nbase_url = "{fake.base_url}"\n')
+        child = spawn(["slow:story"], _isolated_home)
+        child.expect_exact(PROMPT)
+        child.sendline("Tell me a long story.")
+        child.expect("Once upon a time")
+        child.sendintr()
+        child.expect_exact("[stopped]")
+        child.expect_exact(PROMPT)
+        assert fake.disconnected.wait(5), "Ctrl+C should close the stream"
+        child.sendline("Are you there?")
+        child.expect("Still here.")
+        # The stopped story stayed in the history, marked as partial, and went with the next turn.
+        sent = fake.requests[-1]["body"]["messages"]
+        assert sent[1]["role"] == "assistant" and sent[1]["content"].startswith("Once upon a time")
+        child.expect_exact(PROMPT)
+        child.sendintr()
+        child.expect("Goodbye!")
+        child.expect(pexpect.EOF)
+        assert child.wait() == 0
+
+
+def test_remote_chat_through_mlx_lm_server_with_an_alias(mlx_server, _isolated_home):
+    config = _isolated_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        f'[providers.tiny]\nbase_url = "{mlx_server.base_url}"\nmodels = ["{mlx_server.model_id}"]\n'
+        f'[aliases.small]\nmodel = "tiny:{mlx_server.model_id}"\ntemperature = 0.0\n'
+    )
+    child = spawn(["small", "--max-tokens", "64"], _isolated_home)
+    child.expect("Model loaded successfully!")
+    child.expect_exact(PROMPT)
+    child.sendline("What is the capital of France?")
+    child.expect("The capital of France is Paris.")
+    child.expect("tok/s")
+    child.expect_exact(PROMPT)
+    child.sendline("/listmodels")
+    child.expect("small -> tiny:")
+    finish(child)
+
+
+def test_a_failed_generation_is_reported_and_the_loop_goes_on(_isolated_home):
+    from tests.support.servers import free_port
+
+    config = _isolated_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[providers.gone]\nbase_url = "http://127.0.0.1:{free_port()}/v1"\n')
+    child = spawn(["gone:some-model"], _isolated_home)
+    child.expect_exact(PROMPT)
+    child.sendline("hello?")
+    child.expect("Error: Could not connect to gone")
+    child.expect_exact(PROMPT)
+    finish(child)
