@@ -155,3 +155,25 @@ def test_memory_check_refuses_with_numbers_and_unload_frees_memory(engine, tiny_
     engine.unload().result()
     assert engine.active_memory().result() < loaded
     assert engine.info is None
+
+
+def test_a_process_that_used_the_engine_exits_cleanly_every_time(tiny_model_dir):
+    """Without freeing the engine thread's MLX streams, about one exit in five aborted with
+    "terminate called without an active exception"."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, threading\n"
+        "from desktop_chat.engine import MlxEngine\n"
+        "from desktop_chat.params import GenerationParams\n"
+        "e = MlxEngine().start(); e.load(sys.argv[1]).result()\n"
+        "e.generate([{'role': 'user', 'content': 'Say hello.'}], GenerationParams(max_tokens=8),"
+        " lambda ev: None, threading.Event()).result()\n"
+        "e.shutdown()\n"
+    )
+    for _ in range(8):
+        run = subprocess.run(
+            [sys.executable, "-c", code, str(tiny_model_dir)], capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr[-500:]
