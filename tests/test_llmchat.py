@@ -132,3 +132,31 @@ def test_a_failed_generation_is_reported_and_the_loop_goes_on(_isolated_home):
     child.expect("Error: Could not connect to gone")
     child.expect_exact(PROMPT)
     finish(child)
+
+
+def test_a_hugging_face_id_is_downloaded_with_progress_then_chats(
+    tiny_model_dir, _isolated_home, tmp_path
+):
+    from tests.support.fake_hub import FakeHub, Repo
+
+    with FakeHub() as hub:
+        hub.repos["mlx-community/tiny-chat"] = Repo(tiny_model_dir)
+        env = {
+            "HF_ENDPOINT": hub.endpoint,
+            "HF_HOME": str(tmp_path / "hf"),
+            "HF_HUB_DISABLE_XET": "1",
+        }
+        child = spawn(["mlx-community/tiny-chat", "--temperature", "0"], _isolated_home, **env)
+        child.expect("Loading model mlx-community/tiny-chat...")
+        child.expect(r"MB \(100%\)")
+        child.expect("Model loaded successfully!")
+        child.expect_exact(PROMPT)
+        child.sendline("What is the capital of France?")
+        child.expect("The capital of France is Paris.")
+        finish(child)
+
+        child = spawn(["mlx-community/no-such-model"], _isolated_home, **env)
+        child.expect("Error: There is no model called mlx-community/no-such-model")
+        child.expect(pexpect.EOF)
+        assert "Traceback" not in child.before
+        assert child.wait() == 1

@@ -3,6 +3,7 @@ MLX engine; ``provider:model`` or an alias goes to a remote server."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,9 +11,6 @@ from desktop_chat.config import Settings
 from desktop_chat.errors import DesktopChatError, ModelUnavailable
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.base import Provider
-
-# What an MLX model needs from its repo; skips other formats' weights (GGUF, PyTorch).
-MLX_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
 
 
 @dataclass
@@ -40,40 +38,20 @@ def is_local_spec(spec: str, settings: Settings) -> bool:
 
 
 def fetch_hf_model(repo_id: str) -> Path:
-    """The model's folder in the Hugging Face cache, downloading what is missing."""
-    try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import (
-            GatedRepoError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
+    """The model's folder in the Hugging Face cache, downloading it with a progress line."""
+    from desktop_chat.hub import download
+
+    def show(p) -> None:
+        eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+        sys.stdout.write(
+            f"\r  {p.done_bytes / 1e6:,.1f} / {p.total_bytes / 1e6:,.1f} MB "
+            f"({p.fraction:.0%}) at {p.bytes_per_s / 1e6:,.1f} MB/s{eta}   "
         )
-    except ImportError as exc:  # pragma: no cover - a broken install
-        raise ModelUnavailable(
-            f"huggingface_hub is missing ({exc}).", "Reinstall Desktop Chat."
-        ) from exc
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=MLX_PATTERNS))
-    except GatedRepoError as exc:
-        raise ModelUnavailable(
-            f"{repo_id} is gated: its owner must grant you access.",
-            "Accept its licence on huggingface.co, then set HF_TOKEN to a token with access.",
-        ) from exc
-    except RepositoryNotFoundError as exc:
-        raise ModelUnavailable(
-            f"There is no model called {repo_id} on Hugging Face.",
-            "Check the name; MLX models are under https://huggingface.co/mlx-community.",
-        ) from exc
-    except LocalEntryNotFoundError as exc:
-        raise ModelUnavailable(
-            f"{repo_id} is not downloaded and Hugging Face cannot be reached.",
-            "Check your network connection, then try again.",
-        ) from exc
-    except OSError as exc:
-        raise ModelUnavailable(
-            f"Downloading {repo_id} failed: {exc.strerror or exc}.",
-            "Check the free disk space and your network, then try again.",
-        ) from exc
+        sys.stdout.flush()
+
+    folder = download(repo_id, show)
+    sys.stdout.write("\n")
+    return folder
 
 
 def open_model(spec: str, settings: Settings) -> OpenModel:

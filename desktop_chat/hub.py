@@ -1,0 +1,251 @@
+"""Hugging Face models for the local engine: what is cached, downloads with byte progress that
+can be cancelled and resume, and errors that say what to do.
+
+``huggingface_hub`` is imported lazily; ``HF_ENDPOINT`` and ``HF_HOME`` are honoured as usual,
+and ``HF_TOKEN`` opens gated repos.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop_chat.errors import DesktopChatError, ModelUnavailable
+
+#: What an MLX model needs from its repo; skips other formats' weights (GGUF, PyTorch).
+MLX_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
+COMMUNITY = "https://huggingface.co/mlx-community"
+
+
+class DownloadCancelled(DesktopChatError):
+    """The user cancelled. Files already complete stay in the cache; the file being fetched is
+    fetched again (huggingface_hub 2.4 resumes a broken connection within one download, but
+    writes each download to a process-unique temporary file, so not across downloads)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadProgress:
+    done_bytes: int
+    total_bytes: int
+    bytes_per_s: float
+    #: Seconds left at the current speed, or ``None`` before a speed is known.
+    eta_s: float | None
+
+    @property
+    def fraction(self) -> float:
+        return self.done_bytes / self.total_bytes if self.total_bytes else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CachedModel:
+    repo_id: str
+    size_bytes: int
+    path: Path
+
+
+def mlx_knows(model_type: str) -> bool:
+    """Whether mlx_lm has an implementation for ``model_type`` — found without importing it."""
+    spec = importlib.util.find_spec("mlx_lm")
+    if spec is None or spec.origin is None:
+        return False
+    return (Path(spec.origin).parent / "models" / f"{model_type}.py").exists()
+
+
+def is_mlx_folder(folder: Path) -> bool:
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and mlx_knows(str(config.get("model_type", "")))
+
+
+def cached_models(cache_dir: str | Path | None = None) -> list[CachedModel]:
+    """MLX models already in the Hugging Face cache, largest first; no cache folder means none."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        info = scan_cache_dir(cache_dir)
+    except CacheNotFound:
+        return []
+    found = []
+    for repo in info.repos:
+        if repo.repo_type != "model":
+            continue
+        for revision in repo.revisions:
+            if is_mlx_folder(Path(revision.snapshot_path)):
+                found.append(
+                    CachedModel(repo.repo_id, repo.size_on_disk, Path(revision.snapshot_path))
+                )
+                break
+    return sorted(found, key=lambda m: -m.size_bytes)
+
+
+def delete_cached(repo_id: str, cache_dir: str | Path | None = None) -> int:
+    """Delete every cached revision of ``repo_id``; returns the bytes freed."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        info = scan_cache_dir(cache_dir)
+    except CacheNotFound:
+        return 0
+    hashes = [
+        r.commit_hash for repo in info.repos if repo.repo_id == repo_id for r in repo.revisions
+    ]
+    if not hashes:
+        return 0
+    strategy = info.delete_revisions(*hashes)
+    strategy.execute()
+    return strategy.expected_freed_size
+
+
+class _Meter:
+    """Sums the byte counts the download threads report, and turns them into speed and ETA."""
+
+    def __init__(self, report: Callable[[DownloadProgress], None], cancel: threading.Event):
+        self.report, self.cancel = report, cancel
+        self.lock = threading.Lock()
+        self.total = self.done = 0
+        self.started = time.monotonic()
+        self.last_report = 0.0
+
+    def add(self, n: int) -> None:
+        if self.cancel.is_set():
+            raise DownloadCancelled(
+                "Download cancelled.",
+                "Files already downloaded are kept; download again to finish.",
+            )
+        with self.lock:
+            self.done += n
+            now = time.monotonic()
+            if now - self.last_report < 0.1 and self.done < self.total:
+                return  # about ten reports a second is plenty for a progress bar
+            self.last_report = now
+            elapsed = max(now - self.started, 1e-6)
+            speed = self.done / elapsed
+            left = max(self.total - self.done, 0)
+            eta = left / speed if speed > 0 else None
+            progress = DownloadProgress(self.done, self.total, speed, eta)
+        self.report(progress)
+
+
+def _progress_class(meter: _Meter) -> type:
+    """A ``tqdm_class`` that draws nothing and feeds the byte bar's updates to ``meter``."""
+    from tqdm.auto import tqdm
+
+    class Progress(tqdm):
+        def __init__(self, *args, **kwargs):
+            desc = str(kwargs.get("desc", ""))
+            # The bytes bar of plain HTTP downloads; the files bar and xet's transfer bar are
+            # not bytes on disk.
+            self._meter = (
+                meter if kwargs.get("unit") == "B" and "Downloading bytes" not in desc else None
+            )
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+        def __setattr__(self, name, value):
+            if name == "total" and getattr(self, "_meter", None) is not None:
+                self._meter.total = int(value or 0)
+            super().__setattr__(name, value)
+
+        def update(self, n=1):
+            if self._meter is not None:
+                self._meter.add(int(n or 0))
+            elif meter.cancel.is_set():
+                meter.add(0)
+            return super().update(n)
+
+    return Progress
+
+
+def download(
+    repo_id: str,
+    report: Callable[[DownloadProgress], None] = lambda p: None,
+    cancel: threading.Event | None = None,
+    cache_dir: str | Path | None = None,
+) -> Path:
+    """The model's folder in the cache, downloading what is missing (resuming partial files)."""
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    cancel = cancel or threading.Event()
+    meter = _Meter(report, cancel)
+    try:  # already complete in the cache: no network needed
+        cached = Path(snapshot_download(repo_id, allow_patterns=MLX_PATTERNS,
+                                        cache_dir=cache_dir, local_files_only=True))  # fmt: skip
+        if is_mlx_folder(cached):
+            return cached
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        pass
+    try:
+        # A fresh client reads HF_ENDPOINT and HF_TOKEN now, not when the library was imported.
+        api = HfApi()
+        info = api.model_info(repo_id)
+        if info.library_name != "mlx" and "mlx" not in (info.tags or []):
+            raise ModelUnavailable(
+                f"{repo_id} is not an MLX model, so it cannot run locally.",
+                f"Look for an MLX conversion of it at {COMMUNITY}.",
+            )
+        folder = Path(
+            snapshot_download(
+                repo_id, allow_patterns=MLX_PATTERNS, cache_dir=cache_dir,
+                tqdm_class=_progress_class(meter), endpoint=api.endpoint,
+            )
+        )  # fmt: skip
+    except DesktopChatError:
+        raise
+    except GatedRepoError as exc:
+        raise ModelUnavailable(
+            f"{repo_id} is gated: its owner must grant you access.",
+            "Accept its licence on huggingface.co, then set HF_TOKEN to a token with access.",
+        ) from exc
+    except RepositoryNotFoundError as exc:
+        raise ModelUnavailable(
+            f"There is no model called {repo_id} on Hugging Face.",
+            f"Check the name; MLX models are listed at {COMMUNITY}.",
+        ) from exc
+    except LocalEntryNotFoundError as exc:
+        raise ModelUnavailable(
+            f"{repo_id} is not downloaded and Hugging Face cannot be reached.",
+            "Check your network connection, then try again.",
+        ) from exc
+    except HfHubHTTPError as exc:
+        raise ModelUnavailable(
+            f"Hugging Face refused the download of {repo_id} ({exc}).",
+            "Try again later; if it persists, check the model's page.",
+        ) from exc
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise ModelUnavailable(
+                f"The disk is full; {repo_id} could not be saved.",
+                "Free some space (or delete a model you no longer use), then try again; "
+                "the download resumes where it stopped.",
+            ) from exc
+        raise ModelUnavailable(
+            f"Downloading {repo_id} failed: {exc.strerror or exc}.",
+            "Check your network connection, then try again; the download resumes.",
+        ) from exc
+    except Exception as exc:  # httpx and connection errors raised through the hub client
+        raise ModelUnavailable(
+            f"Downloading {repo_id} failed: {type(exc).__name__}: {exc}",
+            "Check your network connection, then try again; the download resumes.",
+        ) from exc
+    if not is_mlx_folder(folder):
+        raise ModelUnavailable(
+            f"{repo_id} downloaded, but it is not a model MLX can run (no known model_type).",
+            f"Pick a model from {COMMUNITY}.",
+        )
+    return folder

@@ -1,0 +1,129 @@
+"""Real downloads with huggingface_hub against a local server speaking the hub's HTTP API."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import pytest
+
+from desktop_chat.errors import ModelUnavailable
+from desktop_chat.hub import DownloadCancelled, cached_models, delete_cached, download
+from tests.support.fake_hub import FakeHub, Repo
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    with FakeHub() as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        import huggingface_hub.constants as c
+
+        # The hub library reads its settings at import; point them at this test's server.
+        monkeypatch.setattr(c, "ENDPOINT", server.endpoint)
+        monkeypatch.setattr(
+            c,
+            "HUGGINGFACE_CO_URL_TEMPLATE",
+            server.endpoint + "/{repo_id}/resolve/{revision}/{filename}",
+        )
+        monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+        monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
+        yield server
+
+
+def test_no_cache_folder_means_no_models(hub, tmp_path):
+    assert cached_models(tmp_path / "nothing-here") == []
+
+
+def test_download_with_byte_progress_then_listed_and_deleted(hub, tiny_model_dir, tmp_path):
+    hub.repos["mlx-community/tiny-chat"] = Repo(tiny_model_dir)
+    seen = []
+    folder = download("mlx-community/tiny-chat", seen.append)
+    assert (folder / "model.safetensors").read_bytes() == (
+        tiny_model_dir / "model.safetensors"
+    ).read_bytes()
+    total = sum(p.stat().st_size for p in tiny_model_dir.iterdir() if p.is_file())
+    assert seen and seen[-1].done_bytes == total == seen[-1].total_bytes
+    assert all(p.bytes_per_s >= 0 for p in seen) and seen[-1].fraction == 1.0
+    (model,) = cached_models(tmp_path / "hf" / "hub")
+    assert model.repo_id == "mlx-community/tiny-chat" and model.size_bytes >= total
+    assert delete_cached("mlx-community/tiny-chat", tmp_path / "hf" / "hub") >= total
+    assert cached_models(tmp_path / "hf" / "hub") == []
+
+
+def test_a_download_cut_mid_file_is_retried_and_completes_intact(hub, tiny_model_dir):
+    hub.repos["mlx-community/tiny-chat"] = Repo(tiny_model_dir)
+    hub.cut_after["model.safetensors"] = 100_000  # the connection drops after 100 kB
+    folder = download("mlx-community/tiny-chat")
+    gets = [e for e in hub.log if e[0] == "GET" and e[1].endswith("/model.safetensors")]
+    assert len(gets) == 2, "the broken transfer was tried again"
+    assert (folder / "model.safetensors").read_bytes() == (
+        tiny_model_dir / "model.safetensors"
+    ).read_bytes()
+
+
+def test_cancel_stops_the_download_and_says_so(hub, tiny_model_dir):
+    hub.repos["mlx-community/tiny-chat"] = Repo(tiny_model_dir)
+    cancel = threading.Event()
+    hub.stall_file = "model.safetensors"  # half the weights arrive, then the server waits
+    outcome = {}
+
+    def run():
+        try:
+            download("mlx-community/tiny-chat", cancel=cancel)
+        except Exception as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert hub.stalled.wait(20)
+    time.sleep(0.3)  # the first half reaches the disk
+    cancel.set()  # the user presses Cancel
+    hub.stall.set()
+    worker.join(30)
+    assert isinstance(outcome.get("error"), DownloadCancelled), outcome
+    hub.stall_file = None
+    folder = download("mlx-community/tiny-chat")  # and a new download completes
+    assert (folder / "model.safetensors").read_bytes() == (
+        tiny_model_dir / "model.safetensors"
+    ).read_bytes()
+
+
+def test_clear_errors(hub, tiny_model_dir, tmp_path):
+    with pytest.raises(ModelUnavailable, match="no model called mlx-community/missing"):
+        download("mlx-community/missing")
+    hub.repos["meta/gated"] = Repo(tiny_model_dir, gated=True)
+    with pytest.raises(ModelUnavailable, match="gated") as info:
+        download("meta/gated")
+    assert "HF_TOKEN" in info.value.hint
+    hub.repos["someone/pytorch-model"] = Repo(tiny_model_dir, library_name="transformers", tags=[])
+    with pytest.raises(ModelUnavailable, match="not an MLX model") as info:
+        download("someone/pytorch-model")
+    assert "mlx-community" in info.value.hint
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    hub.repos["mlx-community/broken"] = Repo(broken)
+    with pytest.raises(ModelUnavailable, match="not a model MLX can run"):
+        download("mlx-community/broken")
+
+
+def test_no_network_is_said_plainly(monkeypatch, tmp_path):
+    import huggingface_hub.constants as c
+
+    from tests.support.servers import free_port
+
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setattr(c, "ENDPOINT", endpoint)
+    monkeypatch.setattr(
+        c, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    )
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(ModelUnavailable) as info:
+        download("mlx-community/anything")
+    assert "network" in info.value.hint
