@@ -336,8 +336,15 @@ class MlxEngine:
             stats.prompt_tps = last.prompt_tps
             stats.generation_tps = last.generation_tps
             stats.peak_memory_gb = last.peak_memory
+        extra = {
+            "prompt_tps": stats.prompt_tps,
+            "peak_memory_gb": stats.peak_memory_gb,
+            "cached_prompt_tokens": stats.cached_tokens,
+            "dropped_messages": stats.dropped_turns,
+        }
         usage = Usage(len(tokens), len(generated))
+        name = loaded.info.name
         on_event(
-            clock.finish(finish_reason=finish, usage=usage, model=loaded.info.name, provider="mlx")
+            clock.finish(finish_reason=finish, usage=usage, model=name, provider="mlx", extra=extra)
         )
         return stats

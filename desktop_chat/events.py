@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,13 @@ class Finished:
     total_s: float
     model: str
     provider: str
+    #: Figures only some providers know: the local engine's prompt tok/s, peak memory, cached
+    #: prompt tokens, and how many of the oldest messages were left out to fit the context.
+    extra: dict[str, float | int] = field(default_factory=dict)
+
+    @property
+    def dropped_messages(self) -> int:
+        return int(self.extra.get("dropped_messages", 0))
 
     def as_metadata(self) -> dict[str, object]:
         return {
@@ -55,6 +62,7 @@ class Finished:
             "ttft_s": self.ttft_s,
             "tokens_per_s": self.tokens_per_s,
             "total_s": self.total_s,
+            **self.extra,
         }
 
 

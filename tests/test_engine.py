@@ -64,6 +64,8 @@ def test_provider_streams_a_reply_from_the_local_model(engine, tiny_model_dir):
     assert isinstance(final, Finished) and final.finish_reason == "stop" and final.provider == "mlx"
     assert final.usage.prompt_tokens > 5 and final.usage.completion_tokens > 3
     assert final.ttft_s > 0 and final.tokens_per_s > 0
+    assert final.extra["prompt_tps"] > 0 and final.extra["peak_memory_gb"] > 0
+    assert final.dropped_messages == 0
     assert engine.info.name == tiny_model_dir.name and engine.info.context_length == 2048
     assert conversation.messages[-1].content == "The capital of France is Paris."
 
@@ -141,6 +143,7 @@ def test_a_long_chat_drops_its_oldest_turns_but_keeps_the_system_prompt(engine, 
     events, stats = generate(engine, messages, GREEDY.replace(max_tokens=32))
     assert stats.dropped_turns > 0 and stats.prompt_tokens <= 160 - 32
     assert text_of(events)
+    assert events[-1].dropped_messages == stats.dropped_turns, "the reply says what was left out"
 
 
 def test_memory_check_refuses_with_numbers_and_unload_frees_memory(engine, tiny_model_dir):

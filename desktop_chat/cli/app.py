@@ -50,7 +50,11 @@ async def reply(state: ChatState, prompt: str) -> None:
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
             elif isinstance(event, Finished):
-                out(f"\n\n[{_figures(event)}]\n")
+                out(f"\n\n[{_figures(event)}]")
+                if event.dropped_messages:
+                    out(f"[the {event.dropped_messages} oldest messages did not fit the model's "
+                        "context and were left out of this reply]")  # fmt: skip
+                out()
     finally:
         state.last_reply = "".join(parts)
         state.log("assistant", state.last_reply)

@@ -63,7 +63,13 @@ class ReplyClock:
         return None if self.first_token is None else self.first_token - self.started
 
     def finish(
-        self, *, finish_reason: str | None, usage: Usage, model: str, provider: str
+        self,
+        *,
+        finish_reason: str | None,
+        usage: Usage,
+        model: str,
+        provider: str,
+        extra: dict[str, float | int] | None = None,
     ) -> Finished:
         end = time.perf_counter()
         tokens = usage.completion_tokens or 0
@@ -80,4 +86,5 @@ class ReplyClock:
             total_s=end - self.started,
             model=model,
             provider=provider,
+            extra=extra or {},
         )
