@@ -63,8 +63,15 @@ def import_seconds(code: str, runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--only", choices=["provider", "engine"], help="run one group of rows")
     args = parser.parse_args()
     rows = []
+    if args.only != "provider":
+        from tests.bench.engine_bench import rows as engine_rows
+
+        rows += engine_rows(runs=5)
+    if args.only == "engine":
+        return _print(rows, args)
     with mlx_server(tiny_model.build()) as server:
 
         async def measure():
@@ -105,10 +112,14 @@ def main() -> None:
         ("import desktop_chat.api, s", api_imp, bare, f"+{api_imp - bare:.3f} s", "(for reference)")
     )
 
-    print(f"\n{'measure':<28}{'desktop_chat':>14}{'baseline':>12}{'difference':>14}   target")
+    _print(rows, args)
+
+
+def _print(rows, args) -> None:
+    print(f"\n{'measure':<34}{'desktop_chat':>14}{'baseline':>12}{'difference':>14}   target")
     print("-" * 84)
     for name, mine, base, diff, target in rows:
-        print(f"{name:<28}{mine:>14.3f}{base:>12.3f}{diff:>14}   {target}")
+        print(f"{name:<34}{mine:>14.3f}{base:>12.3f}{diff:>14}   {target}")
     print(f"\nbaselines: raw AsyncOpenAI to the same mlx_lm.server ({args.runs} interleaved runs,"
           f" {MAX_TOKENS} tokens); bare `python -c pass` for imports (7 runs)")  # fmt: skip
 
