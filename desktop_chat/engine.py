@@ -198,7 +198,14 @@ class MlxEngine:
         start = time.perf_counter()
         from mlx_lm import load
 
-        model, tokenizer = load(str(model_dir))
+        try:
+            model, tokenizer = load(str(model_dir))
+        except Exception as exc:  # damaged safetensors, a missing tokenizer, an unknown arch
+            raise ProviderError(
+                f"{model_dir.name} could not be loaded ({type(exc).__name__}: {exc}).",
+                "Its files may be damaged or incomplete: delete the model and download it "
+                "again, or pick another.",
+            ) from exc
         info = ModelInfo(
             model_dir.name, str(model_dir), context, weights, time.perf_counter() - start
         )

@@ -180,3 +180,24 @@ def test_a_process_that_used_the_engine_exits_cleanly_every_time(tiny_model_dir)
             [sys.executable, "-c", code, str(tiny_model_dir)], capture_output=True, text=True
         )
         assert run.returncode == 0, run.stderr[-500:]
+
+
+def test_damaged_model_files_give_a_clear_error_and_the_engine_stays_usable(
+    engine, tiny_model_dir, tmp_path
+):
+    import shutil
+
+    from desktop_chat.errors import ProviderError
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_model_dir, damaged)
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a partial file
+    with pytest.raises(ProviderError) as info:
+        engine.load(damaged).result(60)
+    assert "could not be loaded" in str(info.value) and "download it again" in info.value.hint
+    with pytest.raises(ProviderError, match="not a model folder"):
+        engine.load(tmp_path).result(60)
+    engine.load(tiny_model_dir).result(60)
+    events, _ = generate(engine, user("Say hello."))
+    assert text_of(events).startswith("Hello!")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pexpect
 import pytest
@@ -160,3 +161,39 @@ def test_a_hugging_face_id_is_downloaded_with_progress_then_chats(
         child.expect(pexpect.EOF)
         assert "Traceback" not in child.before
         assert child.wait() == 1
+
+
+def test_no_history_and_the_logging_transcript(_isolated_home):
+    from tests.support.fake_openai import FakeOpenAI, Step
+
+    with FakeOpenAI() as fake:
+        fake.script = [Step(pieces=["First ", "answer."]), Step(pieces=["Second ", "answer."])]
+        config = _isolated_home / "config" / "config.toml"
+        config.parent.mkdir(parents=True)
+        config.write_text(f'[providers.fake]\nbase_url = "{fake.base_url}"\n')
+        child = spawn(["fake:m", "--no-history", "--system", "Be brief."], _isolated_home)
+        child.expect_exact(PROMPT)
+        child.sendline("/logging start")
+        child.expect(r"Logging to (\S+\.md)")
+        log_path = child.match.group(1)
+        child.sendline("one")
+        child.expect("First answer.")
+        child.expect_exact(PROMPT)
+        child.sendline("two")
+        child.expect("Second answer.")
+        child.expect_exact(PROMPT)
+        child.sendline("/logging end")
+        child.expect("Stopped logging")
+        finish(child)
+    second = fake.requests[-1]["body"]["messages"]
+    assert second == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "two"},
+    ]
+    transcript = Path(log_path).read_text(encoding="utf-8")
+    assert (
+        "## user\n\none" in transcript
+        and "First answer." in transcript
+        and "Second answer." in transcript
+    )
+    assert log_path.startswith(str(_isolated_home)), "the transcript lives in the app's folder"
