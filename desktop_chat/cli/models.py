@@ -75,7 +75,16 @@ def open_model(spec: str, settings: Settings) -> OpenModel:
     from desktop_chat.providers.openai_compat import OpenAICompatProvider
     from desktop_chat.targets import key_for, resolve
 
-    target = resolve(spec, settings)
+    try:
+        target = resolve(spec, settings)
+    except ModelUnavailable:
+        # Not configured: maybe a server running here (Ollama, LM Studio, mlx_lm.server, Jan).
+        import asyncio
+
+        from desktop_chat.providers.discovery import discover
+
+        found = asyncio.run(discover(timeout_s=0.5))
+        target = resolve(spec, settings, [server.as_provider() for server in found])
     key = key_for(target.provider, KeyStore())
     provider = OpenAICompatProvider(
         target.provider.base_url, key, name=target.provider.name,
