@@ -120,8 +120,12 @@ def _print(rows, args) -> None:
     print("-" * 84)
     for name, mine, base, diff, target in rows:
         print(f"{name:<34}{mine:>14.3f}{base:>12.3f}{diff:>14}   {target}")
-    print(f"\nbaselines: raw AsyncOpenAI to the same mlx_lm.server ({args.runs} interleaved runs,"
-          f" {MAX_TOKENS} tokens); bare `python -c pass` for imports (7 runs)")  # fmt: skip
+    print(
+        "\nbaselines, measured in the same run: bare mlx_lm.stream_generate on the same random"
+        " 4-layer 512-wide llama (engine rows); turn 1 of the same chat (TTFT rows); raw"
+        f" AsyncOpenAI to the same mlx_lm.server ({args.runs} interleaved runs); bare"
+        " `python -c pass` (imports)"
+    )
 
 
 if __name__ == "__main__":
