@@ -167,7 +167,8 @@ def test_no_history_and_the_logging_transcript(_isolated_home):
     from tests.support.fake_openai import FakeOpenAI, Step
 
     with FakeOpenAI() as fake:
-        fake.script = [Step(pieces=["First ", "answer."]), Step(pieces=["Second ", "answer."])]
+        fake.script = [Step(pieces=["First ", "answer."]), Step(pieces=["Second ", "answer."]),
+                       Step(pieces=["Third."])]  # fmt: skip
         config = _isolated_home / "config" / "config.toml"
         config.parent.mkdir(parents=True)
         config.write_text(f'[providers.fake]\nbase_url = "{fake.base_url}"\n')
@@ -184,8 +185,16 @@ def test_no_history_and_the_logging_transcript(_isolated_home):
         child.expect_exact(PROMPT)
         child.sendline("/logging end")
         child.expect("Stopped logging")
+        child.sendline("/model fake:other-model")
+        child.expect("Now chatting with fake:other-model")
+        child.sendline("three")
+        child.expect("Third.")
+        child.sendline("/model nowhere:x")
+        child.expect("Error: Cannot tell which provider")
+        child.expect_exact(PROMPT)
         finish(child)
-    second = fake.requests[-1]["body"]["messages"]
+    assert fake.requests[-1]["body"]["model"] == "other-model"
+    second = fake.requests[-2]["body"]["messages"]
     assert second == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "two"},
