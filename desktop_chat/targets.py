@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from desktop_chat.config import ProviderSettings, Settings
 from desktop_chat.errors import KeyringUnavailable, ModelUnavailable
-from desktop_chat.keys import KeyStore, find_key, is_loopback
+from desktop_chat.keys import KeyStore, env_var_for, find_key, is_loopback
 from desktop_chat.params import GenerationParams
 
 
@@ -66,8 +66,10 @@ def key_for(
     if found is not None:
         return found.value
     if store is not None and not _local(provider.base_url) and not store.available():
-        store.get(provider.key_name)  # raises KeyringUnavailable with the full message
-        raise KeyringUnavailable("No system keychain is available.")
+        raise KeyringUnavailable(
+            f"No system keychain is available, and no key for '{provider.name}' is set.",
+            f"Set {env_var_for(provider.name)} (or LLM_API_KEY) in the environment.",
+        )
     return None
 
 

@@ -22,8 +22,10 @@ APP_TITLE = "Desktop Chat"
 class MainWindow(QMainWindow):
     """For now a calm welcome panel that says which models are within reach."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_quit=None) -> None:
         super().__init__()
+        # What ⌘Q does: end the app's asyncio loop (run() passes it), or quit Qt directly.
+        self._on_quit = on_quit or QApplication.quit
         self.setWindowTitle(APP_TITLE)
         self.resize(1100, 750)
         body = QWidget(self)
@@ -52,11 +54,7 @@ class MainWindow(QMainWindow):
             self.addAction(action)
 
     def _quit(self) -> None:
-        self.quit_requested()
-
-    def quit_requested(self) -> None:
-        """Replaced by ``run()`` with what ends the app's loop."""
-        QApplication.quit()
+        self._on_quit()
 
     def show_status(self, text: str) -> None:
         self.status.setText(text)
@@ -106,13 +104,12 @@ def run(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName(APP_TITLE)
     app.setApplicationVersion(__version__)
-    window = MainWindow()
     quit_event = asyncio.Event()
+    window = MainWindow(on_quit=quit_event.set)
     # The loop ends when _main returns, never under it: Qt's own quit-on-last-window would stop
     # the loop while tasks are still running.
     app.setQuitOnLastWindowClosed(False)
     app.lastWindowClosed.connect(quit_event.set)
-    window.quit_requested = quit_event.set
     with contextlib.suppress(asyncio.CancelledError):
         qasync.run(_main(window, quit_event))
     return 0
