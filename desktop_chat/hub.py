@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop_chat.errors import DesktopChatError, ModelUnavailable
+from desktop_chat.hub_resume import fetch_large_files
 
 #: What an MLX model needs from its repo; skips other formats' weights (GGUF, PyTorch).
 MLX_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
@@ -24,9 +25,7 @@ COMMUNITY = "https://huggingface.co/mlx-community"
 
 
 class DownloadCancelled(DesktopChatError):
-    """The user cancelled. Files already complete stay in the cache; the file being fetched is
-    fetched again (huggingface_hub 2.4 resumes a broken connection within one download, but
-    writes each download to a process-unique temporary file, so not across downloads)."""
+    """The user cancelled; what arrived is kept, and the next download resumes from it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +112,8 @@ class _Meter:
         self.report, self.cancel = report, cancel
         self.lock = threading.Lock()
         self.total = self.done = 0
+        #: Set once the file list is known; the hub's own bars then only add bytes.
+        self.fixed_total = False
         self.started = time.monotonic()
         self.last_report = 0.0
 
@@ -120,7 +121,7 @@ class _Meter:
         if self.cancel.is_set():
             raise DownloadCancelled(
                 "Download cancelled.",
-                "Files already downloaded are kept; download again to finish.",
+                "What arrived is kept; downloading again resumes it.",
             )
         with self.lock:
             self.done += n
@@ -152,8 +153,9 @@ def _progress_class(meter: _Meter) -> type:
             super().__init__(*args, **kwargs)
 
         def __setattr__(self, name, value):
-            if name == "total" and getattr(self, "_meter", None) is not None:
-                self._meter.total = int(value or 0)
+            meter_ = getattr(self, "_meter", None)
+            if name == "total" and meter_ is not None and not meter_.fixed_total:
+                meter_.total = int(value or 0)
             super().__setattr__(name, value)
 
         def update(self, n=1):
@@ -164,6 +166,12 @@ def _progress_class(meter: _Meter) -> type:
             return super().update(n)
 
     return Progress
+
+
+def _matches(name: str) -> bool:
+    import fnmatch
+
+    return any(fnmatch.fnmatch(name, pattern) for pattern in MLX_PATTERNS)
 
 
 def download(
@@ -193,12 +201,18 @@ def download(
     try:
         # A fresh client reads HF_ENDPOINT and HF_TOKEN now, not when the library was imported.
         api = HfApi()
-        info = api.model_info(repo_id)
+        info = api.model_info(repo_id, files_metadata=True)
         if info.library_name != "mlx" and "mlx" not in (info.tags or []):
             raise ModelUnavailable(
                 f"{repo_id} is not an MLX model, so it cannot run locally.",
                 f"Look for an MLX conversion of it at {COMMUNITY}.",
             )
+        wanted = [s for s in info.siblings or [] if _matches(s.rfilename)]
+        meter.total = sum(s.size or 0 for s in wanted)
+        meter.fixed_total = meter.total > 0
+        # The weights resume byte by byte across cancels, crashes and restarts.
+        weights = [s.rfilename for s in wanted if s.rfilename.endswith(".safetensors")]
+        fetch_large_files(api, repo_id, info.sha, weights, cache_dir, meter.add)
         folder = Path(
             snapshot_download(
                 repo_id, allow_patterns=MLX_PATTERNS, cache_dir=cache_dir,
