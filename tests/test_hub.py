@@ -59,7 +59,9 @@ def test_a_download_cut_mid_file_resumes_from_where_it_broke(hub, tiny_model_dir
     hub.repos["mlx-community/tiny-chat"] = Repo(tiny_model_dir)
     hub.cut_after["model.safetensors"] = 100_000  # the connection drops after 100 kB
     folder = download("mlx-community/tiny-chat")
-    assert ("model.safetensors", "bytes=100000-") in hub.ranges, [e for e in hub.log if "safet" in e[1]]
+    assert ("model.safetensors", "bytes=100000-") in hub.ranges, [
+        e for e in hub.log if "safet" in e[1]
+    ]
     assert (folder / "model.safetensors").read_bytes() == (
         tiny_model_dir / "model.safetensors"
     ).read_bytes()
