@@ -139,3 +139,10 @@ def test_no_network_is_said_plainly(monkeypatch, tmp_path):
     with pytest.raises(ModelUnavailable) as info:
         download("mlx-community/anything")
     assert "network" in info.value.hint
+
+
+def test_hf_token_opens_a_gated_repo(hub, tiny_model_dir, monkeypatch):
+    hub.repos["meta/gated"] = Repo(tiny_model_dir, gated=True)
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    folder = download("meta/gated")
+    assert (folder / "config.json").exists()
