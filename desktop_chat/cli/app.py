@@ -36,7 +36,7 @@ def wait_loaded(model: OpenModel) -> None:
 async def reply(state: ChatState, prompt: str) -> None:
     conversation = state.conversation if state.history else Conversation()
     text = state.prompt_with_context(prompt)
-    state.file_name, state.file_text = None, ""  # the file joins this one prompt only
+    state.files.clear()  # the files join this one prompt only
     state.log("user", text)
     sys.stdout.write("\n")
     parts: list[str] = []

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from desktop_chat.cli.models import open_model
-from desktop_chat.cli.state import FILE_CAP, ChatState
+from desktop_chat.cli.state import ChatState
+from desktop_chat.context import ContextError, read_file
 from desktop_chat.errors import DesktopChatError
 
 HELP = """Commands:
@@ -41,37 +42,25 @@ def _file(arg, state: ChatState, out, log_dir):
     if not arg:
         out("Usage: /file <path>")
         return
-    path = Path(arg).expanduser()
     try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        out(f"{path} is a folder; give one text file.")
+        file = read_file(arg)
+        state.files.add(file)
+    except ContextError as err:
+        out(str(err))
         return
-    except OSError as exc:
-        out(f"Could not read {path}: {exc.strerror or exc}.")
-        return
-    if b"\0" in raw[:8192]:
-        out(f"{path.name} looks like a binary file; only text files can join the context.")
-        return
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        out(f"{path.name} is not UTF-8 text; save it as UTF-8 and try again.")
-        return
-    if len(text) > FILE_CAP:
-        out(f"{path.name} is {len(text):,} characters; only the first {FILE_CAP:,} were kept.")
-        text = text[:FILE_CAP]
-    state.file_name, state.file_text = path.name, text
-    out(f"{path.name} ({len(text):,} characters) will join your next prompt.")
+    if file.truncated:
+        out(f"{file.name} is long; only its first {len(file.text):,} characters were kept.")
+    out(f"{file.name} ({len(file.text):,} characters) will join your next prompt.")
 
 
 def _showfile(arg, state: ChatState, out, log_dir):
-    if not state.file_text:
+    if not state.files.files:
         out("No file in the context. Add one with /file <path>.")
         return
-    shown = state.file_text if arg == "all" else state.file_text[:100]
-    more = "" if arg == "all" or len(state.file_text) <= 100 else " …"
-    out(f"--- {state.file_name} ---\n{shown}{more}")
+    for file in state.files.files:
+        shown = file.text if arg == "all" else file.text[:100]
+        more = "" if arg == "all" or len(file.text) <= 100 else " …"
+        out(f"--- {file.name} ---\n{shown}{more}")
 
 
 def _model(arg, state: ChatState, out, log_dir):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from desktop_chat.cli.models import OpenModel
 from desktop_chat.config import Settings
+from desktop_chat.context import ContextFiles
 from desktop_chat.conversation import Conversation
 from desktop_chat.params import GenerationParams
 
@@ -14,8 +15,6 @@ CODE_ONLY = (
     "Answer with code only: a single fenced code block with the language named, "
     "no explanations before or after it."
 )
-#: Characters of one file that join the context; more is cut, with a message.
-FILE_CAP = 100_000
 
 
 @dataclass
@@ -29,8 +28,8 @@ class ChatState:
     history: bool = True
     conversation: Conversation = field(default_factory=Conversation)
     code_only: bool = False
-    file_name: str | None = None
-    file_text: str = ""
+    #: Files added with /file; they join the next prompt only.
+    files: ContextFiles = field(default_factory=ContextFiles)
     log_path: Path | None = None
     last_reply: str = ""
 
@@ -42,10 +41,7 @@ class ChatState:
         return params
 
     def prompt_with_context(self, prompt: str) -> str:
-        if not self.file_text:
-            return prompt
-        name = self.file_name
-        return f"{prompt}\n\n--- {name} ---\n{self.file_text}\n--- end of {name} ---"
+        return self.files.prompt_with(prompt)
 
     def log(self, role: str, text: str) -> None:
         if self.log_path is not None:
