@@ -114,6 +114,7 @@ class AsyncLLMChat:
         self._provider = provider
         self._model = self.config.model
         self._params: GenerationParams | None = None
+        self._owned: Any = None
         self._conversation = Conversation(self.config.system_prompt)
         self.last_activity = time.monotonic()
 
@@ -142,13 +143,17 @@ class AsyncLLMChat:
 
     def _ensure_provider(self) -> tuple[Provider, str, GenerationParams]:
         if self._provider is None or self._params is None:
-            provider, model, params = _build_provider(self.config, self._provider)
+            provider, model, params, owned = _build_provider(self.config, self._provider)
             self._provider, self._model, self._params = provider, model, params
+            self._owned = owned
         return self._provider, self._model, self._params
 
     async def aclose(self) -> None:
         if self._provider is not None:
             await self._provider.aclose()
+        if self._owned is not None:  # a local engine: unload and end its thread
+            await asyncio.to_thread(self._owned.close)
+            self._owned = None
 
     # --- asking ----------------------------------------------------------------------------
 
@@ -235,10 +240,11 @@ async def _join(pieces: AsyncIterator[str]) -> str:
 
 def _build_provider(
     config: LLMConfig, given: Provider | None
-) -> tuple[Provider, str, GenerationParams]:
+) -> tuple[Provider, str, GenerationParams, Any]:
+    """(provider, model, params, what to close with the chat: a local engine, or None)."""
     params = config.params().replace(system_prompt=config.system_prompt or None)
     if given is not None:
-        return given, config.model, params
+        return given, config.model, params, None
     from desktop_chat.providers.openai_compat import OpenAICompatProvider
 
     if config.base_url:
@@ -248,10 +254,11 @@ def _build_provider(
             config.base_url, config.api_key, name=config.provider_name,
             timeout_s=config.request_timeout,
         )  # fmt: skip
-        return provider, config.model, params
+        return provider, config.model, params, None
     # No URL: the model is an alias or provider:model from the user's settings.
     from desktop_chat.config import load_settings
     from desktop_chat.keys import KeyStore
+    from desktop_chat.models import is_local_spec, open_model
     from desktop_chat.paths import app_paths
     from desktop_chat.targets import key_for, resolve
 
@@ -259,13 +266,16 @@ def _build_provider(
     spec = config.model or settings.default_model or ""
     if not spec:
         raise ValueError("Give a base_url and model, or set default_model in config.toml.")
+    if is_local_spec(spec, settings):  # a model folder or Hugging Face id: the MLX engine
+        opened = open_model(spec, settings)
+        return opened.provider, opened.model, params, opened
     target = resolve(spec, settings)
     key = config.api_key or key_for(target.provider, KeyStore())
     provider = OpenAICompatProvider(
         target.provider.base_url, key, name=target.provider.name,
         timeout_s=config.request_timeout, allow_insecure_key=target.provider.allow_insecure_key,
     )  # fmt: skip
-    return provider, target.model, params.over(target.params)
+    return provider, target.model, params.over(target.params), None
 
 
 # --- sync face ---------------------------------------------------------------------------

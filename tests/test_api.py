@@ -149,3 +149,21 @@ def test_async_api(mlx_server):
     assert text == "The capital of France is Paris."
     assert "".join(pieces).startswith("Hello") and len(history) == 2
     assert [r.success for r in batch] == [True, True] and health.ok and same
+
+
+def test_the_same_api_runs_a_local_mlx_model(tiny_model_dir):
+    import threading
+
+    chat = LLMChat(model=str(tiny_model_dir), temperature=0.0, max_tokens=64)
+    assert chat.ask("What is the capital of France?") == "The capital of France is Paris."
+    pieces = list(chat.chat("Say hello.", stream=True))
+    assert "".join(pieces).startswith("Hello!") and len(chat.history) == 2
+    reply = chat.ask_response("What is the capital of France?")
+    assert (
+        reply.success
+        and reply.metadata["provider"] == "mlx"
+        and reply.metadata["peak_memory_gb"] > 0
+    )
+    assert any(t.name == "mlx-engine" for t in threading.enumerate())
+    chat.close()
+    assert not any(t.name == "mlx-engine" for t in threading.enumerate()), "close() frees the model"

@@ -8,12 +8,12 @@ import sys
 from collections.abc import Sequence
 
 from desktop_chat.cli.commands import run_command
-from desktop_chat.cli.models import OpenModel, open_model
 from desktop_chat.cli.options import params_from, parser, read_user_config, user_config_path
 from desktop_chat.cli.state import ChatState
 from desktop_chat.conversation import Conversation
 from desktop_chat.errors import DesktopChatError, ProviderError
 from desktop_chat.events import Finished, TextDelta
+from desktop_chat.models import OpenModel, open_model, print_progress
 from desktop_chat.session import run_turn
 
 EXIT_WORDS = {"quit", "bye", "exit"}
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _runner = runner
         out(f"Loading model {args.model}...")
         try:
-            model = open_model(args.model, loaded.settings)
+            model = open_model(args.model, loaded.settings, print_progress)
             if model.engine is not None:
                 wait_loaded(model)
         except DesktopChatError as err:

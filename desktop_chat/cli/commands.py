@@ -6,10 +6,10 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-from desktop_chat.cli.models import open_model
 from desktop_chat.cli.state import ChatState
 from desktop_chat.context import ContextError, read_file
 from desktop_chat.errors import DesktopChatError
+from desktop_chat.models import open_model, print_progress
 
 HELP = """Commands:
   /help                 this list
@@ -69,7 +69,7 @@ def _model(arg, state: ChatState, out, log_dir):
         return
     out(f"Loading model {arg}...")
     try:
-        new = open_model(arg, state.settings)
+        new = open_model(arg, state.settings, print_progress)
         if new.engine is not None:
             from desktop_chat.cli.app import wait_loaded
 

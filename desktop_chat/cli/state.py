@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from desktop_chat.cli.models import OpenModel
 from desktop_chat.config import Settings
 from desktop_chat.context import ContextFiles
 from desktop_chat.conversation import Conversation
+from desktop_chat.models import OpenModel
 from desktop_chat.params import GenerationParams
 
 CODE_ONLY = (

@@ -1,9 +1,10 @@
-"""From the model argument to a ready provider: a folder or Hugging Face id runs on the local
+"""From a model name to a ready provider: a folder or Hugging Face id runs on the local
 MLX engine; ``provider:model`` or an alias goes to a remote server."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,32 +38,29 @@ def is_local_spec(spec: str, settings: Settings) -> bool:
     return spec.count("/") == 1 and not spec.startswith(("/", "."))
 
 
-def fetch_hf_model(repo_id: str) -> Path:
-    """The model's folder in the Hugging Face cache, downloading it with a progress line."""
-    from desktop_chat.hub import download
-
-    def show(p) -> None:
-        eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
-        sys.stdout.write(
-            f"\r  {p.done_bytes / 1e6:,.1f} / {p.total_bytes / 1e6:,.1f} MB "
-            f"({p.fraction:.0%}) at {p.bytes_per_s / 1e6:,.1f} MB/s{eta}   "
-        )
-        sys.stdout.flush()
-
-    folder = download(repo_id, show)
-    sys.stdout.write("\n")
-    return folder
+def print_progress(p) -> None:
+    """A one-line terminal progress display for downloads."""
+    eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+    end = "\n" if p.done_bytes >= p.total_bytes else ""
+    sys.stdout.write(
+        f"\r  {p.done_bytes / 1e6:,.1f} / {p.total_bytes / 1e6:,.1f} MB "
+        f"({p.fraction:.0%}) at {p.bytes_per_s / 1e6:,.1f} MB/s{eta}   {end}"
+    )
+    sys.stdout.flush()
 
 
-def open_model(spec: str, settings: Settings) -> OpenModel:
-    """Raises ``DesktopChatError`` with a sentence for the user."""
+def open_model(spec: str, settings: Settings, progress: Callable | None = None) -> OpenModel:
+    """Raises ``DesktopChatError`` with a sentence for the user. ``progress`` receives a
+    ``hub.DownloadProgress`` while a Hugging Face model downloads."""
     if is_local_spec(spec, settings):
         from desktop_chat.engine import MlxEngine
         from desktop_chat.providers.mlx_local import MlxLocalProvider
 
         folder = Path(spec).expanduser()
         if not folder.is_dir():
-            folder = fetch_hf_model(spec)
+            from desktop_chat.hub import download
+
+            folder = download(spec, progress or (lambda p: None))
         if not (folder / "config.json").exists():
             raise ModelUnavailable(
                 f"{spec} is not an MLX model (it has no config.json).",
