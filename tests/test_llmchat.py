@@ -21,6 +21,13 @@ def spawn(args, home, **env):
     return child
 
 
+def write_config(home, text: str) -> None:
+    """The app's config.toml in the test's DESKTOP_CHAT_HOME."""
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(text)
+
+
 def finish(child):
     child.sendline("Bye")
     child.expect("Goodbye!")
@@ -79,9 +86,7 @@ def test_ctrl_c_stops_a_reply_and_at_the_prompt_exits_cleanly(_isolated_home):
     with FakeOpenAI() as fake:
         fake.script = [Step(pieces=["Once upon a time "] + ["and then "] * 400, delay_s=0.02),
                        Step(pieces=["Still ", "here."])]  # fmt: skip
-        config = _isolated_home / "config" / "config.toml"
-        config.parent.mkdir(parents=True)
-        config.write_text(f'[providers.slow]\nbase_url = "{fake.base_url}"\n')
+        write_config(_isolated_home, f'[providers.slow]\nbase_url = "{fake.base_url}"\n')
         child = spawn(["slow:story"], _isolated_home)
         child.expect_exact(PROMPT)
         child.sendline("Tell me a long story.")
@@ -103,11 +108,10 @@ def test_ctrl_c_stops_a_reply_and_at_the_prompt_exits_cleanly(_isolated_home):
 
 
 def test_remote_chat_through_mlx_lm_server_with_an_alias(mlx_server, _isolated_home):
-    config = _isolated_home / "config" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text(
+    write_config(
+        _isolated_home,
         f'[providers.tiny]\nbase_url = "{mlx_server.base_url}"\nmodels = ["{mlx_server.model_id}"]\n'
-        f'[aliases.small]\nmodel = "tiny:{mlx_server.model_id}"\ntemperature = 0.0\n'
+        f'[aliases.small]\nmodel = "tiny:{mlx_server.model_id}"\ntemperature = 0.0\n',
     )
     child = spawn(["small", "--max-tokens", "64"], _isolated_home)
     child.expect("Model loaded successfully!")
@@ -124,9 +128,9 @@ def test_remote_chat_through_mlx_lm_server_with_an_alias(mlx_server, _isolated_h
 def test_a_failed_generation_is_reported_and_the_loop_goes_on(_isolated_home):
     from tests.support.servers import free_port
 
-    config = _isolated_home / "config" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text(f'[providers.gone]\nbase_url = "http://127.0.0.1:{free_port()}/v1"\n')
+    write_config(
+        _isolated_home, f'[providers.gone]\nbase_url = "http://127.0.0.1:{free_port()}/v1"\n'
+    )
     child = spawn(["gone:some-model"], _isolated_home)
     child.expect_exact(PROMPT)
     child.sendline("hello?")
@@ -169,9 +173,7 @@ def test_no_history_and_the_logging_transcript(_isolated_home):
     with FakeOpenAI() as fake:
         fake.script = [Step(pieces=["First ", "answer."]), Step(pieces=["Second ", "answer."]),
                        Step(pieces=["Third."])]  # fmt: skip
-        config = _isolated_home / "config" / "config.toml"
-        config.parent.mkdir(parents=True)
-        config.write_text(f'[providers.fake]\nbase_url = "{fake.base_url}"\n')
+        write_config(_isolated_home, f'[providers.fake]\nbase_url = "{fake.base_url}"\n')
         child = spawn(["fake:m", "--no-history", "--system", "Be brief."], _isolated_home)
         child.expect_exact(PROMPT)
         child.sendline("/logging start")
