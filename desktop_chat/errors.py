@@ -52,10 +52,6 @@ class KeyringUnavailable(DesktopChatError):
     """No system keychain is reachable; keys can only come from environment variables."""
 
 
-class MissingKeyError(DesktopChatError):
-    """A provider needs an API key and none was found."""
-
-
 class InsecureTransportError(DesktopChatError):
     """Refused to send an API key over plain http to a host that is not this machine."""
 
