@@ -82,7 +82,10 @@ def test_a_cancelled_download_resumes_next_time(hub, tiny_model_dir, tmp_path):
     worker = threading.Thread(target=run)
     worker.start()
     assert hub.stalled.wait(20)
-    time.sleep(0.3)  # the first half reaches the disk
+    deadline = time.monotonic() + 20  # wait until the first half has reached the disk
+    while not any(p.stat().st_size for p in (tmp_path / "hf" / "hub").rglob("*.part")):
+        assert time.monotonic() < deadline, "no bytes reached the .part file"
+        time.sleep(0.02)
     cancel.set()  # the user presses Cancel
     hub.stall.set()
     worker.join(30)
