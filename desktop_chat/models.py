@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from desktop_chat.config import Settings
-from desktop_chat.errors import DesktopChatError, ModelUnavailable
+from desktop_chat.errors import ModelUnavailable
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.base import Provider
 
@@ -89,6 +89,3 @@ def open_model(spec: str, settings: Settings, progress: Callable | None = None) 
         allow_insecure_key=target.provider.allow_insecure_key,
     )  # fmt: skip
     return OpenModel(provider, target.model, target.label, params=target.params)
-
-
-__all__ = ["DesktopChatError", "OpenModel", "open_model"]
