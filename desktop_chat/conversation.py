@@ -52,6 +52,12 @@ class Conversation:
     def add_assistant(self, content: str, **meta: Any) -> Message:
         return self.add("assistant", content, **meta)
 
+    def truncate(self, index: int) -> list[Message]:
+        """Drop the turns from ``index`` on (edit and resend, regenerate); returns them."""
+        dropped = self.messages[index:]
+        del self.messages[index:]
+        return dropped
+
     def clear(self) -> None:
         """Forget the turns, keep the system prompt."""
         self.messages.clear()

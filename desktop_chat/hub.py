@@ -23,6 +23,14 @@ from desktop_chat.hub_resume import fetch_large_files
 MLX_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
 COMMUNITY = "https://huggingface.co/mlx-community"
 
+#: Small instruction-tuned 4-bit models that run well on any Apple-silicon Mac: what the
+#: window offers a newcomer. Sizes are the weights' download size.
+RECOMMENDED: tuple[tuple[str, int, str], ...] = (
+    ("mlx-community/Qwen2.5-0.5B-Instruct-4bit", 278_000_000, "fastest, good for quick questions"),
+    ("mlx-community/Llama-3.2-1B-Instruct-4bit", 695_000_000, "small and capable"),
+    ("mlx-community/Llama-3.2-3B-Instruct-4bit", 1_810_000_000, "best answers of the three"),
+)
+
 
 class DownloadCancelled(DesktopChatError):
     """The user cancelled; what arrived is kept, and the next download resumes from it."""

@@ -19,11 +19,15 @@ from desktop_chat.providers.base import Provider
 async def run_turn(
     provider: Provider,
     conversation: Conversation,
-    prompt: str,
+    prompt: str | None,
     model: str,
     params: GenerationParams,
+    **meta: object,
 ) -> AsyncIterator[Event]:
-    conversation.add_user(prompt)
+    """``prompt=None`` answers the conversation's last user message again (regenerate,
+    retry); ``meta`` is kept on the user's message (what the window showed, attached files)."""
+    if prompt is not None:
+        conversation.add_user(prompt, **meta)
     messages = conversation.to_api(system_prompt=params.system_prompt)
     parts: list[str] = []
     finished = False

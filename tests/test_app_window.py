@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -47,21 +48,32 @@ def test_desktop_chat_shows_its_window_under_xvfb(tmp_path):
     assert shown_after < 10
 
 
-def test_window_reports_settings_errors_and_what_it_found(qtbot, _isolated_home):
-    """The welcome panel shows a broken settings file's message instead of failing."""
-    import asyncio
+def test_first_launch_offers_servers_models_and_providers(qapp, _isolated_home, tiny_model_dir):
+    """A newcomer sees the local server found on this machine, small models to download with
+    their sizes, Add a provider, and a broken settings file's message instead of a failure."""
+    import socket
 
-    from desktop_chat.gui.app import MainWindow, describe_reach
+    from tests.support.gui import running_window, screenshot
+    from tests.support.servers import mlx_server
+    from tests.support.settings import write_config
 
-    config = _isolated_home / "config" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text("[defaults]\ntemperature = 'hot'\n")
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.show()
-    window.show_status(asyncio.run(describe_reach()))
-    text = window.status.text()
-    assert "config.toml, line 2" in text and "defaults.temperature" in text
-    qtbot.wait(100)  # let the layout take the new text's height before the screenshot
-    ARTIFACTS.mkdir(exist_ok=True)
-    assert window.grab().save(str(ARTIFACTS / "welcome-settings-error.png"))
+    write_config(_isolated_home, "[defaults]\ntemperature = 'hot'\n")
+    with socket.socket() as probe:  # Jan's port, one of those discovery knocks on
+        assert probe.connect_ex(("127.0.0.1", 1337)) != 0, "port 1337 is taken on this machine"
+    with mlx_server(tiny_model_dir, port=1337) as server, running_window(qapp) as (loop, window):
+        loop.run_until_complete(window.controller.refresh())
+        assert window.stack.currentWidget() is window.welcome
+        buttons = window.welcome.buttons
+        assert f"jan:{server.model_id}" in buttons, sorted(buttons)
+        assert "mlx-community/Llama-3.2-1B-Instruct-4bit" in buttons
+        assert buttons["mlx-community/Llama-3.2-1B-Instruct-4bit"].text() == "Download"
+        assert "add-provider" in buttons
+        notes = window.welcome.notes.text()
+        assert "config.toml, line 2" in notes and "defaults.temperature" in notes
+        loop.run_until_complete(asyncio.sleep(0.1))  # let the layout settle for the picture
+        screenshot(window, "first-launch")
+        # Choosing the server opens the conversation, ready to type.
+        buttons[f"jan:{server.model_id}"].click()
+        loop.run_until_complete(asyncio.sleep(0.1))
+        assert window.stack.currentWidget() is window.view
+        assert window.controller.choice.provider.name == "jan"

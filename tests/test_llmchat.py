@@ -9,6 +9,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from tests.support.settings import write_config
+
 pytestmark = pytest.mark.slow
 PROMPT = "prompt -> "
 
@@ -19,13 +21,6 @@ def spawn(args, home, **env):
     child = pexpect.spawn(sys.executable, ["-m", "desktop_chat.cli", *args], env=full_env,
                           encoding="utf-8", timeout=60, dimensions=(40, 200))  # fmt: skip
     return child
-
-
-def write_config(home, text: str) -> None:
-    """The app's config.toml in the test's DESKTOP_CHAT_HOME."""
-    config = home / "config" / "config.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(text)
 
 
 def finish(child):

@@ -1,13 +1,18 @@
 """The local engine's thread in the window: ``MlxEngine.serve()`` runs on a QThread.
 
-The engine's own rule holds (load, generate, unload on one thread); Qt just owns that thread so
-that it shows up in Qt's tooling and is stopped with the app. Replies still reach the asyncio
-(qasync) loop through ``MlxLocalProvider``'s ``call_soon_threadsafe``, which is thread-safe and
-needs no cross-thread signal.
+The engine's own rule holds (load, generate, unload on one thread); Qt owns that thread so it
+is stopped with the app. A worker QObject moved onto the thread runs the job loop; what it
+reports (a model loaded, a load failed) reaches ``@Slot`` methods of ``EngineThread``, which
+lives in the GUI thread (PySide6 runs lambdas in the emitting thread: DESIGN.md §4). Streamed
+tokens still reach the asyncio (qasync) loop through ``MlxLocalProvider``'s
+``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Future
+from pathlib import Path
 from typing import ClassVar
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -19,6 +24,8 @@ class _Server(QObject):
     """Lives on the engine thread; its slot runs the engine's job loop until shutdown."""
 
     done = Signal()
+    #: A finished load job (its result or its error), emitted on the engine thread.
+    load_done = Signal(object)
 
     def __init__(self, engine: MlxEngine) -> None:
         super().__init__()
@@ -31,12 +38,18 @@ class _Server(QObject):
         # End the thread from inside: a queued quit() would wait for the GUI thread's loop.
         QThread.currentThread().quit()
 
+    def report(self, job: Future) -> None:
+        self.load_done.emit(job)
+
 
 class EngineThread(QObject):
     """Start once; ``stop()`` unloads the model on its own thread and waits for the thread."""
 
     #: Hosts still running, so tests can fail any that leaves one behind.
     running: ClassVar[set[EngineThread]] = set()
+
+    loaded = Signal(object)  # ModelInfo
+    load_failed = Signal(object)  # the exception
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -46,11 +59,36 @@ class EngineThread(QObject):
         self._server = _Server(self.engine)
         self._server.moveToThread(self.thread)
         self.thread.started.connect(self._server.serve)
+        self._server.load_done.connect(self._load_done)
+        self._waiting: dict[int, asyncio.Future] = {}
 
     def start(self) -> MlxEngine:
         EngineThread.running.add(self)
         self.thread.start()
         return self.engine
+
+    def load(self, model_dir: str | Path) -> asyncio.Future:
+        """Load on the engine thread; the returned future resolves in the GUI thread."""
+        waiter = asyncio.get_running_loop().create_future()
+        job = self.engine.load(Path(model_dir))
+        self._waiting[id(job)] = waiter
+        job.add_done_callback(self._server.report)
+        return waiter
+
+    @Slot(object)
+    def _load_done(self, job: Future) -> None:
+        waiter = self._waiting.pop(id(job), None)
+        error = job.exception()
+        if error is None:
+            self.loaded.emit(job.result())
+        else:
+            self.load_failed.emit(error)
+        if waiter is None or waiter.done():
+            return
+        if error is None:
+            waiter.set_result(job.result())
+        else:
+            waiter.set_exception(error)
 
     def stop(self, timeout_ms: int = 30_000) -> bool:
         """True once the thread has ended (the model freed first)."""

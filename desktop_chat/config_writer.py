@@ -1,0 +1,95 @@
+"""Changes the Settings window makes to ``config.toml``, keeping everything else the user wrote.
+
+``tomlkit`` edits the file in place: comments, order and unknown keys survive. The new text is
+written beside the file and moved over it in one step, so a crash never leaves half a file, and
+the previous version is kept as ``config.toml.bak``. Keys never go here (they live in the
+Keychain).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from desktop_chat.config import ProviderSettings
+from desktop_chat.errors import ConfigError
+from desktop_chat.params import GenerationParams
+
+
+def _load(path: Path):
+    import tomlkit
+    from tomlkit.exceptions import ParseError
+
+    if not path.exists():
+        return tomlkit.document()
+    try:
+        return tomlkit.parse(path.read_text(encoding="utf-8"))
+    except (ParseError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"could not be updated: it is not valid TOML ({exc}).",
+            path=str(path),
+            hint="Fix the file by hand (or move it away) and save again.",
+        ) from exc
+
+
+def _save(path: Path, doc) -> None:
+    import tomlkit
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = path.with_name(path.name + ".new")
+    new.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    if path.exists():
+        shutil.copy2(path, path.with_name(path.name + ".bak"))
+    os.replace(new, path)
+
+
+def save_provider(path: Path, provider: ProviderSettings, old_name: str | None = None) -> None:
+    """Add or update ``[providers.<name>]``; renaming drops the old table."""
+    import tomlkit
+
+    doc = _load(path)
+    providers = doc.get("providers")
+    if providers is None:
+        providers = tomlkit.table(is_super_table=True)
+        doc["providers"] = providers
+    if old_name and old_name != provider.name and old_name in providers:
+        del providers[old_name]
+    table = providers.get(provider.name)
+    if table is None:
+        table = tomlkit.table()
+        providers[provider.name] = table
+    table["base_url"] = provider.base_url
+    if provider.models:
+        table["models"] = list(provider.models)
+    elif "models" in table:
+        del table["models"]
+    if provider.key and provider.key != provider.name:
+        table["key"] = provider.key
+    _save(path, doc)
+
+
+def remove_provider(path: Path, name: str) -> None:
+    doc = _load(path)
+    providers = doc.get("providers")
+    if providers is not None and name in providers:
+        del providers[name]
+        _save(path, doc)
+
+
+def save_defaults(path: Path, params: GenerationParams) -> None:
+    """Replace ``[defaults]`` with what the window shows (unset values are removed)."""
+    import tomlkit
+
+    doc = _load(path)
+    table = doc.get("defaults")
+    if table is None:
+        table = tomlkit.table()
+        doc["defaults"] = table
+    wanted = params.to_dict()
+    for name in ("temperature", "top_p", "max_tokens", "system_prompt"):
+        if name in wanted:
+            table[name] = wanted[name]
+        elif name in table:
+            del table[name]
+    _save(path, doc)

@@ -1,0 +1,100 @@
+"""Where the user writes: Enter sends, Shift+Enter starts a new line, the box grows with the
+text up to a few lines. Sending while a reply streams does nothing: the text stays."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QPushButton
+
+_MAX_LINES = 8
+
+
+class PromptEdit(QPlainTextEdit):
+    submitted = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("prompt")
+        self.setPlaceholderText("Ask anything…")
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setTabChangesFocus(True)
+        self.document().contentsChanged.connect(self._grow)
+        self._grow()
+
+    def dragEnterEvent(self, event) -> None:
+        # Files dropped here join the context (the window takes them), not the prompt's text.
+        if event.mimeData().hasUrls():
+            event.ignore()
+            return
+        super().dragEnterEvent(event)
+
+    def keyPressEvent(self, event) -> None:
+        enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            event.accept()
+            self.submitted.emit()
+            return
+        if enter:  # Shift+Enter: a plain new line (Qt would insert a line separator)
+            self.insertPlainText("\n")
+            return
+        super().keyPressEvent(event)
+
+    @Slot()
+    def _grow(self) -> None:
+        lines = max(1, min(_MAX_LINES, self.document().lineCount()))
+        height = QFontMetrics(self.font()).lineSpacing() * lines
+        self.setFixedHeight(height + 2 * int(self.document().documentMargin()) + 4)
+
+
+class Composer(QFrame):
+    """The prompt box and the Send button, which becomes Stop while a reply streams."""
+
+    send_requested = Signal(str)
+    stop_requested = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("composerFrame")
+        self.edit = PromptEdit(self)
+        self.button = QPushButton("Send", self)
+        self.button.setObjectName("sendButton")
+        self.button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.button.clicked.connect(self._clicked)
+        self.edit.submitted.connect(self._submit)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignBottom)
+        self.busy = False
+        self.setFocusProxy(self.edit)
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.button.setText("Stop" if busy else "Send")
+        self.button.setToolTip("Stop the reply (Esc or ⌘.)" if busy else "Send (Enter)")
+
+    @Slot()
+    def _clicked(self) -> None:
+        if self.busy:
+            self.stop_requested.emit()
+        else:
+            self._submit()
+
+    @Slot()
+    def _submit(self) -> None:
+        text = self.edit.toPlainText().strip()
+        if self.busy or not text:
+            return
+        self.send_requested.emit(text)
+
+    def take_text(self) -> str:
+        """The controller calls this once the prompt is safely in the conversation."""
+        text = self.edit.toPlainText()
+        self.edit.clear()
+        return text
+
+    def set_text(self, text: str) -> None:
+        self.edit.setPlainText(text)
+        self.edit.moveCursor(self.edit.textCursor().MoveOperation.End)
+        self.edit.setFocus()

@@ -1,0 +1,412 @@
+"""The one bridge between the window and the core: user actions come in as method calls, the
+core's answers go out as signals the window renders. The window never writes the conversation.
+
+Every action that waits runs as an asyncio task on the qasync loop; the controller keeps a
+strong reference to each and cancels them all in ``aclose()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Coroutine
+from contextlib import aclosing
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from desktop_chat import catalog
+from desktop_chat.catalog import ModelChoice
+from desktop_chat.config import LoadedSettings, ProviderSettings, Settings
+from desktop_chat.context import ContextError, ContextFiles, estimate_tokens, read_file
+from desktop_chat.conversation import Conversation
+from desktop_chat.errors import DesktopChatError
+from desktop_chat.events import TextDelta
+from desktop_chat.params import GenerationParams
+from desktop_chat.paths import AppPaths, app_paths
+from desktop_chat.session import run_turn
+
+CODE_ONLY_PROMPT = (
+    "Answer with code only: one or more fenced code blocks, each with its language. "
+    "Put any explanation in code comments, not in prose."
+)
+
+
+class ChatController(QObject):
+    # The conversation, in order: a user turn, then its reply streaming and ending.
+    user_added = Signal(int, object)  # index, Message
+    reply_started = Signal(int)  # the index the reply takes
+    delta = Signal(str)
+    reply_ended = Signal(dict)  # the reply's meta: stats, or interrupted / error
+    failed = Signal(str, str, bool)  # message, hint, whether Retry can help
+    notice = Signal(str, str)  # something refused (a file, a setting): message, hint
+    truncated = Signal(int)  # turns from this index on are gone (edit, regenerate, retry)
+    conversation_replaced = Signal(object)
+    busy_changed = Signal(bool)
+    # Models.
+    choices_changed = Signal(list)
+    model_changed = Signal(object)  # ModelChoice or None
+    loading = Signal(str)  # "Loading …" while a local model loads, "" when done
+    reach_changed = Signal(list, set, str)  # servers found, downloaded repos, notes
+    download_progress = Signal(object)  # hub.DownloadProgress
+    download_ended = Signal(str, str)  # "" on success, else message and hint
+    # Context.
+    files_changed = Signal(list)
+    context_changed = Signal(int, object, dict)  # used, window or None, parts
+
+    _progress_relay = Signal(object)  # from the download's worker threads
+
+    def __init__(self, paths: AppPaths | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.paths = paths or app_paths()
+        self.loaded = LoadedSettings(Settings(), [], [])
+        self.conversation = Conversation()
+        self.files = ContextFiles()
+        self.choices: list[ModelChoice] = []
+        self.choice: ModelChoice | None = None
+        self.code_only = False
+        self.discovered: list = []
+        self.cached: list = []
+        self._providers: dict[str, object] = {}
+        self._engine_host = None
+        self._turn: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._download_cancel: threading.Event | None = None
+        self._progress_relay.connect(self._relay_progress)
+
+    # --- tasks ---------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @property
+    def busy(self) -> bool:
+        return self._turn is not None and not self._turn.done()
+
+    async def aclose(self) -> None:
+        """Stop everything: replies, downloads, the engine's thread. Safe to call twice."""
+        if self._download_cancel is not None:
+            self._download_cancel.set()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for provider in self._providers.values():
+            with contextlib.suppress(Exception):
+                await provider.aclose()
+        self._providers.clear()
+        if self._engine_host is not None:
+            self._engine_host.stop()
+            self._engine_host = None
+
+    # --- settings and models -------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self.loaded.settings
+
+    async def refresh(self) -> None:
+        """Read settings, look for local servers and cached MLX models, offer them."""
+        from desktop_chat.config import load_settings
+        from desktop_chat.hub import cached_models
+        from desktop_chat.providers.discovery import discover
+
+        self.loaded = await asyncio.to_thread(load_settings, self.paths)
+        self.discovered, self.cached = await asyncio.gather(
+            discover(), asyncio.to_thread(cached_models)
+        )
+        self.choices = catalog.build(self.settings, self.discovered, self.cached)
+        self.choices_changed.emit(self.choices)
+        notes = [str(err) for err in self.loaded.errors]
+        found = [c for c in self.choices if c.provider is not None
+                 and c.provider.name in {s.name for s in self.discovered}]  # fmt: skip
+        downloaded = {m.repo_id for m in self.cached}
+        self.reach_changed.emit(found, downloaded, "\n".join(notes))
+        if self.choice is None:
+            default = self.settings.default_model
+            choice = catalog.find(self.choices, default) or (
+                default and catalog.from_spec(default, self.settings, self.discovered)
+            )
+            if choice:
+                await self.choose(choice)
+                return
+        self._update_context()
+
+    async def choose(self, choice: ModelChoice) -> None:
+        """Switch models; the conversation stays. A reply still streaming is stopped first."""
+        await self.stop_and_wait()
+        self.choice = choice
+        self.model_changed.emit(choice)
+        self._update_context()
+        if choice.local:
+            await self._load_local(choice)
+
+    async def _load_local(self, choice: ModelChoice) -> bool:
+        host = self._engine()
+        info = host.engine.info
+        if info is not None and info.path == str(choice.path):
+            return True
+        self.loading.emit(f"Loading {choice.label}…")
+        try:
+            await host.load(choice.path)
+            return True
+        except DesktopChatError as err:
+            self.failed.emit(err.message, err.hint, False)
+            return False
+        finally:
+            self.loading.emit("")
+
+    def _engine(self):
+        if self._engine_host is None:
+            from desktop_chat.gui.engine_thread import EngineThread
+
+            self._engine_host = EngineThread(self)
+            self._engine_host.start()
+        return self._engine_host
+
+    def _provider(self, choice: ModelChoice):
+        if choice.local:
+            from desktop_chat.providers.mlx_local import MlxLocalProvider
+
+            return MlxLocalProvider(self._engine().engine, choice.path)
+        ps = choice.provider
+        cached = self._providers.get(ps.name)
+        if cached is not None and cached.base_url == ps.base_url:
+            return cached
+        from desktop_chat.keys import KeyStore
+        from desktop_chat.providers.openai_compat import OpenAICompatProvider
+        from desktop_chat.targets import key_for
+
+        key = key_for(ps, KeyStore())
+        provider = OpenAICompatProvider(ps.base_url, key, name=ps.name,
+                                        allow_insecure_key=ps.allow_insecure_key)  # fmt: skip
+        self._providers[ps.name] = provider
+        return provider
+
+    def params(self) -> GenerationParams:
+        params = (self.choice.params if self.choice else GenerationParams()).over(
+            self.settings.defaults
+        )
+        if self.code_only:
+            base = params.system_prompt or ""
+            params = params.replace(system_prompt=f"{base}\n\n{CODE_ONLY_PROMPT}".strip())
+        return params
+
+    # --- turns ---------------------------------------------------------------------------
+
+    def send(self, text: str, replace_from: int | None = None) -> bool:
+        """Add the user's turn and start the reply. False (and nothing changes) when it
+        cannot be sent yet; the window then keeps the text in the composer."""
+        if self.busy or not text.strip():
+            return False
+        if self.choice is None:
+            self.notice.emit("Choose a model first.",
+                             "Pick one from the model menu at the top of the window.")  # fmt: skip
+            return False
+        attached = ""
+        files = [{"name": f.name, "size_bytes": f.size_bytes, "tokens": f.tokens}
+                 for f in self.files.files]  # fmt: skip
+        if replace_from is not None:
+            old = self.conversation.messages[replace_from]
+            attached = str(old.meta.get("attached", ""))
+            files = list(old.meta.get("files", []))
+            self.conversation.truncate(replace_from)
+            self.truncated.emit(replace_from)
+        elif self.files.files:
+            attached = self.files.prompt_with("")
+            self.files.clear()
+            self.files_changed.emit([])
+        meta = {"display": text, "files": files, "attached": attached} if files else {}
+        message = self.conversation.add_user(text + attached, **meta)
+        self.user_added.emit(len(self.conversation.messages) - 1, message)
+        self._start_turn()
+        return True
+
+    def regenerate(self) -> None:
+        """Answer the last user message again, replacing the reply after it."""
+        if self.busy or self.choice is None:
+            return
+        messages = self.conversation.messages
+        last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+        if last_user is None:
+            return
+        if last_user + 1 < len(messages):
+            self.conversation.truncate(last_user + 1)
+            self.truncated.emit(last_user + 1)
+        self._start_turn()
+
+    retry = regenerate
+
+    def stop(self) -> None:
+        if self.busy:
+            self._turn.cancel()
+
+    async def stop_and_wait(self) -> None:
+        if self.busy:
+            self._turn.cancel()
+            await asyncio.gather(self._turn, return_exceptions=True)
+
+    def _start_turn(self) -> None:
+        # Said at once, not when the task first runs: the Send button turns into Stop now.
+        index = len(self.conversation.messages)
+        self.busy_changed.emit(True)
+        self.reply_started.emit(index)
+        self._turn = self.spawn(self._run_turn(index))
+        self._turn.add_done_callback(lambda task: self._never_ran(task, index))
+
+    def _never_ran(self, task: asyncio.Task, index: int) -> None:
+        """A turn stopped before its first step skips its own ``finally``: end it here."""
+        if not getattr(task, "ran", False):
+            self.reply_ended.emit({"interrupted": True})
+            self.busy_changed.emit(False)
+
+    async def _run_turn(self, index: int) -> None:
+        asyncio.current_task().ran = True
+        choice = self.choice
+        ended = False
+        try:
+            provider = self._provider(choice)
+            if choice.local and not await self._load_local(choice):
+                return
+            turn = run_turn(provider, self.conversation, None, choice.model, self.params())
+            async with aclosing(turn) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        self.delta.emit(event.text)
+            ended = True
+            self.reply_ended.emit(self._reply_meta(index))
+        except DesktopChatError as err:
+            ended = True
+            self.reply_ended.emit(self._reply_meta(index) or {"interrupted": True})
+            self.failed.emit(err.message, err.hint, True)
+        finally:
+            if not ended:  # stopped: keep what arrived, marked as stopped
+                self.reply_ended.emit(self._reply_meta(index) or {"interrupted": True})
+            self._update_context()
+            self.busy_changed.emit(False)
+
+    def _reply_meta(self, index: int) -> dict:
+        messages = self.conversation.messages
+        if len(messages) > index and messages[index].role == "assistant":
+            meta = dict(messages[index].meta)
+            meta.setdefault("model", self.choice.label if self.choice else "")
+            return meta
+        return {}
+
+    def new_chat(self) -> None:
+        self.stop()
+        self.conversation = Conversation()
+        self.conversation_replaced.emit(self.conversation)
+        self._update_context()
+
+    def edit_text(self, index: int) -> str:
+        message = self.conversation.messages[index]
+        return str(message.meta.get("display", message.content))
+
+    # --- files ---------------------------------------------------------------------------
+
+    async def add_files(self, paths: list[str | Path]) -> None:
+        refused: list[str] = []
+        hints: list[str] = []
+        for path in paths:
+            try:
+                file = await asyncio.to_thread(read_file, path)
+                self.files.add(file)
+            except ContextError as err:
+                refused.append(err.message)
+                hints.append(err.hint)
+        self.files_changed.emit(list(self.files.files))
+        self._update_context()
+        if refused:
+            self.notice.emit(" ".join(refused), " ".join(dict.fromkeys(hints)))
+
+    def remove_file(self, name: str) -> None:
+        self.files.remove(name)
+        self.files_changed.emit(list(self.files.files))
+        self._update_context()
+
+    def set_code_only(self, on: bool) -> None:
+        self.code_only = on
+        self._update_context()
+
+    def _update_context(self) -> None:
+        system = self.params().system_prompt or ""
+        parts = {
+            "system prompt": estimate_tokens(system),
+            "history": sum(estimate_tokens(m.content) for m in self.conversation.messages),
+            "files": self.files.tokens,
+        }
+        window = None
+        if self.choice is not None and self.choice.local:
+            window = catalog.local_context_length(self.choice.path)
+        self.context_changed.emit(sum(parts.values()), window, parts)
+
+    # --- downloads and providers ---------------------------------------------------------
+
+    async def download(self, repo: str) -> Path | None:
+        """Download (or find in the cache) an MLX model, then switch to it."""
+        from desktop_chat.hub import download
+
+        self._download_cancel = cancel = threading.Event()
+        try:
+            folder = await asyncio.to_thread(download, repo.strip(), self._progress_relay.emit,
+                                             cancel)  # fmt: skip
+        except DesktopChatError as err:
+            self.download_ended.emit(err.message, err.hint)
+            return None
+        finally:
+            self._download_cancel = None
+        self.download_ended.emit("", "")
+        choice = catalog.local_choice(Path(folder), repo.strip())
+        await self.refresh()
+        await self.choose(catalog.find(self.choices, choice.key) or choice)
+        return Path(folder)
+
+    @Slot(object)
+    def _relay_progress(self, progress) -> None:
+        self.download_progress.emit(progress)
+
+    def cancel_download(self) -> None:
+        if self._download_cancel is not None:
+            self._download_cancel.set()
+
+    async def test_connection(self, base_url: str, key: str | None):
+        from desktop_chat.providers.openai_compat import OpenAICompatProvider
+
+        provider = OpenAICompatProvider(base_url, key or None, name="test")
+        try:
+            return await provider.health()
+        finally:
+            await provider.aclose()
+
+    async def save_provider(self, provider: ProviderSettings, key: str | None,
+                            old_name: str | None = None) -> None:  # fmt: skip
+        """Write the provider to config.toml and its key to the Keychain, then offer it."""
+        from desktop_chat.config_writer import save_provider
+        from desktop_chat.keys import KeyStore
+
+        if key:
+            await asyncio.to_thread(KeyStore().set, provider.key_name, key)
+        await asyncio.to_thread(save_provider, self.paths.config_file, provider, old_name)
+        self._providers.pop(provider.name, None)
+        await self.refresh()
+
+    async def remove_provider(self, name: str) -> None:
+        from desktop_chat.config_writer import remove_provider
+        from desktop_chat.keys import KeyStore
+
+        await asyncio.to_thread(remove_provider, self.paths.config_file, name)
+        with contextlib.suppress(DesktopChatError):
+            await asyncio.to_thread(KeyStore().delete, name)
+        self._providers.pop(name, None)
+        await self.refresh()
+
+    async def save_defaults(self, params: GenerationParams) -> None:
+        from desktop_chat.config_writer import save_defaults
+
+        await asyncio.to_thread(save_defaults, self.paths.config_file, params)
+        await self.refresh()

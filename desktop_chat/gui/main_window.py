@@ -1,0 +1,395 @@
+"""The main window: model picker and Code only on top, the conversation (or the welcome panel)
+in the middle, attached files, the composer and the context meter below.
+
+It renders what the controller reports and passes the user's actions to it; it never touches
+the conversation itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, Qt, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_chat.gui import theme
+from desktop_chat.gui.composer import Composer
+from desktop_chat.gui.controller import ChatController
+from desktop_chat.gui.conversation_view import ConversationView
+from desktop_chat.gui.files_bar import ContextMeter, FilesBar
+from desktop_chat.gui.messages import AssistantMessage
+from desktop_chat.gui.model_picker import ModelPicker
+from desktop_chat.gui.welcome import WelcomePanel
+
+APP_TITLE = "Desktop Chat"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: ChatController, on_quit=None) -> None:
+        super().__init__()
+        self.controller = controller
+        # What ⌘Q does: end the app's asyncio loop (run() passes it), or quit Qt directly.
+        self._on_quit = on_quit or QApplication.quit
+        self.setWindowTitle(APP_TITLE)
+        self.resize(1100, 750)
+        self.setAcceptDrops(True)
+        self.reply: AssistantMessage | None = None
+        self.editing: int | None = None
+        self.dialog = None
+        self._build()
+        self._shortcuts()
+        self._connect()
+        self._apply_theme()
+
+    # --- building ------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        body = QWidget(self)
+        column = QVBoxLayout(body)
+        column.setContentsMargins(0, 0, 0, 12)
+        column.setSpacing(6)
+        top = QHBoxLayout()
+        top.setContentsMargins(16, 10, 16, 4)
+        self.picker = ModelPicker(body)
+        self.code_only = QToolButton(body)
+        self.code_only.setText("</>  Code only")
+        self.code_only.setCheckable(True)
+        self.code_only.setToolTip("Ask for code only, and show only the code blocks")
+        self.settings_button = QToolButton(body)
+        self.settings_button.setText("Settings")
+        self.settings_button.setToolTip("Settings (⌘,)")
+        top.addWidget(self.picker)
+        top.addStretch(1)
+        top.addWidget(self.code_only)
+        top.addWidget(self.settings_button)
+        column.addLayout(top)
+        self.stack = QStackedWidget(body)
+        self.welcome = WelcomePanel(self.stack)
+        self.view = ConversationView(self.stack)
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.view)
+        column.addWidget(self.stack, 1)
+        self.overlay = QLabel("Drop files to add them to the context", self.stack)
+        self.overlay.setObjectName("dropOverlay")
+        self.overlay.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        font = self.overlay.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        self.overlay.setFont(font)
+        self.overlay.hide()
+        bottom = QVBoxLayout()
+        bottom.setContentsMargins(24, 0, 24, 0)
+        self.files = FilesBar(body)
+        self.editing_label = QLabel("Editing an earlier message: sending replaces it and every "
+                                    "turn after it. Esc cancels.", body)  # fmt: skip
+        self.editing_label.setObjectName("hintLabel")
+        self.editing_label.hide()
+        self.composer = Composer(body)
+        row = QHBoxLayout()
+        self.attach = QToolButton(body)
+        self.attach.setObjectName("quiet")
+        self.attach.setText("+ Attach files")
+        self.attach.setToolTip("Add files to the context (or drop them on the window)")
+        hint = QLabel("↩ send · ⇧↩ new line", body)
+        hint.setObjectName("hintLabel")
+        self.meter = ContextMeter(body)
+        row.addWidget(self.attach)
+        row.addWidget(hint)
+        row.addStretch(1)
+        row.addWidget(self.meter)
+        bottom.addWidget(self.files)
+        bottom.addWidget(self.editing_label)
+        bottom.addWidget(self.composer)
+        bottom.addLayout(row)
+        column.addLayout(bottom)
+        self.setCentralWidget(body)
+
+    def _shortcuts(self) -> None:
+        # Qt maps Ctrl to ⌘ on macOS, so each of these is the Mac shortcut there.
+        for keys, slot in (
+            (QKeySequence.StandardKey.Close, self.close),
+            (QKeySequence.StandardKey.Quit, self._quit),
+            (QKeySequence.StandardKey.New, self.new_chat),
+            (QKeySequence.StandardKey.Preferences, self.open_settings),
+            (QKeySequence("Ctrl+,"), self.open_settings),
+            (QKeySequence("Ctrl+."), self.stop),
+            (QKeySequence(Qt.Key.Key_Escape), self.escape),
+            (QKeySequence.StandardKey.Open, self.pick_files),
+        ):
+            if isinstance(keys, QKeySequence.StandardKey) and not QKeySequence.keyBindings(keys):
+                continue  # no binding on this platform (Preferences on Linux)
+            action = QAction(self)
+            action.setShortcut(keys)
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.user_added.connect(self._user_added)
+        c.reply_started.connect(self._reply_started)
+        c.delta.connect(self._delta)
+        c.reply_ended.connect(self._reply_ended)
+        c.failed.connect(self._failed)
+        c.notice.connect(self._notice)
+        c.truncated.connect(self.view.truncate)
+        c.conversation_replaced.connect(self._conversation_replaced)
+        c.busy_changed.connect(self.composer.set_busy)
+        c.choices_changed.connect(self.picker.set_choices)
+        c.model_changed.connect(self._model_changed)
+        c.loading.connect(self.picker.set_busy)
+        c.reach_changed.connect(self._reach_changed)
+        c.files_changed.connect(self.files.show_files)
+        c.context_changed.connect(self.meter.show_usage)
+        self.composer.send_requested.connect(self.send)
+        self.composer.stop_requested.connect(self.stop)
+        self.files.remove_requested.connect(c.remove_file)
+        self.view.edit_requested.connect(self.edit)
+        self.view.regenerate_requested.connect(c.regenerate)
+        self.view.retry_requested.connect(c.retry)
+        self.view.save_code_requested.connect(self.save_code)
+        self.picker.chosen.connect(self.choose)
+        self.picker.download_requested.connect(self.open_download)
+        self.picker.open_folder_requested.connect(self.open_model_folder)
+        self.picker.add_provider_requested.connect(self.add_provider)
+        self.welcome.chosen.connect(self.choose)
+        self.welcome.download_requested.connect(self.open_download)
+        self.welcome.add_provider_requested.connect(self.add_provider)
+        self.code_only.toggled.connect(self.set_code_only)
+        self.settings_button.clicked.connect(self.open_settings)
+        self.attach.clicked.connect(self.pick_files)
+
+    # --- what the controller reports -----------------------------------------------------
+
+    def _show_conversation(self) -> None:
+        self.stack.setCurrentWidget(self.view)
+
+    @Slot(int, object)
+    def _user_added(self, index: int, message) -> None:
+        self._show_conversation()
+        self.view.add_user(index, message)
+
+    @Slot(int)
+    def _reply_started(self, index: int) -> None:
+        self.reply = self.view.begin_reply(index)
+
+    @Slot(str)
+    def _delta(self, text: str) -> None:
+        if self.reply is not None:
+            self.reply.feed(text)
+
+    @Slot(dict)
+    def _reply_ended(self, meta: dict) -> None:
+        if self.reply is not None:
+            self.reply.finish(meta)
+            self.reply = None
+
+    @Slot(str, str, bool)
+    def _failed(self, message: str, hint: str, retry: bool) -> None:
+        if self.stack.currentWidget() is self.welcome:
+            self.welcome.notes.setText(f"{message}\n{hint}")
+            self.welcome.notes.show()
+            return
+        self.view.show_error(message, hint, retry)
+
+    @Slot(str, str)
+    def _notice(self, message: str, hint: str) -> None:
+        self._failed(message, hint, False)
+
+    @Slot(object)
+    def _conversation_replaced(self, conversation) -> None:
+        self.reply = None
+        self.editing = None
+        self.editing_label.hide()
+        self.view.show_conversation(conversation)
+        self._choose_page()
+
+    @Slot(object)
+    def _model_changed(self, choice) -> None:
+        self.picker.set_current(choice)
+        self._choose_page()
+        self.composer.edit.setFocus()
+
+    @Slot(list, set, str)
+    def _reach_changed(self, servers: list, downloaded: set, notes: str) -> None:
+        from desktop_chat.hub import RECOMMENDED
+
+        self.welcome.show_options(servers, RECOMMENDED, downloaded, notes)
+
+    def _choose_page(self) -> None:
+        empty = not self.controller.conversation.messages
+        on_welcome = empty and self.controller.choice is None
+        self.stack.setCurrentWidget(self.welcome if on_welcome else self.view)
+
+    # --- the user's actions --------------------------------------------------------------
+
+    @Slot(str)
+    def send(self, text: str) -> None:
+        editing, self.editing = self.editing, None
+        self.editing_label.hide()
+        if self.controller.send(text, replace_from=editing):
+            self.composer.take_text()
+        else:
+            self.editing = editing  # nothing was sent: the text and the edit stay
+
+    @Slot()
+    def stop(self) -> None:
+        self.controller.stop()
+
+    @Slot()
+    def escape(self) -> None:
+        if self.controller.busy:
+            self.controller.stop()
+        elif self.editing is not None:
+            self.editing = None
+            self.editing_label.hide()
+            self.composer.take_text()
+
+    @Slot(int)
+    def edit(self, index: int) -> None:
+        if self.controller.busy:
+            return
+        self.editing = index
+        self.editing_label.show()
+        self.composer.set_text(self.controller.edit_text(index))
+
+    @Slot(object)
+    def choose(self, choice) -> None:
+        self.controller.spawn(self.controller.choose(choice))
+
+    @Slot()
+    def new_chat(self) -> None:
+        self.controller.new_chat()
+        self.composer.edit.setFocus()
+
+    @Slot(bool)
+    def set_code_only(self, on: bool) -> None:
+        self.controller.set_code_only(on)
+        self.view.set_code_only(on)
+
+    @Slot()
+    def pick_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add files to the context")
+        if paths:
+            self.add_files(paths)
+
+    def add_files(self, paths: list[str]) -> None:
+        self.controller.spawn(self.controller.add_files(paths))
+
+    @Slot()
+    def open_model_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open an MLX model folder")
+        if not folder:
+            return
+        from desktop_chat.catalog import local_choice
+
+        if not (Path(folder) / "config.json").exists():
+            self._notice(f"{Path(folder).name} is not an MLX model folder (no config.json).",
+                         "Pick the folder that holds config.json and *.safetensors.")  # fmt: skip
+            return
+        self.choose(local_choice(Path(folder)))
+
+    @Slot()
+    @Slot(str)
+    def open_download(self, repo: str = "") -> None:
+        from desktop_chat.gui.download_dialog import DownloadDialog
+
+        self.dialog = DownloadDialog(self.controller, repo or "", self)
+        self.dialog.open()
+        if repo:
+            self.dialog.start()
+
+    @Slot()
+    def add_provider(self) -> None:
+        from desktop_chat.gui.settings_dialog import ProviderDialog
+
+        self.dialog = ProviderDialog(self.controller, parent=self)
+        self.dialog.open()
+
+    @Slot()
+    def open_settings(self) -> None:
+        from desktop_chat.gui.settings_dialog import SettingsDialog
+
+        self.dialog = SettingsDialog(self.controller, self)
+        self.dialog.open()
+
+    @Slot(str, str)
+    def save_code(self, code: str, language: str) -> None:
+        from desktop_chat.gui.code_block import file_extension
+
+        suggested = f"snippet{file_extension(language)}"
+        path = self.ask_save_path(suggested)
+        if not path:
+            return
+        try:
+            Path(path).write_text(code if code.endswith("\n") else code + "\n", encoding="utf-8")
+        except OSError as exc:
+            self._notice(f"Could not save {Path(path).name}: {exc.strerror or exc}.",
+                         "Choose another folder or name.")  # fmt: skip
+
+    def ask_save_path(self, suggested: str) -> str:
+        """The native Save panel; it asks before replacing an existing file."""
+        path, _ = QFileDialog.getSaveFileName(self, "Save code", suggested)
+        return path
+
+    def _quit(self) -> None:
+        self._on_quit()
+
+    # --- files dropped on the window -----------------------------------------------------
+
+    @staticmethod
+    def _local_paths(mime) -> list[str]:
+        return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+
+    def dragEnterEvent(self, event) -> None:
+        if self._local_paths(event.mimeData()):
+            event.acceptProposedAction()
+            self.overlay.setGeometry(self.stack.rect().adjusted(12, 12, -12, -12))
+            self.overlay.raise_()
+            self.overlay.show()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        if self._local_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragLeaveEvent(self, event) -> None:
+        self.overlay.hide()
+
+    def dropEvent(self, event) -> None:
+        self.overlay.hide()
+        paths = self._local_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.add_files(paths)
+
+    # --- appearance ----------------------------------------------------------------------
+
+    def _apply_theme(self) -> None:
+        colors = theme.current()
+        if colors == getattr(self, "_colors", None):
+            return  # a style sheet change also sends PaletteChange: apply once per palette
+        self._colors = colors
+        self.setStyleSheet(theme.style_sheet(colors))
+        self.view.restyle()
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange,
+                            QEvent.Type.ThemeChange):  # fmt: skip
+            self._apply_theme()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.composer.edit.setFocus()

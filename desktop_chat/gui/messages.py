@@ -1,0 +1,311 @@
+"""The widgets of one turn: the user's bubble, the assistant's streamed reply, an error banner.
+
+A reply streams into a ``MarkdownStream``: each finished block is rendered once (prose appended
+to a document, code as a ``CodeBlock``), and only the unfinished tail is rendered again, at most
+about 30 times a second however fast tokens arrive (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_chat.conversation import Message
+from desktop_chat.gui.code_block import CodeBlock, split_fence
+from desktop_chat.gui.doc_view import DocView
+from desktop_chat.markdown_blocks import MarkdownStream
+
+#: Milliseconds between two renders of a streaming reply (~30 per second).
+FRAME_MS = 33
+
+
+def _quiet_button(text: str, tip: str, parent: QWidget) -> QToolButton:
+    button = QToolButton(parent)
+    button.setObjectName("quiet")
+    button.setText(text)
+    button.setToolTip(tip)
+    return button
+
+
+def stats_line(meta: dict) -> str:
+    """ "model · 0.21 s first token · 48 tok/s · 212 tokens", or why the reply stopped."""
+    parts = [str(meta["model"])] if meta.get("model") else []
+    if meta.get("ttft_s") is not None:
+        parts.append(f"{meta['ttft_s']:.2f} s first token")
+    if meta.get("tokens_per_s"):
+        parts.append(f"{meta['tokens_per_s']:.0f} tok/s")
+    usage = meta.get("usage") or {}
+    if usage.get("completion_tokens"):
+        approx = "≈" if usage.get("estimated") else ""
+        parts.append(f"{approx}{usage['completion_tokens']} tokens")
+    if meta.get("dropped_messages"):
+        parts.append(f"{meta['dropped_messages']} oldest messages left out to fit")
+    if meta.get("interrupted"):
+        parts.append("stopped" if not meta.get("error") else "cut off by an error")
+    return " · ".join(parts)
+
+
+class UserMessage(QWidget):
+    edit_requested = Signal(int)
+
+    def __init__(self, index: int, message: Message, parent=None) -> None:
+        super().__init__(parent)
+        self.index = index
+        self.text = str(message.meta.get("display", message.content))
+        files = message.meta.get("files") or []
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(2)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.bubble = QFrame(self)
+        self.bubble.setObjectName("userBubble")
+        self.bubble.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
+        inner = QVBoxLayout(self.bubble)
+        inner.setContentsMargins(14, 9, 14, 9)
+        self.label = QLabel(self.text, self.bubble)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        inner.addWidget(self.label)
+        if files:
+            names = QLabel("Attached: " + ", ".join(f["name"] for f in files), self.bubble)
+            names.setObjectName("chipSize")
+            inner.addWidget(names)
+        row.addWidget(self.bubble)
+        outer.addLayout(row)
+        tools = QHBoxLayout()
+        tools.addStretch(1)
+        self.edit_button = _quiet_button("Edit", "Edit this message and send it again", self)
+        self.edit_button.clicked.connect(self._edit)
+        copy = _quiet_button("Copy", "Copy this message", self)
+        copy.clicked.connect(self._copy)
+        tools.addWidget(self.edit_button)
+        tools.addWidget(copy)
+        outer.addLayout(tools)
+
+    def fit(self, width: int) -> None:
+        self.bubble.setMaximumWidth(max(200, int(width * 0.75)))
+
+    @Slot()
+    def _edit(self) -> None:
+        self.edit_requested.emit(self.index)
+
+    @Slot()
+    def _copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.text)
+
+
+class AssistantMessage(QWidget):
+    regenerate_requested = Signal()
+    save_code_requested = Signal(str, str)
+
+    def __init__(self, index: int, code_only: bool = False, parent=None) -> None:
+        super().__init__(parent)
+        self.index = index
+        self.code_only = code_only
+        self.stream = MarkdownStream()
+        self._pending: list[str] = []
+        self._prose: DocView | None = None  # the document finished prose blocks join
+        self.segments: list[QWidget] = []
+        self.code_blocks: list[CodeBlock] = []
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(8)
+        self._tail_prose = DocView(self)
+        self._tail_code = CodeBlock(parent=self)
+        self._tail_code.save_requested.connect(self.save_code_requested)
+        self._tail_prose.hide()
+        self._tail_code.hide()
+        self._tail_is_code = False
+        self._layout.addWidget(self._tail_prose)
+        self._layout.addWidget(self._tail_code)
+        self._no_code = QLabel("No code in this reply.", self)
+        self._no_code.setObjectName("stats")
+        self._no_code.hide()
+        self._layout.addWidget(self._no_code)
+        footer = QHBoxLayout()
+        footer.setSpacing(4)
+        self.stats = QLabel("", self)
+        self.stats.setObjectName("stats")
+        self.copy_button = _quiet_button("Copy", "Copy the whole reply as Markdown", self)
+        self.copy_button.clicked.connect(self._copy)
+        self.regenerate_button = _quiet_button("↻", "Regenerate this reply", self)
+        self.regenerate_button.clicked.connect(self.regenerate_requested)
+        footer.addWidget(self.stats)
+        footer.addStretch(1)
+        footer.addWidget(self.copy_button)
+        footer.addWidget(self.regenerate_button)
+        self._layout.addLayout(footer)
+        self.copy_button.hide()
+        self.regenerate_button.hide()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(FRAME_MS)
+        self._timer.timeout.connect(self.flush)
+        self.renders = 0  # how many times the tail was drawn (tests check the coalescing)
+
+    @property
+    def text(self) -> str:
+        return self.stream.text
+
+    # --- streaming -----------------------------------------------------------------------
+
+    def feed(self, delta: str) -> None:
+        self._pending += self.stream.feed(delta)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    @Slot()
+    def flush(self) -> None:
+        blocks, self._pending = self._pending, []
+        for block in blocks:
+            self._add_block(block)
+        self._show_tail(self.stream.tail)
+        self.renders += 1
+
+    def finish(self, meta: dict, last: bool = True) -> None:
+        """The reply ended (finished, stopped or failed): render what is left, show stats."""
+        self._timer.stop()
+        self._pending += self.stream.finish()
+        self.flush()
+        self.stats.setText(stats_line(meta))
+        self.copy_button.setVisible(bool(self.text))
+        self.set_last(last)
+        self._apply_code_only()
+
+    def set_last(self, last: bool) -> None:
+        self.regenerate_button.setVisible(last)
+
+    def show_text(self, text: str, meta: dict, last: bool) -> None:
+        """A whole reply at once (a conversation shown again)."""
+        self._pending += self.stream.feed(text)
+        self.finish(meta, last)
+
+    # --- blocks --------------------------------------------------------------------------
+
+    def _insert(self, widget: QWidget) -> None:
+        self._layout.insertWidget(self._layout.indexOf(self._tail_prose), widget)
+        self.segments.append(widget)
+
+    def _add_block(self, block: str) -> None:
+        fenced = split_fence(block)
+        if fenced is not None:
+            language, code = fenced
+            if self._tail_is_code:
+                # The streaming code block is now final: it stays where it is, a new one
+                # takes its place for whatever comes next.
+                widget = self._tail_code
+                widget.set_code(code, language)
+                self._tail_code = CodeBlock(parent=self)
+                self._tail_code.save_requested.connect(self.save_code_requested)
+                self._tail_code.hide()
+                self._tail_is_code = False
+                self._layout.insertWidget(self._layout.indexOf(widget) + 1, self._tail_code)
+                self.segments.append(widget)
+            else:
+                widget = CodeBlock(language, code, self)
+                widget.save_requested.connect(self.save_code_requested)
+                self._insert(widget)
+            self.code_blocks.append(widget)
+            self._prose = None
+            return
+        if not block.strip():
+            return
+        if self._prose is None:
+            self._prose = DocView(self)
+            self._prose.setVisible(not self._hide_prose())
+            self._insert(self._prose)
+        self._prose.append_markdown(block)
+
+    def _show_tail(self, tail: str) -> None:
+        fenced = split_fence(tail) if tail else None
+        if fenced is not None:
+            self._tail_prose.hide()
+            self._tail_code.set_code(fenced[1], fenced[0])
+            self._tail_code.show()
+            self._tail_is_code = True
+            self._apply_code_only()
+            return
+        self._tail_code.hide()
+        self._tail_is_code = False
+        if tail.strip() and not self._hide_prose():
+            self._tail_prose.set_markdown(tail)
+            self._tail_prose.show()
+        else:
+            self._tail_prose.hide()
+
+    # --- code only -----------------------------------------------------------------------
+
+    def set_code_only(self, on: bool) -> None:
+        self.code_only = on
+        self._apply_code_only()
+
+    def _hide_prose(self) -> bool:
+        """Code only hides the prose around code; a reply with no code at all stays readable."""
+        return self.code_only and bool(self.code_blocks or self._tail_is_code)
+
+    def _apply_code_only(self) -> None:
+        hide = self._hide_prose()
+        for widget in self.segments:
+            if not isinstance(widget, CodeBlock):
+                widget.setVisible(not hide)
+        if hide:
+            self._tail_prose.hide()
+        ended = not self._timer.isActive() and not self.stream.tail
+        self._no_code.setVisible(self.code_only and ended and not self.code_blocks
+                                 and bool(self.text))  # fmt: skip
+
+    @Slot()
+    def _copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.text)
+
+    def restyle(self) -> None:
+        for block in [*self.code_blocks, self._tail_code]:
+            block.restyle()
+
+
+class ErrorBanner(QFrame):
+    """What went wrong and what to do, with Retry when trying again can help."""
+
+    retry_requested = Signal()
+    dismissed = Signal()
+
+    def __init__(self, message: str, hint: str = "", retry: bool = True, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("errorBanner")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 8, 8)
+        text = QVBoxLayout()
+        self.message = QLabel(message, self)
+        self.message.setWordWrap(True)
+        self.message.setTextFormat(Qt.TextFormat.PlainText)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        font = self.message.font()
+        font.setBold(True)
+        self.message.setFont(font)
+        text.addWidget(self.message)
+        self.hint = QLabel(hint, self)
+        self.hint.setObjectName("hintLabel")
+        self.hint.setWordWrap(True)
+        self.hint.setTextFormat(Qt.TextFormat.PlainText)
+        self.hint.setVisible(bool(hint))
+        text.addWidget(self.hint)
+        layout.addLayout(text, 1)
+        self.retry_button = QPushButton("Retry", self)
+        self.retry_button.clicked.connect(self.retry_requested)
+        self.retry_button.setVisible(retry)
+        layout.addWidget(self.retry_button, 0, Qt.AlignmentFlag.AlignTop)
+        close = _quiet_button("✕", "Dismiss", self)
+        close.clicked.connect(self.dismissed)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)

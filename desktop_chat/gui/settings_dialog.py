@@ -1,0 +1,264 @@
+"""Settings (⌘,): providers with their keys in the Keychain, default generation parameters
+and the default system prompt. Changes go to config.toml, keeping what the user wrote."""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_chat.config import ProviderSettings
+from desktop_chat.errors import DesktopChatError
+from desktop_chat.params import GenerationParams
+
+
+class ProviderDialog(QDialog):
+    """Add or edit one provider; Test connection asks the server for its models."""
+
+    def __init__(self, controller, provider: ProviderSettings | None = None, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Edit provider" if provider else "Add a provider")
+        self.setMinimumWidth(480)
+        self.controller = controller
+        self.old_name = provider.name if provider else None
+        self.name = QLineEdit(provider.name if provider else "", self)
+        self.name.setPlaceholderText("openai")
+        self.base_url = QLineEdit(provider.base_url if provider else "", self)
+        self.base_url.setPlaceholderText("https://api.openai.com/v1")
+        self.models = QLineEdit(", ".join(provider.models) if provider else "", self)
+        self.models.setPlaceholderText("gpt-4o-mini, gpt-4o (Test connection fills this in)")
+        self.key = QLineEdit(self)
+        self.key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key.setPlaceholderText("kept in the Keychain" if provider else "sk-… (optional)")
+        self.result = QLabel("", self)
+        self.result.setWordWrap(True)
+        self.result.setTextFormat(Qt.TextFormat.PlainText)
+        self.test_button = QPushButton("Test connection", self)
+        self.test_button.clicked.connect(self._test)
+        form = QFormLayout()
+        form.addRow("Name", self.name)
+        form.addRow("Base URL", self.base_url)
+        form.addRow("Models", self.models)
+        form.addRow("API key", self.key)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.accepted.connect(self._save)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        row = QHBoxLayout()
+        row.addWidget(self.test_button)
+        row.addWidget(self.result, 1)
+        layout.addLayout(row)
+        layout.addWidget(buttons)
+        self.task: asyncio.Task | None = None
+
+    def provider(self) -> ProviderSettings:
+        models = tuple(m.strip() for m in self.models.text().split(",") if m.strip())
+        return ProviderSettings(self.name.text().strip(), self.base_url.text().strip().rstrip("/"),
+                                models)  # fmt: skip
+
+    def _problem(self) -> str:
+        p = self.provider()
+        if not p.name or not p.name.replace("-", "").replace("_", "").isalnum():
+            return "Give the provider a short name: letters, digits, - or _."
+        if not p.base_url.startswith(("http://", "https://")):
+            return "The base URL starts with http:// or https://, e.g. https://api.openai.com/v1."
+        return ""
+
+    @Slot()
+    def _test(self) -> None:
+        self.task = self.controller.spawn(self.test())
+
+    async def test(self) -> None:
+        problem = self._problem()
+        if problem:
+            self.result.setText(problem)
+            return
+        self.result.setText("Connecting…")
+        key = self.key.text().strip() or None
+        if key is None and self.old_name:
+            from desktop_chat.keys import KeyStore
+
+            try:
+                key = await asyncio.to_thread(KeyStore().get, self.old_name)
+            except DesktopChatError:
+                key = None
+        try:
+            health = await self.controller.test_connection(self.provider().base_url, key)
+        except DesktopChatError as err:
+            self.result.setText(f"✗ {err.message} {err.hint}".strip())
+            return
+        if not health.ok:
+            self.result.setText(f"✗ {health.detail}")
+            return
+        ms = f" in {health.latency_s * 1000:.0f} ms" if health.latency_s else ""
+        self.result.setText(f"✓ Connected{ms}: {len(health.models)} models.")
+        if health.models and not self.models.text().strip():
+            self.models.setText(", ".join(health.models[:8]))
+
+    @Slot()
+    def _save(self) -> None:
+        self.task = self.controller.spawn(self.save())
+
+    async def save(self) -> bool:
+        problem = self._problem()
+        if problem:
+            self.result.setText(problem)
+            return False
+        try:
+            await self.controller.save_provider(self.provider(), self.key.text().strip() or None,
+                                                self.old_name)  # fmt: skip
+        except DesktopChatError as err:
+            self.result.setText(f"✗ {err.message} {err.hint}".strip())
+            return False
+        self.accept()
+        return True
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, controller, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumSize(560, 420)
+        self.controller = controller
+        self.task: asyncio.Task | None = None
+        tabs = QTabWidget(self)
+        tabs.addTab(self._providers_tab(), "Providers")
+        tabs.addTab(self._defaults_tab(), "Defaults")
+        self.error = QLabel("", self)
+        self.error.setWordWrap(True)
+        self.error.setTextFormat(Qt.TextFormat.PlainText)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Close, self
+        )
+        buttons.accepted.connect(self._save)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+        self._fill()
+
+    def _providers_tab(self) -> QWidget:
+        page = QWidget(self)
+        self.provider_list = QListWidget(page)
+        add = QPushButton("Add…", page)
+        add.clicked.connect(self._add)
+        self.edit_button = QPushButton("Edit…", page)
+        self.edit_button.clicked.connect(self._edit)
+        self.remove_button = QPushButton("Remove", page)
+        self.remove_button.clicked.connect(self._remove)
+        note = QLabel("Keys are stored in the Keychain, never in the settings file.", page)
+        note.setObjectName("hintLabel")
+        row = QHBoxLayout()
+        for button in (add, self.edit_button, self.remove_button):
+            row.addWidget(button)
+        row.addStretch(1)
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.provider_list)
+        layout.addLayout(row)
+        layout.addWidget(note)
+        return page
+
+    def _defaults_tab(self) -> QWidget:
+        page = QWidget(self)
+        self.temperature = QDoubleSpinBox(page)
+        self.temperature.setRange(0.0, 2.0)
+        self.temperature.setSingleStep(0.1)
+        self.top_p = QDoubleSpinBox(page)
+        self.top_p.setRange(0.0, 1.0)
+        self.top_p.setSingleStep(0.05)
+        self.top_p.setSpecialValueText("server default")
+        self.max_tokens = QSpinBox(page)
+        self.max_tokens.setRange(0, 1_000_000)
+        self.max_tokens.setSpecialValueText("server default")
+        self.system_prompt = QPlainTextEdit(page)
+        self.system_prompt.setPlaceholderText("You are a helpful assistant.")
+        form = QFormLayout(page)
+        form.addRow("Temperature", self.temperature)
+        form.addRow("Top p", self.top_p)
+        form.addRow("Max tokens", self.max_tokens)
+        form.addRow("System prompt", self.system_prompt)
+        return page
+
+    def _fill(self) -> None:
+        settings = self.controller.settings
+        self.provider_list.clear()
+        for name, provider in settings.providers.items():
+            self.provider_list.addItem(f"{name} — {provider.base_url}")
+        d = settings.defaults
+        self.temperature.setValue(d.temperature if d.temperature is not None else 0.7)
+        self.top_p.setValue(d.top_p or 0.0)
+        self.max_tokens.setValue(d.max_tokens or 0)
+        self.system_prompt.setPlainText(d.system_prompt or "")
+
+    def _selected(self) -> ProviderSettings | None:
+        row = self.provider_list.currentRow()
+        providers = list(self.controller.settings.providers.values())
+        return providers[row] if 0 <= row < len(providers) else None
+
+    def defaults(self) -> GenerationParams:
+        return GenerationParams(
+            temperature=round(self.temperature.value(), 2),
+            top_p=round(self.top_p.value(), 2) or None,
+            max_tokens=self.max_tokens.value() or None,
+            system_prompt=self.system_prompt.toPlainText().strip() or None,
+        )
+
+    @Slot()
+    def _add(self) -> None:
+        self._open_provider(None)
+
+    @Slot()
+    def _edit(self) -> None:
+        provider = self._selected()
+        if provider:
+            self._open_provider(provider)
+
+    def _open_provider(self, provider: ProviderSettings | None) -> ProviderDialog:
+        # open(), not exec(): a nested event loop would stall the asyncio tasks it starts.
+        self.provider_dialog = ProviderDialog(self.controller, provider, self)
+        self.provider_dialog.accepted.connect(self._fill)
+        self.provider_dialog.open()
+        return self.provider_dialog
+
+    @Slot()
+    def _remove(self) -> None:
+        provider = self._selected()
+        if provider:
+            self.task = self.controller.spawn(self._removed(provider.name))
+
+    async def _removed(self, name: str) -> None:
+        await self.controller.remove_provider(name)
+        self._fill()
+
+    @Slot()
+    def _save(self) -> None:
+        self.task = self.controller.spawn(self.save())
+
+    async def save(self) -> bool:
+        try:
+            await self.controller.save_defaults(self.defaults())
+        except DesktopChatError as err:
+            self.error.setText(f"{err.message} {err.hint}".strip())
+            return False
+        self.accept()
+        return True

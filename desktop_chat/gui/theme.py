@@ -1,0 +1,63 @@
+"""Light and dark colours that follow the system, and the one style sheet built from them.
+
+Qt gives the palette (on macOS it follows the system appearance); the app adds what the
+palette has no role for: the user's bubble, code blocks, the error banner, the drop overlay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtGui import QGuiApplication, QPalette
+
+
+@dataclass(frozen=True, slots=True)
+class Colors:
+    dark: bool
+    accent: str
+    muted: str
+    bubble: str
+    code_bg: str
+    code_border: str
+    banner_bg: str
+    banner_border: str
+    overlay: str
+    #: The pygments style for code on this background.
+    pygments_style: str
+
+
+LIGHT = Colors(False, "#0a84ff", "#6e6e73", "#e9e9ee", "#f6f6f8", "#dcdce0",
+               "#fff1f0", "#ffb3ad", "rgba(10, 132, 255, 28)", "friendly")  # fmt: skip
+DARK = Colors(True, "#409cff", "#98989d", "#3a3a3c", "#1f1f22", "#3a3a3d",
+              "#3b1f1f", "#7a3a36", "rgba(64, 156, 255, 40)", "monokai")  # fmt: skip
+
+
+def is_dark(palette: QPalette | None = None) -> bool:
+    palette = palette or QGuiApplication.palette()
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def current() -> Colors:
+    return DARK if is_dark() else LIGHT
+
+
+def style_sheet(c: Colors) -> str:
+    return f"""
+    #userBubble {{ background: {c.bubble}; border-radius: 14px; }}
+    #codeBlock {{ background: {c.code_bg}; border: 1px solid {c.code_border}; border-radius: 8px; }}
+    #codeHeader {{ border-bottom: 1px solid {c.code_border}; }}
+    #codeLanguage, #stats, #contextLabel, #chipSize, #hintLabel, #welcomeNote {{
+        color: {c.muted};
+    }}
+    #errorBanner {{ background: {c.banner_bg}; border: 1px solid {c.banner_border};
+                    border-radius: 8px; }}
+    #fileChip {{ border: 1px solid {c.code_border}; border-radius: 10px; }}
+    #dropOverlay {{ background: {c.overlay}; border: 2px dashed {c.accent}; border-radius: 12px; }}
+    #composerFrame {{ border: 1px solid {c.code_border}; border-radius: 12px; }}
+    #sendButton {{ background: {c.accent}; color: white; border: none; border-radius: 15px;
+                   padding: 6px 16px; font-weight: 600; }}
+    #sendButton:disabled {{ background: {c.code_border}; }}
+    #welcomeCard {{ border: 1px solid {c.code_border}; border-radius: 10px; }}
+    QToolButton#quiet {{ border: none; color: {c.muted}; padding: 2px 6px; }}
+    QToolButton#quiet:hover {{ color: {c.accent}; }}
+    """
