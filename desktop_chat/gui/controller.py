@@ -311,18 +311,17 @@ class ChatController(QObject):
 
     async def add_files(self, paths: list[str | Path]) -> None:
         refused: list[str] = []
-        hints: list[str] = []
         for path in paths:
             try:
                 file = await asyncio.to_thread(read_file, path)
                 self.files.add(file)
             except ContextError as err:
-                refused.append(err.message)
-                hints.append(err.hint)
+                refused.append(f"{err.message} {err.hint}".strip())
         self.files_changed.emit(list(self.files.files))
         self._update_context()
         if refused:
-            self.notice.emit(" ".join(refused), " ".join(dict.fromkeys(hints)))
+            count = "1 file was" if len(refused) == 1 else f"{len(refused)} files were"
+            self.notice.emit(f"{count} not added to the context.", "\n".join(refused))
 
     def remove_file(self, name: str) -> None:
         self.files.remove(name)
