@@ -58,3 +58,28 @@ def secret_service(monkeypatch):
         monkeypatch.setenv(key, value)
     yield service
     cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """A local server speaking the Hugging Face hub API, with this test's own cache."""
+    from tests.support.fake_hub import FakeHub
+
+    with FakeHub() as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        import huggingface_hub.constants as c
+
+        # The hub library reads its settings at import; point them at this test's server.
+        monkeypatch.setattr(c, "ENDPOINT", server.endpoint)
+        monkeypatch.setattr(
+            c,
+            "HUGGINGFACE_CO_URL_TEMPLATE",
+            server.endpoint + "/{repo_id}/resolve/{revision}/{filename}",
+        )
+        monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+        monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
+        yield server

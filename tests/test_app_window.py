@@ -77,3 +77,35 @@ def test_first_launch_offers_servers_models_and_providers(qapp, _isolated_home, 
         loop.run_until_complete(asyncio.sleep(0.1))
         assert window.stack.currentWidget() is window.view
         assert window.controller.choice.provider.name == "jan"
+
+
+def test_quitting_mid_reply_under_xvfb_leaves_nothing_running(tiny_model_dir, _isolated_home):
+    """The real app, a local model, a prompt typed with xdotool, then ⌘Q / Ctrl+Q while the
+    reply streams: exit 0, no traceback, no 'QThread destroyed while running'."""
+    from tests.support.settings import write_config
+
+    require_programs("Xvfb", "xdotool")
+    write_config(_isolated_home, f'default_model = "{tiny_model_dir}"\n')
+    with xvfb() as display:
+        env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+        env.pop("WAYLAND_DISPLAY", None)
+        proc = subprocess.Popen([sys.executable, "-m", "desktop_chat"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            found = subprocess.run(
+                ["xdotool", "search", "--sync", "--onlyvisible", "--name", "^Desktop Chat$"],
+                env=env, capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            window = found.stdout.split()[0]
+            subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, check=True)
+            time.sleep(4)  # settings read, model loading on the engine's thread
+            subprocess.run(["xdotool", "type", "--delay", "5", "Tell me a story."], env=env,
+                           check=True)  # fmt: skip
+            subprocess.run(["xdotool", "key", "Return", "ctrl+q"], env=env, check=True)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    out = proc.stdout.read().decode(errors="replace")
+    assert "Traceback" not in out and "QThread" not in out, out

@@ -10,29 +10,7 @@ import pytest
 
 from desktop_chat.errors import ModelUnavailable
 from desktop_chat.hub import DownloadCancelled, cached_models, delete_cached, download
-from tests.support.fake_hub import FakeHub, Repo
-
-
-@pytest.fixture
-def hub(monkeypatch, tmp_path):
-    with FakeHub() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-        monkeypatch.delenv("HF_TOKEN", raising=False)
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-        import huggingface_hub.constants as c
-
-        # The hub library reads its settings at import; point them at this test's server.
-        monkeypatch.setattr(c, "ENDPOINT", server.endpoint)
-        monkeypatch.setattr(
-            c,
-            "HUGGINGFACE_CO_URL_TEMPLATE",
-            server.endpoint + "/{repo_id}/resolve/{revision}/{filename}",
-        )
-        monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
-        monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
-        yield server
+from tests.support.fake_hub import Repo
 
 
 def test_no_cache_folder_means_no_models(hub, tmp_path):

@@ -177,3 +177,32 @@ def test_local_engine_in_the_window_and_switching_models(qapp, qtbot, remote_con
         assert last.content and not last.interrupted  # (history makes the tiny model wander)
         assert last.meta["provider"] == "tiny"
         assert controller.conversation.messages[3].interrupted, "the switch stopped the story"
+
+
+def test_closing_mid_reply_stops_the_engine_and_keeps_the_partial(qapp, qtbot, tiny_model_dir,
+                                                                  _isolated_home):  # fmt: skip
+    import asyncio
+
+    from desktop_chat.catalog import local_choice
+    from desktop_chat.gui.engine_thread import EngineThread
+
+    write_config(_isolated_home, "[defaults]\ntemperature = 0.0\n")
+    with running_window(qapp) as (loop, window):
+        controller = window.controller
+        closing = []
+
+        def close_at_first_token(_text):
+            if not closing:  # what the app does when the window closes: aclose()
+                closing.append(asyncio.ensure_future(controller.aclose()))
+
+        async def scenario():
+            await controller.choose(local_choice(tiny_model_dir))
+            controller.delta.connect(close_at_first_token)
+            type_and_send(qtbot, window, "Tell me a story.")
+            await wait_for(lambda: closing)
+            await closing[0]
+
+        loop.run_until_complete(scenario())
+        assert not EngineThread.running, "no QThread is left running"
+        last = controller.conversation.messages[-1]
+        assert last.role == "assistant" and last.interrupted and last.content

@@ -110,7 +110,8 @@ class ProviderDialog(QDialog):
             self.result.setText(f"✗ {health.detail}")
             return
         ms = f" in {health.latency_s * 1000:.0f} ms" if health.latency_s else ""
-        self.result.setText(f"✓ Connected{ms}: {len(health.models)} models.")
+        count = len(health.models)
+        self.result.setText(f"✓ Connected{ms}: {count} model{'' if count == 1 else 's'}.")
         if health.models and not self.models.text().strip():
             self.models.setText(", ".join(health.models[:8]))
 
