@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from desktop_chat.config import ProviderSettings, Settings
 from desktop_chat.params import GenerationParams
+
+if TYPE_CHECKING:  # the window's picker imports this module before settings are read
+    from desktop_chat.config import ProviderSettings, Settings
 
 REMOTE = "Remote"
 LOCAL = "On this Mac"

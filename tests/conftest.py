@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -56,8 +57,22 @@ def secret_service(monkeypatch):
         missing(f"could not start gnome-keyring in a D-Bus session: {exc}")
     for key, value in service.env.items():
         monkeypatch.setenv(key, value)
+    _choose_keyring_again()
     yield service
     cm.__exit__(None, None, None)
+    monkeypatch.undo()
+    _choose_keyring_again()
+
+
+def _choose_keyring_again() -> None:
+    """keyring lists the viable backends once per process: an earlier test with no D-Bus
+    session leaves it on the "fail" backend. Forget that, and choose again."""
+    import keyring.backend
+    import keyring.core
+
+    with contextlib.suppress(KeyError):  # nothing cached yet
+        keyring.backend.get_all_keyring.reset()
+    keyring.core.init_backend()
 
 
 @pytest.fixture
@@ -81,5 +96,8 @@ def hub(monkeypatch, tmp_path):
             server.endpoint + "/{repo_id}/resolve/{revision}/{filename}",
         )
         monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+        # scan_cache_dir() took its own copy of the default at import.
+        monkeypatch.setattr("huggingface_hub.utils._cache_manager.HF_HUB_CACHE",
+                            str(tmp_path / "hf" / "hub"))  # fmt: skip
         monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
         yield server

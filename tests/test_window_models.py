@@ -120,7 +120,7 @@ def test_add_a_provider_in_settings_key_to_the_keychain(qapp, qtbot, secret_serv
             assert dialog.result.text().startswith("✓ Connected"), dialog.result.text()
             assert dialog.models.text() == mlx_server.model_id
             screenshot(dialog, "add-provider")
-            assert await dialog.save()
+            assert await dialog.save(), dialog.result.text()
 
         loop.run_until_complete(scenario())
         text = config.read_text()

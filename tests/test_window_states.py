@@ -276,7 +276,7 @@ def test_dropped_files_become_chips_bad_ones_are_named(qapp, qtbot, fake, tmp_pa
 
 
 def test_a_drag_without_files_is_refused_and_leaving_hides_the_overlay(qapp, fake):
-    with running_window(qapp) as (loop, window):
+    with running_window(qapp) as (_loop, window):
         mime = QMimeData()
         mime.setText("just text")
         enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,

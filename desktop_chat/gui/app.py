@@ -7,7 +7,6 @@ first send does not wait for them (DESIGN.md §3).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import sys
@@ -16,35 +15,43 @@ import threading
 from PySide6.QtWidgets import QApplication
 
 from desktop_chat import __version__
-from desktop_chat.gui.main_window import APP_TITLE, MainWindow
 
 #: Imported in the background once the window is up, in this order (the likeliest first).
 WARM_UP = ("openai", "pygments.lexers", "pygments.formatters", "httpx", "huggingface_hub")
 
 
-def warm_up(names: tuple[str, ...] = WARM_UP) -> threading.Thread:
+def warm_up(stop: threading.Event, names: tuple[str, ...] = WARM_UP) -> threading.Thread:
+    """Quitting skips the imports not yet begun and waits for the one under way, before Qt is
+    torn down: PySide6 wraps ``__import__``, and an import still running while the app and
+    the interpreter shut down crashes the process (seen here when the window was closed
+    within a second of opening)."""
+
     def work() -> None:
         for name in names:
+            if stop.is_set():
+                return
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
 
-    thread = threading.Thread(target=work, name="warm-up", daemon=True)
+    thread = threading.Thread(target=work, name="warm-up")
     thread.start()
     return thread
 
 
-async def _main(window: MainWindow, quit_event: asyncio.Event) -> None:
-    window.show()
+async def _main(window, quit_event) -> None:
     controller = window.controller
     controller.spawn(_refresh(controller, window))
-    warm_up()
+    stop_warming = threading.Event()
+    warming = warm_up(stop_warming)
     await quit_event.wait()
+    stop_warming.set()
     # Quitting mid-reply or mid-download must not leave work half-done on a dead loop, nor the
     # engine's thread running.
     await controller.aclose()
+    warming.join()
 
 
-async def _refresh(controller, window: MainWindow) -> None:
+async def _refresh(controller, window) -> None:
     try:
         await controller.refresh()
     except Exception as exc:  # the window stays useful whatever the background check meets
@@ -53,15 +60,24 @@ async def _refresh(controller, window: MainWindow) -> None:
 
 
 def run(argv: list[str]) -> int:
-    import qasync
-
-    from desktop_chat.gui.controller import ChatController
+    from desktop_chat.gui.main_window import APP_TITLE, MainWindow
 
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName(APP_TITLE)
     app.setApplicationVersion(__version__)
+    window = MainWindow()
+    window.show()
+    app.processEvents()  # the first frame is on screen before the rest is even imported
+    # asyncio alone costs about as much as the bare window: it comes after the first frame.
+    import asyncio
+
+    import qasync
+
+    from desktop_chat.gui.controller import ChatController
+
     quit_event = asyncio.Event()
-    window = MainWindow(ChatController(), on_quit=quit_event.set)
+    window.on_quit = quit_event.set
+    window.attach(ChatController())
     # The loop ends when _main returns, never under it: Qt's own quit-on-last-window would stop
     # the loop while tasks are still running.
     app.setQuitOnLastWindowClosed(False)

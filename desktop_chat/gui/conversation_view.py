@@ -4,14 +4,23 @@ reply changes (DESIGN.md §4)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
-from desktop_chat.conversation import Conversation, Message
-from desktop_chat.gui.messages import AssistantMessage, ErrorBanner, UserMessage
+if TYPE_CHECKING:
+    from desktop_chat.conversation import Conversation, Message
+    from desktop_chat.gui.messages import AssistantMessage, ErrorBanner, UserMessage
 
 #: Pixels from the bottom that still count as "at the bottom" (following the stream).
 _FOLLOW_SLACK = 24
+
+
+def _is(item: QWidget, name: str) -> bool:
+    """The kind of a turn's widget, without importing the message widgets (loaded after the
+    window's first frame)."""
+    return type(item).__name__ == name
 
 
 class ConversationView(QScrollArea):
@@ -62,6 +71,8 @@ class ConversationView(QScrollArea):
         self.items.append(widget)
 
     def add_user(self, index: int, message: Message) -> UserMessage:
+        from desktop_chat.gui.messages import UserMessage
+
         self.clear_banners()
         widget = UserMessage(index, message, self.widget())
         widget.fit(self.viewport().width())
@@ -71,8 +82,10 @@ class ConversationView(QScrollArea):
         return widget
 
     def begin_reply(self, index: int) -> AssistantMessage:
+        from desktop_chat.gui.messages import AssistantMessage
+
         for item in self.items:
-            if isinstance(item, AssistantMessage):
+            if _is(item, "AssistantMessage"):
                 item.set_last(False)
         widget = AssistantMessage(index, self.code_only, self.widget())
         widget.regenerate_requested.connect(self.regenerate_requested)
@@ -81,6 +94,8 @@ class ConversationView(QScrollArea):
         return widget
 
     def show_error(self, message: str, hint: str, retry: bool = True) -> ErrorBanner:
+        from desktop_chat.gui.messages import ErrorBanner
+
         self.clear_banners()
         banner = ErrorBanner(message, hint, retry, self.widget())
         banner.retry_requested.connect(self.retry_requested)
@@ -90,7 +105,7 @@ class ConversationView(QScrollArea):
 
     @Slot()
     def clear_banners(self) -> None:
-        for item in [i for i in self.items if isinstance(i, ErrorBanner)]:
+        for item in [i for i in self.items if _is(i, "ErrorBanner")]:
             self._remove(item)
 
     def _remove(self, widget: QWidget) -> None:
@@ -104,7 +119,7 @@ class ConversationView(QScrollArea):
         self.clear_banners()
         for item in [i for i in self.items if getattr(i, "index", -1) >= index]:
             self._remove(item)
-        replies = [i for i in self.items if isinstance(i, AssistantMessage)]
+        replies = [i for i in self.items if _is(i, "AssistantMessage")]
         if replies:
             replies[-1].set_last(True)
 
@@ -121,7 +136,7 @@ class ConversationView(QScrollArea):
         self.scroll_to_end()
 
     def replies(self) -> list[AssistantMessage]:
-        return [i for i in self.items if isinstance(i, AssistantMessage)]
+        return [i for i in self.items if _is(i, "AssistantMessage")]
 
     def set_code_only(self, on: bool) -> None:
         self.code_only = on
@@ -136,5 +151,5 @@ class ConversationView(QScrollArea):
         super().resizeEvent(event)
         width = self.viewport().width()
         for item in self.items:
-            if isinstance(item, UserMessage):
+            if _is(item, "UserMessage"):
                 item.fit(width)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
-from desktop_chat.context import ContextFile
+if TYPE_CHECKING:
+    from desktop_chat.context import ContextFile
 
 
 def human_bytes(n: int) -> str:

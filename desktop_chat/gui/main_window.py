@@ -8,6 +8,7 @@ the conversation itself.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Qt, Slot
 from PySide6.QtGui import QAction, QKeySequence
@@ -25,22 +26,27 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.gui import theme
 from desktop_chat.gui.composer import Composer
-from desktop_chat.gui.controller import ChatController
 from desktop_chat.gui.conversation_view import ConversationView
 from desktop_chat.gui.files_bar import ContextMeter, FilesBar
-from desktop_chat.gui.messages import AssistantMessage
 from desktop_chat.gui.model_picker import ModelPicker
 from desktop_chat.gui.welcome import WelcomePanel
+
+if TYPE_CHECKING:
+    from desktop_chat.gui.controller import ChatController
+    from desktop_chat.gui.messages import AssistantMessage
 
 APP_TITLE = "Desktop Chat"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, controller: ChatController, on_quit=None) -> None:
+    """Built and shown before the controller (and asyncio, and the core) are imported, so the
+    window appears at once; ``attach()`` then connects it to a controller."""
+
+    def __init__(self, controller: ChatController | None = None, on_quit=None) -> None:
         super().__init__()
-        self.controller = controller
+        self.controller: ChatController | None = None
         # What ⌘Q does: end the app's asyncio loop (run() passes it), or quit Qt directly.
-        self._on_quit = on_quit or QApplication.quit
+        self.on_quit = on_quit or QApplication.quit
         self.setWindowTitle(APP_TITLE)
         self.resize(1100, 750)
         self.setAcceptDrops(True)
@@ -49,8 +55,9 @@ class MainWindow(QMainWindow):
         self.dialog = None
         self._build()
         self._shortcuts()
-        self._connect()
         self._apply_theme()
+        if controller is not None:
+            self.attach(controller)
 
     # --- building ------------------------------------------------------------------------
 
@@ -96,14 +103,14 @@ class MainWindow(QMainWindow):
         self.editing_label.hide()
         self.composer = Composer(body)
         row = QHBoxLayout()
-        self.attach = QToolButton(body)
-        self.attach.setObjectName("quiet")
-        self.attach.setText("+ Attach files")
-        self.attach.setToolTip("Add files to the context (or drop them on the window)")
+        self.attach_button = QToolButton(body)
+        self.attach_button.setObjectName("quiet")
+        self.attach_button.setText("+ Attach files")
+        self.attach_button.setToolTip("Add files to the context (or drop them on the window)")
         hint = QLabel("↩ send · ⇧↩ new line", body)
         hint.setObjectName("hintLabel")
         self.meter = ContextMeter(body)
-        row.addWidget(self.attach)
+        row.addWidget(self.attach_button)
         row.addWidget(hint)
         row.addStretch(1)
         row.addWidget(self.meter)
@@ -134,8 +141,8 @@ class MainWindow(QMainWindow):
             action.triggered.connect(slot)
             self.addAction(action)
 
-    def _connect(self) -> None:
-        c = self.controller
+    def attach(self, controller: ChatController) -> None:
+        self.controller = c = controller
         c.user_added.connect(self._user_added)
         c.reply_started.connect(self._reply_started)
         c.delta.connect(self._delta)
@@ -167,7 +174,7 @@ class MainWindow(QMainWindow):
         self.welcome.add_provider_requested.connect(self.add_provider)
         self.code_only.toggled.connect(self.set_code_only)
         self.settings_button.clicked.connect(self.open_settings)
-        self.attach.clicked.connect(self.pick_files)
+        self.attach_button.clicked.connect(self.pick_files)
 
     # --- what the controller reports -----------------------------------------------------
 
@@ -343,7 +350,7 @@ class MainWindow(QMainWindow):
         return path
 
     def _quit(self) -> None:
-        self._on_quit()
+        self.on_quit()
 
     # --- files dropped on the window -----------------------------------------------------
 

@@ -7,6 +7,8 @@ about 30 times a second however fast tokens arrive (DESIGN.md §4).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
@@ -20,10 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.conversation import Message
 from desktop_chat.gui.code_block import CodeBlock, split_fence
 from desktop_chat.gui.doc_view import DocView
 from desktop_chat.markdown_blocks import MarkdownStream
+
+if TYPE_CHECKING:
+    from desktop_chat.conversation import Message
 
 #: Milliseconds between two renders of a streaming reply (~30 per second).
 FRAME_MS = 33

@@ -3,11 +3,14 @@ ends with Download a model…, Open a model folder… and Add a provider…."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QToolButton
 
-from desktop_chat.catalog import LOCAL, REMOTE, ModelChoice
+if TYPE_CHECKING:  # the catalog (and settings) load after the first frame
+    from desktop_chat.catalog import ModelChoice
 
 
 class ModelPicker(QToolButton):
@@ -25,7 +28,7 @@ class ModelPicker(QToolButton):
         self.choices: list[ModelChoice] = []
         self.current: ModelChoice | None = None
         self.busy_text = ""
-        self._rebuild()
+        self._rebuild(groups=False)  # the groups come with the first list of models
         self._relabel()
 
     def set_choices(self, choices: list[ModelChoice]) -> None:
@@ -52,26 +55,32 @@ class ModelPicker(QToolButton):
             text = f"{self.current.label} · {where}"
         self.setText(f"{text}  ▾")
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, groups: bool = True) -> None:
         menu = self.menu_
         menu.clear()
-        for group in (REMOTE, LOCAL):
-            members = [c for c in self.choices if c.group == group]
-            menu.addSection(group)
-            if not members:
-                empty = menu.addAction("None yet")
-                empty.setEnabled(False)
-            for choice in members:
-                action = QAction(f"{choice.label}    {choice.detail}", menu)
-                action.setCheckable(True)
-                action.setChecked(self.current is not None and choice.key == self.current.key)
-                action.setData(choice.key)
-                action.triggered.connect(self._picked)
-                menu.addAction(action)
+        if groups:
+            from desktop_chat.catalog import LOCAL, REMOTE
+
+            for group in (REMOTE, LOCAL):
+                self._add_group(group)
         menu.addSeparator()
         menu.addAction("Download a model…").triggered.connect(self.download_requested)
         menu.addAction("Open a model folder…").triggered.connect(self.open_folder_requested)
         menu.addAction("Add a provider…").triggered.connect(self.add_provider_requested)
+
+    def _add_group(self, group: str) -> None:
+        menu = self.menu_
+        members = [c for c in self.choices if c.group == group]
+        menu.addSection(group)
+        if not members:
+            menu.addAction("None yet").setEnabled(False)
+        for choice in members:
+            action = QAction(f"{choice.label}    {choice.detail}", menu)
+            action.setCheckable(True)
+            action.setChecked(self.current is not None and choice.key == self.current.key)
+            action.setData(choice.key)
+            action.triggered.connect(self._picked)
+            menu.addAction(action)
 
     @Slot()
     def _picked(self) -> None:

@@ -6,13 +6,12 @@ palette has no role for: the user's bubble, code blocks, the error banner, the d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from PySide6.QtGui import QGuiApplication, QPalette
 
 
-@dataclass(frozen=True, slots=True)
-class Colors:
+class Colors(NamedTuple):
     dark: bool
     accent: str
     muted: str

@@ -3,11 +3,15 @@ machine, a small MLX model to download, or a provider of one's own."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from desktop_chat.catalog import ModelChoice
 from desktop_chat.gui.files_bar import human_bytes
+
+if TYPE_CHECKING:  # the catalog (and settings) load after the first frame
+    from desktop_chat.catalog import ModelChoice
 
 
 class WelcomePanel(QWidget):

@@ -3,7 +3,9 @@
 Each row sets the product against a baseline measured in the same run, on the same machine:
 - TTFT and tokens/s streaming through ``OpenAICompatProvider`` vs the raw ``AsyncOpenAI`` SDK,
   against the same real ``mlx_lm.server`` serving the tiny model, requests interleaved;
-- the import time of ``desktop_chat`` (and its public API) vs a bare interpreter.
+- the import time of ``desktop_chat`` (and its public API) vs a bare interpreter;
+- the window (``tests/bench/ui_bench.py``): streaming lag and CPU vs naive ``setMarkdown``,
+  per-token cost at 20 KB vs 1 KB, start to window shown vs a bare PySide6 window.
 Figures are medians; ratios are product / baseline.
 """
 
@@ -63,9 +65,15 @@ def import_seconds(code: str, runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--only", choices=["provider", "engine"], help="run one group of rows")
+    parser.add_argument("--only", choices=["provider", "engine", "ui"], help="one group of rows")
     args = parser.parse_args()
     rows = []
+    if args.only in (None, "ui"):
+        from tests.bench.ui_bench import rows as ui_rows
+
+        rows += ui_rows()
+    if args.only == "ui":
+        return _print(rows, args)
     if args.only != "provider":
         from tests.bench.engine_bench import rows as engine_rows
 

@@ -1,0 +1,240 @@
+"""The window's figures, each beside its baseline in the same run (issue 4):
+
+1. 5,000 tokens of mixed Markdown streamed at 200 tokens/s into a conversation that already
+   holds 200 messages: event-loop lag (p50/p99) and UI-thread CPU, against the naive approach
+   (the whole message through ``setMarkdown`` on every token).
+2. Render cost of one token at 20 KB of message against 1 KB (no coalescing: every token drawn).
+3. Process start to main window shown, against a bare PySide6 window.
+
+Runs offscreen (``QT_QPA_PLATFORM=offscreen``): layout and painting are real, only the screen
+is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+RATE = 200  # tokens per second
+TOKENS = 5000
+
+_SECTIONS = [
+    "The plan has three parts, and each one builds on the one before it. First we read the "
+    "input carefully, then we decide what to keep, and finally we write the result.\n\n",
+    "- read the file\n- keep the lines that matter\n  and drop the rest\n- write the result\n\n",
+    "```python\ndef keep(lines):\n    return [line for line in lines if line.strip()]\n\n\n"
+    "print(keep(open('notes.txt').read().splitlines()))\n```\n\n",
+    "| step | cost | notes |\n|---|---|---|\n| read | 1 | fast |\n| filter | 2 | linear |\n"
+    "| write | 1 | buffered |\n\n",
+    "Some **bold** words, some `inline code`, and a [link](https://example.com) keep the "
+    "renderer honest about inline formatting.\n\n",
+]
+
+
+def mixed_markdown(tokens: int) -> list[str]:
+    """About four characters a token, as models emit them: words with their spaces."""
+    pieces: list[str] = []
+    i = 0
+    while len(pieces) < tokens:
+        pieces += re.findall(r"\S*\s*", _SECTIONS[i % len(_SECTIONS)])[:-1]
+        i += 1
+    return pieces[:tokens]
+
+
+def _conversation(messages: int):
+    from desktop_chat.conversation import Conversation
+
+    conv = Conversation()
+    text = "".join(_SECTIONS)
+    for i in range(messages // 2):
+        conv.add_user(f"Question number {i}: how do I filter the lines of a file?")
+        conv.add_assistant(text, model="bench")
+    return conv
+
+
+def _view():
+    from desktop_chat.gui.conversation_view import ConversationView
+
+    view = ConversationView()
+    view.resize(1000, 720)
+    view.show()
+    return view
+
+
+class NaiveMessage:
+    """The baseline: one document, ``setMarkdown`` of the whole message on every token."""
+
+    def __init__(self, view) -> None:
+        from desktop_chat.gui.doc_view import DocView
+
+        self.doc = DocView(view.widget())
+        view._append(self.doc)
+        self.text = ""
+
+    def feed(self, delta: str) -> None:
+        self.text += delta
+        self.doc.set_markdown(self.text)
+
+    def finish(self, meta, last=True) -> None:
+        pass
+
+
+async def _stream(reply, tokens: list[str]) -> None:
+    start = time.perf_counter()
+    for i, token in enumerate(tokens):
+        delay = start + i / RATE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        reply.feed(token)
+    reply.finish({})
+
+
+async def _probe(lags: list[float], done: asyncio.Event) -> None:
+    """How late the loop runs a 5 ms timer: what a keystroke or a repaint would wait."""
+    while not done.is_set():
+        start = time.perf_counter()
+        await asyncio.sleep(0.005)
+        lags.append(max(0.0, time.perf_counter() - start - 0.005))
+
+
+def stream_run(naive: bool, tokens: list[str]) -> tuple[float, float, float, float]:
+    """(lag p50 ms, lag p99 ms, UI CPU s, wall s) for one run in a fresh view."""
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    view = _view()
+    view.show_conversation(_conversation(200))
+    app.processEvents()
+    reply = NaiveMessage(view) if naive else view.begin_reply(200)
+    lags: list[float] = []
+
+    async def run():
+        done = asyncio.Event()
+        probe = asyncio.ensure_future(_probe(lags, done))
+        cpu, wall = time.thread_time(), time.perf_counter()
+        await _stream(reply, tokens)
+        await asyncio.sleep(0.1)  # the last coalesced render
+        cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+        done.set()
+        await probe
+        return cpu, wall
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    cpu, wall = loop.run_until_complete(run())
+    loop.close()
+    asyncio.set_event_loop(None)
+    view.close()
+    view.deleteLater()
+    app.processEvents()
+    lags.sort()
+    p50 = lags[len(lags) // 2] * 1000
+    p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000
+    return p50, p99, cpu, wall
+
+
+def token_cost(size_bytes: int, naive: bool, measured: int = 150) -> float:
+    """Median seconds to take and draw one token once the message holds ``size_bytes``."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    view = _view()
+    reply = NaiveMessage(view) if naive else view.begin_reply(0)
+    prefix = ""
+    i = 0
+    while len(prefix) < size_bytes:
+        prefix += _SECTIONS[i % len(_SECTIONS)]
+        i += 1
+    reply.feed(prefix)
+    if not naive:
+        reply.flush()
+    app.processEvents()
+    tail = mixed_markdown(measured + 10)[:measured]  # starts a new paragraph
+    times = []
+    for token in tail:
+        start = time.perf_counter()
+        reply.feed(token)
+        if not naive:
+            reply.flush()  # every token drawn: the cost coalescing would otherwise hide
+        app.processEvents()
+        times.append(time.perf_counter() - start)
+    view.close()
+    view.deleteLater()
+    app.processEvents()
+    return statistics.median(times)
+
+
+# Once the window has been shown and the event loop has run: say so, and leave at once.
+_SHOWN = "QTimer.singleShot(0, lambda: (print('shown', flush=True), __import__('os')._exit(0)))"
+BARE = f"""
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow
+app = QApplication([])
+w = QMainWindow(); w.setWindowTitle("bare"); w.resize(1100, 750); w.show()
+{_SHOWN}
+app.exec()
+"""
+APP = f"""
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from desktop_chat.gui import main_window
+shown = main_window.MainWindow.showEvent
+def show_event(self, event):
+    shown(self, event)
+    {_SHOWN}
+main_window.MainWindow.showEvent = show_event
+from desktop_chat.gui.app import run
+run(["desktop-chat"])
+"""
+
+
+def start_seconds(code: str) -> float:
+    # Byte-code caches allowed, as in any installed app (this machine sets
+    # PYTHONDONTWRITEBYTECODE, which would make every start compile every module).
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, text=True)  # fmt: skip
+    for line in proc.stdout:
+        if line.startswith("shown"):
+            break
+    shown = time.perf_counter() - start
+    proc.wait(30)
+    return shown
+
+
+def rows(runs: int = 3) -> list[tuple]:
+    out = []
+    bare, ours = [], []
+    start_seconds(BARE), start_seconds(APP)  # warm the OS file cache and the .pyc files
+    for _ in range(max(5, runs)):  # interleaved
+        bare.append(start_seconds(BARE))
+        ours.append(start_seconds(APP))
+    b, o = statistics.median(bare), statistics.median(ours)
+    out.append(("start to window shown, s", o, b, f"{o / b:.2f}×", "≤ 0.6 s and ≤ 1.5×"))
+    small = token_cost(1_000, naive=False)
+    large = token_cost(20_000, naive=False)
+    naive_small = token_cost(1_000, naive=True)
+    naive_large = token_cost(20_000, naive=True)
+    out.append(("token at 20 KB / at 1 KB", large / small, naive_large / naive_small,
+                f"{large * 1000:.2f} ms", "ratio ≤ 1.5"))  # fmt: skip
+    out.append(("  one token at 20 KB, ms", large * 1000, naive_large * 1000,
+                f"{naive_large / large:.1f}× less", "(naive as baseline)"))  # fmt: skip
+    tokens = mixed_markdown(TOKENS)
+    mine = stream_run(naive=False, tokens=tokens)
+    naive = stream_run(naive=True, tokens=tokens)
+    out.append(("stream lag p50, ms", mine[0], naive[0], f"{mine[0] - naive[0]:+.1f} ms", ""))
+    out.append(("stream lag p99, ms", mine[1], naive[1], f"{mine[1] - naive[1]:+.1f} ms",
+                "p99 ≤ 16 ms"))  # fmt: skip
+    out.append(("stream UI CPU, s", mine[2], naive[2], f"{mine[2] / naive[2]:.2f}×", "(lower)"))
+    out.append(("stream wall, s (25 s of tokens)", mine[3], naive[3], "", ""))
+    return out
