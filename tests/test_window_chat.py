@@ -4,10 +4,12 @@ shows."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.support.gui import running_window, type_and_send, wait_for
+from tests.support.gui import running_window, screenshot, type_and_send, wait_for
 from tests.support.settings import write_config
 
 pytestmark = pytest.mark.slow
@@ -38,6 +40,14 @@ def test_a_prompt_to_mlx_server_streams_a_rendered_reply(qapp, qtbot, remote_con
             await window.controller.refresh()
             assert "tiny" in window.picker.text()
             assert window.stack.currentWidget() is window.view
+            menu = window.picker.menu_
+            menu.popup(window.picker.mapToGlobal(window.picker.rect().bottomLeft()))
+            await asyncio.sleep(0.1)
+            texts = [a.text() for a in menu.actions()]
+            assert texts[0] == "Remote" and "On this Mac" in texts
+            assert "Download a model…" in texts and "Add a provider…" in texts
+            screenshot(menu, "model-picker")
+            menu.hide()
             type_and_send(qtbot, window, "What is the capital of France?")
             assert window.composer.edit.toPlainText() == "", "sent text leaves the composer"
             assert window.composer.button.text() == "Stop"

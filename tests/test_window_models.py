@@ -136,6 +136,7 @@ def test_add_a_provider_in_settings_key_to_the_keychain(qapp, qtbot, secret_serv
 
 def test_settings_change_defaults_and_remove_a_provider(qapp, secret_service, _isolated_home):
     import keyring
+    from PySide6.QtWidgets import QTabWidget
 
     from desktop_chat.gui.settings_dialog import SettingsDialog
 
@@ -157,6 +158,8 @@ models = ["a"]
         dialog.temperature.setValue(0.2)
         dialog.system_prompt.setPlainText("Answer in French.")
         screenshot(dialog, "settings")
+        dialog.findChild(QTabWidget).setCurrentIndex(1)
+        screenshot(dialog, "settings-defaults")
         assert loop.run_until_complete(dialog.save())
         text = config.read_text()
         assert "# my own notes" in text and "temperature = 0.2" in text

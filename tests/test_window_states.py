@@ -287,3 +287,33 @@ def test_a_drag_without_files_is_refused_and_leaving_hides_the_overlay(qapp, fak
         assert window.overlay.isVisible()
         QApplication.sendEvent(window, QDragLeaveEvent())
         assert not window.overlay.isVisible()
+
+
+def test_keyboard_shortcuts_new_chat_settings_and_stop(qapp, qtbot, fake):
+    fake.script = [Step(pieces=["One ", "two."]), Step(pieces=[f"w{i} " for i in range(300)],
+                                                      delay_s=0.01)]  # fmt: skip
+    with running_window(qapp) as (loop, window):
+        window.activateWindow()
+
+        async def scenario():
+            await window.controller.refresh()
+            type_and_send(qtbot, window, "Count")
+            await wait_for(lambda: _ended(window))
+            reply = window.view.replies()[-1]
+            qtbot.mouseClick(reply.copy_button, Qt.MouseButton.LeftButton)
+            assert QApplication.clipboard().text() == "One two."
+            qtbot.keyClick(window.composer.edit, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+            assert window.controller.conversation.messages == [] and window.view.items == []
+            assert window.composer.edit.hasFocus() or window.focusWidget() is window.composer.edit
+            type_and_send(qtbot, window, "Talk")
+            await wait_for(lambda: window.view.replies() and window.view.replies()[-1].text)
+            qtbot.keyClick(window.composer.edit, Qt.Key.Key_Period,
+                           Qt.KeyboardModifier.ControlModifier)  # ⌘. on a Mac  # fmt: skip
+            await wait_for(lambda: _ended(window), what="the stop")
+            assert window.controller.conversation.messages[-1].interrupted
+            qtbot.keyClick(window.composer.edit, Qt.Key.Key_Comma,
+                           Qt.KeyboardModifier.ControlModifier)  # fmt: skip
+            assert window.dialog is not None and window.dialog.windowTitle() == "Settings"
+            window.dialog.close()
+
+        loop.run_until_complete(scenario())

@@ -150,7 +150,8 @@ class ChatController(QObject):
         info = host.engine.info
         if info is not None and info.path == str(choice.path):
             return True
-        self.loading.emit(f"Loading {choice.label}…")
+        size = f" ({choice.size_bytes / 1e9:.1f} GB)" if choice.size_bytes >= 1e8 else ""
+        self.loading.emit(f"Loading {choice.label}{size}…")
         try:
             await host.load(choice.path)
             return True

@@ -123,20 +123,21 @@ class MainWindow(QMainWindow):
 
     def _shortcuts(self) -> None:
         # Qt maps Ctrl to ⌘ on macOS, so each of these is the Mac shortcut there.
+        std = QKeySequence.StandardKey
+        # ⌘, is the platform's Preferences key on macOS; elsewhere it has none, so add it (the
+        # same keys twice would make Qt call the shortcut ambiguous and fire neither).
+        settings = QKeySequence.keyBindings(std.Preferences) or [QKeySequence("Ctrl+,")]
         for keys, slot in (
-            (QKeySequence.StandardKey.Close, self.close),
-            (QKeySequence.StandardKey.Quit, self._quit),
-            (QKeySequence.StandardKey.New, self.new_chat),
-            (QKeySequence.StandardKey.Preferences, self.open_settings),
-            (QKeySequence("Ctrl+,"), self.open_settings),
-            (QKeySequence("Ctrl+."), self.stop),
-            (QKeySequence(Qt.Key.Key_Escape), self.escape),
-            (QKeySequence.StandardKey.Open, self.pick_files),
+            (QKeySequence.keyBindings(std.Close), self.close),
+            (QKeySequence.keyBindings(std.Quit), self._quit),
+            (QKeySequence.keyBindings(std.New), self.new_chat),
+            (settings, self.open_settings),
+            ([QKeySequence("Ctrl+.")], self.stop),
+            ([QKeySequence(Qt.Key.Key_Escape)], self.escape),
+            (QKeySequence.keyBindings(std.Open), self.pick_files),
         ):
-            if isinstance(keys, QKeySequence.StandardKey) and not QKeySequence.keyBindings(keys):
-                continue  # no binding on this platform (Preferences on Linux)
             action = QAction(self)
-            action.setShortcut(keys)
+            action.setShortcuts(keys)
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             action.triggered.connect(slot)
             self.addAction(action)
