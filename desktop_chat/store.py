@@ -1,0 +1,441 @@
+"""Conversations on disk: SQLite in WAL mode, migrations as a list of functions, full-text
+search with FTS5. Nothing is ever lost: a reply being written is saved at least once a second,
+edits and regenerations make branches instead of overwriting, a delete can be undone.
+
+Messages form a tree (``parent_id``); a conversation's ``leaf_id`` names the last message of
+the branch on show, and the branch is the path from the root to it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop_chat.errors import DesktopChatError
+
+
+class StoreError(DesktopChatError):
+    """The conversation database cannot be used; the message says what was done about it."""
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    # One statement per execute(): executescript() would commit the migration's transaction.
+    for statement in _V1:
+        db.execute(statement)
+
+
+_V1 = (
+    """CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL DEFAULT '',
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        pinned INTEGER NOT NULL DEFAULT 0,
+        persona TEXT,
+        model TEXT,
+        leaf_id INTEGER,
+        deleted REAL)""",
+    """CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        model TEXT,
+        provider TEXT,
+        params TEXT NOT NULL DEFAULT '{}',
+        meta TEXT NOT NULL DEFAULT '{}',
+        interrupted INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        updated REAL NOT NULL)""",
+    "CREATE INDEX messages_by_conversation ON messages(conversation_id, id)",
+    "CREATE INDEX messages_by_parent ON messages(parent_id)",
+    "CREATE INDEX conversations_by_update ON conversations(deleted, pinned, updated)",
+    """CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content='messages', content_rowid='id', tokenize='unicode61')""",
+    """CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END""",
+    """CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+    END""",
+    """CREATE TRIGGER messages_au AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END""",
+)
+
+
+#: Applied in order; each runs once, recorded in ``schema_migrations``. Append, never edit.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    id: int
+    conversation_id: int
+    parent_id: int | None
+    role: str
+    content: str
+    model: str | None = None
+    provider: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+    created: float = 0.0
+
+
+@dataclass(slots=True)
+class ConversationInfo:
+    id: int
+    title: str
+    created: float
+    updated: float
+    pinned: bool
+    persona: str | None
+    model: str | None
+    leaf_id: int | None
+
+
+@dataclass(slots=True)
+class SearchHit:
+    conversation_id: int
+    message_id: int
+    title: str
+    role: str
+    #: The matching words wrapped in ``[`` and ``]``, around the hit.
+    snippet: str
+
+
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, parent_id, role, content, model, provider, params, meta, "
+    "interrupted, created"
+)
+
+
+def _message(row: tuple) -> StoredMessage:
+    return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
+                         json.loads(row[7]), json.loads(row[8]), bool(row[9]), row[10])  # fmt: skip
+
+
+def _conversation(row: tuple) -> ConversationInfo:
+    return ConversationInfo(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7])
+
+
+class Store:
+    """One connection, used from one thread (the GUI's or the CLI's)."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, notes: list[str]) -> None:
+        self.db = db
+        self.path = path
+        #: What opening had to do (a backup before migrating, a damaged file set aside).
+        self.notes = notes
+
+    # --- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open or create the database; a damaged file is moved aside (never deleted) and a
+        fresh one started; a locked one raises ``StoreError`` saying what to do."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        notes: list[str] = []
+        try:
+            db = cls._connect(path, notes)
+        except sqlite3.DatabaseError as exc:
+            if _locked(exc):
+                raise StoreError(
+                    f"The conversation database {path} is locked by another program.",
+                    "Quit the other Desktop Chat (or llmchat) using it, then try again.",
+                ) from exc
+            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            for suffix in ("", "-wal", "-shm"):
+                part = Path(str(path) + suffix)
+                if part.exists():
+                    part.rename(Path(str(aside) + suffix))
+            notes.append(
+                f"The conversation database could not be read ({exc}); it was kept as "
+                f"{aside.name} and a new one was started."
+            )
+            db = cls._connect(path, notes)
+        return cls(db, path, notes)
+
+    @staticmethod
+    def _connect(path: Path, notes: list[str]) -> sqlite3.Connection:
+        existed = path.exists() and path.stat().st_size > 0
+        db = sqlite3.connect(path, timeout=2.0, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA foreign_keys = ON")
+            if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+                raise sqlite3.DatabaseError("could not switch to WAL mode")
+            db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints
+            db.execute("PRAGMA busy_timeout = 2000")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                " applied REAL NOT NULL)"
+            )
+            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+            pending = [(v, m) for v, m in enumerate(MIGRATIONS, start=1) if v not in done]
+            if pending and existed and done:
+                backup = path.with_name(f"{path.name}.before-v{pending[0][0]}")
+                db.execute("PRAGMA wal_checkpoint(FULL)")
+                shutil.copy2(path, backup)
+                notes.append(f"Backed up the database to {backup.name} before updating it.")
+            for version, migrate in pending:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    migrate(db)
+                    db.execute("INSERT INTO schema_migrations VALUES (?, ?)",
+                               (version, time.time()))  # fmt: skip
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def close(self) -> None:
+        self.db.close()
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    @property
+    def version(self) -> int:
+        return self.db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0
+
+    # --- conversations -------------------------------------------------------------------
+
+    def new_conversation(self, title: str = "", model: str | None = None,
+                         persona: str | None = None) -> int:  # fmt: skip
+        now = time.time()
+        cur = self.db.execute(
+            "INSERT INTO conversations (title, created, updated, model, persona)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (title, now, now, model, persona),
+        )
+        return int(cur.lastrowid)
+
+    def conversation(self, conversation_id: int) -> ConversationInfo | None:
+        row = self.db.execute(
+            "SELECT id, title, created, updated, pinned, persona, model, leaf_id"
+            " FROM conversations WHERE id = ? AND deleted IS NULL",
+            (conversation_id,),
+        ).fetchone()
+        return _conversation(row) if row else None
+
+    def conversations(self, limit: int = 500) -> list[ConversationInfo]:
+        """Pinned first, then the most recently updated."""
+        rows = self.db.execute(
+            "SELECT id, title, created, updated, pinned, persona, model, leaf_id"
+            " FROM conversations WHERE deleted IS NULL"
+            " ORDER BY pinned DESC, updated DESC LIMIT ?",
+            (limit,),
+        )
+        return [_conversation(r) for r in rows]
+
+    def update_conversation(self, conversation_id: int, **fields: Any) -> None:
+        allowed = {"title", "pinned", "persona", "model", "leaf_id"}
+        if not fields or not set(fields) <= allowed:
+            raise ValueError(f"can only update {sorted(allowed)}")
+        sets = ", ".join(f"{name} = ?" for name in fields)
+        self.db.execute(
+            f"UPDATE conversations SET {sets}, updated = ? WHERE id = ?",
+            (*fields.values(), time.time(), conversation_id),
+        )
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Hidden at once; ``undelete()`` brings it back; ``purge()`` removes it for good."""
+        self.db.execute("UPDATE conversations SET deleted = ? WHERE id = ?",
+                        (time.time(), conversation_id))  # fmt: skip
+
+    def undelete(self, conversation_id: int) -> None:
+        self.db.execute("UPDATE conversations SET deleted = NULL WHERE id = ?", (conversation_id,))
+
+    def purge(self, older_than_s: float = 0.0) -> int:
+        cur = self.db.execute("DELETE FROM conversations WHERE deleted IS NOT NULL"
+                              " AND deleted <= ?", (time.time() - older_than_s,))  # fmt: skip
+        return cur.rowcount
+
+    # --- messages ------------------------------------------------------------------------
+
+    def add_message(self, conversation_id: int, role: str, content: str, *,
+                    parent_id: int | None = None, model: str | None = None,
+                    provider: str | None = None, params: dict | None = None,
+                    meta: dict | None = None, interrupted: bool = False) -> int:  # fmt: skip
+        """Add a message after ``parent_id`` (a new branch if that parent already has a child)
+        and make it the conversation's current leaf."""
+        now = time.time()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self.db.execute(
+                "INSERT INTO messages (conversation_id, parent_id, role, content, model,"
+                " provider, params, meta, interrupted, created, updated)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, parent_id, role, content, model, provider,
+                 json.dumps(params or {}), json.dumps(meta or {}, default=str),
+                 int(interrupted), now, now),
+            )  # fmt: skip
+            message_id = int(cur.lastrowid)
+            self.db.execute("UPDATE conversations SET leaf_id = ?, updated = ? WHERE id = ?",
+                            (message_id, now, conversation_id))  # fmt: skip
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return message_id
+
+    def update_message(self, message_id: int, content: str, *, interrupted: bool,
+                       meta: dict | None = None, model: str | None = None,
+                       provider: str | None = None) -> None:  # fmt: skip
+        """Save a reply's text so far (``interrupted`` until it completes)."""
+        sets = ["content = ?", "interrupted = ?", "updated = ?"]
+        values: list[Any] = [content, int(interrupted), time.time()]
+        for name, value in (("meta", meta), ("model", model), ("provider", provider)):
+            if value is not None:
+                sets.append(f"{name} = ?")
+                values.append(json.dumps(value, default=str) if name == "meta" else value)
+        self.db.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?",
+                        (*values, message_id))  # fmt: skip
+
+    def message(self, message_id: int) -> StoredMessage | None:
+        row = self.db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
+                              (message_id,)).fetchone()  # fmt: skip
+        return _message(row) if row else None
+
+    def branch(self, conversation_id: int, leaf_id: int | None = None) -> list[StoredMessage]:
+        """The messages from the root to ``leaf_id`` (default: the current leaf)."""
+        if leaf_id is None:
+            info = self.conversation(conversation_id)
+            leaf_id = info.leaf_id if info else None
+        if leaf_id is None:
+            return []
+        rows = self.db.execute(
+            f"""WITH RECURSIVE path(id) AS (
+                    SELECT ? UNION ALL
+                    SELECT m.parent_id FROM messages m JOIN path p ON m.id = p.id
+                    WHERE m.parent_id IS NOT NULL)
+                SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id IN (SELECT id FROM path)
+                ORDER BY id""",
+            (leaf_id,),
+        )
+        return [_message(r) for r in rows]
+
+    def versions(self, message_id: int) -> list[int]:
+        """The ids of a message and its siblings (other versions of the same turn), oldest
+        first."""
+        msg = self.message(message_id)
+        if msg is None:
+            return []
+        rows = self.db.execute(
+            "SELECT id FROM messages WHERE conversation_id = ? AND parent_id IS ? AND role = ?"
+            " ORDER BY id",
+            (msg.conversation_id, msg.parent_id, msg.role),
+        )
+        return [r[0] for r in rows]
+
+    def show_version(self, message_id: int) -> list[StoredMessage]:
+        """Make the branch through ``message_id`` current (its latest descendant becomes the
+        leaf) and return it."""
+        leaf = message_id
+        while True:
+            row = self.db.execute("SELECT max(id) FROM messages WHERE parent_id = ?",
+                                  (leaf,)).fetchone()  # fmt: skip
+            if row[0] is None:
+                break
+            leaf = row[0]
+        msg = self.message(message_id)
+        self.db.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?",
+                        (leaf, msg.conversation_id))  # fmt: skip
+        return self.branch(msg.conversation_id, leaf)
+
+    # --- search --------------------------------------------------------------------------
+
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        """Words as typed (each a prefix), newest first; quotes and operators are taken
+        literally, so any text the user types is a valid search."""
+        words = [w.replace('"', '""') for w in query.split()]
+        if not words:
+            return []
+        match = " ".join(f'"{w}"*' for w in words)
+        rows = self.db.execute(
+            """SELECT m.conversation_id, m.id, c.title, m.role,
+                      snippet(messages_fts, 0, '[', ']', '…', 12)
+               FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
+               JOIN conversations c ON c.id = m.conversation_id
+               WHERE messages_fts MATCH ? AND c.deleted IS NULL
+               ORDER BY m.id DESC LIMIT ?""",
+            (match, limit),
+        )
+        return [SearchHit(*r) for r in rows]
+
+    # --- export / import -----------------------------------------------------------------
+
+    def export(self, conversation_id: int) -> dict[str, Any]:
+        """The whole tree, every branch included, as plain JSON-ready data."""
+        info = self.conversation(conversation_id)
+        if info is None:
+            raise StoreError("That conversation no longer exists.", "Pick another one.")
+        rows = self.db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+                               " WHERE conversation_id = ? ORDER BY id",
+                               (conversation_id,))  # fmt: skip
+        messages = [_message(r) for r in rows]
+        return {
+            "format": "desktop-chat-conversation",
+            "version": 1,
+            "title": info.title,
+            "created": info.created,
+            "persona": info.persona,
+            "model": info.model,
+            "leaf": info.leaf_id,
+            "messages": [
+                {"id": m.id, "parent": m.parent_id, "role": m.role, "content": m.content,
+                 "model": m.model, "provider": m.provider, "params": m.params, "meta": m.meta,
+                 "interrupted": m.interrupted, "created": m.created}
+                for m in messages
+            ],
+        }  # fmt: skip
+
+    def import_(self, data: dict[str, Any]) -> int:
+        """A conversation exported by ``export()``, as a new conversation."""
+        if data.get("format") != "desktop-chat-conversation":
+            raise StoreError("This file is not a Desktop Chat conversation export.",
+                             "Choose a .json file exported from Desktop Chat.")  # fmt: skip
+        new_id = self.new_conversation(data.get("title") or "Imported", data.get("model"),
+                                       data.get("persona"))  # fmt: skip
+        ids: dict[int, int] = {}
+        for m in data.get("messages", []):
+            ids[m["id"]] = self.add_message(
+                new_id, m["role"], m["content"], parent_id=ids.get(m.get("parent")),
+                model=m.get("model"), provider=m.get("provider"), params=m.get("params"),
+                meta=m.get("meta"), interrupted=bool(m.get("interrupted")),
+            )  # fmt: skip
+        leaf = ids.get(data.get("leaf"))
+        if leaf is not None:
+            self.update_conversation(new_id, leaf_id=leaf)
+        return new_id
+
+
+def _locked(exc: sqlite3.DatabaseError) -> bool:
+    return "locked" in str(exc).lower() or "busy" in str(exc).lower()
+
+
+def to_markdown(title: str, messages: Iterable[StoredMessage]) -> str:
+    """A conversation's current branch as a readable Markdown document."""
+    parts = [f"# {title or 'Conversation'}\n"]
+    for m in messages:
+        who = {"user": "You", "assistant": m.model or "Assistant", "system": "System"}[m.role]
+        text = m.meta.get("display", m.content) if m.role == "user" else m.content
+        note = " *(interrupted)*" if m.interrupted else ""
+        parts.append(f"## {who}{note}\n\n{text.rstrip()}\n")
+    return "\n".join(parts)
