@@ -168,13 +168,20 @@ class Store:
             db = cls._connect(path, notes)
         return cls(db, path, notes)
 
+    @classmethod
+    def in_memory(cls, why: str) -> Store:
+        """A store that lasts this session only, when the file cannot be used."""
+        return cls(cls._connect(None, []), Path(":memory:"), [why])
+
     @staticmethod
-    def _connect(path: Path, notes: list[str]) -> sqlite3.Connection:
-        existed = path.exists() and path.stat().st_size > 0
-        db = sqlite3.connect(path, timeout=2.0, isolation_level=None, check_same_thread=False)
+    def _connect(path: Path | None, notes: list[str]) -> sqlite3.Connection:
+        existed = path is not None and path.exists() and path.stat().st_size > 0
+        db = sqlite3.connect(path or ":memory:", timeout=2.0, isolation_level=None,
+                             check_same_thread=False)  # fmt: skip
         try:
             db.execute("PRAGMA foreign_keys = ON")
-            if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower()
+            if path is not None and mode != "wal":
                 raise sqlite3.DatabaseError("could not switch to WAL mode")
             db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints
             db.execute("PRAGMA busy_timeout = 2000")

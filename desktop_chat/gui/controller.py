@@ -18,11 +18,14 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop_chat import catalog
 from desktop_chat.catalog import ModelChoice
-from desktop_chat.config import LoadedSettings, ProviderSettings, Settings
+from desktop_chat.config import LoadedSettings, Settings
 from desktop_chat.context import ContextError, ContextFiles, estimate_tokens, read_file
 from desktop_chat.conversation import Conversation
 from desktop_chat.errors import DesktopChatError
 from desktop_chat.events import TextDelta
+from desktop_chat.gui.controller_settings import SettingsActions
+from desktop_chat.gui.controller_store import StoreActions
+from desktop_chat.history import StoredChat
 from desktop_chat.params import GenerationParams
 from desktop_chat.paths import AppPaths, app_paths
 from desktop_chat.session import run_turn
@@ -33,7 +36,7 @@ CODE_ONLY_PROMPT = (
 )
 
 
-class ChatController(QObject):
+class ChatController(StoreActions, SettingsActions, QObject):
     # The conversation, in order: a user turn, then its reply streaming and ending.
     user_added = Signal(int, object)  # index, Message
     reply_started = Signal(int)  # the index the reply takes
@@ -51,6 +54,9 @@ class ChatController(QObject):
     reach_changed = Signal(list, set, str)  # servers found, downloaded repos, notes
     download_progress = Signal(object)  # hub.DownloadProgress
     download_ended = Signal(str, str)  # "" on success, else message and hint
+    # The store.
+    history_changed = Signal()  # titles, order, a conversation added or removed
+    versions_changed = Signal()  # the branch on show changed its versions
     # Context.
     files_changed = Signal(list)
     context_changed = Signal(int, object, dict)  # used, window or None, parts
@@ -61,7 +67,8 @@ class ChatController(QObject):
         super().__init__(parent)
         self.paths = paths or app_paths()
         self.loaded = LoadedSettings(Settings(), [], [])
-        self.conversation = Conversation()
+        self.store = self._open_store()
+        self.chat = StoredChat(self.store)
         self.files = ContextFiles()
         self.choices: list[ModelChoice] = []
         self.choice: ModelChoice | None = None
@@ -74,6 +81,19 @@ class ChatController(QObject):
         self._tasks: set[asyncio.Task] = set()
         self._download_cancel: threading.Event | None = None
         self._progress_relay.connect(self._relay_progress)
+
+    def _open_store(self):
+        from desktop_chat.store import Store, StoreError
+
+        try:
+            return Store.open(self.paths.database)
+        except StoreError as err:  # locked by another copy: still start, say so
+            return Store.in_memory(f"{err.message} {err.hint} Until then, new chats are not "
+                                   "saved.")  # fmt: skip
+
+    @property
+    def conversation(self) -> Conversation:
+        return self.chat.conversation
 
     # --- tasks ---------------------------------------------------------------------------
 
@@ -102,6 +122,7 @@ class ChatController(QObject):
         if self._engine_host is not None:
             self._engine_host.stop()
             self._engine_host = None
+        self.store.close()
 
     # --- settings and models -------------------------------------------------------------
 
@@ -121,7 +142,7 @@ class ChatController(QObject):
         )
         self.choices = catalog.build(self.settings, self.discovered, self.cached)
         self.choices_changed.emit(self.choices)
-        notes = [str(err) for err in self.loaded.errors]
+        notes = [str(err) for err in self.loaded.errors] + self.store.notes
         found = [c for c in self.choices if c.provider is not None
                  and c.provider.name in {s.name for s in self.discovered}]  # fmt: skip
         downloaded = {m.repo_id for m in self.cached}
@@ -215,16 +236,18 @@ class ChatController(QObject):
             old = self.conversation.messages[replace_from]
             attached = str(old.meta.get("attached", ""))
             files = list(old.meta.get("files", []))
-            self.conversation.truncate(replace_from)
+            self.chat.truncate(replace_from)  # the old turn stays in the store, a version
             self.truncated.emit(replace_from)
         elif self.files.files:
             attached = self.files.prompt_with("")
             self.files.clear()
             self.files_changed.emit([])
         meta = {"display": text, "files": files, "attached": attached} if files else {}
-        message = self.conversation.add_user(text + attached, **meta)
+        # Saved before anything is sent: a crash or a failure never loses it.
+        message = self.chat.add_user(text + attached, self.choice.label, **meta)
         self.user_added.emit(len(self.conversation.messages) - 1, message)
         self._start_turn()
+        self.history_changed.emit()
         return True
 
     def regenerate(self) -> None:
@@ -236,7 +259,7 @@ class ChatController(QObject):
         if last_user is None:
             return
         if last_user + 1 < len(messages):
-            self.conversation.truncate(last_user + 1)
+            self.chat.truncate(last_user + 1)
             self.truncated.emit(last_user + 1)
         self._start_turn()
 
@@ -254,6 +277,8 @@ class ChatController(QObject):
     def _start_turn(self) -> None:
         # Said at once, not when the task first runs: the Send button turns into Stop now.
         index = len(self.conversation.messages)
+        provider = self.choice.provider.name if self.choice.provider else "mlx"
+        self.chat.reply_started(self.choice.label, provider)
         self.busy_changed.emit(True)
         self.reply_started.emit(index)
         self._turn = self.spawn(self._run_turn(index))
@@ -262,6 +287,7 @@ class ChatController(QObject):
     def _never_ran(self, task: asyncio.Task, index: int) -> None:
         """A turn stopped before its first step skips its own ``finally``: end it here."""
         if not getattr(task, "ran", False):
+            self.chat.reply_ended()
             self.reply_ended.emit({"interrupted": True})
             self.busy_changed.emit(False)
 
@@ -274,10 +300,15 @@ class ChatController(QObject):
             if choice.local and not await self._load_local(choice):
                 return
             turn = run_turn(provider, self.conversation, None, choice.model, self.params())
+            parts: list[str] = []
             async with aclosing(turn) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
+                        parts.append(event.text)
                         self.delta.emit(event.text)
+                        # At least once a second, so a crash loses at most the last second.
+                        if self.chat.reply_progress("".join(parts)):
+                            parts = ["".join(parts)]
             ended = True
             self.reply_ended.emit(self._reply_meta(index))
         except DesktopChatError as err:
@@ -285,10 +316,13 @@ class ChatController(QObject):
             self.reply_ended.emit(self._reply_meta(index) or {"interrupted": True})
             self.failed.emit(err.message, err.hint, True)
         finally:
+            self.chat.reply_ended()
             if not ended:  # stopped: keep what arrived, marked as stopped
                 self.reply_ended.emit(self._reply_meta(index) or {"interrupted": True})
             self._update_context()
             self.busy_changed.emit(False)
+            self.history_changed.emit()
+            self.versions_changed.emit()
 
     def _reply_meta(self, index: int) -> dict:
         messages = self.conversation.messages
@@ -300,7 +334,7 @@ class ChatController(QObject):
 
     def new_chat(self) -> None:
         self.stop()
-        self.conversation = Conversation()
+        self.chat.new()
         self.conversation_replaced.emit(self.conversation)
         self._update_context()
 
@@ -373,40 +407,3 @@ class ChatController(QObject):
     def cancel_download(self) -> None:
         if self._download_cancel is not None:
             self._download_cancel.set()
-
-    async def test_connection(self, base_url: str, key: str | None):
-        from desktop_chat.providers.openai_compat import OpenAICompatProvider
-
-        provider = OpenAICompatProvider(base_url, key or None, name="test")
-        try:
-            return await provider.health()
-        finally:
-            await provider.aclose()
-
-    async def save_provider(self, provider: ProviderSettings, key: str | None,
-                            old_name: str | None = None) -> None:  # fmt: skip
-        """Write the provider to config.toml and its key to the Keychain, then offer it."""
-        from desktop_chat.config_writer import save_provider
-        from desktop_chat.keys import KeyStore
-
-        if key:
-            await asyncio.to_thread(KeyStore().set, provider.key_name, key)
-        await asyncio.to_thread(save_provider, self.paths.config_file, provider, old_name)
-        self._providers.pop(provider.name, None)
-        await self.refresh()
-
-    async def remove_provider(self, name: str) -> None:
-        from desktop_chat.config_writer import remove_provider
-        from desktop_chat.keys import KeyStore
-
-        await asyncio.to_thread(remove_provider, self.paths.config_file, name)
-        with contextlib.suppress(DesktopChatError):
-            await asyncio.to_thread(KeyStore().delete, name)
-        self._providers.pop(name, None)
-        await self.refresh()
-
-    async def save_defaults(self, params: GenerationParams) -> None:
-        from desktop_chat.config_writer import save_defaults
-
-        await asyncio.to_thread(save_defaults, self.paths.config_file, params)
-        await self.refresh()

@@ -28,6 +28,7 @@ class ConversationView(QScrollArea):
     regenerate_requested = Signal()
     retry_requested = Signal()
     save_code_requested = Signal(str, str)
+    version_requested = Signal(int, int)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -77,6 +78,7 @@ class ConversationView(QScrollArea):
         widget = UserMessage(index, message, self.widget())
         widget.fit(self.viewport().width())
         widget.edit_requested.connect(self.edit_requested)
+        widget.version_requested.connect(self.version_requested)
         self._append(widget)
         self.scroll_to_end()  # sending always brings the new turn into view
         return widget
@@ -89,6 +91,7 @@ class ConversationView(QScrollArea):
                 item.set_last(False)
         widget = AssistantMessage(index, self.code_only, self.widget())
         widget.regenerate_requested.connect(self.regenerate_requested)
+        widget.version_requested.connect(self.version_requested)
         widget.save_code_requested.connect(self.save_code_requested)
         self._append(widget)
         return widget
@@ -134,6 +137,19 @@ class ConversationView(QScrollArea):
                 reply = self.begin_reply(index)
                 reply.show_text(message.content, message.meta, index == last)
         self.scroll_to_end()
+
+    def show_versions(self, versions_of) -> None:
+        """``versions_of(index)`` gives (position, count) for each turn on show."""
+        for item in self.items:
+            if hasattr(item, "versions"):
+                item.versions.show_position(*versions_of(item.index))
+
+    def scroll_to_index(self, index: int) -> None:
+        for item in self.items:
+            if getattr(item, "index", None) == index:
+                self.following = False
+                self.ensureWidgetVisible(item, 0, 40)
+                return
 
     def replies(self) -> list[AssistantMessage]:
         return [i for i in self.items if _is(i, "AssistantMessage")]

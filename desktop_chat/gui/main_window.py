@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QSplitter,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -29,6 +30,7 @@ from desktop_chat.gui.composer import Composer
 from desktop_chat.gui.conversation_view import ConversationView
 from desktop_chat.gui.files_bar import ContextMeter, FilesBar
 from desktop_chat.gui.model_picker import ModelPicker
+from desktop_chat.gui.sidebar import Sidebar
 from desktop_chat.gui.welcome import WelcomePanel
 
 if TYPE_CHECKING:
@@ -119,7 +121,15 @@ class MainWindow(QMainWindow):
         bottom.addWidget(self.composer)
         bottom.addLayout(row)
         column.addLayout(bottom)
-        self.setCentralWidget(body)
+        self.sidebar = Sidebar(self)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self.sidebar)
+        splitter.addWidget(body)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([240, 860])
+        splitter.setCollapsible(1, False)  # the sidebar folds away; the conversation never
+        self.splitter = splitter
+        self.setCentralWidget(splitter)
 
     def _shortcuts(self) -> None:
         # Qt maps Ctrl to ⌘ on macOS, so each of these is the Mac shortcut there.
@@ -135,6 +145,7 @@ class MainWindow(QMainWindow):
             ([QKeySequence("Ctrl+.")], self.stop),
             ([QKeySequence(Qt.Key.Key_Escape)], self.escape),
             (QKeySequence.keyBindings(std.Open), self.pick_files),
+            (QKeySequence.keyBindings(std.Find), self.find),
         ):
             action = QAction(self)
             action.setShortcuts(keys)
@@ -173,6 +184,20 @@ class MainWindow(QMainWindow):
         self.welcome.chosen.connect(self.choose)
         self.welcome.download_requested.connect(self.open_download)
         self.welcome.add_provider_requested.connect(self.add_provider)
+        c.history_changed.connect(self.refresh_sidebar)
+        c.versions_changed.connect(self._versions_changed)
+        self.view.version_requested.connect(self.show_version)
+        sb = self.sidebar
+        sb.open_requested.connect(self.open_conversation)
+        sb.new_requested.connect(self.new_chat)
+        sb.search_changed.connect(self.search)
+        sb.rename_requested.connect(c.rename)
+        sb.pin_requested.connect(c.pin)
+        sb.delete_requested.connect(self.delete_conversation)
+        sb.undo_requested.connect(c.undelete)
+        sb.export_requested.connect(self.export_conversation)
+        sb.import_requested.connect(self.import_conversation)
+        self.refresh_sidebar()
         self.code_only.toggled.connect(self.set_code_only)
         self.settings_button.clicked.connect(self.open_settings)
         self.attach_button.clicked.connect(self.pick_files)
@@ -280,6 +305,71 @@ class MainWindow(QMainWindow):
         self.controller.new_chat()
         self.composer.edit.setFocus()
 
+    # --- the sidebar and the store -------------------------------------------------------
+
+    @Slot()
+    def refresh_sidebar(self) -> None:
+        self.sidebar.show_conversations(self.controller.store.conversations(),
+                                        self.controller.chat.conversation_id)  # fmt: skip
+
+    @Slot()
+    def _versions_changed(self) -> None:
+        self.view.show_versions(self.controller.chat.versions)
+
+    @Slot()
+    def find(self) -> None:
+        self.splitter.setSizes([max(240, self.splitter.sizes()[0]), self.splitter.sizes()[1]])
+        self.sidebar.focus_search()
+
+    @Slot(str)
+    def search(self, text: str) -> None:
+        if text.strip():
+            self.sidebar.show_hits(self.controller.store.search(text))
+        else:
+            self.refresh_sidebar()
+
+    @Slot(int, int)
+    def open_conversation(self, conversation_id: int, message_id: int = 0) -> None:
+        self.controller.spawn(self._open(conversation_id, message_id))
+
+    async def _open(self, conversation_id: int, message_id: int) -> None:
+        index = await self.controller.open_conversation(conversation_id, message_id)
+        if index is not None:
+            self.view.scroll_to_index(index)
+
+    @Slot(int, int)
+    def show_version(self, index: int, step: int) -> None:
+        self.controller.spawn(self.controller.show_version(index, step))
+
+    @Slot(int)
+    def delete_conversation(self, conversation_id: int) -> None:
+        title = self.controller.delete(conversation_id)
+        self.sidebar.show_deleted(conversation_id, title)
+
+    @Slot(int, str)
+    def export_conversation(self, conversation_id: int, kind: str) -> None:
+        info = self.controller.store.conversation(conversation_id)
+        name = "".join(ch for ch in (info.title if info else "") if ch.isalnum() or ch in " -_")
+        path = self.ask_save_path(f"{name.strip() or 'Conversation'}.{kind}")
+        if not path:
+            return
+        try:
+            Path(path).write_text(self.controller.export_text(conversation_id, kind),
+                                  encoding="utf-8")  # fmt: skip
+        except OSError as exc:
+            self._notice(f"Could not save {Path(path).name}: {exc.strerror or exc}.",
+                         "Choose another folder or name.")  # fmt: skip
+
+    @Slot()
+    def import_conversation(self) -> None:
+        path = self.ask_open_path("Import a conversation", "Conversations (*.json)")
+        if path:
+            self.controller.spawn(self.controller.import_file(Path(path)))
+
+    def ask_open_path(self, title: str, filter_: str) -> str:
+        path, _ = QFileDialog.getOpenFileName(self, title, "", filter_)
+        return path
+
     @Slot(bool)
     def set_code_only(self, on: bool) -> None:
         self.controller.set_code_only(on)
@@ -347,7 +437,7 @@ class MainWindow(QMainWindow):
 
     def ask_save_path(self, suggested: str) -> str:
         """The native Save panel; it asks before replacing an existing file."""
-        path, _ = QFileDialog.getSaveFileName(self, "Save code", suggested)
+        path, _ = QFileDialog.getSaveFileName(self, "Save", suggested)
         return path
 
     def _quit(self) -> None:

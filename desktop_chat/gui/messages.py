@@ -59,8 +59,36 @@ def stats_line(meta: dict) -> str:
     return " · ".join(parts)
 
 
+class Versions(QWidget):
+    """‹ 2/3 ›: flip between versions of a turn (regenerated replies, edited questions)."""
+
+    step_requested = Signal(int)
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        self.back = _quiet_button("‹", "Previous version", self)
+        self.label = QLabel("", self)
+        self.label.setObjectName("stats")
+        self.forward = _quiet_button("›", "Next version", self)
+        self.back.clicked.connect(lambda: self.step_requested.emit(-1))
+        self.forward.clicked.connect(lambda: self.step_requested.emit(1))
+        for widget in (self.back, self.label, self.forward):
+            row.addWidget(widget)
+        self.hide()
+
+    def show_position(self, position: int, count: int) -> None:
+        self.label.setText(f"{position}/{count}")
+        self.back.setEnabled(position > 1)
+        self.forward.setEnabled(position < count)
+        self.setVisible(count > 1)
+
+
 class UserMessage(QWidget):
     edit_requested = Signal(int)
+    version_requested = Signal(int, int)
 
     def __init__(self, index: int, message: Message, parent=None) -> None:
         super().__init__(parent)
@@ -90,6 +118,10 @@ class UserMessage(QWidget):
         outer.addLayout(row)
         tools = QHBoxLayout()
         tools.addStretch(1)
+        self.versions = Versions(self)
+        self.versions.step_requested.connect(lambda step: self.version_requested.emit(
+            self.index, step))  # fmt: skip
+        tools.addWidget(self.versions)
         self.edit_button = _quiet_button("Edit", "Edit this message and send it again", self)
         self.edit_button.clicked.connect(self._edit)
         copy = _quiet_button("Copy", "Copy this message", self)
@@ -113,6 +145,7 @@ class UserMessage(QWidget):
 class AssistantMessage(QWidget):
     regenerate_requested = Signal()
     save_code_requested = Signal(str, str)
+    version_requested = Signal(int, int)
 
     def __init__(self, index: int, code_only: bool = False, parent=None) -> None:
         super().__init__(parent)
@@ -146,6 +179,10 @@ class AssistantMessage(QWidget):
         self.copy_button.clicked.connect(self._copy)
         self.regenerate_button = _quiet_button("↻", "Regenerate this reply", self)
         self.regenerate_button.clicked.connect(self.regenerate_requested)
+        self.versions = Versions(self)
+        self.versions.step_requested.connect(lambda step: self.version_requested.emit(
+            self.index, step))  # fmt: skip
+        footer.addWidget(self.versions)
         footer.addWidget(self.stats)
         footer.addStretch(1)
         footer.addWidget(self.copy_button)

@@ -1,0 +1,84 @@
+"""The controller's conversation-library actions: open a stored conversation (at a search
+hit), flip versions, rename, pin, delete with undo, export and import. Mixed into
+``ChatController``, whose signals and store they use."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+
+class StoreActions:
+    async def open_conversation(self, conversation_id: int, message_id: int = 0) -> int | None:
+        """Show a stored conversation; with ``message_id`` (a search hit), the branch that
+        holds that message. Returns the message's index to scroll to."""
+        await self.stop_and_wait()
+        if message_id and message_id not in self.store_branch_ids(conversation_id):
+            self.store.show_version(message_id)
+        self.chat.open(conversation_id)
+        self.conversation_replaced.emit(self.conversation)
+        self.versions_changed.emit()
+        self.history_changed.emit()
+        self._update_context()
+        return self.chat.ids.index(message_id) if message_id in self.chat.ids else None
+
+    def store_branch_ids(self, conversation_id: int) -> list[int]:
+        return [m.id for m in self.store.branch(conversation_id)]
+
+    # --- the sidebar's actions -----------------------------------------------------------
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        self.store.update_conversation(conversation_id, title=title.strip())
+        self.history_changed.emit()
+
+    def pin(self, conversation_id: int, pinned: bool) -> None:
+        self.store.update_conversation(conversation_id, pinned=int(pinned))
+        self.history_changed.emit()
+
+    def delete(self, conversation_id: int) -> str:
+        """Hide a conversation (Undo brings it back); returns its title."""
+        info = self.store.conversation(conversation_id)
+        self.store.delete_conversation(conversation_id)
+        if conversation_id == self.chat.conversation_id:
+            self.new_chat()
+        self.history_changed.emit()
+        return info.title if info else ""
+
+    def undelete(self, conversation_id: int) -> None:
+        self.store.undelete(conversation_id)
+        self.history_changed.emit()
+
+    def export_text(self, conversation_id: int, kind: str) -> str:
+        """The conversation as Markdown (its current branch) or JSON (every branch)."""
+        import json
+
+        from desktop_chat.store import to_markdown
+
+        if kind == "json":
+            return json.dumps(self.store.export(conversation_id), ensure_ascii=False, indent=2)
+        info = self.store.conversation(conversation_id)
+        return to_markdown(info.title if info else "", self.store.branch(conversation_id))
+
+    async def import_file(self, path: Path) -> None:
+        import json
+
+        from desktop_chat.store import StoreError
+
+        try:
+            text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
+            data = json.loads(text)
+            conversation_id = self.store.import_(data)
+        except (OSError, ValueError, KeyError, TypeError, StoreError) as err:
+            hint = getattr(err, "hint", "") or "Choose a .json file exported from Desktop Chat."
+            self.notice.emit(f"{Path(path).name} could not be imported "
+                             f"({getattr(err, 'message', err)}).", hint)  # fmt: skip
+            return
+        await self.open_conversation(conversation_id)
+
+    async def show_version(self, index: int, step: int) -> None:
+        """‹ and ›: the previous or next version of message ``index`` and what followed it."""
+        await self.stop_and_wait()
+        if self.chat.show_version(index, step):
+            self.conversation_replaced.emit(self.conversation)
+            self.versions_changed.emit()
+            self._update_context()

@@ -1,0 +1,146 @@
+"""A conversation kept in the store as it happens: the user's message is saved before it is
+sent, a streaming reply at least once a second, and the finished reply at the end. Editing and
+regenerating continue from an earlier message, so they make branches; nothing is overwritten.
+
+Used by the window, the terminal chat and the Python API alike.
+"""
+
+from __future__ import annotations
+
+import time
+
+from desktop_chat.conversation import Conversation, Message
+from desktop_chat.store import Store, StoredMessage
+
+#: Seconds between two saves of a streaming reply.
+SAVE_EVERY_S = 1.0
+_TITLE_CHARS = 48
+
+
+def title_from(text: str) -> str:
+    """The first line of the first question, cut at a word near 48 characters."""
+    line = " ".join(text.strip().split("\n", 1)[0].split())
+    if len(line) <= _TITLE_CHARS:
+        return line or "New chat"
+    cut = line[:_TITLE_CHARS].rsplit(" ", 1)[0]
+    return (cut or line[:_TITLE_CHARS]) + "…"
+
+
+def _message(stored: StoredMessage) -> Message:
+    meta = dict(stored.meta)
+    if stored.role == "assistant":
+        meta.setdefault("model", stored.model)
+        meta.setdefault("provider", stored.provider)
+    if stored.interrupted:
+        meta["interrupted"] = True
+    return Message(stored.role, stored.content, meta)  # type: ignore[arg-type]
+
+
+class StoredChat:
+    """The in-memory ``Conversation`` (what the model sees) and its rows in the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conversation = Conversation()
+        self.conversation_id: int | None = None
+        #: The store id of each message in ``conversation.messages``.
+        self.ids: list[int] = []
+        self._reply_id: int | None = None
+        self._saved_at = 0.0
+
+    # --- which conversation --------------------------------------------------------------
+
+    def new(self) -> None:
+        """A new chat; its row is created with its first message."""
+        self.conversation = Conversation()
+        self.conversation_id = None
+        self.ids = []
+
+    def open(self, conversation_id: int) -> None:
+        branch = self.store.branch(conversation_id)
+        self.conversation = Conversation(messages=[_message(m) for m in branch])
+        self.conversation_id = conversation_id
+        self.ids = [m.id for m in branch]
+
+    def _ensure_row(self, model: str | None) -> int:
+        if self.conversation_id is None:
+            self.conversation_id = self.store.new_conversation(model=model)
+        return self.conversation_id
+
+    # --- turns ---------------------------------------------------------------------------
+
+    def add_user(self, content: str, model: str | None = None, **meta) -> Message:
+        conv = self._ensure_row(model)
+        parent = self.ids[-1] if self.ids else None
+        message = self.conversation.add_user(content, **meta)
+        self.ids.append(self.store.add_message(conv, "user", content, parent_id=parent,
+                                               meta=meta))  # fmt: skip
+        if len(self.ids) == 1:
+            self.store.update_conversation(conv, title=title_from(meta.get("display", content)))
+        return message
+
+    def truncate(self, index: int) -> None:
+        """Continue from before message ``index`` (edit, regenerate): the store keeps the old
+        branch; the next message becomes its sibling."""
+        self.conversation.truncate(index)
+        del self.ids[index:]
+
+    def reply_started(self, model: str | None, provider: str | None) -> None:
+        """A row for the reply, empty and marked interrupted until it completes."""
+        conv = self._ensure_row(model)
+        parent = self.ids[-1] if self.ids else None
+        self._reply_id = self.store.add_message(conv, "assistant", "", parent_id=parent,
+                                                model=model, provider=provider,
+                                                interrupted=True)  # fmt: skip
+        self._saved_at = 0.0
+
+    def reply_progress(self, text: str, force: bool = False) -> bool:
+        """Save the text so far if a second has passed since the last save."""
+        now = time.monotonic()
+        if self._reply_id is None or (not force and now - self._saved_at < SAVE_EVERY_S):
+            return False
+        self.store.update_message(self._reply_id, text, interrupted=True)
+        self._saved_at = now
+        return True
+
+    def reply_ended(self) -> None:
+        """The turn is over: store the reply as the conversation holds it (finished, stopped
+        with its partial text, or failed), or drop the empty row if nothing arrived."""
+        reply_id, self._reply_id = self._reply_id, None
+        if reply_id is None:
+            return
+        messages = self.conversation.messages
+        if len(messages) > len(self.ids) and messages[-1].role == "assistant":
+            last = messages[-1]
+            meta = {k: v for k, v in last.meta.items() if k not in ("model", "provider")}
+            self.store.update_message(reply_id, last.content, interrupted=last.interrupted,
+                                      meta=meta, model=last.meta.get("model"),
+                                      provider=last.meta.get("provider"))  # fmt: skip
+            self.ids.append(reply_id)
+        else:
+            self.store.db.execute("DELETE FROM messages WHERE id = ?", (reply_id,))
+            self._point_leaf_at_last()
+
+    def _point_leaf_at_last(self) -> None:
+        if self.conversation_id is not None:
+            leaf = self.ids[-1] if self.ids else None
+            self.store.update_conversation(self.conversation_id, leaf_id=leaf)
+
+    # --- versions ------------------------------------------------------------------------
+
+    def versions(self, index: int) -> tuple[int, int]:
+        """(position from 1, count) of message ``index`` among its versions."""
+        if index >= len(self.ids):
+            return 1, 1
+        ids = self.store.versions(self.ids[index])
+        return ids.index(self.ids[index]) + 1, len(ids)
+
+    def show_version(self, index: int, step: int) -> bool:
+        """Show the previous (-1) or next (+1) version of message ``index``."""
+        ids = self.store.versions(self.ids[index])
+        here = ids.index(self.ids[index])
+        if not 0 <= here + step < len(ids):
+            return False
+        self.store.show_version(ids[here + step])
+        self.open(self.conversation_id)
+        return True
