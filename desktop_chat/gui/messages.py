@@ -51,7 +51,8 @@ def stats_line(meta: dict) -> str:
     usage = meta.get("usage") or {}
     if usage.get("completion_tokens"):
         approx = "≈" if usage.get("estimated") else ""
-        parts.append(f"{approx}{usage['completion_tokens']} tokens")
+        n = usage["completion_tokens"]
+        parts.append(f"{approx}{n} token{'' if n == 1 else 's'}")
     if meta.get("dropped_messages"):
         parts.append(f"{meta['dropped_messages']} oldest messages left out to fit")
     if meta.get("interrupted"):
@@ -131,7 +132,12 @@ class UserMessage(QWidget):
         outer.addLayout(tools)
 
     def fit(self, width: int) -> None:
-        self.bubble.setMaximumWidth(max(200, int(width * 0.75)))
+        widest = max(200, int(width * 0.75))
+        self.bubble.setMaximumWidth(widest)
+        # A wrapped QLabel guesses a narrow width; ask for the text's own width, up to the cap.
+        lines = self.text.splitlines() or [""]
+        natural = max(self.label.fontMetrics().horizontalAdvance(line) for line in lines) + 4
+        self.label.setMinimumWidth(min(natural, widest - 28))
 
     @Slot()
     def _edit(self) -> None:

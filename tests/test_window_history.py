@@ -1,0 +1,177 @@
+"""Conversations kept in the store, seen from the window: the sidebar lists them, search opens
+one at the hit, versions of edited and regenerated turns can be flipped, delete can be undone,
+and export/import round-trip."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+
+from desktop_chat.store import Store
+from tests.support.fake_openai import FakeOpenAI, Step
+from tests.support.gui import running_window, screenshot, type_and_send, wait_for
+from tests.support.settings import write_config
+
+
+@pytest.fixture
+def fake(_isolated_home):
+    with FakeOpenAI() as server:
+        write_config(_isolated_home, f"""
+default_model = "fake:m"
+[providers.fake]
+base_url = "{server.base_url}"
+models = ["m"]
+""")  # fmt: skip
+        yield server
+
+
+def _ended(window) -> bool:
+    return not window.controller.busy and window.reply is None
+
+
+def _titles(window) -> list[str]:
+    lst = window.sidebar.list
+    return [lst.item(i).text() for i in range(lst.count())]
+
+
+async def _ask(qtbot, window, text):
+    type_and_send(qtbot, window, text)
+    await wait_for(lambda: _ended(window), what=text)
+
+
+def test_chats_are_listed_searched_and_reopened(qapp, qtbot, fake, _isolated_home):
+    fake.script = [Step(pieces=["Paris is the ", "capital."]), Step(pieces=["Use ", "slicing."]),
+                   Step(pieces=["Rome."])]  # fmt: skip
+    with running_window(qapp) as (loop, window):
+
+        async def scenario():
+            await window.controller.refresh()
+            await _ask(qtbot, window, "What is the capital of France?")
+            qtbot.keyClick(window.composer.edit, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+            await _ask(qtbot, window, "How do I reverse a list in Python?")
+            assert _titles(window) == ["How do I reverse a list in Python?",
+                                       "What is the capital of France?"]  # fmt: skip
+            qtbot.keyClick(window.composer.edit, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+            assert window.sidebar.search.hasFocus() or window.focusWidget() is window.sidebar.search
+            qtbot.keyClicks(window.sidebar.search, "capit")
+            assert window.sidebar.showing_hits and window.sidebar.list.count() == 2
+            label = window.sidebar.list.itemWidget(window.sidebar.list.item(0))
+            assert "<b>capital</b>" in label.text()
+            screenshot(window, "search")
+            window.sidebar.list.itemClicked.emit(window.sidebar.list.item(0))
+            await wait_for(lambda: window.controller.conversation.messages
+                           and window.controller.conversation.messages[0].content.startswith(
+                               "What is the capital"))  # fmt: skip
+            window.sidebar.search.clear()
+            assert _titles(window)[0] == "How do I reverse a list in Python?"
+            # The reopened conversation goes on where it was.
+            await _ask(qtbot, window, "And Italy?")
+
+        loop.run_until_complete(scenario())
+        messages = window.controller.conversation.messages
+        assert [m.content for m in messages] == [
+            "What is the capital of France?", "Paris is the capital.", "And Italy?", "Rome."
+        ]  # fmt: skip
+        assert [r.text for r in window.view.replies()] == ["Paris is the capital.", "Rome."]
+
+
+def test_regenerate_and_edit_keep_versions_to_flip_between(qapp, qtbot, fake):
+    fake.script = [Step(pieces=["First answer."]), Step(pieces=["Second answer."]),
+                   Step(pieces=["About Italy."])]  # fmt: skip
+    with running_window(qapp) as (loop, window):
+        controller = window.controller
+
+        async def scenario():
+            await controller.refresh()
+            await _ask(qtbot, window, "Tell me about France")
+            qtbot.mouseClick(window.view.replies()[-1].regenerate_button, Qt.MouseButton.LeftButton)
+            await wait_for(lambda: controller.busy)
+            await wait_for(lambda: _ended(window))
+            reply = window.view.replies()[-1]
+            assert reply.text == "Second answer." and reply.versions.label.text() == "2/2"
+            screenshot(window, "versions")
+            qtbot.mouseClick(reply.versions.back, Qt.MouseButton.LeftButton)
+            await wait_for(lambda: window.view.replies()
+                           and window.view.replies()[-1].text == "First answer.")  # fmt: skip
+            assert window.view.replies()[-1].versions.label.text() == "1/2"
+            # Edit the question: a second version of it, with its own reply.
+            qtbot.mouseClick(window.view.items[0].edit_button, Qt.MouseButton.LeftButton)
+            window.composer.edit.selectAll()
+            await _ask(qtbot, window, "Tell me about Italy")
+            assert window.view.items[0].versions.label.text() == "2/2"
+            qtbot.mouseClick(window.view.items[0].versions.back, Qt.MouseButton.LeftButton)
+            await wait_for(lambda: controller.conversation.messages[0].content
+                           == "Tell me about France")  # fmt: skip
+
+        loop.run_until_complete(scenario())
+        # Back on the first question, with its newest reply (the older one is ‹ away).
+        assert [m.content for m in controller.conversation.messages] == [
+            "Tell me about France", "Second answer."
+        ]  # fmt: skip
+        assert window.view.replies()[-1].versions.label.text() == "2/2"
+
+
+def test_delete_undo_rename_pin_export_and_import(qapp, qtbot, fake, tmp_path):
+    fake.script = [Step(pieces=["One."]), Step(pieces=["Two."])]
+    with running_window(qapp) as (loop, window):
+        controller = window.controller
+
+        async def scenario():
+            await controller.refresh()
+            await _ask(qtbot, window, "First chat")
+            window.new_chat()
+            await _ask(qtbot, window, "Second chat")
+
+        loop.run_until_complete(scenario())
+        first, second = sorted(c.id for c in controller.store.conversations())
+        controller.rename(first, "Renamed")
+        controller.pin(first, True)
+        assert _titles(window) == ["Pinned", "Renamed", "Recent", "Second chat"]
+        window.delete_conversation(second)
+        assert window.controller.conversation.messages == [], "the open chat was deleted"
+        assert "Second chat" not in _titles(window) and window.sidebar.undo_bar.isVisible()
+        qtbot.mouseClick(window.sidebar.undo_button, Qt.MouseButton.LeftButton)
+        assert "Second chat" in _titles(window)
+        out_md, out_json = tmp_path / "chat.md", tmp_path / "chat.json"
+        window.ask_save_path = lambda suggested: str(out_md)
+        window.export_conversation(first, "md")
+        assert out_md.read_text().startswith("# Renamed") and "One." in out_md.read_text()
+        window.ask_save_path = lambda suggested: str(out_json)
+        window.export_conversation(first, "json")
+        assert json.loads(out_json.read_text())["title"] == "Renamed"
+        window.ask_open_path = lambda *a: str(out_json)
+        window.import_conversation()
+        loop.run_until_complete(wait_for(lambda: len(controller.store.conversations()) == 3))
+        assert [m.content for m in controller.conversation.messages] == ["First chat", "One."]
+        bad = tmp_path / "bad.json"
+        bad.write_text("{not json")
+        window.ask_open_path = lambda *a: str(bad)
+        window.import_conversation()
+        loop.run_until_complete(asyncio.sleep(0.1))
+        banner = window.view.items[-1]
+        assert "bad.json could not be imported" in banner.message.text()
+
+
+def test_a_locked_database_still_lets_the_app_start(qapp, _isolated_home):
+    import sqlite3
+
+    path = _isolated_home / "data" / "conversations.sqlite3"
+    path.parent.mkdir(parents=True)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("CREATE TABLE t (x)")
+    try:
+        with running_window(qapp) as (loop, window):
+            loop.run_until_complete(window.controller.refresh())
+            assert "locked" in window.welcome.notes.text()
+            assert "not saved" in window.welcome.notes.text()
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    s = Store.open(path)  # once the other program lets go, the file is fine
+    assert s.integrity_ok()
+    s.close()
