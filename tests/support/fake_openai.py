@@ -50,6 +50,8 @@ class FakeOpenAI:
         self.script: list[Step] = []
         self.requests: list[dict[str, Any]] = []
         self.disconnected = threading.Event()
+        #: ``time.time()`` at which each streamed piece was sent, in order.
+        self.sent_at: list[float] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -95,6 +97,7 @@ class FakeOpenAI:
                 try:
                     for piece in step.pieces:
                         self._send(chunk(piece), step.ending == "end")
+                        fake.sent_at.append(time.time())
                         if step.delay_s:
                             time.sleep(step.delay_s)
                     if step.ending == "stop":
