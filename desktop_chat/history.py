@@ -47,16 +47,39 @@ class StoredChat:
         self.ids: list[int] = []
         self._reply_id: int | None = None
         self._saved_at = 0.0
+        #: Recently open conversations, kept while the store says they have not changed:
+        #: switching back to a long one then costs nothing to load.
+        self._recent: dict[int, tuple[tuple, Conversation, list[int]]] = {}
 
     # --- which conversation --------------------------------------------------------------
 
+    def _keep(self) -> None:
+        """Remember the conversation being left, as it stands in the store now."""
+        cid = self.conversation_id
+        if cid is not None and self._reply_id is None:
+            self._recent[cid] = (self.store.stamp(cid), self.conversation, self.ids)
+            while len(self._recent) > 4:
+                self._recent.pop(next(iter(self._recent)))
+
     def new(self) -> None:
         """A new chat; its row is created with its first message."""
+        self._keep()
         self.conversation = Conversation()
         self.conversation_id = None
         self.ids = []
 
-    def open(self, conversation_id: int) -> None:
+    def open(self, conversation_id: int, fresh: bool = False) -> None:
+        """Show a conversation's current branch; ``fresh`` after its branch was changed in the
+        store (another version shown), when nothing kept may be reused."""
+        if fresh:
+            self._recent.pop(conversation_id, None)
+        else:
+            self._keep()
+        kept = self._recent.pop(conversation_id, None)
+        if kept is not None and kept[0] == self.store.stamp(conversation_id):
+            _, self.conversation, self.ids = kept
+            self.conversation_id = conversation_id
+            return
         branch = self.store.branch(conversation_id)
         self.conversation = Conversation(messages=[_message(m) for m in branch])
         self.conversation_id = conversation_id
@@ -142,5 +165,5 @@ class StoredChat:
         if not 0 <= here + step < len(ids):
             return False
         self.store.show_version(ids[here + step])
-        self.open(self.conversation_id)
+        self.open(self.conversation_id, fresh=True)
         return True

@@ -175,3 +175,36 @@ def test_a_locked_database_still_lets_the_app_start(qapp, _isolated_home):
     s = Store.open(path)  # once the other program lets go, the file is fine
     assert s.integrity_ok()
     s.close()
+
+
+def test_a_long_conversation_opens_at_its_end_and_earlier_turns_come_on_request(
+    qapp, fake, _isolated_home
+):
+    from desktop_chat.gui.conversation_view import FIRST, PAGE
+    from tests.bench.store_bench import fill
+
+    store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
+    (conv,) = fill(store, 1, 100)
+    early_id = store.branch_ids(conv)[3]
+    store.db.execute("UPDATE messages SET content = 'a needle in the haystack' WHERE id = ?",
+                     (early_id,))  # fmt: skip
+    store.close()
+    with running_window(qapp) as (loop, window):
+        loop.run_until_complete(window.controller.refresh())
+        window.open_conversation(conv)
+        loop.run_until_complete(wait_for(lambda: window.view.items))
+        assert len(window.view.items) == FIRST, "the first frame draws only what shows"
+        assert window.view.items[-1].index == 99
+        loop.run_until_complete(wait_for(lambda: len(window.view.items) == PAGE))
+        bar = window.view.verticalScrollBar()
+        assert bar.value() == bar.maximum(), "still at the newest turn"
+        assert window.view.earlier.isVisible()
+        assert window.view.earlier.text() == "Show 40 earlier messages (60 in all)"
+        window.view.earlier.click()
+        assert len(window.view.items) == 80 and window.view.items[0].index == 20
+        # A search hit far back opens the conversation with that turn on show.
+        window.sidebar.search.setText("needle")
+        window.sidebar.list.itemClicked.emit(window.sidebar.list.item(0))
+        loop.run_until_complete(wait_for(lambda: any(getattr(i, "index", -1) == 3
+                                                     for i in window.view.items)))  # fmt: skip
+        assert len(window.controller.conversation.messages) == 100

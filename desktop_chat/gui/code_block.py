@@ -136,7 +136,8 @@ class CodeBlock(QFrame):
         if code == self.code and style == self._style:
             return
         self.code, self._style = code, style
-        self.text.setHtml(highlight_html(code, self.language, style))
+        # An empty block (a fence just opened) needs no lexer.
+        self.text.setHtml(highlight_html(code, self.language, style) if code else "")
 
     def restyle(self) -> None:
         code, self.code = self.code, None

@@ -13,17 +13,15 @@ class StoreActions:
         """Show a stored conversation; with ``message_id`` (a search hit), the branch that
         holds that message. Returns the message's index to scroll to."""
         await self.stop_and_wait()
-        if message_id and message_id not in self.store_branch_ids(conversation_id):
+        fresh = bool(message_id) and message_id not in self.store.branch_ids(conversation_id)
+        if fresh:
             self.store.show_version(message_id)
-        self.chat.open(conversation_id)
+        self.chat.open(conversation_id, fresh=fresh)
         self.conversation_replaced.emit(self.conversation)
         self.versions_changed.emit()
         self.history_changed.emit()
         self._update_context()
         return self.chat.ids.index(message_id) if message_id in self.chat.ids else None
-
-    def store_branch_ids(self, conversation_id: int) -> list[int]:
-        return [m.id for m in self.store.branch(conversation_id)]
 
     # --- the sidebar's actions -----------------------------------------------------------
 

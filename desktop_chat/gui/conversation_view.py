@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import QFrame, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
     from desktop_chat.conversation import Conversation, Message
@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 
 #: Pixels from the bottom that still count as "at the bottom" (following the stream).
 _FOLLOW_SLACK = 24
+#: Turns rendered when a conversation opens, and each time "Show earlier" is pressed.
+PAGE = 40
+#: Of those, the turns drawn for the first frame (about a window's worth); the rest follow
+#: a moment later, above them.
+FIRST = 12
 
 
 def _is(item: QWidget, name: str) -> bool:
@@ -28,6 +33,7 @@ class ConversationView(QScrollArea):
     regenerate_requested = Signal()
     retry_requested = Signal()
     save_code_requested = Signal(str, str)
+    save_reply_requested = Signal(str)
     version_requested = Signal(int, int)
 
     def __init__(self, parent=None) -> None:
@@ -43,6 +49,19 @@ class ConversationView(QScrollArea):
         self._column.setSpacing(18)
         self._column.addStretch(1)
         self.setWidget(body)
+        # A long conversation shows its last PAGE turns; older ones come on request, so
+        # opening 10,000 messages costs what opening 40 does.
+        self.earlier = QPushButton("", body)
+        self.earlier.setObjectName("quiet")
+        self.earlier.clicked.connect(lambda: self.show_earlier(PAGE))
+        self.earlier.hide()
+        self._column.insertWidget(0, self.earlier, 0, Qt.AlignmentFlag.AlignHCenter)
+        self._conversation: Conversation | None = None
+        self._shown_from = 0
+        self._fill = QTimer(self)
+        self._fill.setSingleShot(True)
+        self._fill.setInterval(40)
+        self._fill.timeout.connect(self._fill_page)
         self.items: list[QWidget] = []
         self.code_only = False
         self.following = True
@@ -71,28 +90,37 @@ class ConversationView(QScrollArea):
         self._column.insertWidget(self._column.count() - 1, widget)
         self.items.append(widget)
 
-    def add_user(self, index: int, message: Message) -> UserMessage:
+    def _make_user(self, index: int, message: Message) -> UserMessage:
         from desktop_chat.gui.messages import UserMessage
 
-        self.clear_banners()
         widget = UserMessage(index, message, self.widget())
         widget.fit(self.viewport().width())
         widget.edit_requested.connect(self.edit_requested)
         widget.version_requested.connect(self.version_requested)
+        return widget
+
+    def _make_reply(self, index: int) -> AssistantMessage:
+        from desktop_chat.gui.messages import AssistantMessage
+
+        widget = AssistantMessage(index, self.code_only, self.widget())
+        widget.regenerate_requested.connect(self.regenerate_requested)
+        widget.version_requested.connect(self.version_requested)
+        widget.save_code_requested.connect(self.save_code_requested)
+        widget.save_reply_requested.connect(self.save_reply_requested)
+        return widget
+
+    def add_user(self, index: int, message: Message) -> UserMessage:
+        self.clear_banners()
+        widget = self._make_user(index, message)
         self._append(widget)
         self.scroll_to_end()  # sending always brings the new turn into view
         return widget
 
     def begin_reply(self, index: int) -> AssistantMessage:
-        from desktop_chat.gui.messages import AssistantMessage
-
         for item in self.items:
             if _is(item, "AssistantMessage"):
                 item.set_last(False)
-        widget = AssistantMessage(index, self.code_only, self.widget())
-        widget.regenerate_requested.connect(self.regenerate_requested)
-        widget.version_requested.connect(self.version_requested)
-        widget.save_code_requested.connect(self.save_code_requested)
+        widget = self._make_reply(index)
         self._append(widget)
         return widget
 
@@ -127,16 +155,48 @@ class ConversationView(QScrollArea):
             replies[-1].set_last(True)
 
     def show_conversation(self, conversation: Conversation) -> None:
-        """Show a whole conversation (a new chat, a loaded one) at once."""
+        """Show a conversation (a new chat, a stored one): its last ``PAGE`` turns."""
+        self._fill.stop()
         self.truncate(0)
-        last = len(conversation.messages) - 1
-        for index, message in enumerate(conversation.messages):
-            if message.role == "user":
-                self.add_user(index, message)
-            elif message.role == "assistant":
-                reply = self.begin_reply(index)
-                reply.show_text(message.content, message.meta, index == last)
+        self._conversation = conversation
+        self._shown_from = len(conversation.messages)
+        self._render_before(max(0, self._shown_from - FIRST))
         self.scroll_to_end()
+        if self._shown_from:
+            self._fill.start()
+
+    @Slot()
+    def _fill_page(self) -> None:
+        self.show_earlier(PAGE - FIRST)
+
+    @Slot()
+    def show_earlier(self, count: int = PAGE) -> None:
+        """The ``count`` turns before those on show, keeping the view where it was."""
+        bar = self.verticalScrollBar()
+        from_bottom = bar.maximum() - bar.value()
+        self._render_before(max(0, self._shown_from - count))
+        self.widget().adjustSize()
+        bar.setValue(bar.maximum() - from_bottom)
+
+    def _render_before(self, start: int) -> None:
+        messages = self._conversation.messages if self._conversation else []
+        last = len(messages) - 1
+        widgets = []
+        for index in range(start, self._shown_from):
+            message = messages[index]
+            if message.role == "user":
+                widgets.append(self._make_user(index, message))
+            elif message.role == "assistant":
+                reply = self._make_reply(index)
+                reply.show_text(message.content, message.meta, index == last)
+                widgets.append(reply)
+        # Above the turns already shown, below the "earlier" button.
+        for offset, widget in enumerate(widgets):
+            self._column.insertWidget(1 + offset, widget)
+        self.items[0:0] = widgets
+        self._shown_from = start
+        self.earlier.setText(f"Show {min(PAGE, start)} earlier messages ({start} in all)")
+        self.earlier.setVisible(start > 0)
 
     def show_versions(self, versions_of) -> None:
         """``versions_of(index)`` gives (position, count) for each turn on show."""
@@ -145,6 +205,9 @@ class ConversationView(QScrollArea):
                 item.versions.show_position(*versions_of(item.index))
 
     def scroll_to_index(self, index: int) -> None:
+        if index < self._shown_from:  # a search hit further back than what is on show
+            self._render_before(max(0, index - 2))
+            self.widget().adjustSize()
         for item in self.items:
             if getattr(item, "index", None) == index:
                 self.following = False

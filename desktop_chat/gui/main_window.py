@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
         self.view.regenerate_requested.connect(c.regenerate)
         self.view.retry_requested.connect(c.retry)
         self.view.save_code_requested.connect(self.save_code)
+        self.view.save_reply_requested.connect(self.save_reply)
         self.picker.chosen.connect(self.choose)
         self.picker.download_requested.connect(self.open_download)
         self.picker.open_folder_requested.connect(self.open_model_folder)
@@ -431,6 +432,17 @@ class MainWindow(QMainWindow):
             return
         try:
             Path(path).write_text(code if code.endswith("\n") else code + "\n", encoding="utf-8")
+        except OSError as exc:
+            self._notice(f"Could not save {Path(path).name}: {exc.strerror or exc}.",
+                         "Choose another folder or name.")  # fmt: skip
+
+    @Slot(str)
+    def save_reply(self, text: str) -> None:
+        path = self.ask_save_path("reply.md")
+        if not path:
+            return
+        try:
+            Path(path).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
         except OSError as exc:
             self._notice(f"Could not save {Path(path).name}: {exc.strerror or exc}.",
                          "Choose another folder or name.")  # fmt: skip

@@ -151,6 +151,7 @@ class UserMessage(QWidget):
 class AssistantMessage(QWidget):
     regenerate_requested = Signal()
     save_code_requested = Signal(str, str)
+    save_reply_requested = Signal(str)
     version_requested = Signal(int, int)
 
     def __init__(self, index: int, code_only: bool = False, parent=None) -> None:
@@ -165,14 +166,15 @@ class AssistantMessage(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(8)
-        self._tail_prose = DocView(self)
-        self._tail_code = CodeBlock(parent=self)
-        self._tail_code.save_requested.connect(self.save_code_requested)
-        self._tail_prose.hide()
-        self._tail_code.hide()
+        # Finished blocks go above this mark, the streaming tail below it. The tail's widgets
+        # are made on first use: a stored reply shown again never needs them, and opening a
+        # long conversation makes dozens of replies at once.
+        self._mark = QWidget(self)
+        self._mark.setFixedHeight(0)
+        self._layout.addWidget(self._mark)
+        self._tail_prose: DocView | None = None
+        self._tail_code: CodeBlock | None = None
         self._tail_is_code = False
-        self._layout.addWidget(self._tail_prose)
-        self._layout.addWidget(self._tail_code)
         self._no_code = QLabel("No code in this reply.", self)
         self._no_code.setObjectName("stats")
         self._no_code.hide()
@@ -183,6 +185,8 @@ class AssistantMessage(QWidget):
         self.stats.setObjectName("stats")
         self.copy_button = _quiet_button("Copy", "Copy the whole reply as Markdown", self)
         self.copy_button.clicked.connect(self._copy)
+        self.save_button = _quiet_button("Save as…", "Save this reply as a Markdown file", self)
+        self.save_button.clicked.connect(lambda: self.save_reply_requested.emit(self.text))
         self.regenerate_button = _quiet_button("↻", "Regenerate this reply", self)
         self.regenerate_button.clicked.connect(self.regenerate_requested)
         self.versions = Versions(self)
@@ -191,9 +195,11 @@ class AssistantMessage(QWidget):
         footer.addWidget(self.versions)
         footer.addWidget(self.stats)
         footer.addStretch(1)
+        footer.addWidget(self.save_button)
         footer.addWidget(self.copy_button)
         footer.addWidget(self.regenerate_button)
         self._layout.addLayout(footer)
+        self.save_button.hide()
         self.copy_button.hide()
         self.regenerate_button.hide()
         self._timer = QTimer(self)
@@ -228,6 +234,7 @@ class AssistantMessage(QWidget):
         self.flush()
         self.stats.setText(stats_line(meta))
         self.copy_button.setVisible(bool(self.text))
+        self.save_button.setVisible(bool(self.text))
         self.set_last(last)
         self._apply_code_only()
 
@@ -242,24 +249,40 @@ class AssistantMessage(QWidget):
     # --- blocks --------------------------------------------------------------------------
 
     def _insert(self, widget: QWidget) -> None:
-        self._layout.insertWidget(self._layout.indexOf(self._tail_prose), widget)
+        self._layout.insertWidget(self._layout.indexOf(self._mark), widget)
         self.segments.append(widget)
+
+    def _tail_doc(self) -> DocView:
+        if self._tail_prose is None:
+            self._tail_prose = DocView(self)
+            self._layout.insertWidget(self._layout.indexOf(self._mark) + 1, self._tail_prose)
+        return self._tail_prose
+
+    def _tail_block(self) -> CodeBlock:
+        if self._tail_code is None:
+            self._tail_code = CodeBlock(parent=self)
+            self._tail_code.save_requested.connect(self.save_code_requested)
+            self._layout.insertWidget(self._layout.indexOf(self._mark) + 1, self._tail_code)
+        return self._tail_code
+
+    def _hide_tail(self, code: bool = True, prose: bool = True) -> None:
+        if code and self._tail_code is not None:
+            self._tail_code.hide()
+        if prose and self._tail_prose is not None:
+            self._tail_prose.hide()
 
     def _add_block(self, block: str) -> None:
         fenced = split_fence(block)
         if fenced is not None:
             language, code = fenced
             if self._tail_is_code:
-                # The streaming code block is now final: it stays where it is, a new one
-                # takes its place for whatever comes next.
-                widget = self._tail_code
+                # The streaming code block is now final: it moves above the mark as it is,
+                # and the next code to stream gets a new one.
+                widget, self._tail_code = self._tail_code, None
                 widget.set_code(code, language)
-                self._tail_code = CodeBlock(parent=self)
-                self._tail_code.save_requested.connect(self.save_code_requested)
-                self._tail_code.hide()
                 self._tail_is_code = False
-                self._layout.insertWidget(self._layout.indexOf(widget) + 1, self._tail_code)
-                self.segments.append(widget)
+                self._layout.removeWidget(widget)
+                self._insert(widget)
             else:
                 widget = CodeBlock(language, code, self)
                 widget.save_requested.connect(self.save_code_requested)
@@ -278,19 +301,21 @@ class AssistantMessage(QWidget):
     def _show_tail(self, tail: str) -> None:
         fenced = split_fence(tail) if tail else None
         if fenced is not None:
-            self._tail_prose.hide()
-            self._tail_code.set_code(fenced[1], fenced[0])
-            self._tail_code.show()
+            self._hide_tail(code=False)
+            block = self._tail_block()
+            block.set_code(fenced[1], fenced[0])
+            block.show()
             self._tail_is_code = True
             self._apply_code_only()
             return
-        self._tail_code.hide()
+        self._hide_tail(prose=False)
         self._tail_is_code = False
         if tail.strip() and not self._hide_prose():
-            self._tail_prose.set_markdown(tail)
-            self._tail_prose.show()
+            doc = self._tail_doc()
+            doc.set_markdown(tail)
+            doc.show()
         else:
-            self._tail_prose.hide()
+            self._hide_tail(code=False)
 
     # --- code only -----------------------------------------------------------------------
 
@@ -308,7 +333,7 @@ class AssistantMessage(QWidget):
             if not isinstance(widget, CodeBlock):
                 widget.setVisible(not hide)
         if hide:
-            self._tail_prose.hide()
+            self._hide_tail(code=False)
         ended = not self._timer.isActive() and not self.stream.tail
         self._no_code.setVisible(self.code_only and ended and not self.code_blocks
                                  and bool(self.text))  # fmt: skip
@@ -319,7 +344,8 @@ class AssistantMessage(QWidget):
 
     def restyle(self) -> None:
         for block in [*self.code_blocks, self._tail_code]:
-            block.restyle()
+            if block is not None:
+                block.restyle()
 
 
 class ErrorBanner(QFrame):
