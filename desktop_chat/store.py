@@ -250,6 +250,14 @@ class Store:
         return self.db.execute("SELECT leaf_id, updated FROM conversations WHERE id = ?",
                                (conversation_id,)).fetchone()  # fmt: skip
 
+    def latest(self) -> ConversationInfo | None:
+        """The conversation most recently written to (pinned or not)."""
+        row = self.db.execute(
+            "SELECT id, title, created, updated, pinned, persona, model, leaf_id"
+            " FROM conversations WHERE deleted IS NULL ORDER BY updated DESC LIMIT 1"
+        ).fetchone()
+        return _conversation(row) if row else None
+
     def conversations(self, limit: int = 500) -> list[ConversationInfo]:
         """Pinned first, then the most recently updated."""
         rows = self.db.execute(

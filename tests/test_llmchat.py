@@ -229,3 +229,52 @@ def test_a_model_on_a_discovered_local_server_needs_no_settings(
     child.sendline("What is the capital of France?")
     child.expect("The capital of France is Paris.")
     finish(child)
+
+
+def test_conversations_are_saved_listed_and_continued(tiny_model_dir, _isolated_home):
+    from desktop_chat.store import Store
+
+    child = spawn([str(tiny_model_dir), "--temperature", "0"], _isolated_home)
+    child.expect_exact(PROMPT)
+    child.sendline("What is the capital of France?")
+    child.expect("The capital of France is Paris.")
+    child.expect_exact(PROMPT)
+    finish(child)
+    # A conversation made in the window is in the same store.
+    store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
+    window_chat = store.new_conversation("From the window", model="tiny")
+    store.add_message(window_chat, "user", "Hello from the window")
+    store.close()
+
+    child = spawn(["--list"], _isolated_home)
+    child.expect(r"\d+ msgs  From the window  \[tiny\]")
+    child.expect(r"2 msgs  What is the capital of France\?")
+    child.expect(pexpect.EOF)
+    assert child.wait() == 0
+
+    # --continue: the last conversation written to, with its model.
+    store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
+    first = [c for c in store.conversations() if c.title.startswith("What is")][0]
+    store.add_message(first.id, "user", "Say hello.", parent_id=store.branch_ids(first.id)[-1])
+    store.add_message(first.id, "assistant", "Hello! How can I help you today?",
+                      parent_id=store.branch_ids(first.id)[-1])  # fmt: skip
+    store.close()
+    child = spawn(["--continue", "--temperature", "0"], _isolated_home)
+    child.expect("Continuing “What is the capital of France\\?” \\(4 messages\\)")
+    child.expect(f"Loading model {tiny_model_dir}")
+    child.expect_exact(PROMPT)
+    child.sendline("Who are you?")
+    child.expect_exact(PROMPT)
+    finish(child)
+    store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
+    contents = [m.content for m in store.branch(first.id)]
+    assert contents[:5] == [
+        "What is the capital of France?",
+        "The capital of France is Paris.",
+        "Say hello.",
+        "Hello! How can I help you today?",
+        "Who are you?",
+    ]
+    assert len(contents) == 6 and contents[5]  # the reply, saved
+    assert store.integrity_ok()
+    store.close()

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from desktop_chat.cli.commands import run_command
 from desktop_chat.cli.options import params_from, parser, read_user_config, user_config_path
 from desktop_chat.cli.state import ChatState
-from desktop_chat.conversation import Conversation
 from desktop_chat.errors import DesktopChatError, ProviderError
 from desktop_chat.events import Finished, TextDelta
+from desktop_chat.history import StoredChat
 from desktop_chat.models import OpenModel, open_model, print_progress
 from desktop_chat.session import run_turn
 
@@ -34,21 +34,30 @@ def wait_loaded(model: OpenModel) -> None:
 
 
 async def reply(state: ChatState, prompt: str) -> None:
-    conversation = state.conversation if state.history else Conversation()
+    chat = state.chat
+    if not state.history:
+        chat.new()  # each prompt on its own: its own conversation in the store too
     text = state.prompt_with_context(prompt)
+    files = [{"name": f.name, "size_bytes": f.size_bytes, "tokens": f.tokens}
+             for f in state.files.files]  # fmt: skip
     state.files.clear()  # the files join this one prompt only
     state.log("user", text)
     sys.stdout.write("\n")
     parts: list[str] = []
+    model = state.current
+    # Saved before it is sent; the reply at least once a second, then whole.
+    meta = {"display": prompt, "files": files} if files else {}
+    chat.add_user(text, model.label, **meta)
+    chat.reply_started(model.label, model.provider.name)
     try:
-        model = state.current
         async for event in run_turn(
-            model.provider, conversation, text, model.model, state.effective_params()
+            model.provider, chat.conversation, None, model.model, state.effective_params()
         ):
             if isinstance(event, TextDelta):
                 parts.append(event.text)
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
+                chat.reply_progress("".join(parts))
             elif isinstance(event, Finished):
                 out(f"\n\n[{_figures(event)}]")
                 if event.dropped_messages:
@@ -56,6 +65,7 @@ async def reply(state: ChatState, prompt: str) -> None:
                         "context and were left out of this reply]")  # fmt: skip
                 out()
     finally:
+        chat.reply_ended()
         state.last_reply = "".join(parts)
         state.log("assistant", state.last_reply)
 
@@ -103,6 +113,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from desktop_chat.paths import app_paths
 
     paths = app_paths()
+    store = open_store(paths.database)
+    if args.list:
+        list_conversations(store)
+        store.close()
+        return 0
+    chat = StoredChat(store)
+    if args.resume:
+        last = store.latest()
+        if last is None:
+            out("There is no saved conversation to continue; starting a new one.")
+        else:
+            chat.open(last.id)
+            args.model = args.model or last.model
+            out(f"Continuing “{last.title}” ({len(chat.conversation.messages)} messages).")
+    if not args.model:
+        parser().error("a model is needed (or --continue, or --list)")
     loaded = load_settings(paths)
     for err in loaded.errors:
         out(f"Warning: {err}")
@@ -129,11 +155,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         out("Model loaded successfully!")
         out("Type /help for commands; quit, bye or exit to leave.\n")
-        state = ChatState(loaded.settings, model, flags, base, history=not args.no_history)
+        state = ChatState(loaded.settings, model, flags, base, history=not args.no_history,
+                          chat=chat)  # fmt: skip
         try:
             chat_loop(state, paths.log_dir)
         finally:
             out("Goodbye!")
             state.current.close()
             runner.run(state.current.provider.aclose())
+            store.close()
     return 0
+
+
+def open_store(path):
+    from desktop_chat.store import Store, StoreError
+
+    try:
+        store = Store.open(path)
+    except StoreError as err:
+        out(f"Warning: {err}")
+        return Store.in_memory(str(err))
+    for note in store.notes:
+        out(f"Note: {note}")
+    return store
+
+
+def list_conversations(store) -> None:
+    import datetime as dt
+
+    rows = store.conversations()
+    if not rows:
+        out("No saved conversations yet.")
+        return
+    for info in rows:
+        when = dt.datetime.fromtimestamp(info.updated).strftime("%Y-%m-%d %H:%M")
+        count = len(store.branch_ids(info.id))
+        pin = "★ " if info.pinned else ""
+        out(f"{info.id:>5}  {when}  {count:>4} msgs  {pin}{info.title or 'New chat'}"
+            + (f"  [{info.model}]" if info.model else ""))  # fmt: skip

@@ -15,6 +15,8 @@ USAGE_EPILOG = """examples:
   llmchat ~/models/my-mlx-model                      a local MLX model folder
   llmchat openai:gpt-4o-mini                         provider:model from config.toml
   llmchat fast                                       an alias from config.toml
+  llmchat --continue                                 the last conversation, where it stopped
+  llmchat --list                                     the saved conversations
 
 Type /help at the prompt for commands; quit, bye or exit leaves."""
 
@@ -26,12 +28,24 @@ def parser() -> argparse.ArgumentParser:
         epilog=USAGE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="Hugging Face id, model folder, provider:model or alias")
+    p.add_argument("model", nargs="?",
+                   help="Hugging Face id, model folder, provider:model or alias")  # fmt: skip
     p.add_argument("--temperature", type=float, help="sampling temperature (default 0.7)")
     p.add_argument("--max-tokens", type=int, help="longest reply in tokens (default 512)")
     p.add_argument("--top-p", type=float, help="nucleus sampling (default 0.9)")
     p.add_argument("--system", help="system prompt")
     p.add_argument("--no-history", action="store_true", help="answer each prompt on its own")
+    p.add_argument(
+        "--continue",
+        dest="resume",
+        action="store_true",
+        help="go on with the last conversation (with its model unless one is given)",
+    )
+    p.add_argument(
+        "--list",
+        action="store_true",
+        help="list the saved conversations (the window's too) and leave",
+    )
     return p
 
 

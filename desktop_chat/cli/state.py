@@ -8,6 +8,7 @@ from pathlib import Path
 from desktop_chat.config import Settings
 from desktop_chat.context import ContextFiles
 from desktop_chat.conversation import Conversation
+from desktop_chat.history import StoredChat
 from desktop_chat.models import OpenModel
 from desktop_chat.params import GenerationParams
 
@@ -26,12 +27,17 @@ class ChatState:
     #: ~/.llmchat_config, config.toml's [defaults] and the built-in defaults.
     base: GenerationParams
     history: bool = True
-    conversation: Conversation = field(default_factory=Conversation)
+    #: The conversation, kept in the same store as the window's.
+    chat: StoredChat | None = None
     code_only: bool = False
     #: Files added with /file; they join the next prompt only.
     files: ContextFiles = field(default_factory=ContextFiles)
     log_path: Path | None = None
     last_reply: str = ""
+
+    @property
+    def conversation(self) -> Conversation:
+        return self.chat.conversation
 
     def effective_params(self) -> GenerationParams:
         params = self.flags.over(self.current.params).over(self.base)
