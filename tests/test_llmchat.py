@@ -254,7 +254,7 @@ def test_conversations_are_saved_listed_and_continued(tiny_model_dir, _isolated_
 
     # --continue: the last conversation written to, with its model.
     store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
-    first = [c for c in store.conversations() if c.title.startswith("What is")][0]
+    first = next(c for c in store.conversations() if c.title.startswith("What is"))
     store.add_message(first.id, "user", "Say hello.", parent_id=store.branch_ids(first.id)[-1])
     store.add_message(first.id, "assistant", "Hello! How can I help you today?",
                       parent_id=store.branch_ids(first.id)[-1])  # fmt: skip
