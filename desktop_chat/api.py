@@ -105,8 +105,11 @@ class AsyncLLMChat:
         config: LLMConfig | None = None,
         provider: Provider | None = None,
         stream: bool = True,
+        stored: Any = None,
         **options: Any,
     ) -> None:
+        """``stored``: a ``history.StoredChat`` to keep the conversation in (the window and
+        ``llmchat`` see it); ``ChatManager(store=True)`` passes one per chat id."""
         given = {k: v for k, v in (("base_url", base_url), ("api_key", api_key), ("model", model))
                  if v is not None}  # fmt: skip
         self.config = _config_from(config, {**given, **options})
@@ -115,7 +118,12 @@ class AsyncLLMChat:
         self._model = self.config.model
         self._params: GenerationParams | None = None
         self._owned: Any = None
-        self._conversation = Conversation(self.config.system_prompt)
+        self._stored = stored
+        if stored is not None:
+            self._conversation = stored.conversation
+            self._conversation.system_prompt = self.config.system_prompt
+        else:
+            self._conversation = Conversation(self.config.system_prompt)
         self.last_activity = time.monotonic()
 
     # --- history -------------------------------------------------------------------------
@@ -133,7 +141,12 @@ class AsyncLLMChat:
         return self._conversation.system_prompt
 
     def clear_history(self) -> None:
-        self._conversation.clear()
+        if self._stored is not None:  # a new stored conversation; the old one stays saved
+            self._stored.new()
+            self._stored.conversation.system_prompt = self.config.system_prompt
+            self._conversation = self._stored.conversation
+        else:
+            self._conversation.clear()
 
     def update_system_prompt(self, text: str) -> None:
         self._conversation.system_prompt = text
@@ -175,7 +188,7 @@ class AsyncLLMChat:
         provider, model, params = self._ensure_provider()
         # aclosing: when the caller stops early, the turn's cleanup (keeping the partial
         # reply, closing the HTTP stream) runs now, not whenever the loop finalizes it.
-        async with aclosing(run_turn(provider, conversation, prompt, model, params)) as events:
+        async with aclosing(self._turn(provider, conversation, prompt, model, params)) as events:
             async for event in events:
                 if isinstance(event, TextDelta):
                     yield event.text
@@ -188,7 +201,7 @@ class AsyncLLMChat:
             prompt = _check_prompt(prompt)
             provider, model, params = self._ensure_provider()
             parts: list[str] = []
-            turn = run_turn(provider, conversation, prompt, model, params)
+            turn = self._turn(provider, conversation, prompt, model, params)
             async with aclosing(turn) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
@@ -204,6 +217,13 @@ class AsyncLLMChat:
         finally:
             self.last_activity = time.monotonic()
         return ChatResponse("".join(parts), False, "The reply ended without finishing.", {})
+
+    def _turn(self, provider, conversation, prompt, model, params):
+        if self._stored is not None and conversation is self._conversation:
+            from desktop_chat.history import run_stored_turn
+
+            return run_stored_turn(self._stored, provider, prompt, model, params)
+        return run_turn(provider, conversation, prompt, model, params)
 
     async def chat_response(self, prompt: str) -> ChatResponse:
         return await self.ask_response(prompt, history=True)
@@ -384,26 +404,47 @@ class LLMChat:
 
 class _Manager:
     """Chats by id, made on first use from a shared config, forgotten after ``timeout`` idle
-    seconds."""
+    seconds. With ``store=True`` (or a database path) each chat id is a conversation kept in
+    the app's store: it survives restarts, and the window and ``llmchat`` list it."""
 
     chat_class: type
 
-    def __init__(self, *args: Any, timeout: float | None = 3600.0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, timeout: float | None = 3600.0, store: Any = None,
+                 **kwargs: Any) -> None:  # fmt: skip
         self.default_config = _config_from(kwargs.pop("config", None), dict(
             zip(("base_url", "api_key", "model"), args, strict=False), **kwargs))  # fmt: skip
         self.timeout = timeout
         self._chats: dict[str, Any] = {}
+        self.store = _open_store(store)
 
     def get_chat(self, chat_id: str, stream: bool = True, config: LLMConfig | None = None):
         self._expire()
         chat = self._chats.get(chat_id)
         if chat is None or config is not None:
-            chat = self.chat_class(config=config or self.default_config, stream=stream)
+            chat = self.chat_class(config=config or self.default_config, stream=stream,
+                                   stored=self._stored(chat_id))  # fmt: skip
             self._chats[chat_id] = chat
         return chat
 
+    def _stored(self, chat_id: str):
+        if self.store is None:
+            return None
+        from desktop_chat.history import StoredChat
+
+        stored = StoredChat(self.store, external_id=f"api:{chat_id}")
+        found = self.store.find_external(f"api:{chat_id}")
+        if found is not None:
+            stored.open(found)
+        return stored
+
     def remove_chat(self, chat_id: str) -> bool:
+        """Forget a chat here; a stored one stays in the store."""
         return self._chats.pop(chat_id, None) is not None
+
+    def close_store(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
     @property
     def chat_ids(self) -> list[str]:
@@ -416,6 +457,20 @@ class _Manager:
         now = time.monotonic()
         for chat_id in [i for i, c in self._chats.items() if now - c.last_activity > self.timeout]:
             del self._chats[chat_id]
+
+
+def _open_store(store: Any):
+    if store is None or store is False:
+        return None
+    from desktop_chat.store import Store
+
+    if isinstance(store, Store):
+        return store
+    if store is True:
+        from desktop_chat.paths import app_paths
+
+        store = app_paths().database
+    return Store.open(store)
 
 
 class ChatManager(_Manager):

@@ -8,8 +8,14 @@ Used by the window, the terminal chat and the Python API alike.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from desktop_chat.conversation import Conversation, Message
+from desktop_chat.events import Event, TextDelta
+from desktop_chat.params import GenerationParams
+from desktop_chat.providers.base import Provider
+from desktop_chat.session import run_turn
 from desktop_chat.store import Store, StoredMessage
 
 #: Seconds between two saves of a streaming reply.
@@ -39,8 +45,10 @@ def _message(stored: StoredMessage) -> Message:
 class StoredChat:
     """The in-memory ``Conversation`` (what the model sees) and its rows in the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, external_id: str | None = None) -> None:
         self.store = store
+        #: A name of the caller's (a ChatManager id) the conversation is kept under.
+        self.external_id = external_id
         self.conversation = Conversation()
         self.conversation_id: int | None = None
         #: The store id of each message in ``conversation.messages``.
@@ -87,7 +95,10 @@ class StoredChat:
 
     def _ensure_row(self, model: str | None) -> int:
         if self.conversation_id is None:
-            self.conversation_id = self.store.new_conversation(model=model)
+            self.conversation_id = self.store.new_conversation(
+                model=model, external_id=self.external_id
+            )
+            self.external_id = None  # a later new() starts an ordinary conversation
         return self.conversation_id
 
     # --- turns ---------------------------------------------------------------------------
@@ -167,3 +178,28 @@ class StoredChat:
         self.store.show_version(ids[here + step])
         self.open(self.conversation_id, fresh=True)
         return True
+
+
+async def run_stored_turn(
+    chat: StoredChat,
+    provider: Provider,
+    prompt: str,
+    model: str,
+    params: GenerationParams,
+    label: str | None = None,
+    **meta: object,
+) -> AsyncIterator[Event]:
+    """``session.run_turn`` with the turn kept in the store as it happens."""
+    chat.add_user(prompt, label or model, **meta)
+    chat.reply_started(label or model, provider.name)
+    parts: list[str] = []
+    try:
+        turn = run_turn(provider, chat.conversation, None, model, params)
+        async with aclosing(turn) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                    chat.reply_progress("".join(parts))
+                yield event
+    finally:
+        chat.reply_ended()

@@ -74,8 +74,15 @@ _V1 = (
 )
 
 
+def _v2(db: sqlite3.Connection) -> None:
+    """Conversations the Python API keeps under a name of the caller's (ChatManager ids)."""
+    db.execute("ALTER TABLE conversations ADD COLUMN external_id TEXT")
+    db.execute("CREATE UNIQUE INDEX conversations_by_external_id ON conversations(external_id)"
+               " WHERE external_id IS NOT NULL")  # fmt: skip
+
+
 #: Applied in order; each runs once, recorded in ``schema_migrations``. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 
 
 @dataclass(slots=True)
@@ -228,14 +235,21 @@ class Store:
     # --- conversations -------------------------------------------------------------------
 
     def new_conversation(self, title: str = "", model: str | None = None,
-                         persona: str | None = None) -> int:  # fmt: skip
+                         persona: str | None = None,
+                         external_id: str | None = None) -> int:  # fmt: skip
         now = time.time()
         cur = self.db.execute(
-            "INSERT INTO conversations (title, created, updated, model, persona)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (title, now, now, model, persona),
+            "INSERT INTO conversations (title, created, updated, model, persona, external_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (title, now, now, model, persona, external_id),
         )
         return int(cur.lastrowid)
+
+    def find_external(self, external_id: str) -> int | None:
+        """The conversation kept under a caller's name (deleted ones are not found)."""
+        row = self.db.execute("SELECT id FROM conversations WHERE external_id = ?"
+                              " AND deleted IS NULL", (external_id,)).fetchone()  # fmt: skip
+        return row[0] if row else None
 
     def conversation(self, conversation_id: int) -> ConversationInfo | None:
         row = self.db.execute(

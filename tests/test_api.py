@@ -167,3 +167,28 @@ def test_the_same_api_runs_a_local_mlx_model(tiny_model_dir):
     assert any(t.name == "mlx-engine" for t in threading.enumerate())
     chat.close()
     assert not any(t.name == "mlx-engine" for t in threading.enumerate()), "close() frees the model"
+
+
+def test_chat_manager_backed_by_the_store_survives_a_restart(mlx_server, _isolated_home):
+    from desktop_chat.store import Store
+
+    manager = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id,
+                          temperature=0.0, max_tokens=32, store=True)  # fmt: skip
+    alice = manager.get_chat("alice", stream=False)
+    answer = alice.chat("Say hello.")
+    assert answer and len(alice.history) == 2
+    manager.get_chat("bob", stream=False).chat("What is the capital of France?")
+    manager.close_store()
+
+    again = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id, store=True)
+    alice = again.get_chat("alice", stream=False)
+    assert [m["content"] for m in alice.history] == ["Say hello.", answer]
+    alice.chat("Who are you?")
+    assert len(alice.history) == 4
+    again.close_store()
+    store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
+    titles = sorted(c.title for c in store.conversations())
+    assert titles == ["Say hello.", "What is the capital of France?"]
+    alice_id = store.find_external("api:alice")
+    assert len(store.branch(alice_id)) == 4 and store.integrity_ok()
+    store.close()

@@ -118,16 +118,17 @@ def test_a_new_migration_backs_up_first_and_keeps_the_data(tmp_path, monkeypatch
     conv, _, _ = _chat(s)
     s.close()
 
-    def v2(db):
+    def colour(db):
         db.execute("ALTER TABLE conversations ADD COLUMN colour TEXT")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, v2])
+    latest = len(store_module.MIGRATIONS)
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, colour])
     s = Store.open(path)
-    assert s.version == 2
+    assert s.version == latest + 1
     assert any("Backed up" in n for n in s.notes)
-    backup = tmp_path / "conversations.sqlite3.before-v2"
+    backup = tmp_path / f"conversations.sqlite3.before-v{latest + 1}"
     old = sqlite3.connect(backup)
-    assert old.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 1
+    assert old.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == latest
     assert old.execute("SELECT count(*) FROM messages").fetchone()[0] == 2
     old.close()
     assert [m.content for m in s.branch(conv)][-1] == "Paris."
@@ -158,3 +159,30 @@ def test_a_locked_database_says_what_to_do(tmp_path):
     finally:
         holder.execute("COMMIT")
         holder.close()
+
+
+def test_every_earlier_schema_version_migrates_to_the_latest(tmp_path, monkeypatch):
+    """A database left at each earlier version (by an older Desktop Chat) opens, is backed up,
+    migrated, and keeps its conversations."""
+    migrations = store_module.MIGRATIONS
+    for version in range(1, len(migrations)):
+        path = tmp_path / f"v{version}.sqlite3"
+        monkeypatch.setattr(store_module, "MIGRATIONS", migrations[:version])
+        old = Store.open(path)
+        # Written with the columns that version had (what the older app would have written).
+        conv = old.db.execute("INSERT INTO conversations (title, created, updated)"
+                              " VALUES ('Capitals', 1, 1)").lastrowid  # fmt: skip
+        q = old.db.execute("INSERT INTO messages (conversation_id, role, content, created,"
+                           " updated) VALUES (?, 'user', 'What is the capital of France?', 1, 1)",
+                           (conv,)).lastrowid  # fmt: skip
+        a = old.db.execute("INSERT INTO messages (conversation_id, parent_id, role, content,"
+                           " created, updated) VALUES (?, ?, 'assistant', 'Paris.', 1, 1)",
+                           (conv, q)).lastrowid  # fmt: skip
+        old.db.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?", (a, conv))
+        old.close()
+        monkeypatch.setattr(store_module, "MIGRATIONS", migrations)
+        s = Store.open(path)
+        assert s.version == len(migrations) and s.integrity_ok()
+        assert (tmp_path / f"v{version}.sqlite3.before-v{version + 1}").exists()
+        assert [m.content for m in s.branch(conv)] == ["What is the capital of France?", "Paris."]
+        s.close()
