@@ -119,12 +119,14 @@ class StoredChat:
         self.conversation.truncate(index)
         del self.ids[index:]
 
-    def reply_started(self, model: str | None, provider: str | None) -> None:
-        """A row for the reply, empty and marked interrupted until it completes."""
+    def reply_started(self, model: str | None, provider: str | None,
+                      params: dict | None = None) -> None:  # fmt: skip
+        """A row for the reply (with the parameters it is asked with), empty and marked
+        interrupted until it completes."""
         conv = self._ensure_row(model)
         parent = self.ids[-1] if self.ids else None
         self._reply_id = self.store.add_message(conv, "assistant", "", parent_id=parent,
-                                                model=model, provider=provider,
+                                                model=model, provider=provider, params=params,
                                                 interrupted=True)  # fmt: skip
         self._saved_at = 0.0
 
@@ -191,7 +193,7 @@ async def run_stored_turn(
 ) -> AsyncIterator[Event]:
     """``session.run_turn`` with the turn kept in the store as it happens."""
     chat.add_user(prompt, label or model, **meta)
-    chat.reply_started(label or model, provider.name)
+    chat.reply_started(label or model, provider.name, params.to_dict())
     parts: list[str] = []
     try:
         turn = run_turn(provider, chat.conversation, None, model, params)

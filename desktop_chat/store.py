@@ -81,8 +81,14 @@ def _v2(db: sqlite3.Connection) -> None:
                " WHERE external_id IS NOT NULL")  # fmt: skip
 
 
+def _v3(db: sqlite3.Connection) -> None:
+    """The user's own personas and prompt templates (``personas.Library``)."""
+    db.execute("CREATE TABLE library (kind TEXT NOT NULL, name TEXT NOT NULL,"
+               " data TEXT NOT NULL, PRIMARY KEY (kind, name))")  # fmt: skip
+
+
 #: Applied in order; each runs once, recorded in ``schema_migrations``. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 
 
 @dataclass(slots=True)

@@ -127,6 +127,12 @@ def test_delete_undo_rename_pin_export_and_import(qapp, qtbot, fake, tmp_path):
 
         loop.run_until_complete(scenario())
         first, second = sorted(c.id for c in controller.store.conversations())
+        reply_file = tmp_path / "reply.md"
+        window.ask_save_path = lambda suggested: suggested == "reply.md" and str(reply_file)
+        qtbot.mouseClick(window.view.replies()[-1].save_button, Qt.MouseButton.LeftButton)
+        assert reply_file.read_text() == "Two.\n"
+        stored = controller.store.branch(second)[-1]
+        assert stored.params == controller.params().to_dict() and stored.provider == "fake"
         controller.rename(first, "Renamed")
         controller.pin(first, True)
         assert _titles(window) == ["Pinned", "Renamed", "Recent", "Second chat"]

@@ -48,7 +48,7 @@ async def reply(state: ChatState, prompt: str) -> None:
     # Saved before it is sent; the reply at least once a second, then whole.
     meta = {"display": prompt, "files": files} if files else {}
     chat.add_user(text, model.label, **meta)
-    chat.reply_started(model.label, model.provider.name)
+    chat.reply_started(model.label, model.provider.name, state.effective_params().to_dict())
     try:
         async for event in run_turn(
             model.provider, chat.conversation, None, model.model, state.effective_params()

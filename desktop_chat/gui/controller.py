@@ -57,6 +57,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
     # The store.
     history_changed = Signal()  # titles, order, a conversation added or removed
     versions_changed = Signal()  # the branch on show changed its versions
+    persona_changed = Signal(object)  # personas.Persona
     # Context.
     files_changed = Signal(list)
     context_changed = Signal(int, object, dict)  # used, window or None, parts
@@ -69,6 +70,10 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self.loaded = LoadedSettings(Settings(), [], [])
         self.store = self._open_store()
         self.chat = StoredChat(self.store)
+        from desktop_chat.personas import DEFAULT, Library
+
+        self.library = Library(self.store)
+        self.persona = DEFAULT
         self.files = ContextFiles()
         self.choices: list[ModelChoice] = []
         self.choice: ModelChoice | None = None
@@ -210,9 +215,10 @@ class ChatController(StoreActions, SettingsActions, QObject):
         return provider
 
     def params(self) -> GenerationParams:
-        params = (self.choice.params if self.choice else GenerationParams()).over(
-            self.settings.defaults
-        )
+        model_params = self.choice.params if self.choice else GenerationParams()
+        params = self.persona.params.over(model_params).over(self.settings.defaults)
+        if self.persona.system_prompt:  # the persona's prompt replaces the default one
+            params = params.replace(system_prompt=self.persona.system_prompt)
         if self.code_only:
             base = params.system_prompt or ""
             params = params.replace(system_prompt=f"{base}\n\n{CODE_ONLY_PROMPT}".strip())
@@ -244,7 +250,10 @@ class ChatController(StoreActions, SettingsActions, QObject):
             self.files_changed.emit([])
         meta = {"display": text, "files": files, "attached": attached} if files else {}
         # Saved before anything is sent: a crash or a failure never loses it.
+        new_row = self.chat.conversation_id is None
         message = self.chat.add_user(text + attached, self.choice.label, **meta)
+        if new_row and self.persona.name != "Default":
+            self.store.update_conversation(self.chat.conversation_id, persona=self.persona.name)
         self.user_added.emit(len(self.conversation.messages) - 1, message)
         self._start_turn()
         self.history_changed.emit()
@@ -278,7 +287,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
         # Said at once, not when the task first runs: the Send button turns into Stop now.
         index = len(self.conversation.messages)
         provider = self.choice.provider.name if self.choice.provider else "mlx"
-        self.chat.reply_started(self.choice.label, provider)
+        self.chat.reply_started(self.choice.label, provider, self.params().to_dict())
         self.busy_changed.emit(True)
         self.reply_started.emit(index)
         self._turn = self.spawn(self._run_turn(index))

@@ -17,11 +17,33 @@ class StoreActions:
         if fresh:
             self.store.show_version(message_id)
         self.chat.open(conversation_id, fresh=fresh)
+        info = self.store.conversation(conversation_id)
+        self.persona = self.library.persona(info.persona if info else None)
+        self.persona_changed.emit(self.persona)
         self.conversation_replaced.emit(self.conversation)
         self.versions_changed.emit()
         self.history_changed.emit()
         self._update_context()
         return self.chat.ids.index(message_id) if message_id in self.chat.ids else None
+
+    async def set_persona(self, name: str) -> None:
+        """Use a persona from now on in this conversation; its model, if it names one."""
+        self.persona = self.library.persona(name)
+        if self.chat.conversation_id is not None:
+            self.store.update_conversation(self.chat.conversation_id, persona=self.persona.name)
+        self.persona_changed.emit(self.persona)
+        self._update_context()
+        if self.persona.model:
+            from desktop_chat import catalog
+
+            choice = catalog.find(self.choices, self.persona.model) or catalog.from_spec(
+                self.persona.model, self.settings, self.discovered
+            )
+            if choice is None:
+                self.notice.emit(f"The persona's model {self.persona.model} is not available.",
+                                 "Edit the persona, or choose a model from the menu.")  # fmt: skip
+            elif self.choice is None or choice.key != self.choice.key:
+                await self.choose(choice)
 
     # --- the sidebar's actions -----------------------------------------------------------
 

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QSplitter,
     QStackedWidget,
     QToolButton,
@@ -32,6 +33,8 @@ from desktop_chat.gui.files_bar import ContextMeter, FilesBar
 from desktop_chat.gui.model_picker import ModelPicker
 from desktop_chat.gui.sidebar import Sidebar
 from desktop_chat.gui.welcome import WelcomePanel
+from desktop_chat.gui.window_history import HistoryPanel
+from desktop_chat.gui.window_library import LibraryMenus
 
 if TYPE_CHECKING:
     from desktop_chat.gui.controller import ChatController
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
 APP_TITLE = "Desktop Chat"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
     """Built and shown before the controller (and asyncio, and the core) are imported, so the
     window appears at once; ``attach()`` then connects it to a controller."""
 
@@ -78,7 +81,15 @@ class MainWindow(QMainWindow):
         self.settings_button = QToolButton(body)
         self.settings_button.setText("Settings")
         self.settings_button.setToolTip("Settings (⌘,)")
+        self.persona_button = QToolButton(body)
+        self.persona_button.setObjectName("personaPicker")
+        self.persona_button.setText("Persona: Default  ▾")
+        self.persona_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.persona_menu = QMenu(self.persona_button)
+        self.persona_button.setMenu(self.persona_menu)
+        self.persona_menu.aboutToShow.connect(self._persona_menu)
         top.addWidget(self.picker)
+        top.addWidget(self.persona_button)
         top.addStretch(1)
         top.addWidget(self.code_only)
         top.addWidget(self.settings_button)
@@ -112,7 +123,16 @@ class MainWindow(QMainWindow):
         hint = QLabel("↩ send · ⇧↩ new line", body)
         hint.setObjectName("hintLabel")
         self.meter = ContextMeter(body)
+        self.templates_button = QToolButton(body)
+        self.templates_button.setObjectName("quiet")
+        self.templates_button.setText("Templates ▾")
+        self.templates_button.setToolTip("Reusable instructions: Summarise, Explain this code…")
+        self.templates_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.templates_menu = QMenu(self.templates_button)
+        self.templates_button.setMenu(self.templates_menu)
+        self.templates_menu.aboutToShow.connect(self._templates_menu)
         row.addWidget(self.attach_button)
+        row.addWidget(self.templates_button)
         row.addWidget(hint)
         row.addStretch(1)
         row.addWidget(self.meter)
@@ -186,6 +206,7 @@ class MainWindow(QMainWindow):
         self.welcome.download_requested.connect(self.open_download)
         self.welcome.add_provider_requested.connect(self.add_provider)
         c.history_changed.connect(self.refresh_sidebar)
+        c.persona_changed.connect(self._persona_changed)
         c.versions_changed.connect(self._versions_changed)
         self.view.version_requested.connect(self.show_version)
         sb = self.sidebar
@@ -305,71 +326,6 @@ class MainWindow(QMainWindow):
     def new_chat(self) -> None:
         self.controller.new_chat()
         self.composer.edit.setFocus()
-
-    # --- the sidebar and the store -------------------------------------------------------
-
-    @Slot()
-    def refresh_sidebar(self) -> None:
-        self.sidebar.show_conversations(self.controller.store.conversations(),
-                                        self.controller.chat.conversation_id)  # fmt: skip
-
-    @Slot()
-    def _versions_changed(self) -> None:
-        self.view.show_versions(self.controller.chat.versions)
-
-    @Slot()
-    def find(self) -> None:
-        self.splitter.setSizes([max(240, self.splitter.sizes()[0]), self.splitter.sizes()[1]])
-        self.sidebar.focus_search()
-
-    @Slot(str)
-    def search(self, text: str) -> None:
-        if text.strip():
-            self.sidebar.show_hits(self.controller.store.search(text))
-        else:
-            self.refresh_sidebar()
-
-    @Slot(int, int)
-    def open_conversation(self, conversation_id: int, message_id: int = 0) -> None:
-        self.controller.spawn(self._open(conversation_id, message_id))
-
-    async def _open(self, conversation_id: int, message_id: int) -> None:
-        index = await self.controller.open_conversation(conversation_id, message_id)
-        if index is not None:
-            self.view.scroll_to_index(index)
-
-    @Slot(int, int)
-    def show_version(self, index: int, step: int) -> None:
-        self.controller.spawn(self.controller.show_version(index, step))
-
-    @Slot(int)
-    def delete_conversation(self, conversation_id: int) -> None:
-        title = self.controller.delete(conversation_id)
-        self.sidebar.show_deleted(conversation_id, title)
-
-    @Slot(int, str)
-    def export_conversation(self, conversation_id: int, kind: str) -> None:
-        info = self.controller.store.conversation(conversation_id)
-        name = "".join(ch for ch in (info.title if info else "") if ch.isalnum() or ch in " -_")
-        path = self.ask_save_path(f"{name.strip() or 'Conversation'}.{kind}")
-        if not path:
-            return
-        try:
-            Path(path).write_text(self.controller.export_text(conversation_id, kind),
-                                  encoding="utf-8")  # fmt: skip
-        except OSError as exc:
-            self._notice(f"Could not save {Path(path).name}: {exc.strerror or exc}.",
-                         "Choose another folder or name.")  # fmt: skip
-
-    @Slot()
-    def import_conversation(self) -> None:
-        path = self.ask_open_path("Import a conversation", "Conversations (*.json)")
-        if path:
-            self.controller.spawn(self.controller.import_file(Path(path)))
-
-    def ask_open_path(self, title: str, filter_: str) -> str:
-        path, _ = QFileDialog.getOpenFileName(self, title, "", filter_)
-        return path
 
     @Slot(bool)
     def set_code_only(self, on: bool) -> None:

@@ -1,0 +1,74 @@
+"""The main window's side of the conversation store: the sidebar's list and search, opening
+a conversation at a hit, versions, delete, export and import. Mixed into ``MainWindow``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import QFileDialog
+
+
+class HistoryPanel:
+    @Slot()
+    def refresh_sidebar(self) -> None:
+        self.sidebar.show_conversations(self.controller.store.conversations(),
+                                        self.controller.chat.conversation_id)  # fmt: skip
+
+    @Slot()
+    def _versions_changed(self) -> None:
+        self.view.show_versions(self.controller.chat.versions)
+
+    @Slot()
+    def find(self) -> None:
+        self.splitter.setSizes([max(240, self.splitter.sizes()[0]), self.splitter.sizes()[1]])
+        self.sidebar.focus_search()
+
+    @Slot(str)
+    def search(self, text: str) -> None:
+        if text.strip():
+            self.sidebar.show_hits(self.controller.store.search(text))
+        else:
+            self.refresh_sidebar()
+
+    @Slot(int, int)
+    def open_conversation(self, conversation_id: int, message_id: int = 0) -> None:
+        self.controller.spawn(self._open(conversation_id, message_id))
+
+    async def _open(self, conversation_id: int, message_id: int) -> None:
+        index = await self.controller.open_conversation(conversation_id, message_id)
+        if index is not None:
+            self.view.scroll_to_index(index)
+
+    @Slot(int, int)
+    def show_version(self, index: int, step: int) -> None:
+        self.controller.spawn(self.controller.show_version(index, step))
+
+    @Slot(int)
+    def delete_conversation(self, conversation_id: int) -> None:
+        title = self.controller.delete(conversation_id)
+        self.sidebar.show_deleted(conversation_id, title)
+
+    @Slot(int, str)
+    def export_conversation(self, conversation_id: int, kind: str) -> None:
+        info = self.controller.store.conversation(conversation_id)
+        name = "".join(ch for ch in (info.title if info else "") if ch.isalnum() or ch in " -_")
+        path = self.ask_save_path(f"{name.strip() or 'Conversation'}.{kind}")
+        if not path:
+            return
+        try:
+            Path(path).write_text(self.controller.export_text(conversation_id, kind),
+                                  encoding="utf-8")  # fmt: skip
+        except OSError as exc:
+            self._notice(f"Could not save {Path(path).name}: {exc.strerror or exc}.",
+                         "Choose another folder or name.")  # fmt: skip
+
+    @Slot()
+    def import_conversation(self) -> None:
+        path = self.ask_open_path("Import a conversation", "Conversations (*.json)")
+        if path:
+            self.controller.spawn(self.controller.import_file(Path(path)))
+
+    def ask_open_path(self, title: str, filter_: str) -> str:
+        path, _ = QFileDialog.getOpenFileName(self, title, "", filter_)
+        return path
