@@ -53,7 +53,7 @@ class ModelPicker(QToolButton):
         else:
             where = "local" if self.current.local else self.current.detail
             text = f"{self.current.label} · {where}"
-        self.setText(f"{text}  ▾")
+        self.setText(text)
 
     def _rebuild(self, groups: bool = True) -> None:
         menu = self.menu_

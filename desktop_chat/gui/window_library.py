@@ -24,7 +24,7 @@ class LibraryMenus:
 
     @Slot(object)
     def _persona_changed(self, persona) -> None:
-        self.persona_button.setText(f"Persona: {persona.name}  ▾")
+        self.persona_button.setText(f"Persona: {persona.name}")
         self.persona_button.setToolTip(persona.system_prompt or "No system prompt of its own")
 
     @Slot()
