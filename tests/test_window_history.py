@@ -214,3 +214,27 @@ def test_a_long_conversation_opens_at_its_end_and_earlier_turns_come_on_request(
         loop.run_until_complete(wait_for(lambda: any(getattr(i, "index", -1) == 3
                                                      for i in window.view.items)))  # fmt: skip
         assert len(window.controller.conversation.messages) == 100
+
+
+def test_a_damaged_database_is_kept_aside_and_the_app_starts(qapp, qtbot, fake, _isolated_home):
+    path = _isolated_home / "data" / "conversations.sqlite3"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x00garbage that is not SQLite\x00" * 64)
+    fake.script = [Step(pieces=["Fine."])]
+    with running_window(qapp) as (loop, window):
+
+        async def scenario():
+            await window.controller.refresh()
+            banner = window.view.items[-1]
+            assert "kept as" in banner.message.text(), "the window says what happened"
+            await asyncio.sleep(0.1)
+            screenshot(window, "damaged-database")
+            type_and_send(qtbot, window, "Still working?")
+            await wait_for(lambda: _ended(window))
+
+        loop.run_until_complete(scenario())
+        assert window.view.replies()[-1].text == "Fine."
+        notes = window.controller.store.notes
+        assert notes and "kept as" in notes[0] and "new one was started" in notes[0]
+    kept = [p for p in path.parent.iterdir() if ".damaged-" in p.name]
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"\x00garbage")

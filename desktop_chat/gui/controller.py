@@ -159,6 +159,9 @@ class ChatController(StoreActions, SettingsActions, QObject):
             )
             if choice:
                 await self.choose(choice)
+                if self.store.notes and not self.conversation.messages:
+                    # The welcome panel, which lists notes, is not on show: say it here.
+                    self.notice.emit(" ".join(self.store.notes), "")
                 return
         self._update_context()
 

@@ -92,6 +92,8 @@ class Sidebar(QWidget):
         self.showing_hits = False
         self.current_id = current_id
         self.list.clear()
+        if not conversations:
+            self._header("No conversations yet")
         pinned_done = False
         for info in conversations:
             if info.pinned and not pinned_done:
