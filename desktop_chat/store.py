@@ -12,7 +12,7 @@ import json
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +128,7 @@ class SearchHit:
     snippet: str
 
 
-_MESSAGE_COLUMNS = (
+MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, role, content, model, provider, params, meta, "
     "interrupted, created"
 )
@@ -138,7 +138,7 @@ def _json(text: str) -> dict[str, Any]:
     return {} if text == "{}" else json.loads(text)  # most rows: skip the parser
 
 
-def _message(row: tuple) -> StoredMessage:
+def message_from_row(row: tuple) -> StoredMessage:
     return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
                          _json(row[7]), _json(row[8]), bool(row[9]), row[10])  # fmt: skip
 
@@ -353,9 +353,9 @@ class Store:
                         (*values, message_id))  # fmt: skip
 
     def message(self, message_id: int) -> StoredMessage | None:
-        row = self.db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
+        row = self.db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?",
                               (message_id,)).fetchone()  # fmt: skip
-        return _message(row) if row else None
+        return message_from_row(row) if row else None
 
     def branch(self, conversation_id: int, leaf_id: int | None = None) -> list[StoredMessage]:
         """The messages from the root to ``leaf_id`` (default: the current leaf)."""
@@ -366,10 +366,10 @@ class Store:
             return []
         wanted = set(self.branch_ids(conversation_id, leaf_id))
         rows = self.db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
-        return [_message(r) for r in rows if r[0] in wanted]
+        return [message_from_row(r) for r in rows if r[0] in wanted]
 
     def branch_ids(self, conversation_id: int, leaf_id: int | None = None) -> list[int]:
         """The ids from the root to ``leaf_id`` (default: the current leaf), in order. One
@@ -448,63 +448,6 @@ class Store:
         return [SearchHit(about[rowid][0], rowid, about[rowid][1], about[rowid][2], snippet)
                 for rowid, snippet in found if rowid in about]  # fmt: skip
 
-    # --- export / import -----------------------------------------------------------------
-
-    def export(self, conversation_id: int) -> dict[str, Any]:
-        """The whole tree, every branch included, as plain JSON-ready data."""
-        info = self.conversation(conversation_id)
-        if info is None:
-            raise StoreError("That conversation no longer exists.", "Pick another one.")
-        rows = self.db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages"
-                               " WHERE conversation_id = ? ORDER BY id",
-                               (conversation_id,))  # fmt: skip
-        messages = [_message(r) for r in rows]
-        return {
-            "format": "desktop-chat-conversation",
-            "version": 1,
-            "title": info.title,
-            "created": info.created,
-            "persona": info.persona,
-            "model": info.model,
-            "leaf": info.leaf_id,
-            "messages": [
-                {"id": m.id, "parent": m.parent_id, "role": m.role, "content": m.content,
-                 "model": m.model, "provider": m.provider, "params": m.params, "meta": m.meta,
-                 "interrupted": m.interrupted, "created": m.created}
-                for m in messages
-            ],
-        }  # fmt: skip
-
-    def import_(self, data: dict[str, Any]) -> int:
-        """A conversation exported by ``export()``, as a new conversation."""
-        if data.get("format") != "desktop-chat-conversation":
-            raise StoreError("This file is not a Desktop Chat conversation export.",
-                             "Choose a .json file exported from Desktop Chat.")  # fmt: skip
-        new_id = self.new_conversation(data.get("title") or "Imported", data.get("model"),
-                                       data.get("persona"))  # fmt: skip
-        ids: dict[int, int] = {}
-        for m in data.get("messages", []):
-            ids[m["id"]] = self.add_message(
-                new_id, m["role"], m["content"], parent_id=ids.get(m.get("parent")),
-                model=m.get("model"), provider=m.get("provider"), params=m.get("params"),
-                meta=m.get("meta"), interrupted=bool(m.get("interrupted")),
-            )  # fmt: skip
-        leaf = ids.get(data.get("leaf"))
-        if leaf is not None:
-            self.update_conversation(new_id, leaf_id=leaf)
-        return new_id
-
 
 def _locked(exc: sqlite3.DatabaseError) -> bool:
     return "locked" in str(exc).lower() or "busy" in str(exc).lower()
-
-
-def to_markdown(title: str, messages: Iterable[StoredMessage]) -> str:
-    """A conversation's current branch as a readable Markdown document."""
-    parts = [f"# {title or 'Conversation'}\n"]
-    for m in messages:
-        who = {"user": "You", "assistant": m.model or "Assistant", "system": "System"}[m.role]
-        text = m.meta.get("display", m.content) if m.role == "user" else m.content
-        note = " *(interrupted)*" if m.interrupted else ""
-        parts.append(f"## {who}{note}\n\n{text.rstrip()}\n")
-    return "\n".join(parts)

@@ -9,7 +9,8 @@ import sqlite3
 import pytest
 
 from desktop_chat import store as store_module
-from desktop_chat.store import Store, StoreError, to_markdown
+from desktop_chat.store import Store, StoreError
+from desktop_chat.store_export import export_conversation, import_conversation, to_markdown
 
 
 @pytest.fixture
@@ -101,15 +102,17 @@ def test_list_rename_pin_delete_undo_and_purge(store):
 def test_export_and_import_round_trip_every_branch(store, tmp_path):
     conv, q, _ = _chat(store)
     store.add_message(conv, "assistant", "Paris, on the Seine.", parent_id=q)
-    data = json.loads(json.dumps(store.export(conv)))  # through a file's worth of JSON
-    copy = store.import_(data)
+    data = json.loads(
+        json.dumps(export_conversation(store, conv))
+    )  # through a file's worth of JSON
+    copy = import_conversation(store, data)
     assert [m.content for m in store.branch(copy)] == [m.content for m in store.branch(conv)]
     versions = store.versions(store.branch(copy)[-1].id)
     assert len(versions) == 2
     md = to_markdown("Capitals", store.branch(conv))
     assert md.startswith("# Capitals") and "## You" in md and "Paris, on the Seine." in md
     with pytest.raises(StoreError, match="not a Desktop Chat conversation"):
-        store.import_({"messages": []})
+        import_conversation(store, {"messages": []})
 
 
 def test_a_new_migration_backs_up_first_and_keeps_the_data(tmp_path, monkeypatch):

@@ -72,10 +72,12 @@ class StoreActions:
         """The conversation as Markdown (its current branch) or JSON (every branch)."""
         import json
 
-        from desktop_chat.store import to_markdown
+        from desktop_chat.store_export import export_conversation, to_markdown
 
         if kind == "json":
-            return json.dumps(self.store.export(conversation_id), ensure_ascii=False, indent=2)
+            return json.dumps(
+                export_conversation(self.store, conversation_id), ensure_ascii=False, indent=2
+            )
         info = self.store.conversation(conversation_id)
         return to_markdown(info.title if info else "", self.store.branch(conversation_id))
 
@@ -83,11 +85,12 @@ class StoreActions:
         import json
 
         from desktop_chat.store import StoreError
+        from desktop_chat.store_export import import_conversation
 
         try:
             text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
             data = json.loads(text)
-            conversation_id = self.store.import_(data)
+            conversation_id = import_conversation(self.store, data)
         except (OSError, ValueError, KeyError, TypeError, StoreError) as err:
             hint = getattr(err, "hint", "") or "Choose a .json file exported from Desktop Chat."
             self.notice.emit(f"{Path(path).name} could not be imported "
