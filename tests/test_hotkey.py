@@ -1,0 +1,103 @@
+"""The global hotkey: key specs, the X11 grab under Xvfb (pressed with xdotool, and refused
+with a clear message when another client holds the key), the macOS key codes, and the null
+backend where there is no X11."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from desktop_chat.platform.hotkey import (
+    HotkeyUnavailable,
+    KeySpec,
+    NullHotkey,
+    default_spec,
+    parse,
+    register,
+)
+from tests.support.system import require_programs
+from tests.support.xvfb import xvfb
+
+
+@pytest.mark.parametrize(
+    ("text", "mods", "key"),
+    [
+        ("ctrl+alt+space", {"ctrl", "alt"}, "space"),
+        ("Option+Space", {"alt"}, "space"),
+        ("⌥Space", {"alt"}, "space"),
+        ("⌘⇧K", {"cmd", "shift"}, "k"),
+        ("cmd-shift-k", {"cmd", "shift"}, "k"),
+        (" Ctrl + F5 ", {"ctrl"}, "f5"),
+        ("super+return", {"cmd"}, "return"),
+    ],
+)
+def test_key_specs_are_read_as_people_write_them(text, mods, key):
+    spec = parse(text)
+    assert spec == KeySpec(frozenset(mods), key)
+    assert parse(spec.spec()) == spec
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "empty"),
+        ("space", "alone would fire while typing"),
+        ("ctrl+alt", "needs a key besides the modifiers"),
+        ("hyper+space", "'hyper' is not a modifier key"),
+        ("ctrl+banana", "'banana' is not a key name"),
+    ],
+)
+def test_bad_key_specs_say_what_to_do(text, says):
+    with pytest.raises(ValueError, match=says):
+        parse(text)
+
+
+def test_labels_and_defaults_per_platform():
+    assert default_spec("darwin") == "option+space" and default_spec("linux") == "ctrl+alt+space"
+    assert parse("option+space").label("darwin") == "⌥Space"
+    assert parse("ctrl+alt+space").label("linux") == "Ctrl+Alt+Space"
+    assert parse("cmd+shift+k").label("darwin") == "⇧⌘K"
+
+
+def test_macos_key_codes_for_carbon():
+    from desktop_chat.platform.hotkey_mac import carbon_codes
+
+    assert carbon_codes(parse("option+space")) == (49, 1 << 11)
+    assert carbon_codes(parse("cmd+shift+k")) == (40, (1 << 8) | (1 << 9))
+    with pytest.raises(HotkeyUnavailable, match="cannot be a global shortcut"):
+        carbon_codes(parse("ctrl+f5"))
+
+
+def test_no_x11_means_a_null_backend_that_says_why():
+    wayland = register(parse("ctrl+alt+space"), lambda: None, "linux", {"WAYLAND_DISPLAY": "w"})
+    assert isinstance(wayland, NullHotkey) and "Wayland" in wayland.reason
+    assert not register(parse("ctrl+alt+space"), lambda: None, "win32", {}).available
+
+
+def test_x11_grab_fires_on_the_key_and_a_taken_key_is_explained(monkeypatch):
+    require_programs("Xvfb", "xdotool")
+    with xvfb() as display:
+        monkeypatch.setenv("DISPLAY", display)
+        pressed = []
+        hotkey = register(parse("ctrl+alt+space"), lambda: pressed.append(time.monotonic()))
+        try:
+            assert hotkey.available and hotkey.fileno() > 0
+            env = {**os.environ, "DISPLAY": display}
+            subprocess.run(["xdotool", "key", "ctrl+alt+space"], env=env, check=True)
+            deadline = time.monotonic() + 5
+            while not pressed and time.monotonic() < deadline:
+                hotkey.dispatch()
+                time.sleep(0.01)
+            assert len(pressed) == 1
+            # Another client (here, a second connection) asking for the same key is refused.
+            with pytest.raises(HotkeyUnavailable, match="already used by another app") as err:
+                register(parse("ctrl+alt+space"), lambda: None)
+            assert "Settings" in err.value.hint
+        finally:
+            hotkey.close()
+        # Released: now it can be taken.
+        again = register(parse("ctrl+alt+space"), lambda: None)
+        again.close()
