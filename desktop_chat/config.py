@@ -17,7 +17,7 @@ from desktop_chat.errors import ConfigError
 from desktop_chat.params import GenerationParams
 from desktop_chat.paths import AppPaths
 
-_TOP_KEYS = {"default_model", "defaults", "providers", "aliases"}
+_TOP_KEYS = {"default_model", "defaults", "providers", "aliases", "app"}
 _PROVIDER_KEYS = {"base_url", "models", "key", "allow_insecure_key", "params"}
 
 
@@ -50,6 +50,10 @@ class Settings:
     defaults: GenerationParams = field(default_factory=lambda: GenerationParams(temperature=0.7))
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     aliases: dict[str, Alias] = field(default_factory=dict)
+    #: The quick prompt's global shortcut; None: the platform's default; "off": none.
+    hotkey: str | None = None
+    #: No Dock icon: the app lives in the menu bar only.
+    menu_bar_only: bool = False
 
 
 @dataclass(slots=True)
@@ -244,7 +248,7 @@ def _apply(settings: Settings, data: dict, where: _Where, errors: list[ConfigErr
                     "is not a setting Desktop Chat knows; it was ignored.",
                     (),
                     key,
-                    "Known ones: default_model, [defaults], [providers.NAME], [aliases].",
+                    "Known ones: default_model, [defaults], [providers.NAME], [aliases], [app].",
                 )
             )
     if "default_model" in data:
@@ -261,6 +265,7 @@ def _apply(settings: Settings, data: dict, where: _Where, errors: list[ConfigErr
         provider = _provider(name, table, where, errors)
         if provider is not None:
             settings.providers[name] = provider
+    _apply_app(settings, data.get("app", {}), where, errors)
     aliases = data.get("aliases", {})
     if not isinstance(aliases, dict):
         errors.append(where.error("must be a table of aliases.", (), "aliases"))
@@ -269,6 +274,36 @@ def _apply(settings: Settings, data: dict, where: _Where, errors: list[ConfigErr
         alias = _alias(name, value, where, errors)
         if alias is not None:
             settings.aliases[name] = alias
+
+
+def _apply_app(settings: Settings, table: Any, where: _Where, errors: list) -> None:
+    """``[app]``: hotkey = "ctrl+alt+space" (or "off"), menu_bar_only = true/false."""
+    if not isinstance(table, dict):
+        errors.append(where.error("must be a table: [app].", (), "app"))
+        return
+    for key in table:
+        if key not in ("hotkey", "menu_bar_only"):
+            errors.append(where.error("is not an [app] setting; it was ignored.", ("app",), key,
+                                      "Known ones: hotkey, menu_bar_only."))  # fmt: skip
+    if "hotkey" in table:
+        value = table["hotkey"]
+        if not isinstance(value, str):
+            errors.append(where.error("must be text, like \"ctrl+alt+space\" or \"off\".",
+                                      ("app",), "hotkey"))  # fmt: skip
+        elif value.strip().lower() in ("off", "none", ""):
+            settings.hotkey = "off"
+        else:
+            from desktop_chat.platform.hotkey import parse
+
+            try:
+                settings.hotkey = parse(value).spec()
+            except ValueError as exc:
+                errors.append(where.error(f"is not a shortcut: {exc}", ("app",), "hotkey"))
+    if "menu_bar_only" in table:
+        if isinstance(table["menu_bar_only"], bool):
+            settings.menu_bar_only = table["menu_bar_only"]
+        else:
+            errors.append(where.error("must be true or false.", ("app",), "menu_bar_only"))
 
 
 def _provider(name: str, table: Any, where: _Where, errors: list) -> ProviderSettings | None:

@@ -38,9 +38,9 @@ def warm_up(stop: threading.Event, names: tuple[str, ...] = WARM_UP) -> threadin
     return thread
 
 
-async def _main(window, quit_event) -> None:
+async def _main(window, quit_event, hotkey=None) -> None:
     controller = window.controller
-    controller.spawn(_refresh(controller, window))
+    controller.spawn(_refresh(controller, window, hotkey))
     stop_warming = threading.Event()
     warming = warm_up(stop_warming)
     await quit_event.wait()
@@ -48,15 +48,25 @@ async def _main(window, quit_event) -> None:
     # Quitting mid-reply or mid-download must not leave work half-done on a dead loop, nor the
     # engine's thread running.
     await controller.aclose()
+    if hotkey is not None:
+        hotkey.release()
     warming.join()
 
 
-async def _refresh(controller, window) -> None:
+async def _refresh(controller, window, hotkey=None) -> None:
     try:
         await controller.refresh()
     except Exception as exc:  # the window stays useful whatever the background check meets
         window.welcome.notes.setText(f"Could not look for models: {exc}")
         window.welcome.notes.show()
+        return
+    if hotkey is not None:
+        from desktop_chat.platform.dock import set_menu_bar_only
+
+        set_menu_bar_only(controller.settings.menu_bar_only)
+        problem = hotkey.apply(controller.settings.hotkey)
+        if problem:  # said in the window, never silently dropped
+            controller.notice.emit(problem, "")
 
 
 def run(argv: list[str]) -> int:
@@ -65,26 +75,55 @@ def run(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName(APP_TITLE)
     app.setApplicationVersion(__version__)
+    from desktop_chat.gui.single_instance import InstanceServer, ask_running_copy, server_name
+    from desktop_chat.paths import app_paths
+
+    name = server_name(str(app_paths().data_dir))
+    if ask_running_copy(name):
+        return 0  # the running copy shows its window
     window = MainWindow()
     window.show()
     app.processEvents()  # the first frame is on screen before the rest is even imported
+    instance = InstanceServer(name, app)
+    instance.show_requested.connect(lambda: _bring_forward(window))
     # asyncio alone costs about as much as the bare window: it comes after the first frame.
     import asyncio
 
     import qasync
 
     from desktop_chat.gui.controller import ChatController
+    from desktop_chat.gui.hotkey_host import HotkeyHost
+    from desktop_chat.gui.quick_prompt import quick_prompt_for
+    from desktop_chat.gui.tray import Tray
 
     quit_event = asyncio.Event()
     window.on_quit = quit_event.set
     window.attach(ChatController())
+    quick = quick_prompt_for(window)
+    hotkey = HotkeyHost(app)
+    hotkey.pressed.connect(quick.toggle)
+    tray = Tray(window, quick, hotkey, quit_event.set, app)
     # The loop ends when _main returns, never under it: Qt's own quit-on-last-window would stop
-    # the loop while tasks are still running.
+    # the loop while tasks are still running. With a menu-bar icon, closing the window keeps
+    # the app there (Quit quits); with none to live in, closing the window quits.
     app.setQuitOnLastWindowClosed(False)
-    app.lastWindowClosed.connect(quit_event.set)
+    if not tray.show():
+        app.lastWindowClosed.connect(quit_event.set)
     with contextlib.suppress(asyncio.CancelledError):
-        qasync.run(_main(window, quit_event))
+        qasync.run(_main(window, quit_event, hotkey))
     return 0
+
+
+def _bring_forward(window) -> None:
+    from PySide6.QtCore import Qt
+
+    from desktop_chat.platform.dock import activate
+
+    activate()
+    window.show()
+    window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    window.raise_()
+    window.activateWindow()
 
 
 if __name__ == "__main__":

@@ -3,9 +3,6 @@ top; rename, pin, export and delete (with Undo) from a right click."""
 
 from __future__ import annotations
 
-import html
-import re
-
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -26,6 +23,9 @@ UNDO_MS = 10_000
 
 def highlighted(snippet: str) -> str:
     """A search snippet with its ``[hits]`` in bold, as safe rich text."""
+    import html
+    import re
+
     return re.sub(r"\[(.*?)\]", r"<b>\1</b>", html.escape(snippet))
 
 
@@ -110,6 +110,8 @@ class Sidebar(QWidget):
 
     def show_hits(self, hits) -> None:
         """``hits``: ``store.SearchHit`` rows, each opening its conversation at the message."""
+        import html
+
         self.showing_hits = True
         self.list.clear()
         if not hits:

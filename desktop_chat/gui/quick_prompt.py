@@ -1,0 +1,218 @@
+"""The quick prompt: a small always-on-top panel the global hotkey opens, with its input
+focused. The answer streams inline; the clipboard can join the prompt; dropped files too;
+"Continue in main window" opens the conversation there. Quick conversations are stored like
+any other."""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+)
+
+from desktop_chat.context import ContextError, ContextFiles, read_file
+from desktop_chat.errors import DesktopChatError
+from desktop_chat.events import Finished, TextDelta
+from desktop_chat.gui.composer import PromptEdit
+from desktop_chat.gui.messages import AssistantMessage
+from desktop_chat.history import StoredChat, run_stored_turn
+
+WIDTH = 680
+
+
+def with_clipboard(prompt: str, clipboard: str) -> str:
+    if not clipboard.strip():
+        return prompt
+    return f"{prompt}\n\n--- clipboard ---\n{clipboard.strip()}\n--- end of clipboard ---"
+
+
+class QuickPrompt(QFrame):
+    continue_requested = Signal(int)  # a stored conversation's id
+    shown = Signal()
+
+    def __init__(self, controller, parent=None) -> None:
+        super().__init__(parent, Qt.WindowType.Tool | Qt.WindowType.FramelessWindowHint
+                         | Qt.WindowType.WindowStaysOnTopHint)  # fmt: skip
+        self.setObjectName("quickPrompt")
+        self.setWindowTitle("Quick Prompt")
+        # A Tool window hides when the app deactivates unless told otherwise (DESIGN.md §4).
+        self.setAttribute(Qt.WidgetAttribute.WA_MacAlwaysShowToolWindow)
+        self.setAcceptDrops(True)
+        self.setFixedWidth(WIDTH)
+        self.controller = controller
+        self.chat = StoredChat(controller.store)
+        self.files = ContextFiles()
+        self.task: asyncio.Task | None = None
+        self.reply: AssistantMessage | None = None
+        self.input = PromptEdit(self)
+        self.input.setPlaceholderText("Ask anything…")
+        self.input.submitted.connect(self.submit)
+        self.model_label = QLabel("", self)
+        self.model_label.setObjectName("hintLabel")
+        top = QHBoxLayout()
+        top.addWidget(self.input, 1)
+        top.addWidget(self.model_label, 0, Qt.AlignmentFlag.AlignTop)
+        self.answer = QScrollArea(self)
+        self.answer.setWidgetResizable(True)
+        self.answer.setFrameShape(QFrame.Shape.NoFrame)
+        self.answer.hide()
+        self.attached = QLabel("", self)
+        self.attached.setObjectName("hintLabel")
+        self.attached.hide()
+        self.use_clipboard = QCheckBox("Clipboard as context", self)
+        hint = QLabel("↩ send · ⇧↩ new line · esc close", self)
+        hint.setObjectName("hintLabel")
+        self.continue_button = QPushButton("Continue in main window", self)
+        self.continue_button.setEnabled(False)
+        self.continue_button.clicked.connect(self._continue)
+        bottom = QHBoxLayout()
+        bottom.addWidget(hint)
+        bottom.addStretch(1)
+        bottom.addWidget(self.use_clipboard)
+        bottom.addWidget(self.continue_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 12, 14, 10)
+        layout.addLayout(top)
+        layout.addWidget(self.answer, 1)
+        layout.addWidget(self.attached)
+        layout.addLayout(bottom)
+
+    # --- showing -------------------------------------------------------------------------
+
+    @Slot()
+    def toggle(self) -> None:
+        if self.isVisible():
+            self.hide()
+        else:
+            self.present()
+
+    def present(self) -> None:
+        """Centred in the upper third of the screen, in front, the input focused; a fresh
+        conversation if the last one was answered (it stays in the store)."""
+        if self.chat.conversation.messages and (self.task is None or self.task.done()):
+            self.chat.new()
+            self._clear_answer()
+        choice = self.controller.choice
+        self.model_label.setText(choice.label if choice else "no model chosen")
+        screen = QGuiApplication.primaryScreen().availableGeometry()
+        self.adjustSize()
+        self.move(screen.x() + (screen.width() - self.width()) // 2,
+                  screen.y() + screen.height() // 6)  # fmt: skip
+        from desktop_chat.platform.dock import activate
+
+        activate()  # a menu-bar-only app is not active until it asks (DESIGN.md §4)
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        self.input.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
+        self.shown.emit()
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.hide()
+            return
+        super().keyPressEvent(event)
+
+    def _clear_answer(self) -> None:
+        if self.reply is not None:
+            self.reply.deleteLater()
+            self.reply = None
+        self.answer.hide()
+        self.continue_button.setEnabled(False)
+        self.setFixedHeight(self.sizeHint().height())
+
+    # --- asking --------------------------------------------------------------------------
+
+    @Slot()
+    def submit(self) -> None:
+        text = self.input.toPlainText().strip()
+        if not text or (self.task is not None and not self.task.done()):
+            return
+        if self.controller.choice is None:
+            self.model_label.setText("Choose a model in the main window first.")
+            return
+        if self.use_clipboard.isChecked():
+            text = with_clipboard(text, QGuiApplication.clipboard().text())
+        text = self.files.prompt_with(text)
+        self.files.clear()
+        self.attached.hide()
+        self.input.clear()
+        self.task = self.controller.spawn(self.ask(text))
+
+    async def ask(self, prompt: str) -> None:
+        controller, choice = self.controller, self.controller.choice
+        self.reply = AssistantMessage(len(self.chat.conversation.messages) + 1, parent=self)
+        self.answer.setWidget(self.reply)
+        self.answer.show()
+        screen = QGuiApplication.primaryScreen().availableGeometry()
+        self.setFixedHeight(min(screen.height() // 2, 360))
+        meta: dict = {}
+        try:
+            provider = controller._provider(choice)
+            if choice.local and not await controller._load_local(choice):
+                return
+            turn = run_stored_turn(self.chat, provider, prompt, choice.model,
+                                   controller.params(), choice.label)  # fmt: skip
+            async for event in turn:
+                if isinstance(event, TextDelta):
+                    self.reply.feed(event.text)
+                elif isinstance(event, Finished):
+                    meta = event.as_metadata()
+        except DesktopChatError as err:
+            meta = {"interrupted": True, "error": err.message}
+            self.reply.feed(f"\n\n**{err.message}** {err.hint}")
+        finally:
+            if self.reply is not None:
+                self.reply.finish(meta or {"interrupted": True}, last=False)
+            self.continue_button.setEnabled(self.chat.conversation_id is not None)
+            controller.history_changed.emit()
+
+    @Slot()
+    def _continue(self) -> None:
+        if self.chat.conversation_id is not None:
+            self.continue_requested.emit(self.chat.conversation_id)
+            self.hide()
+
+    # --- files ---------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        refused = []
+        for url in event.mimeData().urls():
+            try:
+                self.files.add(read_file(url.toLocalFile()))
+            except ContextError as err:
+                refused.append(err.message)
+        names = ", ".join(f.name for f in self.files.files)
+        self.attached.setText("  ".join(filter(None, [f"Attached: {names}" if names else "",
+                                                      *refused])))  # fmt: skip
+        self.attached.show()
+        event.acceptProposedAction()
+
+
+def quick_prompt_for(window) -> QuickPrompt:
+    """The quick prompt wired to the main window: Continue opens its conversation there."""
+    quick = QuickPrompt(window.controller)
+    quick.setStyleSheet(window.styleSheet())
+
+    def continue_there(conversation_id: int) -> None:
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        window.open_conversation(conversation_id)
+
+    quick.continue_requested.connect(continue_there)
+    window.quick_prompt = quick
+    return quick
