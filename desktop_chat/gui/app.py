@@ -54,19 +54,25 @@ async def _main(window, quit_event, hotkey=None) -> None:
 
 
 async def _refresh(controller, window, hotkey=None) -> None:
+    problems: list[str] = []
+    if hotkey is not None:
+        # As soon as the settings are read: loading a local model can take seconds.
+        def settings_loaded() -> None:
+            from desktop_chat.platform.dock import set_menu_bar_only
+
+            controller.settings_loaded.disconnect(settings_loaded)
+            set_menu_bar_only(controller.settings.menu_bar_only)
+            problems.append(hotkey.apply(controller.settings.hotkey))
+
+        controller.settings_loaded.connect(settings_loaded)
     try:
         await controller.refresh()
     except Exception as exc:  # the window stays useful whatever the background check meets
         window.welcome.notes.setText(f"Could not look for models: {exc}")
         window.welcome.notes.show()
         return
-    if hotkey is not None:
-        from desktop_chat.platform.dock import set_menu_bar_only
-
-        set_menu_bar_only(controller.settings.menu_bar_only)
-        problem = hotkey.apply(controller.settings.hotkey)
-        if problem:  # said in the window, never silently dropped
-            controller.notice.emit(problem, "")
+    if any(problems):  # said in the window, never silently dropped
+        controller.notice.emit(problems[0], "")
 
 
 def run(argv: list[str]) -> int:
@@ -120,8 +126,11 @@ def _bring_forward(window) -> None:
     from desktop_chat.platform.dock import activate
 
     activate()
-    window.show()
     window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    handle = window.windowHandle()
+    if window.isVisible() and handle is not None and not handle.isExposed():
+        window.hide()  # unmapped behind Qt's back (hidden, on another desktop): map it again
+    window.show()
     window.raise_()
     window.activateWindow()
 

@@ -47,6 +47,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
     truncated = Signal(int)  # turns from this index on are gone (edit, regenerate, retry)
     conversation_replaced = Signal(object)
     busy_changed = Signal(bool)
+    settings_loaded = Signal()  # before models are looked for: the hotkey needs no model
     # Models.
     choices_changed = Signal(list)
     model_changed = Signal(object)  # ModelChoice or None
@@ -142,6 +143,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
         from desktop_chat.providers.discovery import discover
 
         self.loaded = await asyncio.to_thread(load_settings, self.paths)
+        self.settings_loaded.emit()
         self.discovered, self.cached = await asyncio.gather(
             discover(), asyncio.to_thread(cached_models)
         )

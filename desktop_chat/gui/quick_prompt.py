@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QVBoxLayout,
+    QWidget,
 )
 
 from desktop_chat.context import ContextError, ContextFiles, read_file
@@ -124,7 +125,7 @@ class QuickPrompt(QFrame):
 
     def _clear_answer(self) -> None:
         if self.reply is not None:
-            self.reply.deleteLater()
+            self.answer.takeWidget().deleteLater()
             self.reply = None
         self.answer.hide()
         self.continue_button.setEnabled(False)
@@ -150,8 +151,18 @@ class QuickPrompt(QFrame):
 
     async def ask(self, prompt: str) -> None:
         controller, choice = self.controller, self.controller.choice
-        self.reply = AssistantMessage(len(self.chat.conversation.messages) + 1, parent=self)
-        self.answer.setWidget(self.reply)
+        page = QWidget(self)
+        column = QVBoxLayout(page)
+        column.setContentsMargins(2, 4, 2, 4)
+        asked = QLabel(prompt.split("\n\n--- ", 1)[0], page)  # what was typed, not the context
+        asked.setObjectName("quickQuestion")
+        asked.setWordWrap(True)
+        asked.setTextFormat(Qt.TextFormat.PlainText)
+        self.reply = AssistantMessage(len(self.chat.conversation.messages) + 1, parent=page)
+        column.addWidget(asked)
+        column.addWidget(self.reply)
+        column.addStretch(1)
+        self.answer.setWidget(page)
         self.answer.show()
         screen = QGuiApplication.primaryScreen().availableGeometry()
         self.setFixedHeight(min(screen.height() // 2, 360))

@@ -56,6 +56,8 @@ def style_sheet(c: Colors) -> str:
     #sendButton {{ background: {c.accent}; color: white; border: none; border-radius: 15px;
                    padding: 6px 16px; font-weight: 600; }}
     #sendButton:disabled {{ background: {c.code_border}; }}
+    #quickPrompt {{ border: 1px solid {c.code_border}; border-radius: 12px; }}
+    #quickQuestion {{ color: {c.muted}; font-weight: 600; }}
     #welcomeCard {{ border: 1px solid {c.code_border}; border-radius: 10px; }}
     QToolButton#quiet {{ border: none; color: {c.muted}; padding: 2px 6px; }}
     QToolButton#quiet:hover {{ color: {c.accent}; }}
