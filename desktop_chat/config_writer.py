@@ -93,3 +93,17 @@ def save_defaults(path: Path, params: GenerationParams) -> None:
         elif name in table:
             del table[name]
     _save(path, doc)
+
+
+def save_app(path: Path, hotkey: str, menu_bar_only: bool) -> None:
+    """``[app]``: the quick prompt's shortcut ("off" for none) and the Dock mode."""
+    import tomlkit
+
+    doc = _load(path)
+    table = doc.get("app")
+    if table is None:
+        table = tomlkit.table()
+        doc["app"] = table
+    table["hotkey"] = hotkey
+    table["menu_bar_only"] = menu_bar_only
+    _save(path, doc)

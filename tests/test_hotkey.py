@@ -101,3 +101,55 @@ def test_x11_grab_fires_on_the_key_and_a_taken_key_is_explained(monkeypatch):
         # Released: now it can be taken.
         again = register(parse("ctrl+alt+space"), lambda: None)
         again.close()
+
+
+def test_app_settings_in_config_toml(_isolated_home):
+    from desktop_chat.config import load_settings
+    from desktop_chat.paths import app_paths
+    from tests.support.settings import write_config
+
+    write_config(_isolated_home, '[app]\nhotkey = "Option+Space"\nmenu_bar_only = true\n')
+    settings = load_settings(app_paths()).settings
+    assert settings.hotkey == "alt+space" and settings.menu_bar_only
+    write_config(_isolated_home, '[app]\nhotkey = "off"\n')
+    assert load_settings(app_paths()).settings.hotkey == "off"
+    write_config(_isolated_home, '[app]\nhotkey = "ctrl+banana"\nmenu_bar_only = "yes"\n')
+    loaded = load_settings(app_paths())
+    messages = [str(e) for e in loaded.errors]
+    assert any("line 2" in m and "app.hotkey" in m and "banana" in m for m in messages)
+    assert any("line 3" in m and "app.menu_bar_only" in m for m in messages)
+    assert loaded.settings.hotkey is None  # the default stays
+
+
+def test_shortcuts_from_the_settings_box_on_each_platform():
+    from desktop_chat.gui.settings_dialog import qt_from_spec, spec_from_qt
+
+    assert spec_from_qt("Ctrl+Alt+Space", "linux") == "ctrl+alt+space"
+    assert spec_from_qt("Ctrl+Shift+K", "darwin") == "shift+cmd+k"  # Qt's Ctrl is ⌘ there
+    assert spec_from_qt("Meta+Alt+Space", "darwin") == "ctrl+alt+space"
+    assert qt_from_spec("cmd+shift+k", "darwin") == "Ctrl+Shift+K"
+    with pytest.raises(ValueError, match="add a modifier"):
+        spec_from_qt("K", "linux")
+
+
+def test_the_settings_window_changes_the_shortcut_and_mode(qapp, _isolated_home):
+    from PySide6.QtGui import QKeySequence
+
+    from tests.support.gui import running_window, screenshot
+
+    with running_window(qapp) as (loop, window):
+        loop.run_until_complete(window.controller.refresh())
+        window.open_settings()
+        dialog = window.dialog
+        assert dialog.hotkey.keySequence().toString() == "Ctrl+Alt+Space"
+        dialog.hotkey.setKeySequence(QKeySequence("Ctrl+Shift+K"))
+        dialog.menu_bar_only.setChecked(True)
+        from PySide6.QtWidgets import QTabWidget
+
+        dialog.findChild(QTabWidget).setCurrentIndex(2)
+        screenshot(dialog, "settings-app")
+        assert loop.run_until_complete(dialog.save()), dialog.error.text()
+        settings = window.controller.settings
+        assert settings.hotkey == "ctrl+shift+k" and settings.menu_bar_only
+        text = (_isolated_home / "config" / "config.toml").read_text()
+        assert 'hotkey = "ctrl+shift+k"' in text and "menu_bar_only = true" in text

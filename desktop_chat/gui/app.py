@@ -56,13 +56,22 @@ async def _main(window, quit_event, hotkey=None) -> None:
 async def _refresh(controller, window, hotkey=None) -> None:
     problems: list[str] = []
     if hotkey is not None:
-        # As soon as the settings are read: loading a local model can take seconds.
+        # As soon as the settings are read (loading a local model can take seconds), and
+        # again whenever Settings change them.
+        applied: list = []
+
         def settings_loaded() -> None:
             from desktop_chat.platform.dock import set_menu_bar_only
 
-            controller.settings_loaded.disconnect(settings_loaded)
-            set_menu_bar_only(controller.settings.menu_bar_only)
-            problems.append(hotkey.apply(controller.settings.hotkey))
+            wanted = (controller.settings.hotkey, controller.settings.menu_bar_only)
+            if applied and applied[-1] == wanted:
+                return
+            set_menu_bar_only(wanted[1])
+            problem = hotkey.apply(wanted[0])
+            if applied and problem:  # a change made in Settings: say so now
+                controller.notice.emit(problem, "")
+            problems.append(problem)
+            applied.append(wanted)
 
         controller.settings_loaded.connect(settings_loaded)
     try:

@@ -48,3 +48,9 @@ class SettingsActions:
 
         await asyncio.to_thread(save_defaults, self.paths.config_file, params)
         await self.refresh()
+
+    async def save_app_settings(self, hotkey: str, menu_bar_only: bool) -> None:
+        from desktop_chat.config_writer import save_app
+
+        await asyncio.to_thread(save_app, self.paths.config_file, hotkey, menu_bar_only)
+        await self.refresh()

@@ -4,14 +4,18 @@ and the default system prompt. Changes go to config.toml, keeping what the user 
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QKeySequenceEdit,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -144,6 +148,7 @@ class SettingsDialog(QDialog):
         tabs = QTabWidget(self)
         tabs.addTab(self._providers_tab(), "Providers")
         tabs.addTab(self._defaults_tab(), "Defaults")
+        tabs.addTab(self._app_tab(), "App")
         self.error = QLabel("", self)
         self.error.setWordWrap(True)
         self.error.setTextFormat(Qt.TextFormat.PlainText)
@@ -200,6 +205,29 @@ class SettingsDialog(QDialog):
         form.addRow("System prompt", self.system_prompt)
         return page
 
+    def _app_tab(self) -> QWidget:
+        page = QWidget(self)
+        self.hotkey = QKeySequenceEdit(page)
+        self.hotkey.setMaximumSequenceLength(1)
+        self.hotkey_off = QCheckBox("No global shortcut", page)
+        self.hotkey_off.toggled.connect(lambda off: self.hotkey.setEnabled(not off))
+        self.menu_bar_only = QCheckBox("Menu bar only (no Dock icon)", page)
+        note = QLabel("Click the box and press the new shortcut for the quick prompt.", page)
+        note.setObjectName("hintLabel")
+        form = QFormLayout(page)
+        form.addRow("Quick prompt", self.hotkey)
+        form.addRow("", self.hotkey_off)
+        form.addRow("", note)
+        form.addRow("Mode", self.menu_bar_only)
+        return page
+
+    def hotkey_setting(self) -> str:
+        """The shortcut as config.toml writes it, or "off"; ``ValueError`` if unusable."""
+        if self.hotkey_off.isChecked():
+            return "off"
+        return spec_from_qt(self.hotkey.keySequence().toString(
+            QKeySequence.SequenceFormat.PortableText))  # fmt: skip
+
     def _fill(self) -> None:
         settings = self.controller.settings
         self.provider_list.clear()
@@ -210,6 +238,13 @@ class SettingsDialog(QDialog):
         self.top_p.setValue(d.top_p or 0.0)
         self.max_tokens.setValue(d.max_tokens or 0)
         self.system_prompt.setPlainText(d.system_prompt or "")
+        from desktop_chat.platform.hotkey import default_spec, parse
+
+        hotkey = settings.hotkey or default_spec()
+        self.hotkey_off.setChecked(hotkey == "off")
+        if hotkey != "off":
+            self.hotkey.setKeySequence(QKeySequence(qt_from_spec(parse(hotkey).spec())))
+        self.menu_bar_only.setChecked(settings.menu_bar_only)
 
     def _selected(self) -> ProviderSettings | None:
         row = self.provider_list.currentRow()
@@ -257,9 +292,36 @@ class SettingsDialog(QDialog):
 
     async def save(self) -> bool:
         try:
+            hotkey = self.hotkey_setting()
+        except ValueError as exc:
+            self.error.setText(str(exc))
+            return False
+        try:
             await self.controller.save_defaults(self.defaults())
+            await self.controller.save_app_settings(hotkey, self.menu_bar_only.isChecked())
         except DesktopChatError as err:
             self.error.setText(f"{err.message} {err.hint}".strip())
             return False
         self.accept()
         return True
+
+
+# Qt writes ⌘ as "Ctrl" and ⌃ as "Meta" on a Mac; the hotkey specs name the keys themselves.
+_QT_TO_SPEC_MAC = {"ctrl": "cmd", "meta": "ctrl"}
+
+
+def spec_from_qt(text: str, platform: str = sys.platform) -> str:
+    from desktop_chat.platform.hotkey import parse
+
+    parts = [p.strip().lower() for p in text.split("+") if p.strip()]
+    if platform == "darwin":
+        parts = [_QT_TO_SPEC_MAC.get(p, p) for p in parts[:-1]] + parts[-1:]
+    return parse("+".join(parts) or "").spec()
+
+
+def qt_from_spec(spec: str, platform: str = sys.platform) -> str:
+    names = {"ctrl": "Ctrl", "alt": "Alt", "shift": "Shift", "cmd": "Meta"}
+    if platform == "darwin":
+        names = {"ctrl": "Meta", "alt": "Alt", "shift": "Shift", "cmd": "Ctrl"}
+    *mods, key = spec.split("+")
+    return "+".join([*(names[m] for m in mods), key.capitalize()])
