@@ -6,6 +6,8 @@ Each row sets the product against a baseline measured in the same run, on the sa
 - the import time of ``desktop_chat`` (and its public API) vs a bare interpreter;
 - the window (``tests/bench/ui_bench.py``): streaming lag and CPU vs naive ``setMarkdown``,
   per-token cost at 20 KB vs 1 KB, start to window shown vs a bare PySide6 window;
+- the quick prompt (``tests/bench/hotkey_bench.py``): hotkey press to its input focused, under
+  Xvfb, vs ``xdotool key`` alone;
 - the store (``tests/bench/store_bench.py``): opening and switching 10,000-message
   conversations vs 40-message ones, FTS search over 100,000 messages vs a ``LIKE`` scan.
 Figures are medians; ratios are product / baseline.
@@ -67,10 +69,16 @@ def import_seconds(code: str, runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--only", choices=["provider", "engine", "ui", "store"],
+    parser.add_argument("--only", choices=["provider", "engine", "ui", "store", "hotkey"],
                         help="one group of rows")  # fmt: skip
     args = parser.parse_args()
     rows = []
+    if args.only in (None, "hotkey"):
+        from tests.bench.hotkey_bench import rows as hotkey_rows
+
+        rows += hotkey_rows()
+    if args.only == "hotkey":
+        return _print(rows, args)
     if args.only in (None, "store"):
         from tests.bench.store_bench import rows as store_rows
 
