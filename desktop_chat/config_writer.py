@@ -77,8 +77,10 @@ def remove_provider(path: Path, name: str) -> None:
         _save(path, doc)
 
 
-def save_defaults(path: Path, params: GenerationParams) -> None:
-    """Replace ``[defaults]`` with what the window shows (unset values are removed)."""
+def save_defaults(path: Path, params: GenerationParams, hotkey: str | None = None,
+                  menu_bar_only: bool | None = None) -> None:  # fmt: skip
+    """Replace ``[defaults]`` with what the window shows (unset values are removed), and
+    ``[app]``'s shortcut and mode when given: one write, one backup."""
     import tomlkit
 
     doc = _load(path)
@@ -92,18 +94,13 @@ def save_defaults(path: Path, params: GenerationParams) -> None:
             table[name] = wanted[name]
         elif name in table:
             del table[name]
-    _save(path, doc)
-
-
-def save_app(path: Path, hotkey: str, menu_bar_only: bool) -> None:
-    """``[app]``: the quick prompt's shortcut ("off" for none) and the Dock mode."""
-    import tomlkit
-
-    doc = _load(path)
-    table = doc.get("app")
-    if table is None:
-        table = tomlkit.table()
-        doc["app"] = table
-    table["hotkey"] = hotkey
-    table["menu_bar_only"] = menu_bar_only
+    if hotkey is not None or menu_bar_only is not None:
+        app = doc.get("app")
+        if app is None:
+            app = tomlkit.table()
+            doc["app"] = app
+        if hotkey is not None:
+            app["hotkey"] = hotkey
+        if menu_bar_only is not None:
+            app["menu_bar_only"] = menu_bar_only
     _save(path, doc)

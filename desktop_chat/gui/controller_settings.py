@@ -43,14 +43,10 @@ class SettingsActions:
         self._providers.pop(name, None)
         await self.refresh()
 
-    async def save_defaults(self, params: GenerationParams) -> None:
+    async def save_defaults(self, params: GenerationParams, hotkey: str | None = None,
+                            menu_bar_only: bool | None = None) -> None:  # fmt: skip
         from desktop_chat.config_writer import save_defaults
 
-        await asyncio.to_thread(save_defaults, self.paths.config_file, params)
-        await self.refresh()
-
-    async def save_app_settings(self, hotkey: str, menu_bar_only: bool) -> None:
-        from desktop_chat.config_writer import save_app
-
-        await asyncio.to_thread(save_app, self.paths.config_file, hotkey, menu_bar_only)
+        await asyncio.to_thread(save_defaults, self.paths.config_file, params, hotkey,
+                                menu_bar_only)  # fmt: skip
         await self.refresh()

@@ -297,8 +297,16 @@ class SettingsDialog(QDialog):
             self.error.setText(str(exc))
             return False
         try:
-            await self.controller.save_defaults(self.defaults())
-            await self.controller.save_app_settings(hotkey, self.menu_bar_only.isChecked())
+            # Only what changed goes into [app]: a default left alone stays the default.
+            from desktop_chat.platform.hotkey import default_spec
+
+            current = self.controller.settings
+            if hotkey == (current.hotkey or default_spec()):
+                hotkey = None
+            menu_bar_only = self.menu_bar_only.isChecked()
+            if menu_bar_only == current.menu_bar_only:
+                menu_bar_only = None
+            await self.controller.save_defaults(self.defaults(), hotkey, menu_bar_only)
         except DesktopChatError as err:
             self.error.setText(f"{err.message} {err.hint}".strip())
             return False
