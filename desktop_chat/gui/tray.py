@@ -12,8 +12,22 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 
 def icon() -> QIcon:
-    """A speech bubble drawn in black on transparent: a template (mask) image on macOS, which
-    the menu bar tints for light and dark."""
+    """The speech bubble, black on transparent at 1x and 2x: a template (mask) image on
+    macOS, which the menu bar tints for light and dark."""
+    from desktop_chat import resources
+
+    one, two = resources.path("menubar-template.png"), resources.path("menubar-template@2x.png")
+    if one.exists():
+        result = QIcon(str(one))
+        if two.exists():
+            result.addFile(str(two))
+        result.setIsMask(sys.platform == "darwin")
+        return result
+    return drawn_icon()
+
+
+def drawn_icon() -> QIcon:
+    """The same bubble drawn by Qt, should the files be missing."""
     pixmap = QPixmap(44, 44)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)

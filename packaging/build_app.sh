@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Build "Desktop Chat.app" on an Apple-silicon Mac (macOS 14+), optionally a .dmg.
+#
+#   packaging/build_app.sh                 # dist/Desktop Chat.app, ad-hoc signed
+#   packaging/build_app.sh --menu-bar-only # the LSUIElement flavour (no Dock icon)
+#   packaging/build_app.sh --dmg           # also dist/Desktop Chat.dmg (dmgbuild)
+#   SIGN_IDENTITY="Developer ID Application: Name (TEAMID)" packaging/build_app.sh --dmg
+#
+# With SIGN_IDENTITY the bundle is signed with the hardened runtime; notarise the .dmg with
+#   xcrun notarytool submit "dist/Desktop Chat.dmg" --keychain-profile NAME --wait
+#   xcrun stapler staple "dist/Desktop Chat.dmg"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(uname -s)" != Darwin ] || [ "$(uname -m)" != arm64 ]; then
+  echo "The .app is built on an Apple-silicon Mac (MLX needs Metal)." >&2
+  exit 2
+fi
+dmg=0
+for arg in "$@"; do
+  case "$arg" in
+    --dmg) dmg=1 ;;
+    --menu-bar-only) export DESKTOP_CHAT_MENU_BAR_ONLY=1 ;;
+    *) echo "unknown option $arg (use --dmg, --menu-bar-only)" >&2; exit 2 ;;
+  esac
+done
+
+# The wheels the bundle runs: mlx's macOS-14 arm64 wheel, so it runs on 14 and later.
+export MACOSX_DEPLOYMENT_TARGET=14.0
+uv sync --no-dev
+rm -rf packaging/build packaging/dist
+uv run --no-dev --with py2app --with pillow python packaging/setup.py py2app
+app="packaging/dist/Desktop Chat.app"
+
+if [ -n "${SIGN_IDENTITY:-}" ]; then
+  codesign --force --deep --options runtime --timestamp --sign "$SIGN_IDENTITY" "$app"
+fi
+codesign --verify --deep --strict "$app"
+mkdir -p dist
+rm -rf "dist/Desktop Chat.app"
+mv "$app" dist/
+
+if [ "$dmg" = 1 ]; then
+  uv run --no-dev --with dmgbuild dmgbuild -s /dev/null \
+    -D app="dist/Desktop Chat.app" -D format=UDZO "Desktop Chat" "dist/Desktop Chat.dmg" \
+    || uv run --no-dev --with dmgbuild python -m dmgbuild -Dapp="dist/Desktop Chat.app" \
+       "Desktop Chat" "dist/Desktop Chat.dmg"
+fi
+echo "built: dist/Desktop Chat.app"
