@@ -25,9 +25,14 @@ for arg in "$@"; do
   esac
 done
 
-# The wheels the bundle runs: mlx's macOS-14 arm64 wheel, so it runs on 14 and later.
+# The wheels the bundle runs: mlx's macOS-14 arm64 wheels, so the app runs on 14 and later
+# even when it is built on a newer macOS (uv would otherwise pick this Mac's newest wheel;
+# with --python-platform it honours MACOSX_DEPLOYMENT_TARGET).
 export MACOSX_DEPLOYMENT_TARGET=14.0
 uv sync --no-dev
+mlx_version=$(uv run --no-dev python -c "import importlib.metadata as m; print(m.version('mlx'))")
+uv pip install --python-platform aarch64-apple-darwin --reinstall-package mlx \
+  --reinstall-package mlx-metal "mlx==$mlx_version"
 rm -rf packaging/build packaging/dist
 uv run --no-dev --with py2app --with pillow python packaging/setup.py py2app
 app="packaging/dist/Desktop Chat.app"
@@ -41,9 +46,10 @@ rm -rf "dist/Desktop Chat.app"
 mv "$app" dist/
 
 if [ "$dmg" = 1 ]; then
-  uv run --no-dev --with dmgbuild dmgbuild -s /dev/null \
-    -D app="dist/Desktop Chat.app" -D format=UDZO "Desktop Chat" "dist/Desktop Chat.dmg" \
-    || uv run --no-dev --with dmgbuild python -m dmgbuild -Dapp="dist/Desktop Chat.app" \
-       "Desktop Chat" "dist/Desktop Chat.dmg"
+  uv run --no-dev --with dmgbuild dmgbuild -s packaging/dmg_settings.py \
+    -D app="dist/Desktop Chat.app" "Desktop Chat" "dist/Desktop Chat.dmg"
+  if [ -n "${SIGN_IDENTITY:-}" ]; then
+    codesign --force --timestamp --sign "$SIGN_IDENTITY" "dist/Desktop Chat.dmg"
+  fi
 fi
 echo "built: dist/Desktop Chat.app"
