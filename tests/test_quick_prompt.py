@@ -221,6 +221,9 @@ def test_tray_menu_offers_the_app_and_acts(qapp, fake):
         host = HotkeyHost()
         host.label = "Ctrl+Alt+Space"
         tray = Tray(window, quick_prompt_for(window), host, lambda: quit_asked.append(1))
+        assert not tray.icon.icon().isNull()
+        sizes = {(s.width(), s.height()) for s in tray.icon.icon().availableSizes()}
+        assert {(18, 18), (36, 36)} <= sizes, "the template icon at 1x and 2x"
         tray.menu.aboutToShow.emit()  # rebuilt each time it opens
         texts = [a.text() for a in tray.menu.actions()]
         assert texts[0] == "Quick Prompt\tCtrl+Alt+Space"
