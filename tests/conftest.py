@@ -101,3 +101,12 @@ def hub(monkeypatch, tmp_path):
                             str(tmp_path / "hf" / "hub"))  # fmt: skip
         monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
         yield server
+
+
+@pytest.fixture
+def fake(_isolated_home):
+    """A scripted OpenAI-compatible server as the app's default model ("fake:m")."""
+    from tests.support.fake_openai import as_provider
+
+    with as_provider(_isolated_home) as server:
+        yield server

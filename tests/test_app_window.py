@@ -3,49 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests.support.system import require_programs
-from tests.support.xvfb import xvfb
+from tests.support.xvfb import desktop_chat_on_x
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
-def test_desktop_chat_shows_its_window_under_xvfb(tmp_path):
-    require_programs("Xvfb", "xdotool")
-    with xvfb() as display:
-        env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-        env.pop("WAYLAND_DISPLAY", None)
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "desktop_chat"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            found = subprocess.run(
-                ["xdotool", "search", "--sync", "--onlyvisible", "--name", "^Desktop Chat$"],
-                env=env, capture_output=True, text=True, timeout=30,
-            )  # fmt: skip
-            shown_after = time.perf_counter() - start
-            assert found.returncode == 0 and found.stdout.strip(), "no window named Desktop Chat"
-            window = found.stdout.split()[0]
-            geometry = subprocess.run(["xdotool", "getwindowgeometry", window], env=env,
-                                      capture_output=True, text=True, check=True).stdout  # fmt: skip
-            assert "1100x750" in geometry
-            assert proc.poll() is None, "the app should keep running"
-            # Ctrl+W closes the window, which quits the app cleanly.
-            subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, check=True)
-            subprocess.run(["xdotool", "key", "--window", window, "ctrl+w"], env=env, check=True)
-            assert proc.wait(15) == 0, proc.stdout.read().decode(errors="replace")
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    out = proc.stdout.read().decode(errors="replace")
+def test_desktop_chat_shows_its_window_under_xvfb():
+    with desktop_chat_on_x() as app:
+        geometry = app.xdo("getwindowgeometry", app.window)
+        assert "1100x750" in geometry
+        assert app.proc.poll() is None, "the app should keep running"
+        # Ctrl+W closes the window; with no menu bar to live in, that quits the app cleanly.
+        app.xdo("windowfocus", "--sync", app.window)
+        # As typed (XTEST), not sent to the window: the window is gone before the key is up.
+        app.xdo("key", "ctrl+w")
+        assert app.proc.wait(15) == 0, app.output()
+        out = app.output()
     assert "Traceback" not in out, out
-    assert shown_after < 10
+    assert app.shown_s < 10
 
 
 def test_first_launch_offers_servers_models_and_providers(qapp, _isolated_home, tiny_model_dir):
@@ -84,28 +62,12 @@ def test_quitting_mid_reply_under_xvfb_leaves_nothing_running(tiny_model_dir, _i
     reply streams: exit 0, no traceback, no 'QThread destroyed while running'."""
     from tests.support.settings import write_config
 
-    require_programs("Xvfb", "xdotool")
     write_config(_isolated_home, f'default_model = "{tiny_model_dir}"\n')
-    with xvfb() as display:
-        env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-        env.pop("WAYLAND_DISPLAY", None)
-        proc = subprocess.Popen([sys.executable, "-m", "desktop_chat"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            found = subprocess.run(
-                ["xdotool", "search", "--sync", "--onlyvisible", "--name", "^Desktop Chat$"],
-                env=env, capture_output=True, text=True, timeout=30,
-            )  # fmt: skip
-            window = found.stdout.split()[0]
-            subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, check=True)
-            time.sleep(4)  # settings read, model loading on the engine's thread
-            subprocess.run(["xdotool", "type", "--delay", "5", "Tell me a story."], env=env,
-                           check=True)  # fmt: skip
-            subprocess.run(["xdotool", "key", "Return", "ctrl+q"], env=env, check=True)
-            assert proc.wait(30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    out = proc.stdout.read().decode(errors="replace")
+    with desktop_chat_on_x() as app:
+        app.xdo("windowfocus", "--sync", app.window)
+        time.sleep(4)  # settings read, model loading on the engine's thread
+        app.xdo("type", "--delay", "5", "Tell me a story.")
+        app.xdo("key", "Return", "ctrl+q")
+        assert app.proc.wait(30) == 0
+        out = app.output()
     assert "Traceback" not in out and "QThread" not in out, out

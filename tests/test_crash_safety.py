@@ -4,11 +4,8 @@ SQLite's integrity check; reopened, the window shows it."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,8 +15,7 @@ from desktop_chat.store import Store
 from tests.support.fake_openai import FakeOpenAI, Step
 from tests.support.gui import running_window, wait_for
 from tests.support.settings import write_config
-from tests.support.system import require_programs
-from tests.support.xvfb import xvfb
+from tests.support.xvfb import desktop_chat_on_x
 
 pytestmark = pytest.mark.slow
 PROMPT = "Tell me a long story."
@@ -43,41 +39,26 @@ def _reply_row(db_path: Path):
 def _run_and_kill(home: Path) -> tuple[float, str]:
     """Start the app, type the prompt, let the reply stream and be saved twice, kill -9.
     Returns the kill time and the last text seen saved before it."""
-    require_programs("Xvfb", "xdotool")
     db_path = home / "data" / "conversations.sqlite3"
-    with xvfb() as display:
-        env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-        env.pop("WAYLAND_DISPLAY", None)
-        proc = subprocess.Popen([sys.executable, "-m", "desktop_chat"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        try:
-            found = subprocess.run(
-                ["xdotool", "search", "--sync", "--onlyvisible", "--name", "^Desktop Chat$"],
-                env=env, capture_output=True, text=True, timeout=30,
-            )  # fmt: skip
-            window = found.stdout.split()[0]
-            subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, check=True)
-            time.sleep(3)  # settings read, the model chosen (and loading, for a local one)
-            subprocess.run(["xdotool", "type", "--delay", "5", PROMPT], env=env, check=True)
-            subprocess.run(["xdotool", "key", "Return"], env=env, check=True)
-            seen: list[str] = []
-            deadline = time.monotonic() + 60
-            while len(set(seen)) < 3:  # three different saves of the growing reply
-                assert time.monotonic() < deadline, f"the reply was not saved: {seen[-1:]}"
-                row = _reply_row(db_path)
-                if row and row[0] and row[2]:
-                    seen.append(row[0])
-                time.sleep(0.1)
-            time.sleep(0.7)
-            last_seen = _reply_row(db_path)[0]
-            killed_at = time.time()
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    with desktop_chat_on_x() as app:
+        app.xdo("windowfocus", "--sync", app.window)
+        time.sleep(3)  # settings read, the model chosen (and loading, for a local one)
+        app.xdo("type", "--delay", "5", PROMPT)
+        app.xdo("key", "Return")
+        seen: list[str] = []
+        deadline = time.monotonic() + 60
+        while len(set(seen)) < 3:  # three different saves of the growing reply
+            assert time.monotonic() < deadline, f"the reply was not saved: {seen[-1:]}"
+            row = _reply_row(db_path)
+            if row and row[0] and row[2]:
+                seen.append(row[0])
+            time.sleep(0.1)
+        time.sleep(0.7)
+        last_seen = _reply_row(db_path)[0]
+        killed_at = time.time()
+        app.proc.send_signal(signal.SIGKILL)
+        app.proc.wait(10)
+    assert app.proc.returncode == -signal.SIGKILL
     return killed_at, last_seen
 
 

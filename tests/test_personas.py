@@ -9,9 +9,8 @@ from PySide6.QtCore import Qt
 from desktop_chat.params import GenerationParams
 from desktop_chat.personas import DEFAULT, Library, Persona, Template
 from desktop_chat.store import Store
-from tests.support.fake_openai import FakeOpenAI, Step
-from tests.support.gui import running_window, screenshot, type_and_send, wait_for
-from tests.support.settings import write_config
+from tests.support.fake_openai import Step, as_provider
+from tests.support.gui import reply_done, running_window, screenshot, type_and_send, wait_for
 
 
 def test_library_has_built_ins_and_keeps_the_users_own(tmp_path):
@@ -39,18 +38,9 @@ def test_library_has_built_ins_and_keeps_the_users_own(tmp_path):
 
 @pytest.fixture
 def fake(_isolated_home):
-    with FakeOpenAI() as server:
-        write_config(_isolated_home, f"""
-default_model = "fake:m"
-[providers.fake]
-base_url = "{server.base_url}"
-models = ["m", "big"]
-""")  # fmt: skip
+    """The scripted provider with a second model, for a persona to switch to."""
+    with as_provider(_isolated_home, ("m", "big")) as server:
         yield server
-
-
-def _ended(window) -> bool:
-    return not window.controller.busy and window.reply is None
 
 
 def test_a_persona_per_conversation_and_templates_in_the_composer(qapp, qtbot, fake):
@@ -63,7 +53,7 @@ def test_a_persona_per_conversation_and_templates_in_the_composer(qapp, qtbot, f
             await controller.set_persona("Concise")
             assert window.persona_button.text().startswith("Persona: Concise")
             type_and_send(qtbot, window, "What is Python?")
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
             first = controller.chat.conversation_id
             # A persona of the user's own, with its own model.
             window.manage("persona")
@@ -80,7 +70,7 @@ def test_a_persona_per_conversation_and_templates_in_the_composer(qapp, qtbot, f
             await controller.set_persona("Pirate")
             assert controller.choice.model == "big"
             type_and_send(qtbot, window, "Hello")
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
             await controller.open_conversation(first)
             assert controller.persona.name == "Concise"
             assert window.persona_button.text().startswith("Persona: Concise")

@@ -5,7 +5,6 @@ second launch that brings the first copy forward instead of starting again."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import subprocess
 import sys
@@ -17,25 +16,13 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from tests.support.fake_openai import FakeOpenAI, Step
+from tests.support.fake_openai import Step
 from tests.support.gui import running_window, screenshot, wait_for
 from tests.support.settings import write_config
 from tests.support.system import require_programs
-from tests.support.xvfb import xvfb
+from tests.support.xvfb import desktop_chat_on_x, xvfb
 
 pytestmark = pytest.mark.slow
-
-
-def _xdo(env, *args, check=True, timeout=30) -> str:
-    done = subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, check=check)  # fmt: skip
-    return done.stdout.strip()
-
-
-def _visible(env, name: str) -> list[str]:
-    out = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", f"^{name}$"], env=env,
-                         capture_output=True, text=True)  # fmt: skip
-    return out.stdout.split()
 
 
 def _answer(db: Path) -> str | None:
@@ -51,85 +38,54 @@ def _answer(db: Path) -> str | None:
     return row[0] if row else None
 
 
-def _start(env):
-    return subprocess.Popen([sys.executable, "-m", "desktop_chat"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+def _until(condition, what: str, limit_s: float = 5) -> None:
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
 
 
 def test_the_hotkey_opens_the_quick_prompt_which_answers(tiny_model_dir, _isolated_home):
-    require_programs("Xvfb", "xdotool")
     write_config(_isolated_home, f'default_model = "{tiny_model_dir}"\n'
                  "[defaults]\ntemperature = 0.0\n")  # fmt: skip
-    with xvfb() as display:
-        env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-        env.pop("WAYLAND_DISPLAY", None)
-        proc = _start(env)
-        try:
-            main = _xdo(env, "search", "--sync", "--onlyvisible", "--name", "^Desktop Chat$")
-            time.sleep(4)  # settings read, hotkey registered, the model loaded
-            _xdo(env, "key", "ctrl+alt+space")
-            quick = _xdo(env, "search", "--sync", "--onlyvisible", "--name", "^Quick Prompt$")
-            deadline = time.monotonic() + 5
-            while _xdo(env, "getwindowfocus") != quick.split()[0]:
-                assert time.monotonic() < deadline, "the quick prompt did not take the focus"
-                time.sleep(0.05)
-            _xdo(env, "type", "--delay", "5", "Say hello.")
-            _xdo(env, "key", "Return")
-            db = _isolated_home / "data" / "conversations.sqlite3"
-            deadline = time.monotonic() + 30
-            while _answer(db) != "Hello! How can I help you today?":
-                assert time.monotonic() < deadline, f"no stored answer: {_answer(db)!r}"
-                time.sleep(0.1)
-            _xdo(env, "key", "Escape")
-            deadline = time.monotonic() + 5
-            while _visible(env, "Quick Prompt"):
-                assert time.monotonic() < deadline, "Esc should hide the quick prompt"
-                time.sleep(0.05)
-            _xdo(env, "key", "ctrl+alt+space")  # the hotkey brings it back
-            _xdo(env, "search", "--sync", "--onlyvisible", "--name", "^Quick Prompt$")
-            _xdo(env, "key", "ctrl+alt+space")  # and hides it again
-            deadline = time.monotonic() + 5
-            while _visible(env, "Quick Prompt"):
-                assert time.monotonic() < deadline, "the hotkey should also hide it"
-                time.sleep(0.05)
-            _xdo(env, "windowfocus", "--sync", main.split()[0])
-            _xdo(env, "key", "ctrl+q")
-            assert proc.wait(30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    out = proc.stdout.read().decode(errors="replace")
+    db = _isolated_home / "data" / "conversations.sqlite3"
+    with desktop_chat_on_x() as app:
+        time.sleep(4)  # settings read, hotkey registered, the model loaded
+        app.xdo("key", "ctrl+alt+space")
+        quick = app.xdo("search", "--sync", "--onlyvisible", "--name", "^Quick Prompt$")
+        _until(lambda: app.xdo("getwindowfocus") == quick.split()[0],
+               "the quick prompt did not take the focus")  # fmt: skip
+        app.xdo("type", "--delay", "5", "Say hello.")
+        app.xdo("key", "Return")
+        _until(lambda: _answer(db) == "Hello! How can I help you today?",
+               f"no stored answer: {_answer(db)!r}", 30)  # fmt: skip
+        app.xdo("key", "Escape")
+        _until(lambda: not app.visible("Quick Prompt"), "Esc should hide the quick prompt")
+        app.xdo("key", "ctrl+alt+space")  # the hotkey brings it back
+        app.xdo("search", "--sync", "--onlyvisible", "--name", "^Quick Prompt$")
+        app.xdo("key", "ctrl+alt+space")  # and hides it again
+        _until(lambda: not app.visible("Quick Prompt"), "the hotkey should also hide it")
+        app.xdo("windowfocus", "--sync", app.window)
+        app.xdo("key", "ctrl+q")
+        assert app.proc.wait(30) == 0
+        out = app.output()
     assert "Traceback" not in out, out
 
 
 def test_a_second_launch_brings_the_first_forward(_isolated_home):
-    require_programs("Xvfb", "xdotool")
-    with xvfb() as display:
-        env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-        env.pop("WAYLAND_DISPLAY", None)
-        first = _start(env)
-        try:
-            main = _xdo(env, "search", "--sync", "--onlyvisible", "--name", "^Desktop Chat$")
-            main = main.split()[0]
-            time.sleep(1)
-            _xdo(env, "windowunmap", "--sync", main)  # out of sight
-            assert not _visible(env, "Desktop Chat")
-            second = _start(env)
-            assert second.wait(20) == 0, "the second copy leaves at once, successfully"
-            deadline = time.monotonic() + 10
-            while _visible(env, "Desktop Chat") != [main]:
-                assert time.monotonic() < deadline, "the first copy's window came forward"
-                time.sleep(0.05)
-            _xdo(env, "windowfocus", "--sync", main)
-            assert len(_visible(env, "Desktop Chat")) == 1, "no second window"
-            assert first.poll() is None
-            _xdo(env, "key", "ctrl+q")
-            assert first.wait(30) == 0
-        finally:
-            if first.poll() is None:
-                first.kill()
-                first.wait()
+    with desktop_chat_on_x() as app:
+        time.sleep(1)
+        app.xdo("windowunmap", "--sync", app.window)  # out of sight
+        assert not app.visible("Desktop Chat")
+        second = subprocess.run([sys.executable, "-m", "desktop_chat"], env=app.env,
+                                capture_output=True, timeout=20)  # fmt: skip
+        assert second.returncode == 0, "the second copy leaves at once, successfully"
+        _until(lambda: app.visible("Desktop Chat") == [app.window],
+               "the first copy's window came forward, and no second one", 10)  # fmt: skip
+        assert app.proc.poll() is None
+        app.xdo("windowfocus", "--sync", app.window)
+        app.xdo("key", "ctrl+q")
+        assert app.proc.wait(30) == 0
 
 
 def test_a_taken_hotkey_is_reported_in_the_window(qapp, _isolated_home, monkeypatch):
@@ -152,18 +108,6 @@ def test_a_taken_hotkey_is_reported_in_the_window(qapp, _isolated_home, monkeypa
                 host.release()
         finally:
             other.close()
-
-
-@pytest.fixture
-def fake(_isolated_home):
-    with FakeOpenAI() as server:
-        write_config(_isolated_home, f"""
-default_model = "fake:m"
-[providers.fake]
-base_url = "{server.base_url}"
-models = ["m"]
-""")  # fmt: skip
-        yield server
 
 
 def test_quick_prompt_with_clipboard_files_and_continue(qapp, qtbot, fake, tmp_path):

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.support.gui import running_window, screenshot, type_and_send, wait_for
+from tests.support.gui import reply_done, running_window, screenshot, type_and_send, wait_for
 from tests.support.settings import write_config
 
 pytestmark = pytest.mark.slow
@@ -26,10 +26,6 @@ base_url = "{mlx_server.base_url}"
 models = ["{mlx_server.model_id}"]
 """)  # fmt: skip
     return mlx_server
-
-
-def _ended(window) -> bool:
-    return not window.controller.busy and window.reply is None
 
 
 def test_a_prompt_to_mlx_server_streams_a_rendered_reply(qapp, qtbot, remote_config):
@@ -51,7 +47,7 @@ def test_a_prompt_to_mlx_server_streams_a_rendered_reply(qapp, qtbot, remote_con
             type_and_send(qtbot, window, "What is the capital of France?")
             assert window.composer.edit.toPlainText() == "", "sent text leaves the composer"
             assert window.composer.button.text() == "Stop"
-            await wait_for(lambda: _ended(window), what="the reply")
+            await wait_for(lambda: reply_done(window), what="the reply")
 
         loop.run_until_complete(scenario())
         reply = window.view.replies()[-1]
@@ -94,7 +90,7 @@ def test_stop_mid_stream_keeps_the_partial_reply(qapp, qtbot, remote_config):
             await window.controller.refresh()
             window.controller.delta.connect(stop_at_first_token)
             type_and_send(qtbot, window, "Tell me a story.")
-            await wait_for(lambda: _ended(window), what="the stop")
+            await wait_for(lambda: reply_done(window), what="the stop")
             window.controller.delta.disconnect(stop_at_first_token)
             last = window.controller.conversation.messages[-1]
             assert last.role == "assistant" and last.interrupted
@@ -102,7 +98,7 @@ def test_stop_mid_stream_keeps_the_partial_reply(qapp, qtbot, remote_config):
             assert "stopped" in window.view.replies()[-1].stats.text()
             # The next prompt goes through as usual.
             type_and_send(qtbot, window, "What is the capital of Italy?")
-            await wait_for(lambda: _ended(window), what="the next reply")
+            await wait_for(lambda: reply_done(window), what="the next reply")
 
         loop.run_until_complete(scenario())
         # (The tiny model was trained on single questions: after a partial story its words
@@ -119,10 +115,10 @@ def test_regenerate_and_edit_and_resend(qapp, qtbot, remote_config):
         async def scenario():
             await controller.refresh()
             type_and_send(qtbot, window, "What is the capital of Spain?")
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
             qtbot.mouseClick(window.view.replies()[-1].regenerate_button, Qt.MouseButton.LeftButton)
             await wait_for(lambda: controller.busy)
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
             assert [m.role for m in controller.conversation.messages] == ["user", "assistant"]
             assert len(window.view.replies()) == 1
             # Edit the question: it comes back into the composer; sending replaces the turn.
@@ -130,7 +126,7 @@ def test_regenerate_and_edit_and_resend(qapp, qtbot, remote_config):
             assert window.composer.edit.toPlainText() == "What is the capital of Spain?"
             window.composer.edit.selectAll()
             type_and_send(qtbot, window, "What is the capital of Italy?")
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
 
         loop.run_until_complete(scenario())
         messages = controller.conversation.messages
@@ -160,7 +156,7 @@ def test_local_engine_in_the_window_and_switching_models(qapp, qtbot, remote_con
             assert window.picker.text().startswith(tiny_model_dir.name)
             assert EngineThread.running, "the engine runs on its QThread"
             type_and_send(qtbot, window, "Say hello.")
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
             assert window.view.replies()[-1].text == "Hello! How can I help you today?"
             # Switch to the remote model while a local reply streams: it stops, the
             # conversation stays, and the next turn goes to the server.
@@ -177,7 +173,7 @@ def test_local_engine_in_the_window_and_switching_models(qapp, qtbot, remote_con
             controller.delta.disconnect(switch_at_first_token)
             assert not controller.busy and window.reply is None
             type_and_send(qtbot, window, "What is the capital of France?")
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
 
         loop.run_until_complete(scenario())
         assert loads[0] == f"Loading {tiny_model_dir.name}…" and loads[-1] == ""

@@ -7,29 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 from PySide6.QtCore import Qt
 
 from desktop_chat.store import Store
-from tests.support.fake_openai import FakeOpenAI, Step
-from tests.support.gui import running_window, screenshot, type_and_send, wait_for
-from tests.support.settings import write_config
-
-
-@pytest.fixture
-def fake(_isolated_home):
-    with FakeOpenAI() as server:
-        write_config(_isolated_home, f"""
-default_model = "fake:m"
-[providers.fake]
-base_url = "{server.base_url}"
-models = ["m"]
-""")  # fmt: skip
-        yield server
-
-
-def _ended(window) -> bool:
-    return not window.controller.busy and window.reply is None
+from tests.support.fake_openai import Step
+from tests.support.gui import reply_done, running_window, screenshot, type_and_send, wait_for
 
 
 def _titles(window) -> list[str]:
@@ -39,7 +21,7 @@ def _titles(window) -> list[str]:
 
 async def _ask(qtbot, window, text):
     type_and_send(qtbot, window, text)
-    await wait_for(lambda: _ended(window), what=text)
+    await wait_for(lambda: reply_done(window), what=text)
 
 
 def test_chats_are_listed_searched_and_reopened(qapp, qtbot, fake, _isolated_home):
@@ -89,7 +71,7 @@ def test_regenerate_and_edit_keep_versions_to_flip_between(qapp, qtbot, fake):
             await _ask(qtbot, window, "Tell me about France")
             qtbot.mouseClick(window.view.replies()[-1].regenerate_button, Qt.MouseButton.LeftButton)
             await wait_for(lambda: controller.busy)
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
             reply = window.view.replies()[-1]
             assert reply.text == "Second answer." and reply.versions.label.text() == "2/2"
             screenshot(window, "versions")
@@ -230,7 +212,7 @@ def test_a_damaged_database_is_kept_aside_and_the_app_starts(qapp, qtbot, fake, 
             await asyncio.sleep(0.1)
             screenshot(window, "damaged-database")
             type_and_send(qtbot, window, "Still working?")
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
 
         loop.run_until_complete(scenario())
         assert window.view.replies()[-1].text == "Fine."

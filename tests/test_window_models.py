@@ -10,14 +10,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.support.fake_hub import Repo
-from tests.support.gui import running_window, screenshot, type_and_send, wait_for
+from tests.support.gui import reply_done, running_window, screenshot, type_and_send, wait_for
 from tests.support.settings import write_config
 
 pytestmark = pytest.mark.slow
-
-
-def _ended(window) -> bool:
-    return not window.controller.busy and window.reply is None
 
 
 def test_download_a_model_from_the_picker_then_chat_with_it(qapp, qtbot, hub, tiny_model_dir,
@@ -42,7 +38,7 @@ def test_download_a_model_from_the_picker_then_chat_with_it(qapp, qtbot, hub, ti
             await wait_for(lambda: window.controller.choice is not None)
             await wait_for(lambda: not window.picker.busy_text, what="the load")
             type_and_send(qtbot, window, "Say hello.")
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
 
         loop.run_until_complete(scenario())
         assert progress and progress[-1].done_bytes == progress[-1].total_bytes > 0
@@ -203,7 +199,7 @@ models = ["m"]
             async def scenario():
                 await window.controller.refresh()
                 type_and_send(qtbot, window, "Plan it")
-                await wait_for(lambda: _ended(window))
+                await wait_for(lambda: reply_done(window))
                 qapp.setPalette(dark)  # what macOS does when the appearance changes
                 await asyncio.sleep(0.2)
 

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from desktop_chat.gui.controller import CODE_ONLY_PROMPT
-from tests.support.fake_openai import FakeOpenAI, Step
-from tests.support.gui import running_window, screenshot, type_and_send, wait_for
-from tests.support.settings import write_config
+from tests.support.fake_openai import Step
+from tests.support.gui import reply_done, running_window, screenshot, type_and_send, wait_for
 from tests.test_context import minimal_pdf
 
 ANSWER = [
@@ -23,22 +21,6 @@ ANSWER = [
     "```python\n", "def reverse(items):\n", "    return items[::-1]\n", "```\n\n",
     "See [the docs](https://docs.python.org/3/) for more.",
 ]  # fmt: skip
-
-
-@pytest.fixture
-def fake(_isolated_home):
-    with FakeOpenAI() as server:
-        write_config(_isolated_home, f"""
-default_model = "fake:m"
-[providers.fake]
-base_url = "{server.base_url}"
-models = ["m"]
-""")  # fmt: skip
-        yield server
-
-
-def _ended(window) -> bool:
-    return not window.controller.busy and window.reply is None
 
 
 def test_markdown_renders_tables_lists_code_and_links(qapp, qtbot, fake):
@@ -66,7 +48,7 @@ def test_markdown_renders_tables_lists_code_and_links(qapp, qtbot, fake):
             async def scenario():
                 await window.controller.refresh()
                 type_and_send(qtbot, window, "Plan it")
-                await wait_for(lambda: _ended(window))
+                await wait_for(lambda: reply_done(window))
                 await asyncio.sleep(0.1)
 
             loop.run_until_complete(scenario())
@@ -101,7 +83,7 @@ def test_a_failure_shows_a_banner_and_retry_answers(qapp, qtbot, fake):
         async def scenario():
             await controller.refresh()
             type_and_send(qtbot, window, "Explain it")
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
             banner = window.view.items[-1]
             assert banner.objectName() == "errorBanner"
             assert "stopped before it was finished" in banner.message.text()
@@ -111,7 +93,7 @@ def test_a_failure_shows_a_banner_and_retry_answers(qapp, qtbot, fake):
             screenshot(window, "error-banner")
             qtbot.mouseClick(banner.retry_button, Qt.MouseButton.LeftButton)
             await wait_for(lambda: controller.busy)
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
 
         loop.run_until_complete(scenario())
         messages = controller.conversation.messages
@@ -129,7 +111,7 @@ def test_an_auth_error_says_what_to_do_and_keeps_the_prompt(qapp, qtbot, fake):
         async def scenario():
             await window.controller.refresh()
             type_and_send(qtbot, window, "Are you there?")
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
 
         loop.run_until_complete(scenario())
         banner = window.view.items[-1]
@@ -150,7 +132,7 @@ def test_code_only_asks_for_code_and_shows_only_code(qapp, qtbot, fake, tmp_path
             await window.controller.refresh()
             qtbot.mouseClick(window.code_only, Qt.MouseButton.LeftButton)
             type_and_send(qtbot, window, "Reverse a list")
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
             await asyncio.sleep(0.1)
 
         loop.run_until_complete(scenario())
@@ -190,7 +172,7 @@ def test_streaming_is_coalesced_and_follows_unless_scrolled_up(qapp, qtbot, fake
             bar.setValue(0)  # the user scrolls up to read
             await asyncio.sleep(0.3)
             assert bar.value() == 0, "the view stays where the user put it"
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
 
         loop.run_until_complete(scenario())
         reply = window.view.replies()[-1]
@@ -262,7 +244,7 @@ def test_dropped_files_become_chips_bad_ones_are_named(qapp, qtbot, fake, tmp_pa
 
         async def send():
             type_and_send(qtbot, window, "Summarise these")
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
 
         loop.run_until_complete(send())
         sent = fake.requests[-1]["body"]["messages"][-1]["content"]
@@ -298,7 +280,7 @@ def test_keyboard_shortcuts_new_chat_settings_and_stop(qapp, qtbot, fake):
         async def scenario():
             await window.controller.refresh()
             type_and_send(qtbot, window, "Count")
-            await wait_for(lambda: _ended(window))
+            await wait_for(lambda: reply_done(window))
             reply = window.view.replies()[-1]
             qtbot.mouseClick(reply.copy_button, Qt.MouseButton.LeftButton)
             assert QApplication.clipboard().text() == "One two."
@@ -309,7 +291,7 @@ def test_keyboard_shortcuts_new_chat_settings_and_stop(qapp, qtbot, fake):
             await wait_for(lambda: window.view.replies() and window.view.replies()[-1].text)
             qtbot.keyClick(window.composer.edit, Qt.Key.Key_Period,
                            Qt.KeyboardModifier.ControlModifier)  # ⌘. on a Mac  # fmt: skip
-            await wait_for(lambda: _ended(window), what="the stop")
+            await wait_for(lambda: reply_done(window), what="the stop")
             assert window.controller.conversation.messages[-1].interrupted
             qtbot.keyClick(window.composer.edit, Qt.Key.Key_Comma,
                            Qt.KeyboardModifier.ControlModifier)  # fmt: skip

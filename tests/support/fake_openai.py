@@ -6,6 +6,7 @@ Each request takes the next step of the script; requests are recorded for assert
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -141,3 +142,16 @@ class FakeOpenAI:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextlib.contextmanager
+def as_provider(home, models: tuple[str, ...] = ("m",)):
+    """A running FakeOpenAI configured as provider "fake" (the default model "fake:m") in the
+    app's config.toml under ``home``."""
+    from tests.support.settings import write_config
+
+    with FakeOpenAI() as server:
+        listed = ", ".join(f'"{m}"' for m in models)
+        write_config(home, f'default_model = "fake:m"\n[providers.fake]\n'
+                           f'base_url = "{server.base_url}"\nmodels = [{listed}]\n')  # fmt: skip
+        yield server

@@ -77,3 +77,8 @@ def type_and_send(qtbot, window, text: str) -> None:
     edit.setFocus()
     qtbot.keyClicks(edit, text)
     qtbot.keyClick(edit, Qt.Key.Key_Return)
+
+
+def reply_done(window) -> bool:
+    """No reply streaming, and the last one rendered to the end."""
+    return not window.controller.busy and window.reply is None

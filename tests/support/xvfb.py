@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 
 @contextlib.contextmanager
@@ -33,3 +35,53 @@ def xvfb(size: str = "1280x800x24") -> Iterator[str]:
         os.close(read)
         proc.terminate()
         proc.wait(10)
+
+
+@dataclass
+class RunningApp:
+    """The real ``desktop-chat`` process on a private X display, its main window found."""
+
+    env: dict[str, str]
+    proc: subprocess.Popen
+    #: The main window's X id.
+    window: str
+    display: str
+    #: Seconds from starting the process to its window being visible.
+    shown_s: float
+
+    def xdo(self, *args: str, check: bool = True, timeout: float = 30) -> str:
+        done = subprocess.run(["xdotool", *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout, check=check)  # fmt: skip
+        return done.stdout.strip()
+
+    def visible(self, name: str) -> list[str]:
+        return self.xdo("search", "--onlyvisible", "--name", f"^{name}$", check=False).split()
+
+    def output(self) -> str:
+        return self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
+
+
+@contextlib.contextmanager
+def desktop_chat_on_x() -> Iterator[RunningApp]:
+    """Start the app under Xvfb (xcb), wait for its window; kill it if a test leaves it."""
+    from tests.support.system import require_programs
+
+    require_programs("Xvfb", "xdotool")
+    with xvfb() as display:
+        env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+        env.pop("WAYLAND_DISPLAY", None)
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "desktop_chat"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            found = subprocess.run(
+                ["xdotool", "search", "--sync", "--onlyvisible", "--name", "^Desktop Chat$"],
+                env=env, capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            assert found.returncode == 0 and found.stdout.strip(), "no window named Desktop Chat"
+            yield RunningApp(env, proc, found.stdout.split()[0], display,
+                             time.perf_counter() - start)  # fmt: skip
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
