@@ -153,3 +153,25 @@ def test_the_settings_window_changes_the_shortcut_and_mode(qapp, _isolated_home)
         assert settings.hotkey == "ctrl+shift+k" and settings.menu_bar_only
         text = (_isolated_home / "config" / "config.toml").read_text()
         assert 'hotkey = "ctrl+shift+k"' in text and "menu_bar_only = true" in text
+
+
+def test_no_global_shortcut_here_is_said_in_settings_not_at_every_start(qapp, monkeypatch,
+                                                                        _isolated_home):  # fmt: skip
+    from PySide6.QtWidgets import QLabel
+
+    from desktop_chat.gui.app import _refresh
+    from tests.support.gui import running_window
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    from desktop_chat.gui.hotkey_host import HotkeyHost
+
+    with running_window(qapp) as (loop, window):
+        host = HotkeyHost()
+        loop.run_until_complete(_refresh(window.controller, window, host))
+        assert "Wayland" not in window.welcome.notes.text(), "no banner at start"
+        assert "Wayland" in window.controller.hotkey_note
+        window.open_settings()
+        label = window.dialog.findChild(QLabel, "hotkeyProblem")
+        assert label is not None and "Wayland" in label.text()
+        host.release()

@@ -68,6 +68,7 @@ async def _refresh(controller, window, hotkey=None) -> None:
                 return
             set_menu_bar_only(wanted[1])
             problem = hotkey.apply(wanted[0])
+            controller.hotkey_note = hotkey.problem
             if applied and problem:  # a change made in Settings: say so now
                 controller.notice.emit(problem, "")
             problems.append(problem)

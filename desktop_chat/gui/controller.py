@@ -79,6 +79,8 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self.choices: list[ModelChoice] = []
         self.choice: ModelChoice | None = None
         self.code_only = False
+        #: Why the global shortcut does not work, for Settings → App ("" when it does).
+        self.hotkey_note = ""
         self.discovered: list = []
         self.cached: list = []
         self._providers: dict[str, object] = {}

@@ -34,8 +34,9 @@ class HotkeyHost(QObject):
             self.problem = f"{err.message} {err.hint}"
             return self.problem
         if not self.backend.available:
+            # Not an error to raise at every start (Wayland, no X): Settings → App says it.
             self.problem = self.backend.reason
-            return self.problem
+            return ""
         fd = self.backend.fileno()
         if fd is not None:
             self.notifier = QSocketNotifier(fd, QSocketNotifier.Type.Read, self)

@@ -218,6 +218,11 @@ class SettingsDialog(QDialog):
         form.addRow("Quick prompt", self.hotkey)
         form.addRow("", self.hotkey_off)
         form.addRow("", note)
+        if self.controller.hotkey_note:
+            problem = QLabel(self.controller.hotkey_note, page)
+            problem.setWordWrap(True)
+            problem.setObjectName("hotkeyProblem")
+            form.addRow("", problem)
         form.addRow("Mode", self.menu_bar_only)
         return page
 
