@@ -3,6 +3,7 @@ models (in the Hugging Face cache), each a ``ModelChoice`` the window can open."
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,8 +51,10 @@ class ModelChoice:
         return self.provider.name
 
 
+@functools.lru_cache(maxsize=16)
 def local_context_length(path: Path) -> int | None:
-    """The context window a local model was trained for, from its config.json."""
+    """The context window a local model was trained for, from its config.json (read once:
+    the context meter asks after every turn)."""
     import json
 
     try:

@@ -130,14 +130,33 @@ class StoredChat:
                                                 interrupted=True)  # fmt: skip
         self._saved_at = 0.0
 
-    def reply_progress(self, text: str, force: bool = False) -> bool:
-        """Save the text so far if a second has passed since the last save."""
+    def reply_progress(self, parts: list[str]) -> bool:
+        """Save the reply so far if a second has passed since the last save. Takes the pieces
+        and joins them only then: this runs for every token."""
         now = time.monotonic()
-        if self._reply_id is None or (not force and now - self._saved_at < SAVE_EVERY_S):
+        if self._reply_id is None or now - self._saved_at < SAVE_EVERY_S:
             return False
-        self.store.update_message(self._reply_id, text, interrupted=True)
+        self.store.update_message(self._reply_id, "".join(parts), interrupted=True)
         self._saved_at = now
         return True
+
+    async def stream(
+        self, provider: Provider, model: str, params: GenerationParams
+    ) -> AsyncIterator[Event]:
+        """Answer the last user message into the reply row ``reply_started`` made: the
+        provider's events, the reply saved at least once a second, then stored whole (or kept,
+        interrupted) however the turn ends."""
+        parts: list[str] = []
+        try:
+            turn = run_turn(provider, self.conversation, None, model, params)
+            async with aclosing(turn) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        parts.append(event.text)
+                        self.reply_progress(parts)
+                    yield event
+        finally:
+            self.reply_ended()
 
     def reply_ended(self) -> None:
         """The turn is over: store the reply as the conversation holds it (finished, stopped
@@ -194,14 +213,6 @@ async def run_stored_turn(
     """``session.run_turn`` with the turn kept in the store as it happens."""
     chat.add_user(prompt, label or model, **meta)
     chat.reply_started(label or model, provider.name, params.to_dict())
-    parts: list[str] = []
-    try:
-        turn = run_turn(provider, chat.conversation, None, model, params)
-        async with aclosing(turn) as events:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                    chat.reply_progress("".join(parts))
-                yield event
-    finally:
-        chat.reply_ended()
+    async with aclosing(chat.stream(provider, model, params)) as events:
+        async for event in events:
+            yield event

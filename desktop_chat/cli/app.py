@@ -12,9 +12,8 @@ from desktop_chat.cli.options import params_from, parser, read_user_config, user
 from desktop_chat.cli.state import ChatState
 from desktop_chat.errors import DesktopChatError, ProviderError
 from desktop_chat.events import Finished, TextDelta
-from desktop_chat.history import StoredChat
+from desktop_chat.history import StoredChat, run_stored_turn
 from desktop_chat.models import OpenModel, open_model, print_progress
-from desktop_chat.session import run_turn
 
 EXIT_WORDS = {"quit", "bye", "exit"}
 PROMPT = "prompt -> "
@@ -47,17 +46,14 @@ async def reply(state: ChatState, prompt: str) -> None:
     model = state.current
     # Saved before it is sent; the reply at least once a second, then whole.
     meta = {"display": prompt, "files": files} if files else {}
-    chat.add_user(text, model.label, **meta)
-    chat.reply_started(model.label, model.provider.name, state.effective_params().to_dict())
+    turn = run_stored_turn(chat, model.provider, text, model.model, state.effective_params(),
+                           model.label, **meta)  # fmt: skip
     try:
-        async for event in run_turn(
-            model.provider, chat.conversation, None, model.model, state.effective_params()
-        ):
+        async for event in turn:
             if isinstance(event, TextDelta):
                 parts.append(event.text)
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
-                chat.reply_progress("".join(parts))
             elif isinstance(event, Finished):
                 out(f"\n\n[{_figures(event)}]")
                 if event.dropped_messages:
@@ -65,7 +61,7 @@ async def reply(state: ChatState, prompt: str) -> None:
                         "context and were left out of this reply]")  # fmt: skip
                 out()
     finally:
-        chat.reply_ended()
+        await turn.aclose()  # the reply stored now, however the turn ended
         state.last_reply = "".join(parts)
         state.log("assistant", state.last_reply)
 

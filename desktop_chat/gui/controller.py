@@ -28,7 +28,6 @@ from desktop_chat.gui.controller_store import StoreActions
 from desktop_chat.history import StoredChat
 from desktop_chat.params import GenerationParams
 from desktop_chat.paths import AppPaths, app_paths
-from desktop_chat.session import run_turn
 
 CODE_ONLY_PROMPT = (
     "Answer with code only: one or more fenced code blocks, each with its language. "
@@ -221,6 +220,14 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self._providers[ps.name] = provider
         return provider
 
+    async def ready_provider(self, choice: ModelChoice):
+        """The provider for ``choice`` with its local model loaded; None when the load failed
+        (the window has been told why)."""
+        provider = self._provider(choice)
+        if choice.local and not await self._load_local(choice):
+            return None
+        return provider
+
     def params(self) -> GenerationParams:
         model_params = self.choice.params if self.choice else GenerationParams()
         params = self.persona.params.over(model_params).over(self.settings.defaults)
@@ -312,19 +319,15 @@ class ChatController(StoreActions, SettingsActions, QObject):
         choice = self.choice
         ended = False
         try:
-            provider = self._provider(choice)
-            if choice.local and not await self._load_local(choice):
+            provider = await self.ready_provider(choice)
+            if provider is None:
                 return
-            turn = run_turn(provider, self.conversation, None, choice.model, self.params())
-            parts: list[str] = []
+            # Saved at least once a second as it streams: a crash loses at most the last second.
+            turn = self.chat.stream(provider, choice.model, self.params())
             async with aclosing(turn) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
-                        parts.append(event.text)
                         self.delta.emit(event.text)
-                        # At least once a second, so a crash loses at most the last second.
-                        if self.chat.reply_progress("".join(parts)):
-                            parts = ["".join(parts)]
             ended = True
             self.reply_ended.emit(self._reply_meta(index))
         except DesktopChatError as err:
@@ -332,7 +335,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
             self.reply_ended.emit(self._reply_meta(index) or {"interrupted": True})
             self.failed.emit(err.message, err.hint, True)
         finally:
-            self.chat.reply_ended()
+            self.chat.reply_ended()  # when the stream never began (a model that failed to load)
             if not ended:  # stopped: keep what arrived, marked as stopped
                 self.reply_ended.emit(self._reply_meta(index) or {"interrupted": True})
             self._update_context()

@@ -48,9 +48,6 @@ class EngineThread(QObject):
     #: Hosts still running, so tests can fail any that leaves one behind.
     running: ClassVar[set[EngineThread]] = set()
 
-    loaded = Signal(object)  # ModelInfo
-    load_failed = Signal(object)  # the exception
-
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.engine = MlxEngine()
@@ -78,13 +75,9 @@ class EngineThread(QObject):
     @Slot(object)
     def _load_done(self, job: Future) -> None:
         waiter = self._waiting.pop(id(job), None)
-        error = job.exception()
-        if error is None:
-            self.loaded.emit(job.result())
-        else:
-            self.load_failed.emit(error)
         if waiter is None or waiter.done():
             return
+        error = job.exception()
         if error is None:
             waiter.set_result(job.result())
         else:

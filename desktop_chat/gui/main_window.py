@@ -43,6 +43,18 @@ if TYPE_CHECKING:
 APP_TITLE = "Desktop Chat"
 
 
+def _menu_button(parent, text: str, name: str, fill) -> tuple[QToolButton, QMenu]:
+    """A button that opens a menu, which ``fill`` rebuilds each time it opens."""
+    button = QToolButton(parent)
+    button.setObjectName(name)
+    button.setText(text)
+    button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+    menu = QMenu(button)
+    button.setMenu(menu)
+    menu.aboutToShow.connect(fill)
+    return button, menu
+
+
 class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
     """Built and shown before the controller (and asyncio, and the core) are imported, so the
     window appears at once; ``attach()`` then connects it to a controller."""
@@ -81,13 +93,9 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         self.settings_button = QToolButton(body)
         self.settings_button.setText("Settings")
         self.settings_button.setToolTip("Settings (⌘,)")
-        self.persona_button = QToolButton(body)
-        self.persona_button.setObjectName("personaPicker")
-        self.persona_button.setText("Persona: Default")
-        self.persona_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.persona_menu = QMenu(self.persona_button)
-        self.persona_button.setMenu(self.persona_menu)
-        self.persona_menu.aboutToShow.connect(self._persona_menu)
+        self.persona_button, self.persona_menu = _menu_button(
+            body, "Persona: Default", "personaPicker", self._persona_menu
+        )
         top.addWidget(self.picker)
         top.addWidget(self.persona_button)
         top.addStretch(1)
@@ -123,14 +131,10 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         hint = QLabel("↩ send · ⇧↩ new line", body)
         hint.setObjectName("hintLabel")
         self.meter = ContextMeter(body)
-        self.templates_button = QToolButton(body)
-        self.templates_button.setObjectName("quiet")
-        self.templates_button.setText("Templates")
+        self.templates_button, self.templates_menu = _menu_button(
+            body, "Templates", "quiet", self._templates_menu
+        )
         self.templates_button.setToolTip("Reusable instructions: Summarise, Explain this code…")
-        self.templates_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.templates_menu = QMenu(self.templates_button)
-        self.templates_button.setMenu(self.templates_menu)
-        self.templates_menu.aboutToShow.connect(self._templates_menu)
         row.addWidget(self.attach_button)
         row.addWidget(self.templates_button)
         row.addWidget(hint)
@@ -382,21 +386,19 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
     def save_code(self, code: str, language: str) -> None:
         from desktop_chat.gui.code_block import file_extension
 
-        suggested = f"snippet{file_extension(language)}"
-        path = self.ask_save_path(suggested)
-        if not path:
-            return
-        try:
-            Path(path).write_text(code if code.endswith("\n") else code + "\n", encoding="utf-8")
-        except OSError as exc:
-            self._notice(f"Could not save {Path(path).name}: {exc.strerror or exc}.",
-                         "Choose another folder or name.")  # fmt: skip
+        self.save_text(f"snippet{file_extension(language)}", lambda: code)
 
     @Slot(str)
     def save_reply(self, text: str) -> None:
-        path = self.ask_save_path("reply.md")
+        self.save_text("reply.md", lambda: text)
+
+    def save_text(self, suggested: str, make_text) -> None:
+        """Ask where (the Save panel asks before replacing a file), then write ``make_text()``
+        there; a failure is said in the window."""
+        path = self.ask_save_path(suggested)
         if not path:
             return
+        text = make_text()
         try:
             Path(path).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
         except OSError as exc:

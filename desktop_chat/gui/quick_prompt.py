@@ -168,8 +168,8 @@ class QuickPrompt(QFrame):
         self.setFixedHeight(min(screen.height() // 2, 360))
         meta: dict = {}
         try:
-            provider = controller._provider(choice)
-            if choice.local and not await controller._load_local(choice):
+            provider = await controller.ready_provider(choice)
+            if provider is None:
                 return
             turn = run_stored_turn(self.chat, provider, prompt, choice.model,
                                    controller.params(), choice.label)  # fmt: skip

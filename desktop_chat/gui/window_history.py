@@ -53,15 +53,8 @@ class HistoryPanel:
     def export_conversation(self, conversation_id: int, kind: str) -> None:
         info = self.controller.store.conversation(conversation_id)
         name = "".join(ch for ch in (info.title if info else "") if ch.isalnum() or ch in " -_")
-        path = self.ask_save_path(f"{name.strip() or 'Conversation'}.{kind}")
-        if not path:
-            return
-        try:
-            Path(path).write_text(self.controller.export_text(conversation_id, kind),
-                                  encoding="utf-8")  # fmt: skip
-        except OSError as exc:
-            self._notice(f"Could not save {Path(path).name}: {exc.strerror or exc}.",
-                         "Choose another folder or name.")  # fmt: skip
+        self.save_text(f"{name.strip() or 'Conversation'}.{kind}",
+                       lambda: self.controller.export_text(conversation_id, kind))  # fmt: skip
 
     @Slot()
     def import_conversation(self) -> None:
