@@ -17,7 +17,15 @@ from desktop_chat.errors import ConfigError
 from desktop_chat.params import GenerationParams
 from desktop_chat.paths import AppPaths
 
-_TOP_KEYS = {"default_model", "defaults", "providers", "aliases", "app"}
+_TOP_KEYS = {"default_model", "defaults", "providers", "aliases", "app", "discovery"}
+
+#: (name, port) of the servers people run locally, on their default ports.
+KNOWN_LOCAL_SERVERS: tuple[tuple[str, int], ...] = (
+    ("ollama", 11434),
+    ("lm-studio", 1234),
+    ("local-8080", 8080),  # mlx_lm.server and llama.cpp's server both default to 8080
+    ("jan", 1337),
+)
 _PROVIDER_KEYS = {"base_url", "models", "key", "allow_insecure_key", "params"}
 
 
@@ -54,6 +62,9 @@ class Settings:
     hotkey: str | None = None
     #: No Dock icon: the app lives in the menu bar only.
     menu_bar_only: bool = False
+    #: ``[discovery]``: look for servers already running on this machine, and on which ports.
+    discover_local_servers: bool = True
+    local_servers: tuple[tuple[str, int], ...] = KNOWN_LOCAL_SERVERS
 
 
 @dataclass(slots=True)
@@ -248,7 +259,8 @@ def _apply(settings: Settings, data: dict, where: _Where, errors: list[ConfigErr
                     "is not a setting Desktop Chat knows; it was ignored.",
                     (),
                     key,
-                    "Known ones: default_model, [defaults], [providers.NAME], [aliases], [app].",
+                    "Known ones: default_model, [defaults], [providers.NAME], [aliases], [app], "
+                    "[discovery].",
                 )
             )
     if "default_model" in data:
@@ -266,6 +278,7 @@ def _apply(settings: Settings, data: dict, where: _Where, errors: list[ConfigErr
         if provider is not None:
             settings.providers[name] = provider
     _apply_app(settings, data.get("app", {}), where, errors)
+    _apply_discovery(settings, data.get("discovery", {}), where, errors)
     aliases = data.get("aliases", {})
     if not isinstance(aliases, dict):
         errors.append(where.error("must be a table of aliases.", (), "aliases"))
@@ -304,6 +317,33 @@ def _apply_app(settings: Settings, table: Any, where: _Where, errors: list) -> N
             settings.menu_bar_only = table["menu_bar_only"]
         else:
             errors.append(where.error("must be true or false.", ("app",), "menu_bar_only"))
+
+
+def _apply_discovery(settings: Settings, table: Any, where: _Where, errors: list) -> None:
+    """``[discovery]``: enabled = true/false, ports = { name = port, … } (replaces the list)."""
+    at = ("discovery",)
+    if not isinstance(table, dict):
+        errors.append(where.error("must be a table: [discovery].", (), "discovery"))
+        return
+    for key in table:
+        if key not in ("enabled", "ports"):
+            errors.append(where.error("is not a [discovery] setting; it was ignored.", at, key,
+                                      "Known ones: enabled, ports."))  # fmt: skip
+    if "enabled" in table:
+        if isinstance(table["enabled"], bool):
+            settings.discover_local_servers = table["enabled"]
+        else:
+            errors.append(where.error("must be true or false.", at, "enabled"))
+    if "ports" in table:
+        ports = table["ports"]
+        good = isinstance(ports, dict) and all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports.values()
+        )
+        if good:
+            settings.local_servers = tuple((str(name), port) for name, port in ports.items())
+        else:
+            errors.append(where.error("must be a table of name = port, like { ollama = 11434 }.",
+                                      at, "ports"))  # fmt: skip
 
 
 def _provider(name: str, table: Any, where: _Where, errors: list) -> ProviderSettings | None:

@@ -79,9 +79,9 @@ def open_model(spec: str, settings: Settings, progress: Callable | None = None) 
         # Not configured: maybe a server running here (Ollama, LM Studio, mlx_lm.server, Jan).
         import asyncio
 
-        from desktop_chat.providers.discovery import discover
+        from desktop_chat.providers.discovery import discover, local_servers
 
-        found = asyncio.run(discover(timeout_s=0.5))
+        found = asyncio.run(discover(local_servers(settings), timeout_s=0.5))
         target = resolve(spec, settings, [server.as_provider() for server in found])
     key = key_for(target.provider, KeyStore())
     provider = OpenAICompatProvider(

@@ -13,6 +13,18 @@ from tests.support.system import missing, require_programs
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_foreign_servers():
+    """Discovery looks at no port the suite does not own: a developer's Ollama or LM Studio
+    neither changes a result nor receives a request. Set in the environment, so every app and
+    ``llmchat`` the tests start inherits it; tests of discovery name their own ports."""
+    from desktop_chat.providers.discovery import SERVERS_VARIABLE
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(SERVERS_VARIABLE, "off")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path, monkeypatch):
     """Keep the developer's own settings, keys and data out of every test."""

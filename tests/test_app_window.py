@@ -26,19 +26,20 @@ def test_desktop_chat_shows_its_window_under_xvfb():
     assert app.shown_s < 10
 
 
-def test_first_launch_offers_servers_models_and_providers(qapp, _isolated_home, tiny_model_dir):
+def test_first_launch_offers_servers_models_and_providers(
+    qapp, _isolated_home, tiny_model_dir, monkeypatch
+):
     """A newcomer sees the local server found on this machine, small models to download with
     their sizes, Add a provider, and a broken settings file's message instead of a failure."""
-    import socket
-
     from tests.support.gui import running_window, screenshot
-    from tests.support.servers import mlx_server
+    from tests.support.servers import free_port, mlx_server
     from tests.support.settings import write_config
 
+    # Jan's name on a port of the test's own: the user's own Jan on 1337 is never asked.
+    port = free_port()
     write_config(_isolated_home, "[defaults]\ntemperature = 'hot'\n")
-    with socket.socket() as probe:  # Jan's port, one of those discovery knocks on
-        assert probe.connect_ex(("127.0.0.1", 1337)) != 0, "port 1337 is taken on this machine"
-    with mlx_server(tiny_model_dir, port=1337) as server, running_window(qapp) as (loop, window):
+    monkeypatch.setenv("DESKTOP_CHAT_LOCAL_SERVERS", f"jan={port}")
+    with mlx_server(tiny_model_dir, port=port) as server, running_window(qapp) as (loop, window):
         loop.run_until_complete(window.controller.refresh())
         assert window.stack.currentWidget() is window.welcome
         buttons = window.welcome.buttons

@@ -185,3 +185,27 @@ def test_generated_files_never_raise(tmp_path, tables, junk):
     loaded = load_file(path)  # must not raise, whatever the content
     for err in loaded.errors:
         assert str(path) in str(err) and err.hint
+
+
+def test_discovery_settings_are_read_and_bad_ones_named(tmp_path):
+    from desktop_chat.providers.discovery import local_servers
+
+    config = tmp_path / "config.toml"
+    config.write_text("[discovery]\nenabled = false\nports = { mine = 9000 }\n")
+    loaded = load_file(config)
+    assert loaded.errors == []
+    assert loaded.settings.local_servers == (("mine", 9000),)
+    assert local_servers(loaded.settings, environ={}) == ()
+    # The environment's override wins over the file, for tests and scripted runs.
+    env = {"DESKTOP_CHAT_LOCAL_SERVERS": "a=1, b=x, =3, c=70000, d=4"}
+    assert local_servers(loaded.settings, environ=env) == (("a", 1), ("d", 4))
+    config.write_text('[discovery]\nenabled = "yes"\nports = [11434]\nscan = 1\n')
+    loaded = load_file(config)
+    messages = {err.key: str(err) for err in loaded.errors}
+    assert set(messages) == {"discovery.enabled", "discovery.ports", "discovery.scan"}
+    assert (
+        "line 2" in messages["discovery.enabled"]
+        and "true or false" in messages["discovery.enabled"]
+    )
+    assert "ollama = 11434" in messages["discovery.ports"]
+    assert loaded.settings.discover_local_servers  # a bad value leaves the default in place

@@ -205,25 +205,13 @@ def test_no_history_and_the_logging_transcript(_isolated_home):
     assert log_path.startswith(str(_isolated_home)), "the transcript lives in the app's folder"
 
 
-def test_a_model_on_a_discovered_local_server_needs_no_settings(
-    mlx_server, _isolated_home, monkeypatch
-):
+def test_a_model_on_a_discovered_local_server_needs_no_settings(mlx_server, _isolated_home):
     """mlx_lm.server on a port discovery knows is found and used by its model name alone."""
-    from desktop_chat.providers import discovery
+    from desktop_chat.providers.discovery import SERVERS_VARIABLE
 
-    # The fixture's server runs on a free port; discovery's list is patched in the child
-    # through the environment-free route: a config-less run with the port it would probe.
-    script = (
-        "import sys; from desktop_chat.providers import discovery;"
-        f"discovery.KNOWN_LOCAL_SERVERS = (('local-test', {mlx_server.port}),);"
-        "discovery.discover.__defaults__ = (discovery.KNOWN_LOCAL_SERVERS, '127.0.0.1', 0.75);"
-        "from desktop_chat.cli import main; sys.exit(main(sys.argv[1:]))"
-    )
-    assert discovery.KNOWN_LOCAL_SERVERS  # the real list is untouched here
-    full_env = {**os.environ, "DESKTOP_CHAT_HOME": str(_isolated_home), "LLMCHAT_CONFIG": str(_isolated_home / "none"),
-                "PYTHONUNBUFFERED": "1", "TERM": "dumb"}  # fmt: skip
-    child = pexpect.spawn(sys.executable, ["-c", script, mlx_server.model_id, "--temperature", "0"],
-                          env=full_env, encoding="utf-8", timeout=60)  # fmt: skip
+    # The fixture's server runs on a port of the test's own; discovery is told to look there.
+    env = {SERVERS_VARIABLE: f"local-test={mlx_server.port}"}
+    child = spawn([mlx_server.model_id, "--temperature", "0"], _isolated_home, **env)
     child.expect("Model loaded successfully!")
     child.expect_exact(PROMPT)
     child.sendline("What is the capital of France?")

@@ -139,9 +139,12 @@ def test_discovery_finds_the_running_server_and_skips_closed_ports(mlx_server):
     assert elapsed < 2.0
 
 
-def test_discovery_of_the_usual_ports_is_concurrent_and_quick():
-    # Whatever runs on this machine, the scan of all usual ports takes about one timeout.
+def test_discovery_of_many_ports_is_concurrent_and_quick():
+    # Ports nobody answers on (the test's own, closed again): the scan takes about one timeout.
+    from tests.support.servers import free_port
+
+    ports = tuple((f"closed-{i}", free_port()) for i in range(8))
     start = time.perf_counter()
-    found = asyncio.run(discover(timeout_s=0.3))
+    found = asyncio.run(discover(ports, timeout_s=0.3))
     assert time.perf_counter() - start < 1.5
-    assert all(f.base_url.startswith("http://127.0.0.1:") for f in found)
+    assert found == []

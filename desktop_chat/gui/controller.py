@@ -141,12 +141,12 @@ class ChatController(StoreActions, SettingsActions, QObject):
         """Read settings, look for local servers and cached MLX models, offer them."""
         from desktop_chat.config import load_settings
         from desktop_chat.hub import cached_models
-        from desktop_chat.providers.discovery import discover
+        from desktop_chat.providers.discovery import discover, local_servers
 
         self.loaded = await asyncio.to_thread(load_settings, self.paths)
         self.settings_loaded.emit()
         self.discovered, self.cached = await asyncio.gather(
-            discover(), asyncio.to_thread(cached_models)
+            discover(local_servers(self.settings)), asyncio.to_thread(cached_models)
         )
         self.choices = catalog.build(self.settings, self.discovered, self.cached)
         self.choices_changed.emit(self.choices)

@@ -7,17 +7,38 @@ timeout even when nothing answers; callers run it in the background and never wa
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from desktop_chat.config import ProviderSettings
+from desktop_chat.config import ProviderSettings, Settings
 
-#: (name, port) of the servers people run locally, on their default ports.
-KNOWN_LOCAL_SERVERS: tuple[tuple[str, int], ...] = (
-    ("ollama", 11434),
-    ("lm-studio", 1234),
-    ("local-8080", 8080),  # mlx_lm.server and llama.cpp's server both default to 8080
-    ("jan", 1337),
-)
+#: Overrides the settings' ``[discovery]``: "off", or "name=port,name=port" (exactly those).
+#: Tests and scripted runs use it so that no server they did not start is ever asked.
+SERVERS_VARIABLE = "DESKTOP_CHAT_LOCAL_SERVERS"
+
+
+def local_servers(
+    settings: Settings | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[tuple[str, int], ...]:
+    """The (name, port) pairs to probe: the environment's override, else the settings'."""
+    environ = os.environ if environ is None else environ
+    override = environ.get(SERVERS_VARIABLE)
+    if override is not None:
+        return parse_servers(override)
+    settings = settings or Settings()
+    return settings.local_servers if settings.discover_local_servers else ()
+
+
+def parse_servers(text: str) -> tuple[tuple[str, int], ...]:
+    """``off`` (or nothing): none; ``name=port,…``: those. Malformed entries are left out: this
+    is a developer's switch, and probing a port nobody meant is the one thing to avoid."""
+    servers = []
+    for item in text.split(","):
+        name, _, port = item.strip().partition("=")
+        if name.strip() and port.strip().isdigit() and 0 < int(port) < 65536:
+            servers.append((name.strip(), int(port)))
+    return tuple(servers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +76,14 @@ async def probe(
 
 
 async def discover(
-    servers: tuple[tuple[str, int], ...] = KNOWN_LOCAL_SERVERS,
+    servers: tuple[tuple[str, int], ...] | None = None,
     host: str = "127.0.0.1",
     timeout_s: float = 0.75,
 ) -> list[FoundServer]:
-    """Every known local server that answers, in the order of ``servers``."""
+    """Every server of ``servers`` (by default :func:`local_servers`) that answers, in order."""
+    servers = local_servers() if servers is None else servers
+    if not servers:
+        return []
     import httpx
 
     async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as client:

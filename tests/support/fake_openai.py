@@ -47,7 +47,7 @@ def chunk(text: str | None = None, finish: str | None = None, usage=None) -> byt
 
 
 class FakeOpenAI:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.script: list[Step] = []
         self.requests: list[dict[str, Any]] = []
         self.disconnected = threading.Event()
@@ -127,7 +127,7 @@ class FakeOpenAI:
                     self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                 self.wfile.flush()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
