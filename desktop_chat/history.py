@@ -54,6 +54,10 @@ class StoredChat:
         #: The store id of each message in ``conversation.messages``.
         self.ids: list[int] = []
         self._reply_id: int | None = None
+        #: The conversation the reply belongs to, as it was when the reply started: ⌘N,
+        #: opening or deleting a chat mid-reply shows another one, and the reply must still
+        #: end in its own (not delete itself from the one now on show).
+        self._reply_home: tuple[Conversation, int, list[int]] | None = None
         self._saved_at = 0.0
         #: Recently open conversations, kept while the store says they have not changed:
         #: switching back to a long one then costs nothing to load.
@@ -128,6 +132,7 @@ class StoredChat:
         self._reply_id = self.store.add_message(conv, "assistant", "", parent_id=parent,
                                                 model=model, provider=provider, params=params,
                                                 interrupted=True)  # fmt: skip
+        self._reply_home = (self.conversation, conv, self.ids)
         self._saved_at = 0.0
 
     def reply_progress(self, parts: list[str]) -> bool:
@@ -147,8 +152,9 @@ class StoredChat:
         provider's events, the reply saved at least once a second, then stored whole (or kept,
         interrupted) however the turn ends."""
         parts: list[str] = []
+        conversation = self._reply_home[0] if self._reply_home else self.conversation
         try:
-            turn = run_turn(provider, self.conversation, None, model, params)
+            turn = run_turn(provider, conversation, None, model, params)
             async with aclosing(turn) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
@@ -162,24 +168,21 @@ class StoredChat:
         """The turn is over: store the reply as the conversation holds it (finished, stopped
         with its partial text, or failed), or drop the empty row if nothing arrived."""
         reply_id, self._reply_id = self._reply_id, None
-        if reply_id is None:
+        home, self._reply_home = self._reply_home, None
+        if reply_id is None or home is None:
             return
-        messages = self.conversation.messages
-        if len(messages) > len(self.ids) and messages[-1].role == "assistant":
+        conversation, conversation_id, ids = home
+        messages = conversation.messages
+        if len(messages) > len(ids) and messages[-1].role == "assistant":
             last = messages[-1]
             meta = {k: v for k, v in last.meta.items() if k not in ("model", "provider")}
             self.store.update_message(reply_id, last.content, interrupted=last.interrupted,
                                       meta=meta, model=last.meta.get("model"),
                                       provider=last.meta.get("provider"))  # fmt: skip
-            self.ids.append(reply_id)
+            ids.append(reply_id)
         else:
             self.store.db.execute("DELETE FROM messages WHERE id = ?", (reply_id,))
-            self._point_leaf_at_last()
-
-    def _point_leaf_at_last(self) -> None:
-        if self.conversation_id is not None:
-            leaf = self.ids[-1] if self.ids else None
-            self.store.update_conversation(self.conversation_id, leaf_id=leaf)
+            self.store.update_conversation(conversation_id, leaf_id=ids[-1] if ids else None)
 
     # --- versions ------------------------------------------------------------------------
 
