@@ -70,7 +70,7 @@ def test_an_action_mid_reply_keeps_the_question_and_the_partial_reply(
             assert messages[1].interrupted
             # The store agrees, and a restart would show the same.
             branch = window.controller.store.branch(cid)
-            assert [m.content for m in branch][0] == QUESTION
+            assert branch[0].content == QUESTION
             assert branch[1].content.startswith("Once upon") and branch[1].interrupted
             shown = [r.text for r in window.view.replies()]
             assert shown and shown[0].startswith("Once upon")
