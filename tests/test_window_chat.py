@@ -71,9 +71,10 @@ def test_shift_enter_adds_a_line_and_nothing_is_sent_without_a_model(qapp, qtbot
         qtbot.keyClicks(edit, "second line")
         assert edit.toPlainText() == "first line\nsecond line"
         qtbot.keyClick(edit, Qt.Key.Key_Return)
-        # No model yet: the text stays, and the window says what to do.
+        # No model yet: the text stays, and the window says what to do beside it.
         assert edit.toPlainText() == "first line\nsecond line"
-        assert "Choose a model first." in window.welcome.notes.text()
+        assert window.waiting_label.isVisible()
+        assert window.waiting_label.text().startswith("Choose a model to send this")
         assert window.controller.conversation.messages == []
 
 

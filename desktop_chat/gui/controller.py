@@ -50,6 +50,8 @@ class ChatController(StoreActions, SettingsActions, QObject):
     # Models.
     choices_changed = Signal(list)
     model_changed = Signal(object)  # ModelChoice or None
+    model_ready = Signal(object)  # the chosen model can answer now (a local one has loaded)
+    started = Signal()  # the first look for settings and models is over
     loading = Signal(str)  # "Loading …" while a local model loads, "" when done
     reach_changed = Signal(list, set, str)  # servers found, downloaded repos, notes
     download_progress = Signal(object)  # hub.DownloadProgress
@@ -77,6 +79,10 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self.files = ContextFiles()
         self.choices: list[ModelChoice] = []
         self.choice: ModelChoice | None = None
+        #: The choice that finished loading: until it is ``choice``, a message waits.
+        self.ready_choice: ModelChoice | None = None
+        #: True once the first ``refresh()`` is over, whatever it found.
+        self.has_started = False
         self.code_only = False
         #: Why the global shortcut does not work, for Settings → App ("" when it does).
         self.hotkey_note = ""
@@ -139,6 +145,14 @@ class ChatController(StoreActions, SettingsActions, QObject):
 
     async def refresh(self) -> None:
         """Read settings, look for local servers and cached MLX models, offer them."""
+        try:
+            await self._refresh()
+        finally:
+            if not self.has_started:
+                self.has_started = True
+                self.started.emit()
+
+    async def _refresh(self) -> None:
         from desktop_chat.config import load_settings
         from desktop_chat.hub import cached_models
         from desktop_chat.providers.discovery import discover, local_servers
@@ -174,8 +188,11 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self.choice = choice
         self.model_changed.emit(choice)
         self._update_context()
-        if choice.local:
-            await self._load_local(choice)
+        if choice.local and not await self._load_local(choice):
+            return
+        if self.choice is choice:  # not replaced by another choice while it loaded
+            self.ready_choice = choice
+            self.model_ready.emit(choice)
 
     async def _load_local(self, choice: ModelChoice) -> bool:
         host = self._engine()

@@ -122,7 +122,16 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
                                     "turn after it. Esc cancels.", body)  # fmt: skip
         self.editing_label.setObjectName("hintLabel")
         self.editing_label.hide()
+        # A message sent before a model can answer waits here, said beside the composer.
+        self.waiting_label = QLabel(body)
+        self.waiting_label.setObjectName("waitingLabel")
+        self.waiting_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.waiting_label.setWordWrap(True)
+        self.waiting_label.hide()
+        self.waiting = False
         self.composer = Composer(body)
+        # Connected now, not in attach(): Enter pressed before the controller exists is kept.
+        self.composer.send_requested.connect(self.send)
         row = QHBoxLayout()
         self.attach_button = QToolButton(body)
         self.attach_button.setObjectName("quiet")
@@ -142,6 +151,7 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         row.addWidget(self.meter)
         bottom.addWidget(self.files)
         bottom.addWidget(self.editing_label)
+        bottom.addWidget(self.waiting_label)
         bottom.addWidget(self.composer)
         bottom.addLayout(row)
         column.addLayout(bottom)
@@ -190,11 +200,12 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         c.busy_changed.connect(self.composer.set_busy)
         c.choices_changed.connect(self.picker.set_choices)
         c.model_changed.connect(self._model_changed)
+        c.model_ready.connect(self._model_ready)
+        c.started.connect(self._started)
         c.loading.connect(self.picker.set_busy)
         c.reach_changed.connect(self._reach_changed)
         c.files_changed.connect(self.files.show_files)
         c.context_changed.connect(self.meter.show_usage)
-        self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.stop)
         self.files.remove_requested.connect(c.remove_file)
         self.view.edit_requested.connect(self.edit)
@@ -255,6 +266,8 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
 
     @Slot(str, str, bool)
     def _failed(self, message: str, hint: str, retry: bool) -> None:
+        if self.waiting and not self.controller.busy:  # the model meant to answer failed
+            self._wait("Your message is kept: choose a model that works and it is sent.")
         if self.stack.currentWidget() is self.welcome:
             self.welcome.notes.setText(f"{message}\n{hint}")
             self.welcome.notes.show()
@@ -285,6 +298,35 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
 
         self.welcome.show_options(servers, RECOMMENDED, downloaded, notes)
 
+    @Slot(object)
+    def _model_ready(self, choice) -> None:
+        if self.waiting:
+            self.send(self.composer.edit.toPlainText())
+
+    @Slot()
+    def _started(self) -> None:
+        if self.waiting and self.controller.choice is None:
+            self._wait(self._choose_a_model())
+
+    def _choose_a_model(self) -> str:
+        if self.stack.currentWidget() is not self.welcome:
+            where = "pick one from the model menu at the top"
+        elif self.controller.discovered:
+            where = "Use a server found on this machine above, or the model menu at the top"
+        else:
+            where = "one of the choices above, or the model menu at the top"
+        return f"Choose a model to send this: {where}. Your message is kept and sent then."
+
+    def _wait(self, text: str) -> None:
+        """Keep the message in the composer and say beside it why, and when, it is sent."""
+        self.waiting = True
+        self.waiting_label.setText(text)
+        self.waiting_label.show()
+
+    def _stop_waiting(self) -> None:
+        self.waiting = False
+        self.waiting_label.hide()
+
     def _choose_page(self) -> None:
         empty = not self.controller.conversation.messages
         on_welcome = empty and self.controller.choice is None
@@ -294,6 +336,19 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
 
     @Slot(str)
     def send(self, text: str) -> None:
+        if not text.strip():
+            self._stop_waiting()
+            return
+        c = self.controller
+        if c is None or c.choice is None or c.ready_choice is not c.choice:
+            # Typed before the app (or the model) is ready: sent as soon as it is.
+            if c is not None and c.has_started and c.choice is None:
+                self._wait(self._choose_a_model())
+            else:
+                model = c.choice.label if c is not None and c.choice else "Desktop Chat"
+                self._wait(f"Waiting for {model} to be ready… your message is sent then.")
+            return
+        self._stop_waiting()
         editing, self.editing = self.editing, None
         self.editing_label.hide()
         if self.controller.send(text, replace_from=editing):
@@ -307,7 +362,9 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
 
     @Slot()
     def escape(self) -> None:
-        if self.controller.busy:
+        if self.waiting:  # the message stays in the composer, unsent
+            self._stop_waiting()
+        elif self.controller.busy:
             self.controller.stop()
         elif self.editing is not None:
             self.editing = None

@@ -58,6 +58,7 @@ def style_sheet(c: Colors) -> str:
     #sendButton:disabled {{ background: {c.code_border}; }}
     #quickPrompt {{ border: 1px solid {c.code_border}; border-radius: 12px; }}
     #quickQuestion {{ color: {c.muted}; font-weight: 600; }}
+    #waitingLabel {{ color: {c.accent}; }}
     #welcomeCard {{ border: 1px solid {c.code_border}; border-radius: 10px; }}
     QToolButton#quiet {{ border: none; color: {c.muted}; padding: 2px 6px; }}
     QToolButton#quiet:hover {{ color: {c.accent}; }}
