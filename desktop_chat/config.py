@@ -119,8 +119,19 @@ def load_file(path: Path) -> LoadedSettings:
 
 
 def _write_default(path: Path, errors: list[ConfigError]) -> bool:
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        errors.append(
+            ConfigError(
+                "is a file, not a folder: the settings in it cannot be read or saved.",
+                path=str(folder),
+                hint="Move that file elsewhere and restart; until then Desktop Chat runs on its "
+                "defaults.",
+            )
+        )
+        return False
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         # "x" refuses to replace a file that appeared meanwhile: the user's file always wins.
         with path.open("x", encoding="utf-8") as f:
             f.write(default_config_text())

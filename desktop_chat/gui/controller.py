@@ -83,6 +83,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self.ready_choice: ModelChoice | None = None
         #: True once the first ``refresh()`` is over, whatever it found.
         self.has_started = False
+        self._told: list[str] = []
         self.code_only = False
         #: Why the global shortcut does not work, for Settings → App ("" when it does).
         self.hotkey_note = ""
@@ -176,11 +177,19 @@ class ChatController(StoreActions, SettingsActions, QObject):
             )
             if choice:
                 await self.choose(choice)
-                if self.store.notes and not self.conversation.messages:
-                    # The welcome panel, which lists notes, is not on show: say it here.
-                    self.notice.emit(" ".join(self.store.notes), "")
-                return
+        if self.choice is not None:
+            self._tell_problems(notes)
         self._update_context()
+
+    def _tell_problems(self, notes: list[str]) -> None:
+        """Settings and store problems, in a banner when the welcome panel (which lists them)
+        is not on show; each set of problems once, and again only when it changes."""
+        if notes and notes != self._told:
+            if len(notes) == 1:
+                self.notice.emit(notes[0], "")
+            else:
+                self.notice.emit(f"{len(notes)} problems were found:", "\n".join(notes))
+        self._told = notes
 
     async def choose(self, choice: ModelChoice) -> None:
         """Switch models; the conversation stays. A reply still streaming is stopped first."""
