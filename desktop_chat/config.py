@@ -62,6 +62,8 @@ class Settings:
     hotkey: str | None = None
     #: No Dock icon: the app lives in the menu bar only.
     menu_bar_only: bool = False
+    #: The log also records message text, for a bug report (``[app] debug_log``).
+    debug_log: bool = False
     #: ``[discovery]``: look for servers already running on this machine, and on which ports.
     discover_local_servers: bool = True
     local_servers: tuple[tuple[str, int], ...] = KNOWN_LOCAL_SERVERS
@@ -301,14 +303,14 @@ def _apply(settings: Settings, data: dict, where: _Where, errors: list[ConfigErr
 
 
 def _apply_app(settings: Settings, table: Any, where: _Where, errors: list) -> None:
-    """``[app]``: hotkey = "ctrl+alt+space" (or "off"), menu_bar_only = true/false."""
+    """``[app]``: hotkey = "ctrl+alt+space" (or "off"), menu_bar_only and debug_log = true/false."""
     if not isinstance(table, dict):
         errors.append(where.error("must be a table: [app].", (), "app"))
         return
     for key in table:
-        if key not in ("hotkey", "menu_bar_only"):
+        if key not in ("hotkey", "menu_bar_only", "debug_log"):
             errors.append(where.error("is not an [app] setting; it was ignored.", ("app",), key,
-                                      "Known ones: hotkey, menu_bar_only."))  # fmt: skip
+                                      "Known ones: hotkey, menu_bar_only, debug_log."))  # fmt: skip
     if "hotkey" in table:
         value = table["hotkey"]
         if not isinstance(value, str):
@@ -323,11 +325,13 @@ def _apply_app(settings: Settings, table: Any, where: _Where, errors: list) -> N
                 settings.hotkey = parse(value).spec()
             except ValueError as exc:
                 errors.append(where.error(f"is not a shortcut: {exc}", ("app",), "hotkey"))
-    if "menu_bar_only" in table:
-        if isinstance(table["menu_bar_only"], bool):
-            settings.menu_bar_only = table["menu_bar_only"]
+    for key in ("menu_bar_only", "debug_log"):
+        if key not in table:
+            continue
+        if isinstance(table[key], bool):
+            setattr(settings, key, table[key])
         else:
-            errors.append(where.error("must be true or false.", ("app",), "menu_bar_only"))
+            errors.append(where.error("must be true or false.", ("app",), key))
 
 
 def _apply_discovery(settings: Settings, table: Any, where: _Where, errors: list) -> None:

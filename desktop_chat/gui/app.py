@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import sys
 import threading
 
+from PySide6.QtCore import qVersion
 from PySide6.QtWidgets import QApplication
 
 from desktop_chat import __version__
+
+log = logging.getLogger(__name__)
 
 #: Imported in the background once the window is up, in this order (the likeliest first).
 WARM_UP = ("openai", "pygments.lexers", "pygments.formatters", "httpx", "huggingface_hub")
@@ -30,8 +34,10 @@ def warm_up(stop: threading.Event, names: tuple[str, ...] = WARM_UP) -> threadin
         for name in names:
             if stop.is_set():
                 return
-            with contextlib.suppress(Exception):
+            try:
                 importlib.import_module(name)
+            except Exception:  # the first send imports it again and says what is wrong
+                log.exception("warming up %s failed", name)
 
     thread = threading.Thread(target=work, name="warm-up")
     thread.start()
@@ -39,11 +45,15 @@ def warm_up(stop: threading.Event, names: tuple[str, ...] = WARM_UP) -> threadin
 
 
 async def _main(window, quit_event, hotkey=None) -> None:
+    import asyncio
+
     controller = window.controller
+    asyncio.get_running_loop().set_exception_handler(_log_loop_error)
     controller.spawn(_refresh(controller, window, hotkey))
     stop_warming = threading.Event()
     warming = warm_up(stop_warming)
     await quit_event.wait()
+    log.info("quitting")
     stop_warming.set()
     # Quitting mid-reply or mid-download must not leave work half-done on a dead loop, nor the
     # engine's thread running.
@@ -78,6 +88,7 @@ async def _refresh(controller, window, hotkey=None) -> None:
     try:
         await controller.refresh()
     except Exception as exc:  # the window stays useful whatever the background check meets
+        log.exception("looking for settings and models failed")
         window.welcome.notes.setText(f"Could not look for models: {exc}")
         window.welcome.notes.show()
         return
@@ -107,6 +118,13 @@ def run(argv: list[str]) -> int:
 
     import qasync
 
+    from desktop_chat import logs
+
+    logs.setup(app_paths())
+    sys.excepthook = _log_uncaught
+    log.info("Desktop Chat %s starting (Python %s, Qt %s, %s)", __version__,
+             sys.version.split()[0], qVersion(), sys.platform)  # fmt: skip
+
     from desktop_chat.gui.controller import ChatController
     from desktop_chat.gui.hotkey_host import HotkeyHost
     from desktop_chat.gui.quick_prompt import quick_prompt_for
@@ -128,6 +146,18 @@ def run(argv: list[str]) -> int:
     with contextlib.suppress(asyncio.CancelledError):
         qasync.run(_main(window, quit_event, hotkey))
     return 0
+
+
+def _log_uncaught(kind, value, tb) -> None:
+    """An error in a Qt slot: logged with its traceback; the app runs on (the default hook
+    would print it to a terminal the user never sees)."""
+    log.critical("uncaught error", exc_info=(kind, value, tb))
+
+
+def _log_loop_error(loop, context: dict) -> None:
+    exc = context.get("exception")
+    log.error("error on the event loop: %s", context.get("message"),
+              exc_info=(type(exc), exc, exc.__traceback__) if exc else None)  # fmt: skip
 
 
 def _bring_forward(window) -> None:

@@ -8,8 +8,9 @@ strong reference to each and cancels them all in ``aclose()``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import threading
+import time
 from collections.abc import Coroutine
 from contextlib import aclosing
 from pathlib import Path
@@ -28,6 +29,8 @@ from desktop_chat.gui.controller_store import StoreActions
 from desktop_chat.history import StoredChat
 from desktop_chat.params import GenerationParams
 from desktop_chat.paths import AppPaths, app_paths
+
+log = logging.getLogger(__name__)
 
 CODE_ONLY_PROMPT = (
     "Answer with code only: one or more fenced code blocks, each with its language. "
@@ -130,8 +133,10 @@ class ChatController(StoreActions, SettingsActions, QObject):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for provider in self._providers.values():
-            with contextlib.suppress(Exception):
+            try:
                 await provider.aclose()
+            except Exception:  # quitting goes on; the log says what was left
+                log.exception("closing the provider %s failed", getattr(provider, "name", "?"))
         self._providers.clear()
         if self._engine_host is not None:
             self._engine_host.stop()
@@ -159,10 +164,20 @@ class ChatController(StoreActions, SettingsActions, QObject):
         from desktop_chat.providers.discovery import discover, local_servers
 
         self.loaded = await asyncio.to_thread(load_settings, self.paths)
+        from desktop_chat import logs
+
+        logs.set_debug(self.settings.debug_log)
+        log.info("settings read from %s: %d providers, %d problems",
+                 [str(p) for p in self.loaded.sources], len(self.settings.providers),
+                 len(self.loaded.errors))  # fmt: skip
+        for err in self.loaded.errors:
+            log.warning("settings: %s", err)
         self.settings_loaded.emit()
         self.discovered, self.cached = await asyncio.gather(
             discover(local_servers(self.settings)), asyncio.to_thread(cached_models)
         )
+        log.info("local servers found: %s; MLX models in the cache: %d",
+                 [s.name for s in self.discovered] or "none", len(self.cached))  # fmt: skip
         self.choices = catalog.build(self.settings, self.discovered, self.cached)
         self.choices_changed.emit(self.choices)
         notes = [str(err) for err in self.loaded.errors] + self.store.notes
@@ -195,6 +210,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
         """Switch models; the conversation stays. A reply still streaming is stopped first."""
         await self.stop_and_wait()
         self.choice = choice
+        log.info("model chosen: %s", choice.key)
         self.model_changed.emit(choice)
         self._update_context()
         if choice.local and not await self._load_local(choice):
@@ -210,10 +226,13 @@ class ChatController(StoreActions, SettingsActions, QObject):
             return True
         size = f" ({choice.size_bytes / 1e9:.1f} GB)" if choice.size_bytes >= 1e8 else ""
         self.loading.emit(f"Loading {choice.label}{size}…")
+        started = time.perf_counter()
         try:
             await host.load(choice.path)
+            log.info("loaded %s in %.1f s", choice.label, time.perf_counter() - started)
             return True
         except DesktopChatError as err:
+            log.warning("loading %s failed: %s", choice.label, err)
             self.failed.emit(err.message, err.hint, False)
             return False
         finally:
@@ -289,6 +308,9 @@ class ChatController(StoreActions, SettingsActions, QObject):
             self.files.clear()
             self.files_changed.emit([])
         meta = {"display": text, "files": files, "attached": attached} if files else {}
+        log.info("sending to %s: %d characters, %d files", self.choice.label, len(text),
+                 len(files))  # fmt: skip
+        log.debug("message text: %r", text)
         # Saved before anything is sent: a crash or a failure never loses it.
         new_row = self.chat.conversation_id is None
         message = self.chat.add_user(text + attached, self.choice.label, **meta)
@@ -355,11 +377,22 @@ class ChatController(StoreActions, SettingsActions, QObject):
                     if isinstance(event, TextDelta):
                         self.delta.emit(event.text)
             ended = True
-            self.reply_ended.emit(self._reply_meta(index))
+            meta = self._reply_meta(index)
+            log.info("reply from %s: %s", choice.label, _timings(meta))
+            log.debug("reply text: %r", self.conversation.messages[-1].content)
+            self.reply_ended.emit(meta)
         except DesktopChatError as err:
             ended = True
+            log.warning("reply from %s failed: %s", choice.label, err)
             self.reply_ended.emit(self._reply_meta(index) or {"interrupted": True})
             self.failed.emit(err.message, err.hint, True)
+        except Exception:  # a bug: said in the window and logged with its traceback
+            ended = True
+            log.exception("reply from %s failed unexpectedly", choice.label)
+            self.reply_ended.emit(self._reply_meta(index) or {"interrupted": True})
+            self.failed.emit("Something went wrong while answering.",
+                             "Retry; if it happens again, the log (menu-bar icon → Show Log) "
+                             "says what.", True)  # fmt: skip
         finally:
             self.chat.reply_ended()  # when the stream never began (a model that failed to load)
             if not ended:  # stopped: keep what arrived, marked as stopped
@@ -452,3 +485,17 @@ class ChatController(StoreActions, SettingsActions, QObject):
     def cancel_download(self) -> None:
         if self._download_cancel is not None:
             self._download_cancel.set()
+
+
+def _timings(meta: dict) -> str:
+    """A reply's figures for the log: never its text."""
+    usage = meta.get("usage") or {}
+    figures = {"ttft_s": meta.get("ttft_s"), "tokens_per_s": meta.get("tokens_per_s"),
+               "total_s": meta.get("total_s"), "tokens": usage.get("completion_tokens"),
+               "finish": meta.get("finish_reason")}  # fmt: skip
+    figures = ", ".join(
+        f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in figures.items()
+        if v is not None
+    )
+    return figures or ("stopped" if meta.get("interrupted") else "no figures")

@@ -1,6 +1,6 @@
 """The menu-bar (tray) icon. Its menu is rebuilt each time it opens: Quick Prompt (with its
 shortcut), New Chat, Show Window, recent conversations, the model with a submenu to switch,
-Settings…, Quit."""
+Settings…, Show Log, Quit."""
 
 from __future__ import annotations
 
@@ -95,6 +95,7 @@ class Tray(QObject):
             action.triggered.connect(lambda _=False, c=option: self.window.choose(c))
             models.addAction(action)
         menu.addAction("Settings…").triggered.connect(self.settings)
+        menu.addAction("Show Log").triggered.connect(self.show_log)
         menu.addSeparator()
         menu.addAction("Quit Desktop Chat").triggered.connect(self.quit_app)
 
@@ -110,6 +111,14 @@ class Tray(QObject):
     def open(self, conversation_id: int) -> None:
         self.show_window()
         self.window.open_conversation(conversation_id)
+
+    def show_log(self) -> None:
+        """The log file in Finder (the file manager elsewhere), for a bug report."""
+        from desktop_chat import logs
+        from desktop_chat.gui.reveal import reveal
+        from desktop_chat.paths import app_paths
+
+        reveal(logs.log_file(app_paths()))
 
     def settings(self) -> None:
         self.show_window()

@@ -12,12 +12,15 @@ Key specs are written like ``ctrl+alt+space`` or ``option+space``; ``parse`` rea
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from desktop_chat.errors import DesktopChatError
+
+log = logging.getLogger(__name__)
 
 MODIFIERS = {
     "ctrl": "ctrl", "control": "ctrl", "alt": "alt", "option": "alt", "opt": "alt",
@@ -164,8 +167,8 @@ class X11Hotkey(Hotkey):
             for extra in self._variants:
                 self._root.ungrab_key(self._keycode, self._mods | extra)
             self._display.sync()
-        except Exception:
-            pass
+        except Exception:  # the display may be gone already; the grab went with it
+            log.debug("releasing the X11 key grab failed", exc_info=True)
         self._display.close()
         self._display = None
 
