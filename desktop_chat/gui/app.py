@@ -99,7 +99,9 @@ async def _refresh(controller, window, hotkey=None) -> None:
 def run(argv: list[str]) -> int:
     from desktop_chat.gui.main_window import APP_TITLE, MainWindow
 
-    app = QApplication.instance() or QApplication(argv)
+    from desktop_chat.gui.quitting import App, SignalQuitter
+
+    app = QApplication.instance() or App(argv)
     app.setApplicationName(APP_TITLE)
     app.setApplicationVersion(__version__)
     from desktop_chat.gui.single_instance import InstanceServer, ask_running_copy, server_name
@@ -132,6 +134,11 @@ def run(argv: list[str]) -> int:
 
     quit_event = asyncio.Event()
     window.on_quit = quit_event.set
+    # ⌘Q from the application menu, Dock → Quit, logout, QApplication.quit() and SIGTERM all
+    # come here too, instead of stopping the loop under the running tasks.
+    if isinstance(app, App):
+        app.on_quit = quit_event.set
+    quitter = SignalQuitter(app)
     window.attach(ChatController())
     quick = quick_prompt_for(window)
     hotkey = HotkeyHost(app)
@@ -145,6 +152,8 @@ def run(argv: list[str]) -> int:
         app.lastWindowClosed.connect(quit_event.set)
     with contextlib.suppress(asyncio.CancelledError):
         qasync.run(_main(window, quit_event, hotkey))
+    quitter.close()
+    log.info("quit")
     return 0
 
 
