@@ -98,7 +98,6 @@ async def _refresh(controller, window, hotkey=None) -> None:
 
 def run(argv: list[str]) -> int:
     from desktop_chat.gui.main_window import APP_TITLE, MainWindow
-
     from desktop_chat.gui.quitting import App, SignalQuitter
 
     app = QApplication.instance() or App(argv)
