@@ -60,13 +60,22 @@ class Settings:
     aliases: dict[str, Alias] = field(default_factory=dict)
     #: The quick prompt's global shortcut; None: the platform's default; "off": none.
     hotkey: str | None = None
-    #: No Dock icon: the app lives in the menu bar only.
-    menu_bar_only: bool = False
+    #: No Dock icon: the app lives in the menu bar only. None: not set by the user, so the
+    #: bundle decides (its Info.plist's LSUIElement; a Dock icon when not in a bundle).
+    menu_bar_only: bool | None = None
     #: The log also records message text, for a bug report (``[app] debug_log``).
     debug_log: bool = False
     #: ``[discovery]``: look for servers already running on this machine, and on which ports.
     discover_local_servers: bool = True
     local_servers: tuple[tuple[str, int], ...] = KNOWN_LOCAL_SERVERS
+
+    def dock_hidden(self) -> bool:
+        """Whether the app lives in the menu bar only: the user's choice, else the bundle's."""
+        if self.menu_bar_only is not None:
+            return self.menu_bar_only
+        from desktop_chat.platform.dock import bundle_menu_bar_only
+
+        return bundle_menu_bar_only()
 
 
 @dataclass(slots=True)

@@ -76,7 +76,8 @@ async def _refresh(controller, window, hotkey=None) -> None:
             wanted = (controller.settings.hotkey, controller.settings.menu_bar_only)
             if applied and applied[-1] == wanted:
                 return
-            set_menu_bar_only(wanted[1])
+            if wanted[1] is not None:  # only the user's own choice: the bundle's stands
+                set_menu_bar_only(wanted[1])
             problem = hotkey.apply(wanted[0])
             controller.hotkey_note = hotkey.problem
             if applied and problem:  # a change made in Settings: say so now
@@ -113,7 +114,7 @@ def run(argv: list[str]) -> int:
     window.show()
     app.processEvents()  # the first frame is on screen before the rest is even imported
     instance = InstanceServer(name, app)
-    instance.show_requested.connect(lambda: _bring_forward(window))
+    instance.show_requested.connect(window.bring_forward)
     # asyncio alone costs about as much as the bare window: it comes after the first frame.
     import asyncio
 
@@ -149,6 +150,9 @@ def run(argv: list[str]) -> int:
     app.setQuitOnLastWindowClosed(False)
     if not tray.show():
         app.lastWindowClosed.connect(quit_event.set)
+    from desktop_chat.gui.activation import DockReopen
+
+    window.dock_reopen = DockReopen(window, lambda: window.controller.settings.dock_hidden(), app)
     with contextlib.suppress(asyncio.CancelledError):
         qasync.run(_main(window, quit_event, hotkey))
     quitter.close()
@@ -166,21 +170,6 @@ def _log_loop_error(loop, context: dict) -> None:
     exc = context.get("exception")
     log.error("error on the event loop: %s", context.get("message"),
               exc_info=(type(exc), exc, exc.__traceback__) if exc else None)  # fmt: skip
-
-
-def _bring_forward(window) -> None:
-    from PySide6.QtCore import Qt
-
-    from desktop_chat.platform.dock import activate
-
-    activate()
-    window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
-    handle = window.windowHandle()
-    if window.isVisible() and handle is not None and not handle.isExposed():
-        window.hide()  # unmapped behind Qt's back (hidden, on another desktop): map it again
-    window.show()
-    window.raise_()
-    window.activateWindow()
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         self.reply: AssistantMessage | None = None
         self.editing: int | None = None
         self.dialog = None
+        self.quick_prompt = None
         self._build()
         self._shortcuts()
         self._apply_theme()
@@ -171,21 +172,27 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         # ⌘, is the platform's Preferences key on macOS; elsewhere it has none, so add it (the
         # same keys twice would make Qt call the shortcut ambiguous and fire neither).
         settings = QKeySequence.keyBindings(std.Preferences) or [QKeySequence("Ctrl+,")]
-        for keys, slot in (
-            (QKeySequence.keyBindings(std.Close), self.close),
-            (QKeySequence.keyBindings(std.Quit), self._quit),
-            (QKeySequence.keyBindings(std.New), self.new_chat),
-            (settings, self.open_settings),
-            ([QKeySequence("Ctrl+.")], self.stop),
-            ([QKeySequence(Qt.Key.Key_Escape)], self.escape),
-            (QKeySequence.keyBindings(std.Open), self.pick_files),
-            (QKeySequence.keyBindings(std.Find), self.find),
+        #: One action per shortcut; the menu bar shows the same actions.
+        self.named_actions: dict[str, QAction] = {}
+        for name, keys, slot in (
+            ("close", QKeySequence.keyBindings(std.Close), self.close),
+            ("quit", QKeySequence.keyBindings(std.Quit), self._quit),
+            ("new", QKeySequence.keyBindings(std.New), self.new_chat),
+            ("settings", settings, self.open_settings),
+            ("stop", [QKeySequence("Ctrl+.")], self.stop),
+            ("escape", [QKeySequence(Qt.Key.Key_Escape)], self.escape),
+            ("open", QKeySequence.keyBindings(std.Open), self.pick_files),
+            ("find", QKeySequence.keyBindings(std.Find), self.find),
         ):
             action = QAction(self)
             action.setShortcuts(keys)
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             action.triggered.connect(slot)
             self.addAction(action)
+            self.named_actions[name] = action
+        from desktop_chat.gui import menu_bar
+
+        self.menu_bar = menu_bar.build(self)
 
     def attach(self, controller: ChatController) -> None:
         self.controller = c = controller
@@ -469,6 +476,21 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
 
     def _quit(self) -> None:
         self.on_quit()
+
+    @Slot()
+    def bring_forward(self) -> None:
+        from desktop_chat.gui.activation import bring_forward
+
+        bring_forward(self)
+
+    @Slot()
+    def show_log(self) -> None:
+        """The log file in Finder (the file manager elsewhere), for a bug report."""
+        from desktop_chat import logs
+        from desktop_chat.gui.reveal import reveal
+        from desktop_chat.paths import app_paths
+
+        reveal(logs.log_file(app_paths()))
 
     # --- files dropped on the window -----------------------------------------------------
 

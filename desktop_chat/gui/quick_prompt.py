@@ -219,9 +219,7 @@ def quick_prompt_for(window) -> QuickPrompt:
     quick.setStyleSheet(window.styleSheet())
 
     def continue_there(conversation_id: int) -> None:
-        window.show()
-        window.raise_()
-        window.activateWindow()
+        window.bring_forward()  # activates the app first: it may be in the background
         window.open_conversation(conversation_id)
 
     quick.continue_requested.connect(continue_there)

@@ -249,7 +249,7 @@ class SettingsDialog(QDialog):
         self.hotkey_off.setChecked(hotkey == "off")
         if hotkey != "off":
             self.hotkey.setKeySequence(QKeySequence(qt_from_spec(parse(hotkey).spec())))
-        self.menu_bar_only.setChecked(settings.menu_bar_only)
+        self.menu_bar_only.setChecked(settings.dock_hidden())
 
     def _selected(self) -> ProviderSettings | None:
         row = self.provider_list.currentRow()
@@ -309,7 +309,7 @@ class SettingsDialog(QDialog):
             if hotkey == (current.hotkey or default_spec()):
                 hotkey = None
             menu_bar_only = self.menu_bar_only.isChecked()
-            if menu_bar_only == current.menu_bar_only:
+            if menu_bar_only == current.dock_hidden():
                 menu_bar_only = None
             await self.controller.save_defaults(self.defaults(), hotkey, menu_bar_only)
         except DesktopChatError as err:

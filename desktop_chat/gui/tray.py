@@ -95,14 +95,12 @@ class Tray(QObject):
             action.triggered.connect(lambda _=False, c=option: self.window.choose(c))
             models.addAction(action)
         menu.addAction("Settings…").triggered.connect(self.settings)
-        menu.addAction("Show Log").triggered.connect(self.show_log)
+        menu.addAction("Show Log").triggered.connect(self.window.show_log)
         menu.addSeparator()
         menu.addAction("Quit Desktop Chat").triggered.connect(self.quit_app)
 
     def show_window(self) -> None:
-        self.window.show()
-        self.window.raise_()
-        self.window.activateWindow()
+        self.window.bring_forward()
 
     def new_chat(self) -> None:
         self.show_window()
@@ -111,14 +109,6 @@ class Tray(QObject):
     def open(self, conversation_id: int) -> None:
         self.show_window()
         self.window.open_conversation(conversation_id)
-
-    def show_log(self) -> None:
-        """The log file in Finder (the file manager elsewhere), for a bug report."""
-        from desktop_chat import logs
-        from desktop_chat.gui.reveal import reveal
-        from desktop_chat.paths import app_paths
-
-        reveal(logs.log_file(app_paths()))
 
     def settings(self) -> None:
         self.show_window()

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import plistlib
 import sys
+from pathlib import Path
 
 
 def set_menu_bar_only(on: bool, platform: str = sys.platform) -> bool:
@@ -31,3 +34,17 @@ def activate(platform: str = sys.platform) -> None:
     except ImportError:
         return
     NSApplication.sharedApplication().activateIgnoringOtherApps_(True)
+
+
+def bundle_menu_bar_only(environ=os.environ) -> bool:
+    """The bundle's own answer: ``LSUIElement`` in its Info.plist (the menu-bar-only flavour
+    sets it, so the app starts with no Dock icon and never flashes one). py2app's launcher
+    sets ``RESOURCEPATH`` to ``Contents/Resources``; outside a bundle there is none: False."""
+    resources = environ.get("RESOURCEPATH")
+    if not resources:
+        return False
+    try:
+        with (Path(resources).parent / "Info.plist").open("rb") as f:
+            return bool(plistlib.load(f).get("LSUIElement", False))
+    except (OSError, plistlib.InvalidFileException, ValueError):
+        return False
