@@ -169,14 +169,14 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
     def _shortcuts(self) -> None:
         # Qt maps Ctrl to ⌘ on macOS, so each of these is the Mac shortcut there.
         std = QKeySequence.StandardKey
-        # ⌘, is the platform's Preferences key on macOS; elsewhere it has none, so add it (the
+        # ⌘, and ⌘Q are the platform's keys on macOS; where a platform has none, add them (the
         # same keys twice would make Qt call the shortcut ambiguous and fire neither).
         settings = QKeySequence.keyBindings(std.Preferences) or [QKeySequence("Ctrl+,")]
         #: One action per shortcut; the menu bar shows the same actions.
         self.named_actions: dict[str, QAction] = {}
         for name, keys, slot in (
             ("close", QKeySequence.keyBindings(std.Close), self.close),
-            ("quit", QKeySequence.keyBindings(std.Quit), self._quit),
+            ("quit", QKeySequence.keyBindings(std.Quit) or [QKeySequence("Ctrl+Q")], self._quit),
             ("new", QKeySequence.keyBindings(std.New), self.new_chat),
             ("settings", settings, self.open_settings),
             ("stop", [QKeySequence("Ctrl+.")], self.stop),
