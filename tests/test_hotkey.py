@@ -67,8 +67,123 @@ def test_macos_key_codes_for_carbon():
 
     assert carbon_codes(parse("option+space")) == (49, 1 << 11)
     assert carbon_codes(parse("cmd+shift+k")) == (40, (1 << 8) | (1 << 9))
+    # F-keys and arrows (HIToolbox's kVK_F5, kVK_UpArrow …)
+    assert carbon_codes(parse("ctrl+f5")) == (96, 1 << 12)
+    assert carbon_codes(parse("ctrl+f12"))[0] == 111
+    assert [carbon_codes(parse(f"cmd+{k}"))[0] for k in ("left", "right", "down", "up")] == [
+        123, 124, 125, 126]  # fmt: skip
+    # A key recorded in Settings carries the code of the key pressed: it wins over the name
+    # (on AZERTY the key labelled A is kVK_ANSI_Q, 12).
+    assert carbon_codes(parse("option+a@12")) == (12, 1 << 11)
     with pytest.raises(HotkeyUnavailable, match="cannot be a global shortcut"):
-        carbon_codes(parse("ctrl+f5"))
+        carbon_codes(parse("ctrl+f13"))
+
+
+def test_a_recorded_key_code_survives_the_round_trip():
+    spec = parse("option+a@12")
+    assert spec.code == 12 and spec.key == "a" and spec.spec() == "alt+a@12"
+    assert parse(spec.spec()) == spec
+    assert spec.label("darwin") == "⌥A"  # the code is for Carbon, not for people
+    with pytest.raises(ValueError, match="press the shortcut again"):
+        parse("option+a@x")
+
+
+class _FakeQuickMacHotkey:
+    """quickmachotkey's surface as its source has it (2025.7.28): ``quickHotKey`` registers
+    at once and gives the handler ``register``/``unregister``; ``hotKeyHandlers`` keeps every
+    handler by id. Carbon itself is what this stands in for."""
+
+    def __init__(self):
+        self.hotKeyHandlers = {}
+        self.registered: list[tuple[int, int]] = []
+        self.counter = 0
+
+    def mask(self, *keys):
+        value = 0
+        for key in keys:
+            value |= key
+        return value
+
+    def quickHotKey(self, *, virtualKey, modifierMask, immediately=True):
+        def wrap(handler):
+            self.counter += 1
+            self.hotKeyHandlers[self.counter] = handler
+            entry = (virtualKey, modifierMask)
+
+            def register():
+                self.registered.append(entry)
+
+            def unregister():
+                if entry in self.registered:
+                    self.registered.remove(entry)
+
+            handler.register, handler.unregister = register, unregister
+            if immediately:
+                register()
+            return handler
+
+        return wrap
+
+    def press(self, code, mask):
+        """What Carbon would do: call the handlers of the registered key."""
+        if (code, mask) in self.registered:
+            for handler in list(self.hotKeyHandlers.values()):
+                if getattr(handler, "unregister", None) and (code, mask) in self.registered:
+                    handler()
+
+
+def test_the_mac_hotkey_unregisters_when_changed_or_turned_off(qapp, monkeypatch):
+    import sys
+    import types
+
+    fake = _FakeQuickMacHotkey()
+    module = types.ModuleType("quickmachotkey")
+    for name in ("hotKeyHandlers", "mask", "quickHotKey"):
+        setattr(module, name, getattr(fake, name))
+    monkeypatch.setitem(sys.modules, "quickmachotkey", module)
+    from desktop_chat.gui import hotkey_host
+
+    monkeypatch.setattr(hotkey_host, "register",
+                        lambda spec, cb: register(spec, cb, platform="darwin"))  # fmt: skip
+    host = hotkey_host.HotkeyHost()
+    try:
+        assert host.apply("option+space") == ""
+        assert fake.registered == [(49, 1 << 11)] and len(fake.hotKeyHandlers) == 1
+        host.apply("cmd+shift+k")  # changed in Settings: only the new key is registered
+        assert fake.registered == [(40, (1 << 8) | (1 << 9))]
+        assert len(fake.hotKeyHandlers) == 1, "the old handler is dropped, not kept for good"
+        host.apply("off")  # "No global shortcut"
+        assert fake.registered == [] and fake.hotKeyHandlers == {}
+    finally:
+        host.release()
+
+
+def test_settings_records_the_key_pressed_for_a_mac(qapp, _isolated_home):
+    from PySide6.QtCore import QEvent, Qt
+    from PySide6.QtGui import QKeyEvent
+    from PySide6.QtWidgets import QApplication
+
+    from tests.support.gui import running_window
+
+    with running_window(qapp) as (loop, window):
+        loop.run_until_complete(window.controller.refresh())
+        window.open_settings()
+        dialog = window.dialog
+        dialog.hotkey.clear()
+        dialog.hotkey.setFocus()
+        alt = Qt.KeyboardModifier.AltModifier
+        # ⌥ then the key labelled A on an AZERTY Mac: Qt says Key_A, Carbon's code is 12.
+        for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+            for key, code, text in ((Qt.Key.Key_Alt, 58, ""), (Qt.Key.Key_A, 12, "a")):
+                event = QKeyEvent(kind, key, alt, 0, code, 0, text)
+                QApplication.sendEvent(dialog.hotkey, event)
+        assert dialog.hotkey.keySequence().toString() == "Alt+A"
+        assert dialog.hotkey_setting("darwin") == "alt+a@12"
+        assert dialog.hotkey_setting("linux") == "alt+a"  # X11 maps names by its own layout
+        # Reopened, an unchanged box keeps the recorded code (nothing rewritten).
+        dialog.native_key.remember(dialog.hotkey.keySequence(), None)
+        assert dialog.hotkey_setting("darwin") == "alt+a"
+        dialog.close()
 
 
 def test_no_x11_means_a_null_backend_that_says_why():
@@ -175,3 +290,27 @@ def test_no_global_shortcut_here_is_said_in_settings_not_at_every_start(qapp, mo
         label = window.dialog.findChild(QLabel, "hotkeyProblem")
         assert label is not None and "Wayland" in label.text()
         host.release()
+
+
+def test_x11_grabs_function_and_arrow_keys(monkeypatch):
+    from desktop_chat.platform.hotkey import x11_keysym_name
+
+    assert [x11_keysym_name(k) for k in ("f5", "up", "space", "a", "return")] == [
+        "F5", "Up", "space", "a", "Return"]  # fmt: skip
+    require_programs("Xvfb", "xdotool")
+    with xvfb() as display:
+        monkeypatch.setenv("DISPLAY", display)
+        # (not Ctrl+Alt+F5: the X server keeps that one to switch consoles)
+        for spec, keys in (("ctrl+shift+f5", "ctrl+shift+F5"), ("ctrl+shift+up", "ctrl+shift+Up")):
+            pressed = []
+            hotkey = register(parse(spec), lambda p=pressed: p.append(1))
+            try:
+                env = {**os.environ, "DISPLAY": display}
+                subprocess.run(["xdotool", "key", keys], env=env, check=True)
+                deadline = time.monotonic() + 5
+                while not pressed and time.monotonic() < deadline:
+                    hotkey.dispatch()
+                    time.sleep(0.01)
+                assert pressed == [1], spec
+            finally:
+                hotkey.close()

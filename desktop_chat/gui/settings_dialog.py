@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import QEvent, QObject, Qt, Slot
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -209,6 +209,7 @@ class SettingsDialog(QDialog):
         page = QWidget(self)
         self.hotkey = QKeySequenceEdit(page)
         self.hotkey.setMaximumSequenceLength(1)
+        self.native_key = NativeKeyRecorder(self.hotkey)
         self.hotkey_off = QCheckBox("No global shortcut", page)
         self.hotkey_off.toggled.connect(lambda off: self.hotkey.setEnabled(not off))
         self.menu_bar_only = QCheckBox("Menu bar only (no Dock icon)", page)
@@ -226,12 +227,14 @@ class SettingsDialog(QDialog):
         form.addRow("Mode", self.menu_bar_only)
         return page
 
-    def hotkey_setting(self) -> str:
+    def hotkey_setting(self, platform: str = sys.platform) -> str:
         """The shortcut as config.toml writes it, or "off"; ``ValueError`` if unusable."""
         if self.hotkey_off.isChecked():
             return "off"
-        return spec_from_qt(self.hotkey.keySequence().toString(
-            QKeySequence.SequenceFormat.PortableText))  # fmt: skip
+        sequence = self.hotkey.keySequence()
+        spec = spec_from_qt(sequence.toString(QKeySequence.SequenceFormat.PortableText))
+        code = self.native_key.code_for(sequence)
+        return f"{spec}@{code}" if code is not None and platform == "darwin" else spec
 
     def _fill(self) -> None:
         settings = self.controller.settings
@@ -248,7 +251,10 @@ class SettingsDialog(QDialog):
         hotkey = settings.hotkey or default_spec()
         self.hotkey_off.setChecked(hotkey == "off")
         if hotkey != "off":
-            self.hotkey.setKeySequence(QKeySequence(qt_from_spec(parse(hotkey).spec())))
+            spec = parse(hotkey)
+            sequence = QKeySequence(qt_from_spec(spec.spec().partition("@")[0]))
+            self.hotkey.setKeySequence(sequence)
+            self.native_key.remember(sequence, spec.code)
         self.menu_bar_only.setChecked(settings.dock_hidden())
 
     def _selected(self) -> ProviderSettings | None:
@@ -318,6 +324,36 @@ class SettingsDialog(QDialog):
         self.accept()
         return True
 
+
+class NativeKeyRecorder(QObject):
+    """Which physical key made the shortcut typed into the box: on a Mac Qt reports Carbon's
+    virtual key code as ``nativeVirtualKey``, and the global hotkey must register that code,
+    not the US-layout position of the character (an AZERTY "A" is where a US "Q" is)."""
+
+    def __init__(self, edit: QKeySequenceEdit) -> None:
+        super().__init__(edit)
+        self._last: tuple[Qt.Key, int] | None = None
+        edit.installEventFilter(self)
+        for child in edit.findChildren(QLineEdit):  # the box forwards its line edit's keys
+            child.installEventFilter(self)
+
+    def eventFilter(self, _watched: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                and event.nativeVirtualKey() and event.key() not in _MODIFIER_KEYS):  # fmt: skip
+            self._last = (Qt.Key(event.key()), event.nativeVirtualKey())
+        return False
+
+    def remember(self, sequence: QKeySequence, code: int | None) -> None:
+        self._last = None if code is None or sequence.isEmpty() else (sequence[0].key(), code)
+
+    def code_for(self, sequence: QKeySequence) -> int | None:
+        """The native code of the key in ``sequence``, if it was the one last pressed."""
+        if self._last is None or sequence.isEmpty() or sequence[0].key() != self._last[0]:
+            return None
+        return self._last[1]
+
+
+_MODIFIER_KEYS = {Qt.Key.Key_Control, Qt.Key.Key_Shift, Qt.Key.Key_Alt, Qt.Key.Key_Meta}
 
 # Qt writes ⌘ as "Ctrl" and ⌃ as "Meta" on a Mac; the hotkey specs name the keys themselves.
 _QT_TO_SPEC_MAC = {"ctrl": "cmd", "meta": "ctrl"}

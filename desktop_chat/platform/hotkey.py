@@ -7,7 +7,10 @@
   and calls ``dispatch()``; this module stays free of Qt.
 - Elsewhere (Wayland, Windows): a backend that says why there is no hotkey.
 
-Key specs are written like ``ctrl+alt+space`` or ``option+space``; ``parse`` reads them.
+Key specs are written like ``ctrl+alt+space`` or ``option+space``; ``parse`` reads them. A
+shortcut recorded in Settings on a Mac also carries the key's position, ``option+a@12``: Carbon
+registers physical keys, so on an AZERTY keyboard "A" must be the key the user pressed, not the
+key where a US keyboard has its A.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ class KeySpec:
     modifiers: frozenset[str]
     #: Lower-case key name: a letter, a digit, "space", "f5", "return", …
     key: str
+    #: The platform's own code for the key pressed (macOS: the virtual key code Qt reports as
+    #: ``nativeVirtualKey``), when it was recorded; it wins over the name on that platform.
+    code: int | None = None
 
     def label(self, platform: str = sys.platform) -> str:
         """ "⌥Space" on a Mac, "Ctrl+Alt+Space" elsewhere."""
@@ -56,13 +62,20 @@ class KeySpec:
         return ("" if platform == "darwin" else "+").join([*mods, key]) if mods else key
 
     def spec(self) -> str:
-        return "+".join([*(m for m in _ORDER if m in self.modifiers), self.key])
+        text = "+".join([*(m for m in _ORDER if m in self.modifiers), self.key])
+        return text if self.code is None else f"{text}@{self.code}"
 
 
 def parse(text: str) -> KeySpec:
     """``"Ctrl+Alt+Space"``, ``"option+space"``, ``"⌥Space"``, ``"cmd-shift-k"`` → KeySpec.
     Raises ``ValueError`` saying what is wrong."""
-    raw = text.strip()
+    raw, _, code_text = text.strip().partition("@")
+    code = None
+    if code_text:
+        if not code_text.strip().isdigit() or int(code_text) > 255:
+            raise ValueError(f"'@{code_text}' is not a key code; press the shortcut again in "
+                             "Settings.")  # fmt: skip
+        code = int(code_text)
     for symbol, name in _SYMBOLS.items():
         raw = raw.replace(symbol, f"{name}+")
     parts = [p for p in raw.replace("-", "+").lower().replace(" ", "").split("+") if p]
@@ -80,8 +93,8 @@ def parse(text: str) -> KeySpec:
                          f"Ctrl+Alt+{key.capitalize()}.")  # fmt: skip
     if len(key) > 1 and key not in _NAMED_KEYS and not (key[0] == "f" and key[1:].isdigit()):
         raise ValueError(f"'{key}' is not a key name; use a letter, a digit, Space, Return, "
-                         "Tab or F1–F12.")  # fmt: skip
-    return KeySpec(frozenset(MODIFIERS[m] for m in mods), key)
+                         "Tab, an arrow or F1–F12.")  # fmt: skip
+    return KeySpec(frozenset(MODIFIERS[m] for m in mods), key, code)
 
 
 _NAMED_KEYS = {"space", "return", "enter", "tab", "escape", "backspace", "up", "down", "left",
@@ -122,9 +135,7 @@ class X11Hotkey(Hotkey):
         self._on_press = on_press
         self._display = display.Display()
         root = self._display.screen().root
-        name = {"return": "Return", "enter": "Return", "escape": "Escape", "tab": "Tab",
-                "backspace": "BackSpace"}.get(spec.key, spec.key)  # fmt: skip
-        keysym = XK.string_to_keysym(name if len(name) > 1 else name.lower())
+        keysym = XK.string_to_keysym(x11_keysym_name(spec.key))
         self._keycode = self._display.keysym_to_keycode(keysym)
         if not keysym or not self._keycode:
             self._display.close()
@@ -171,6 +182,15 @@ class X11Hotkey(Hotkey):
             log.debug("releasing the X11 key grab failed", exc_info=True)
         self._display.close()
         self._display = None
+
+
+def x11_keysym_name(key: str) -> str:
+    """X11's name for a key: keysym names are case-sensitive ("F5", "Up", "space", "a")."""
+    names = {"return": "Return", "enter": "Return", "escape": "Escape", "tab": "Tab",
+             "backspace": "BackSpace", "space": "space"}  # fmt: skip
+    if key in names or len(key) == 1:
+        return names.get(key, key)
+    return key.upper() if key[0] == "f" and key[1:].isdigit() else key.capitalize()
 
 
 def register(spec: KeySpec, on_press: Callable[[], None], platform: str = sys.platform,
