@@ -98,6 +98,11 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self._tasks: set[asyncio.Task] = set()
         self._download_cancel: threading.Event | None = None
         self._progress_relay.connect(self._relay_progress)
+        from desktop_chat.platform.app_nap import Awake
+
+        # A reply streams at full speed into a hidden window: no App Nap while one runs.
+        self.awake = Awake("Answering a message")
+        self.busy_changed.connect(self.awake.set)
 
     def _open_store(self):
         from desktop_chat.store import Store, StoreError
@@ -462,11 +467,13 @@ class ChatController(StoreActions, SettingsActions, QObject):
     async def download(self, repo: str) -> Path | None:
         """Download (or find in the cache) an MLX model, then switch to it."""
         from desktop_chat.hub import download
+        from desktop_chat.platform import app_nap
 
         self._download_cancel = cancel = threading.Event()
         try:
-            folder = await asyncio.to_thread(download, repo.strip(), self._progress_relay.emit,
-                                             cancel)  # fmt: skip
+            with app_nap.activity("Downloading a model"):  # full speed with the window hidden
+                folder = await asyncio.to_thread(download, repo.strip(),
+                                                 self._progress_relay.emit, cancel)  # fmt: skip
         except DesktopChatError as err:
             self.download_ended.emit(err.message, err.hint)
             return None
