@@ -251,7 +251,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
             self._engine_host.start()
         return self._engine_host
 
-    def _provider(self, choice: ModelChoice):
+    async def _provider(self, choice: ModelChoice):
         if choice.local:
             from desktop_chat.providers.mlx_local import MlxLocalProvider
 
@@ -264,7 +264,12 @@ class ChatController(StoreActions, SettingsActions, QObject):
         from desktop_chat.providers.openai_compat import OpenAICompatProvider
         from desktop_chat.targets import key_for
 
-        key = key_for(ps, KeyStore())
+        # Off the GUI thread: reading the Keychain can wait on a prompt ("… wants to use your
+        # confidential information") for as long as the user takes to answer it.
+        key = await asyncio.to_thread(key_for, ps, KeyStore())
+        cached = self._providers.get(ps.name)  # made by another turn meanwhile
+        if cached is not None and cached.base_url == ps.base_url:
+            return cached
         provider = OpenAICompatProvider(ps.base_url, key, name=ps.name,
                                         allow_insecure_key=ps.allow_insecure_key)  # fmt: skip
         self._providers[ps.name] = provider
@@ -273,7 +278,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
     async def ready_provider(self, choice: ModelChoice):
         """The provider for ``choice`` with its local model loaded; None when the load failed
         (the window has been told why)."""
-        provider = self._provider(choice)
+        provider = await self._provider(choice)
         if choice.local and not await self._load_local(choice):
             return None
         return provider
