@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, Qt, Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -524,17 +524,12 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
     # --- appearance ----------------------------------------------------------------------
 
     def _apply_theme(self) -> None:
-        colors = theme.current()
-        if colors == getattr(self, "_colors", None):
-            return  # a style sheet change also sends PaletteChange: apply once per palette
-        self._colors = colors
-        self.setStyleSheet(theme.style_sheet(colors))
-        self.view.restyle()
+        if theme.apply(self):
+            self.view.restyle()
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange,
-                            QEvent.Type.ThemeChange):  # fmt: skip
+        if event.type() in theme.CHANGE_EVENTS:
             self._apply_theme()
 
     def showEvent(self, event) -> None:

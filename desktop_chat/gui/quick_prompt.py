@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QCursor, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -23,11 +23,18 @@ from PySide6.QtWidgets import (
 from desktop_chat.context import ContextError, ContextFiles, read_file
 from desktop_chat.errors import DesktopChatError
 from desktop_chat.events import Finished, TextDelta
+from desktop_chat.gui import theme
 from desktop_chat.gui.composer import PromptEdit
 from desktop_chat.gui.messages import AssistantMessage
 from desktop_chat.history import StoredChat, run_stored_turn
 
 WIDTH = 680
+
+
+def screen_under_mouse():
+    """The screen the user is looking at: the one with the pointer (the primary one if the
+    pointer is nowhere Qt knows)."""
+    return QGuiApplication.screenAt(QCursor.pos()) or QGuiApplication.primaryScreen()
 
 
 def with_clipboard(prompt: str, clipboard: str) -> str:
@@ -50,6 +57,7 @@ class QuickPrompt(QFrame):
         self.setAcceptDrops(True)
         self.setFixedWidth(WIDTH)
         self.controller = controller
+        self.app_was_active: bool | None = None
         self.chat = StoredChat(controller.store)
         self.files = ContextFiles()
         self.task: asyncio.Task | None = None
@@ -104,13 +112,19 @@ class QuickPrompt(QFrame):
             self._clear_answer()
         choice = self.controller.choice
         self.model_label.setText(choice.label if choice else "no model chosen")
-        screen = QGuiApplication.primaryScreen().availableGeometry()
+        screen = screen_under_mouse().availableGeometry()
         self.adjustSize()
         self.move(screen.x() + (screen.width() - self.width()) // 2,
                   screen.y() + screen.height() // 6)  # fmt: skip
-        from desktop_chat.platform.dock import activate
+        from desktop_chat.platform import panel
 
-        activate()  # a menu-bar-only app is not active until it asks (DESIGN.md §4)
+        # Where the user was, so Esc can give the keyboard back (None: no such thing here).
+        self.app_was_active = panel.app_is_active()
+        if not panel.make_floating_panel(int(self.winId())):
+            from desktop_chat.platform.dock import activate
+
+            # Not a panel: a menu-bar-only app must be active to show a window in front.
+            activate()
         self.show()
         self.raise_()
         self.activateWindow()
@@ -120,8 +134,17 @@ class QuickPrompt(QFrame):
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Escape:
             self.hide()
+            if self.app_was_active is False:  # back to the app the user was typing in
+                from desktop_chat.platform.panel import return_to_previous_app
+
+                return_to_previous_app()
             return
         super().keyPressEvent(event)
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in theme.CHANGE_EVENTS and theme.apply(self) and self.reply:
+            self.reply.restyle()  # a light/dark switch while it is open
 
     def _clear_answer(self) -> None:
         if self.reply is not None:
@@ -216,7 +239,7 @@ class QuickPrompt(QFrame):
 def quick_prompt_for(window) -> QuickPrompt:
     """The quick prompt wired to the main window: Continue opens its conversation there."""
     quick = QuickPrompt(window.controller)
-    quick.setStyleSheet(window.styleSheet())
+    theme.apply(quick)  # its own: it follows light and dark even with the main window closed
 
     def continue_there(conversation_id: int) -> None:
         window.bring_forward()  # activates the app first: it may be in the background

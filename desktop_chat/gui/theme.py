@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from PySide6.QtCore import QEvent
 from PySide6.QtGui import QGuiApplication, QPalette
 
 
@@ -63,3 +64,19 @@ def style_sheet(c: Colors) -> str:
     QToolButton#quiet {{ border: none; color: {c.muted}; padding: 2px 6px; }}
     QToolButton#quiet:hover {{ color: {c.accent}; }}
     """
+
+
+#: The events that say the system's appearance (or the app's palette) changed.
+CHANGE_EVENTS = frozenset({QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange,
+                           QEvent.Type.ThemeChange})  # fmt: skip
+
+
+def apply(widget) -> bool:
+    """Give a top-level window the style sheet for the current appearance; False when it has
+    it already (setting a style sheet sends a PaletteChange of its own: apply once)."""
+    colors = current()
+    if getattr(widget, "_theme_colors", None) == colors:
+        return False
+    widget._theme_colors = colors
+    widget.setStyleSheet(style_sheet(colors))
+    return True
