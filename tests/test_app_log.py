@@ -111,3 +111,26 @@ def _quiet_logger():
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
+
+
+def test_on_a_mac_finder_shows_the_log_selected(tmp_path, monkeypatch):
+    """``open -R`` is played by a stand-in on PATH that records its arguments."""
+    import os
+    import types
+
+    from desktop_chat.platform import finder
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    (bin_dir / "open").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    (bin_dir / "open").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    log_file = tmp_path / "logs" / "desktop-chat.log"
+    log_file.parent.mkdir()
+    log_file.write_text("started\n")
+    monkeypatch.setattr(finder, "sys", types.SimpleNamespace(platform="darwin"))
+    assert finder.reveal_in_finder(log_file) is True
+    assert calls.read_text().split() == ["-R", str(log_file)]
+    assert finder.reveal_in_finder(tmp_path / "missing.log") is None  # nothing to select
+    assert finder.reveal_in_finder(log_file, platform="linux") is None
