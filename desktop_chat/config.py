@@ -92,9 +92,12 @@ def default_config_text() -> str:
     return (Path(__file__).with_name("default_config.toml")).read_text(encoding="utf-8")
 
 
-def load_settings(paths: AppPaths, *, write_default: bool = True) -> LoadedSettings:
+def load_settings(paths: AppPaths, *, write_default: bool = True,
+                  cwd: Path | None = None) -> LoadedSettings:  # fmt: skip
     """Read ``config.toml`` (writing the commented default when there is none) and the older
-    ``chat_config.toml`` beside it when present."""
+    ``chat_config.toml`` beside it when present; with ``cwd`` (``llmchat``), also the
+    ``chat_config.toml`` of that folder, where chatybot read it. What a file names first
+    stays: config.toml, then the settings folder's chat_config.toml, then the folder's."""
     settings = Settings()
     result = LoadedSettings(settings, [], [])
     path = paths.config_file
@@ -108,8 +111,12 @@ def load_settings(paths: AppPaths, *, write_default: bool = True) -> LoadedSetti
                 _apply_legacy(settings, data, _Where(path), result.errors)
             else:
                 _apply(settings, data, _Where(path), result.errors)
-    legacy = paths.legacy_config_file
-    if legacy.exists():
+    legacy_files = [paths.legacy_config_file]
+    if cwd is not None:
+        legacy_files.append(cwd / "chat_config.toml")
+    for legacy in legacy_files:
+        if not legacy.is_file() or legacy.resolve() in {p.resolve() for p in result.sources}:
+            continue
         data = _read_toml(legacy, result.errors)
         if data is not None:
             result.sources.append(legacy)

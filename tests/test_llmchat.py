@@ -64,14 +64,25 @@ def test_local_mlx_chat_session(tiny_model_dir, _isolated_home, tmp_path):
     child.expect("Code-only answers: on.")
     child.sendline("/codeoff")
     child.expect("Code-only answers: off.")
-    # Save the last reply, never over an existing file.
+    # Save the last reply; over an existing file only when the user says so.
     saved = tmp_path / "reply.md"
     child.sendline(f"/save {saved}")
     child.expect("Saved the last reply")
+    assert saved.read_text() == "The capital of France is Paris."
+    saved.write_text("my own notes")
     child.sendline(f"/save {saved}")
-    child.expect("already exists")
+    child.expect_exact(f"{saved} already exists. Replace it? [y/N] ")
+    child.sendline("n")
+    child.expect("nothing saved")
+    assert saved.read_text() == "my own notes"
+    child.sendline(f"/save {saved}")
+    child.expect_exact("Replace it? [y/N] ")
+    child.sendline("y")
+    child.expect("Saved the last reply")
     finish(child)
     assert saved.read_text() == "The capital of France is Paris."
+    assert sorted(p.name for p in saved.parent.iterdir() if p != _isolated_home) == [
+        "note.txt", "reply.md"]  # no leftovers  # fmt: skip
 
 
 def test_ctrl_c_stops_a_reply_and_at_the_prompt_exits_cleanly(_isolated_home):

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from desktop_chat.cli.commands import run_command
 from desktop_chat.cli.options import params_from, parser, read_user_config, user_config_path
@@ -123,11 +124,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             chat.open(last.id)
             args.model = args.model or last.model
             out(f"Continuing “{last.title}” ({len(chat.conversation.messages)} messages).")
-    if not args.model:
-        parser().error("a model is needed (or --continue, or --list)")
-    loaded = load_settings(paths)
+    loaded = offer_to_move_keys(load_settings(paths, cwd=Path.cwd()), paths)
     for err in loaded.errors:
         out(f"Warning: {err}")
+    # As chatybot: no argument starts the default model (default_model, else the first
+    # model of chat_config.toml).
+    args.model = args.model or loaded.settings.default_model
+    if not args.model:
+        parser().error("a model is needed: name one, or set default_model in config.toml "
+                       "(or use --continue, or --list)")  # fmt: skip
     user, problem = read_user_config(user_config_path())
     if problem:
         out(f"Warning: {problem}")
@@ -161,6 +166,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             runner.run(state.current.provider.aclose())
             store.close()
     return 0
+
+
+def offer_to_move_keys(loaded, paths):
+    """A plaintext ``api_key`` in chat_config.toml is never used from the file: offer to move
+    it into the keychain (then it is used); declined or not asked, the warning says why."""
+    from desktop_chat.legacy_keys import move_to_keychain, plaintext_keys
+
+    found = [k for source in loaded.sources for k in plaintext_keys(source)]
+    if not found or not sys.stdin.isatty():
+        return loaded
+    names = ", ".join(sorted({f"'{k.alias}'" for k in found}))
+    files = ", ".join(sorted({str(k.path) for k in found}))
+    out(f"{files} holds a plaintext API key for {names}.")
+    try:
+        answer = input("Move it to the system keychain and out of the file? [y/N] ")
+    except (EOFError, KeyboardInterrupt):
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        return loaded
+    from desktop_chat.config import load_settings
+    from desktop_chat.keys import KeyStore
+
+    providers = loaded.settings.providers
+    try:
+        move_to_keychain(
+            found,
+            KeyStore(),
+            lambda alias: providers[alias].key_name if alias in providers else alias,
+        )
+    except DesktopChatError as err:
+        out(f"The key stays where it is: {err}")
+        return loaded
+    out(f"Moved to the keychain; removed from {files}.")
+    return load_settings(paths, cwd=Path.cwd())
 
 
 def open_store(path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,17 +116,28 @@ def _save(arg, state: ChatState, out, log_dir):
         out("There is no reply to save yet.")
         return
     path = Path(arg).expanduser()
-    try:
-        # "x": never overwrite a file the user already has.
-        with path.open("x", encoding="utf-8") as f:
-            f.write(state.last_reply)
-    except FileExistsError:
-        out(f"{path} already exists; choose another name.")
+    if path.is_dir():
+        out(f"{path} is a folder; give a file name.")
         return
+    if path.exists() and not _confirm(f"{path} already exists. Replace it? [y/N] "):
+        out(f"Kept {path} as it was; nothing saved.")
+        return
+    try:
+        # Written beside it, then moved over it in one step: never half a file.
+        new = path.with_name(f".{path.name}.new")
+        new.write_text(state.last_reply, encoding="utf-8")
+        os.replace(new, path)
     except OSError as exc:
         out(f"Could not write {path}: {exc.strerror or exc}.")
         return
     out(f"Saved the last reply to {path}")
+
+
+def _confirm(question: str) -> bool:
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except (EOFError, KeyboardInterrupt):
+        return False
 
 
 def _codeonly(arg, state: ChatState, out, log_dir):
