@@ -9,13 +9,18 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 __all__ = [
+    "AIMLClient",
     "AsyncChatManager",
     "AsyncLLMChat",
+    "ChatClient",
     "ChatManager",
     "ChatResponse",
     "LLMChat",
     "LLMConfig",
+    "OpenAIClient",
 ]
+#: Public names that live outside ``desktop_chat.api``, by module.
+_ELSEWHERE = dict.fromkeys(("AIMLClient", "ChatClient", "OpenAIClient"), "chat_clients")
 
 if TYPE_CHECKING:
     from desktop_chat.api import (
@@ -26,11 +31,13 @@ if TYPE_CHECKING:
         LLMChat,
         LLMConfig,
     )
+    from desktop_chat.chat_clients import AIMLClient, ChatClient, OpenAIClient
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from desktop_chat import api
+        import importlib
 
-        return getattr(api, name)
+        module = importlib.import_module(f"desktop_chat.{_ELSEWHERE.get(name, 'api')}")
+        return getattr(module, name)
     raise AttributeError(f"module 'desktop_chat' has no attribute {name!r}")

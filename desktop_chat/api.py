@@ -22,7 +22,7 @@ from typing import Any
 
 from desktop_chat.conversation import Conversation
 from desktop_chat.errors import DesktopChatError
-from desktop_chat.events import Finished, TextDelta
+from desktop_chat.events import Event, Finished, TextDelta
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.base import Health, Provider
 from desktop_chat.session import run_turn
@@ -194,29 +194,27 @@ class AsyncLLMChat:
                     yield event.text
         self.last_activity = time.monotonic()
 
-    async def ask_response(self, prompt: str, *, history: bool = False) -> ChatResponse:
-        """Like ``ask`` (or ``chat`` with ``history=True``) but returns a ``ChatResponse``."""
+    async def ask_response(
+        self, prompt: str, *, history: bool = False, system_prompt: str | None = None,
+        **options: Any,
+    ) -> ChatResponse:  # fmt: skip
+        """Like ``ask`` (or ``chat`` with ``history=True``) but returns a ``ChatResponse``.
+        ``system_prompt`` and sampling options (``temperature=``, ``max_tokens=``…) apply to
+        this call only."""
         conversation = self._conversation if history else Conversation(self.system_prompt)
         try:
             prompt = _check_prompt(prompt)
             provider, model, params = self._ensure_provider()
-            parts: list[str] = []
-            turn = self._turn(provider, conversation, prompt, model, params)
-            async with aclosing(turn) as events:
-                async for event in events:
-                    if isinstance(event, TextDelta):
-                        parts.append(event.text)
-                    elif isinstance(event, Finished):
-                        return ChatResponse("".join(parts), True, None, event.as_metadata())
+            params = call_params(params, system_prompt, options)
         except DesktopChatError as err:
-            partial = getattr(err, "partial_text", "")
-            meta = {"model": self._model, "error_type": type(err).__name__}
-            return ChatResponse(partial, False, str(err), meta)
+            return ChatResponse("", False, str(err), {"error_type": type(err).__name__})
         except ValueError as err:
             return ChatResponse("", False, str(err), {"error_type": "ValueError"})
+        try:
+            turn = self._turn(provider, conversation, prompt, model, params)
+            return await response_from(turn, model)
         finally:
             self.last_activity = time.monotonic()
-        return ChatResponse("".join(parts), False, "The reply ended without finishing.", {})
 
     def _turn(self, provider, conversation, prompt, model, params):
         if self._stored is not None and conversation is self._conversation:
@@ -246,6 +244,38 @@ class AsyncLLMChat:
         except DesktopChatError as err:
             return Health(False, str(err))
         return await provider.health()
+
+
+def call_params(
+    base: GenerationParams, system_prompt: str | None, options: dict[str, Any]
+) -> GenerationParams:
+    """One call's system prompt and sampling options over the chat's own; a ``ValueError``
+    names an unknown option or a value out of range."""
+    unknown = sorted(set(options) - set(_PARAM_NAMES))
+    if unknown:
+        raise ValueError(f"Unknown option(s): {', '.join(unknown)}. "
+                         f"Known options: system_prompt, {', '.join(_PARAM_NAMES)}.")  # fmt: skip
+    return GenerationParams(**options, system_prompt=system_prompt).over(base)
+
+
+async def response_from(turn: AsyncIterator[Event], model: str) -> ChatResponse:
+    """A turn's events gathered into a ``ChatResponse``; a failure is one too, never raised,
+    with whatever text had arrived as its content."""
+    parts: list[str] = []
+    try:
+        async with aclosing(turn) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                elif isinstance(event, Finished):
+                    return ChatResponse("".join(parts), True, None, event.as_metadata())
+    except DesktopChatError as err:
+        partial = getattr(err, "partial_text", "") or "".join(parts)
+        return ChatResponse(partial, False, str(err),
+                            {"model": model, "error_type": type(err).__name__})  # fmt: skip
+    except ValueError as err:  # a value the provider refused before sending
+        return ChatResponse("".join(parts), False, str(err), {"error_type": "ValueError"})
+    return ChatResponse("".join(parts), False, "The reply ended without finishing.", {})
 
 
 def _check_prompt(prompt: str) -> str:
@@ -386,8 +416,13 @@ class LLMChat:
     def _sync(self, result, stream: bool):
         return self._loop.iterate(result) if stream else self._loop.run(result)
 
-    def ask_response(self, prompt: str, *, history: bool = False) -> ChatResponse:
-        return self._loop.run(self._async.ask_response(prompt, history=history))
+    def ask_response(
+        self, prompt: str, *, history: bool = False, system_prompt: str | None = None,
+        **options: Any,
+    ) -> ChatResponse:  # fmt: skip
+        """``system_prompt`` and sampling options (``temperature=``…) apply to this call only."""
+        return self._loop.run(self._async.ask_response(
+            prompt, history=history, system_prompt=system_prompt, **options))  # fmt: skip
 
     def chat_response(self, prompt: str) -> ChatResponse:
         return self._loop.run(self._async.chat_response(prompt))
