@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
@@ -31,32 +32,46 @@ _PARAM_NAMES = ("temperature", "top_p", "top_k", "max_tokens", "frequency_penalt
                 "presence_penalty", "seed", "stop")  # fmt: skip
 
 
+#: pywayne's documented defaults, so code written for it behaves the same here.
+DEFAULT_MODEL = "deepseek-chat"
+DEFAULT_SYSTEM_PROMPT = "你是一个严谨的助手"
+
+
 @dataclass(slots=True)
 class LLMConfig:
     """Everything needed to talk to one model. ``base_url=None`` resolves ``model`` through the
-    user's settings (an alias or ``provider:model``, keys from the keychain)."""
+    user's settings (an alias or ``provider:model``, keys from the keychain).
+
+    The defaults are pywayne's documented ones. ``max_tokens`` is 2048, the figure its
+    ``LLMChat`` documents (its ``LLMConfig`` example shows 8192: pass that if you relied on it).
+    """
 
     base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    model: str = ""
+    api_key: str | None = field(default=None, repr=False)  # never in repr, str or logs
+    model: str = DEFAULT_MODEL
     temperature: float | None = 0.7
-    max_tokens: int | None = None
-    top_p: float | None = None
+    max_tokens: int | None = 2048
+    top_p: float | None = 1.0
     top_k: int | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
+    frequency_penalty: float | None = 0.0
+    presence_penalty: float | None = 0.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
-    system_prompt: str = ""
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
     #: Seconds to wait for the server before giving up on a request.
     request_timeout: float = 120.0
     provider_name: str = "openai"
+    #: Send the key over plain http to another machine (a trusted LAN server, e.g. Ollama on
+    #: another Mac). Off by default: the key would cross the network in the clear.
+    allow_insecure_key: bool = False
 
     def params(self) -> GenerationParams:
         return GenerationParams(**{n: getattr(self, n) for n in _PARAM_NAMES})
 
-    def to_dict(self, *, include_key: bool = False) -> dict[str, Any]:
-        """Plain data; the API key is left out unless asked for, so dumps never leak it."""
+    def to_dict(self, *, include_key: bool = True) -> dict[str, Any]:
+        """Plain data that round-trips: ``LLMChat(**config.to_dict())`` talks to the same
+        server with the same key (pywayne's documented pattern). ``include_key=False`` for a
+        dump that goes somewhere else; ``repr`` never shows the key either way."""
         data = dataclasses.asdict(self)
         data["stop"] = list(self.stop)
         if not include_key:
@@ -88,6 +103,8 @@ def _config_from(config: LLMConfig | None, kwargs: dict[str, Any]) -> LLMConfig:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     if "stop" in kwargs and isinstance(kwargs["stop"], str):
         kwargs["stop"] = (kwargs["stop"],)
+    elif isinstance(kwargs.get("stop"), list):  # as to_dict() writes it
+        kwargs["stop"] = tuple(kwargs["stop"])
     cfg = dataclasses.replace(base, **kwargs)
     cfg.params()  # validate ranges now, with a clear ValueError, not at the first request
     return cfg
@@ -115,9 +132,12 @@ class AsyncLLMChat:
         self.config = _config_from(config, {**given, **options})
         self.stream = stream
         self._provider = provider
+        self._given = provider  # the caller's own: kept whatever the config becomes
         self._model = self.config.model
         self._params: GenerationParams | None = None
         self._owned: Any = None
+        #: (provider, engine) that served an earlier config, closed before the next request.
+        self._retired: list[tuple[Any, Any]] = []
         self._stored = stored
         if stored is not None:
             self._conversation = stored.conversation
@@ -148,9 +168,9 @@ class AsyncLLMChat:
         else:
             self._conversation.clear()
 
-    def update_system_prompt(self, text: str) -> None:
-        self._conversation.system_prompt = text
-        self.config.system_prompt = text
+    def update_system_prompt(self, prompt: str) -> None:
+        self._conversation.system_prompt = prompt
+        self.config.system_prompt = prompt
 
     # --- the provider ----------------------------------------------------------------------
 
@@ -158,10 +178,35 @@ class AsyncLLMChat:
         if self._provider is None or self._params is None:
             provider, model, params, owned = _build_provider(self.config, self._provider)
             self._provider, self._model, self._params = provider, model, params
-            self._owned = owned
+            if owned is not None:  # rebuilt params over a kept provider keep its engine too
+                self._owned = owned
         return self._provider, self._model, self._params
 
+    def reconfigure(self, config: LLMConfig) -> None:
+        """New settings, same conversation (``ChatManager.get_chat(id, config=…)``). When the
+        model's server, key or local model changes, what served the old one is closed before
+        the next request."""
+        new = _config_from(config, {})
+        if new == self.config:
+            return
+        if self._given is None and _served_by(new) != _served_by(self.config):
+            self._retired.append((self._provider, self._owned))
+            self._provider = self._owned = None
+        self.config = new
+        self._params = None
+        if new.system_prompt != self._conversation.system_prompt:
+            self.update_system_prompt(new.system_prompt)
+
+    async def _close_retired(self) -> None:
+        while self._retired:
+            provider, owned = self._retired.pop()
+            if provider is not None:
+                await provider.aclose()
+            if owned is not None:
+                await asyncio.to_thread(owned.close)
+
     async def aclose(self) -> None:
+        await self._close_retired()
         if self._provider is not None:
             await self._provider.aclose()
         if self._owned is not None:  # a local engine: unload and end its thread
@@ -185,6 +230,7 @@ class AsyncLLMChat:
     async def _pieces(self, prompt: str, conversation: Conversation) -> AsyncIterator[str]:
         self.last_activity = time.monotonic()
         prompt = _check_prompt(prompt)
+        await self._close_retired()
         provider, model, params = self._ensure_provider()
         # aclosing: when the caller stops early, the turn's cleanup (keeping the partial
         # reply, closing the HTTP stream) runs now, not whenever the loop finalizes it.
@@ -202,6 +248,7 @@ class AsyncLLMChat:
         ``system_prompt`` and sampling options (``temperature=``, ``max_tokens=``…) apply to
         this call only."""
         conversation = self._conversation if history else Conversation(self.system_prompt)
+        await self._close_retired()
         try:
             prompt = _check_prompt(prompt)
             provider, model, params = self._ensure_provider()
@@ -239,6 +286,7 @@ class AsyncLLMChat:
         return list(await asyncio.gather(*(one(p) for p in prompts)))
 
     async def health(self) -> Health:
+        await self._close_retired()
         try:
             provider, _, _ = self._ensure_provider()
         except DesktopChatError as err:
@@ -284,6 +332,12 @@ def _check_prompt(prompt: str) -> str:
     return prompt
 
 
+def _served_by(config: LLMConfig) -> tuple:
+    """What decides the provider (and, without a URL, the local model) a config talks to."""
+    return (config.base_url, config.api_key, config.provider_name, config.request_timeout,
+            config.allow_insecure_key, None if config.base_url else config.model)  # fmt: skip
+
+
 async def _join(pieces: AsyncIterator[str]) -> str:
     return "".join([p async for p in pieces])
 
@@ -302,7 +356,7 @@ def _build_provider(
             raise ValueError("Say which model to use: LLMChat(..., model='name').")
         provider = OpenAICompatProvider(
             config.base_url, config.api_key, name=config.provider_name,
-            timeout_s=config.request_timeout,
+            timeout_s=config.request_timeout, allow_insecure_key=config.allow_insecure_key,
         )  # fmt: skip
         return provider, config.model, params, None
     # No URL: the model is an alias or provider:model from the user's settings.
@@ -323,7 +377,8 @@ def _build_provider(
     key = config.api_key or key_for(target.provider, KeyStore())
     provider = OpenAICompatProvider(
         target.provider.base_url, key, name=target.provider.name,
-        timeout_s=config.request_timeout, allow_insecure_key=target.provider.allow_insecure_key,
+        timeout_s=config.request_timeout,
+        allow_insecure_key=target.provider.allow_insecure_key or config.allow_insecure_key,
     )  # fmt: skip
     return provider, target.model, params.over(target.params), None
 
@@ -400,11 +455,14 @@ class LLMChat:
     def last_activity(self) -> float:
         return self._async.last_activity
 
+    def reconfigure(self, config: LLMConfig) -> None:
+        self._async.reconfigure(config)
+
     def clear_history(self) -> None:
         self._async.clear_history()
 
-    def update_system_prompt(self, text: str) -> None:
-        self._async.update_system_prompt(text)
+    def update_system_prompt(self, prompt: str) -> None:
+        self._async.update_system_prompt(prompt)
 
     def ask(self, prompt: str, stream: bool = False) -> str | Iterator[str]:
         return self._sync(self._async.ask(prompt, stream), stream)
@@ -439,12 +497,13 @@ class LLMChat:
 
 class _Manager:
     """Chats by id, made on first use from a shared config, forgotten after ``timeout`` idle
-    seconds. With ``store=True`` (or a database path) each chat id is a conversation kept in
-    the app's store: it survives restarts, and the window and ``llmchat`` list it."""
+    seconds (never, by default, as in pywayne). With ``store=True`` (or a database path) each
+    chat id is a conversation kept in the app's store: it survives restarts, and the window
+    and ``llmchat`` list it."""
 
     chat_class: type
 
-    def __init__(self, *args: Any, timeout: float | None = 3600.0, store: Any = None,
+    def __init__(self, *args: Any, timeout: float | None = math.inf, store: Any = None,
                  **kwargs: Any) -> None:  # fmt: skip
         self.default_config = _config_from(kwargs.pop("config", None), dict(
             zip(("base_url", "api_key", "model"), args, strict=False), **kwargs))  # fmt: skip
@@ -455,10 +514,12 @@ class _Manager:
     def get_chat(self, chat_id: str, stream: bool = True, config: LLMConfig | None = None):
         self._expire()
         chat = self._chats.get(chat_id)
-        if chat is None or config is not None:
+        if chat is None:
             chat = self.chat_class(config=config or self.default_config, stream=stream,
                                    stored=self._stored(chat_id))  # fmt: skip
             self._chats[chat_id] = chat
+        elif config is not None:  # get-or-create, as pywayne: the history stays
+            chat.reconfigure(config)
         return chat
 
     def _stored(self, chat_id: str):

@@ -162,6 +162,6 @@ def ensure_safe_transport(base_url: str, *, has_key: bool, allowed: bool = False
     if has_key and parts.scheme == "http" and not allowed and not is_loopback(parts.hostname):
         raise InsecureTransportError(
             f"Refusing to send the API key over plain http to {parts.hostname}.",
-            "Use https, or allow insecure http for this provider in its settings "
-            "(allow_insecure_key = true) if you trust the network.",
+            "Use https, or, if you trust the network, allow it: allow_insecure_key = true in "
+            "the provider's settings, or allow_insecure_key=True in LLMConfig/LLMChat.",
         )

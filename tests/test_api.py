@@ -23,9 +23,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def chat(mlx_server):
-    c = LLMChat(
-        base_url=mlx_server.base_url, model=mlx_server.model_id, temperature=0.0, max_tokens=64
-    )
+    c = LLMChat(base_url=mlx_server.base_url, model=mlx_server.model_id, temperature=0.0,
+                max_tokens=64, system_prompt="")  # fmt: skip
     yield c
     c.close()
 
@@ -106,9 +105,9 @@ def test_config_object_and_validation(mlx_server):
     cfg = LLMConfig(base_url=mlx_server.base_url, api_key="secret-k", model=mlx_server.model_id,
                     temperature=0.0, max_tokens=32)  # fmt: skip
     d = cfg.to_dict()
-    assert d["model"] == mlx_server.model_id and d["api_key"] is None
-    assert cfg.to_dict(include_key=True)["api_key"] == "secret-k"
-    assert "secret-k" not in repr(cfg)
+    assert d["model"] == mlx_server.model_id and d["api_key"] == "secret-k"
+    assert cfg.to_dict(include_key=False)["api_key"] is None
+    assert "secret-k" not in repr(cfg) and "secret-k" not in str(cfg)
     with pytest.raises(ValueError, match="temperature"):
         LLMChat(base_url=mlx_server.base_url, model="m", temperature=5)
     with pytest.raises(TypeError, match="unknown option"):
@@ -117,7 +116,8 @@ def test_config_object_and_validation(mlx_server):
 
 def test_chat_manager_keeps_chats_apart_and_expires_idle_ones(mlx_server):
     manager = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id,
-                          temperature=0.0, max_tokens=32, timeout=0.5)  # fmt: skip
+                          temperature=0.0, max_tokens=32, timeout=0.5,
+                          system_prompt="")  # fmt: skip
     a = manager.get_chat("a", stream=False)
     b = manager.get_chat("b")
     assert manager.get_chat("a") is a and a is not b
@@ -133,9 +133,8 @@ def test_chat_manager_keeps_chats_apart_and_expires_idle_ones(mlx_server):
 
 def test_async_api(mlx_server):
     async def go():
-        chat = AsyncLLMChat(
-            base_url=mlx_server.base_url, model=mlx_server.model_id, temperature=0.0, max_tokens=64
-        )
+        chat = AsyncLLMChat(base_url=mlx_server.base_url, model=mlx_server.model_id,
+                            temperature=0.0, max_tokens=64, system_prompt="")  # fmt: skip
         text = await chat.ask("What is the capital of France?")
         pieces = [p async for p in chat.chat("Say hello.", stream=True)]
         batch = await chat.batch(["Say hello.", "List three colours."], concurrency=2)
@@ -154,7 +153,7 @@ def test_async_api(mlx_server):
 def test_the_same_api_runs_a_local_mlx_model(tiny_model_dir):
     import threading
 
-    chat = LLMChat(model=str(tiny_model_dir), temperature=0.0, max_tokens=64)
+    chat = LLMChat(model=str(tiny_model_dir), temperature=0.0, max_tokens=64, system_prompt="")
     assert chat.ask("What is the capital of France?") == "The capital of France is Paris."
     pieces = list(chat.chat("Say hello.", stream=True))
     assert "".join(pieces).startswith("Hello!") and len(chat.history) == 2
@@ -173,14 +172,16 @@ def test_chat_manager_backed_by_the_store_survives_a_restart(mlx_server, _isolat
     from desktop_chat.store import Store
 
     manager = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id,
-                          temperature=0.0, max_tokens=32, store=True)  # fmt: skip
+                          temperature=0.0, max_tokens=32, store=True,
+                          system_prompt="")  # fmt: skip
     alice = manager.get_chat("alice", stream=False)
     answer = alice.chat("Say hello.")
     assert answer and len(alice.history) == 2
     manager.get_chat("bob", stream=False).chat("What is the capital of France?")
     manager.close_store()
 
-    again = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id, store=True)
+    again = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id, store=True,
+                        system_prompt="")  # fmt: skip
     alice = again.get_chat("alice", stream=False)
     assert [m["content"] for m in alice.history] == ["Say hello.", answer]
     alice.chat("Who are you?")

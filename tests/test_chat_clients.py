@@ -135,7 +135,8 @@ def test_ask_response_sends_the_per_call_choices_and_only_for_that_call():
     assert (first["temperature"], first["top_p"], first["max_tokens"]) == (0.0, 0.5, 7)
     assert first["stop"] == ["END"]
     assert second["messages"][0] == {"role": "system", "content": "Be terse."}
-    assert second["temperature"] == 0.7 and "top_p" not in second and "max_tokens" not in second
+    # The chat's own (pywayne's documented defaults) come back for the next call.
+    assert (second["temperature"], second["top_p"], second["max_tokens"]) == (0.7, 1.0, 2048)
 
 
 # --- a user's own ChatClient ---------------------------------------------------------------
@@ -146,7 +147,7 @@ class LocalClient(ChatClient):
 
     def __init__(self, base_url: str, model: str) -> None:
         super().__init__(base_url=base_url)
-        self._chat = AsyncLLMChat(base_url=base_url, model=model)
+        self._chat = AsyncLLMChat(base_url=base_url, model=model, system_prompt="")
 
     async def chat(self, prompt: str, system_prompt: str | None = None, **kwargs) -> ChatResponse:
         return await self._chat.ask_response(prompt, system_prompt=system_prompt, **kwargs)

@@ -47,7 +47,7 @@ def chunk(text: str | None = None, finish: str | None = None, usage=None) -> byt
 
 
 class FakeOpenAI:
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         self.script: list[Step] = []
         self.requests: list[dict[str, Any]] = []
         self.disconnected = threading.Event()
@@ -127,13 +127,14 @@ class FakeOpenAI:
                     self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                 self.wfile.flush()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.host = host
+        self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        return f"http://{self.host}:{self.server.server_address[1]}/v1"
 
     def __enter__(self) -> FakeOpenAI:
         self.thread.start()
