@@ -364,7 +364,7 @@ def _build_provider(
     from desktop_chat.keys import KeyStore
     from desktop_chat.models import is_local_spec, open_model
     from desktop_chat.paths import app_paths
-    from desktop_chat.targets import key_for, resolve
+    from desktop_chat.targets import remote_provider, resolve
 
     settings = load_settings(app_paths(), write_default=False).settings
     spec = config.model or settings.default_model or ""
@@ -374,12 +374,9 @@ def _build_provider(
         opened = open_model(spec, settings)
         return opened.provider, opened.model, params, opened
     target = resolve(spec, settings)
-    key = config.api_key or key_for(target.provider, KeyStore())
-    provider = OpenAICompatProvider(
-        target.provider.base_url, key, name=target.provider.name,
-        timeout_s=config.request_timeout,
-        allow_insecure_key=target.provider.allow_insecure_key or config.allow_insecure_key,
-    )  # fmt: skip
+    provider = remote_provider(target.provider, KeyStore(), api_key=config.api_key,
+                               settings=settings, timeout_s=config.request_timeout,
+                               allow_insecure_key=config.allow_insecure_key)  # fmt: skip
     return provider, target.model, params.over(target.params), None
 
 

@@ -26,6 +26,12 @@ KNOWN_LOCAL_SERVERS: tuple[tuple[str, int], ...] = (
     ("local-8080", 8080),  # mlx_lm.server and llama.cpp's server both default to 8080
     ("jan", 1337),
 )
+#: Seconds to wait for a reply's first token before saying so: a remote API answers in a few
+#: seconds; a local server may first have to load the model from disk.
+FIRST_TOKEN_TIMEOUT_S = 30.0
+FIRST_TOKEN_TIMEOUT_LOCAL_S = 180.0
+_APP_KEYS = ("hotkey", "menu_bar_only", "debug_log", "first_token_timeout",
+             "first_token_timeout_local")  # fmt: skip
 _PROVIDER_KEYS = {"base_url", "models", "key", "allow_insecure_key", "params"}
 
 
@@ -38,6 +44,8 @@ class ProviderSettings:
     #: The keychain item that holds this provider's key.
     key: str = ""
     allow_insecure_key: bool = False
+    #: Found on a local port, not set up by the user: it gets no key the user did not give it.
+    discovered: bool = False
 
     @property
     def key_name(self) -> str:
@@ -67,6 +75,9 @@ class Settings:
     debug_log: bool = False
     #: ``[discovery]``: look for servers already running on this machine, and on which ports.
     discover_local_servers: bool = True
+    #: ``[app] first_token_timeout`` / ``first_token_timeout_local`` (a server on this machine).
+    first_token_timeout_s: float = FIRST_TOKEN_TIMEOUT_S
+    first_token_timeout_local_s: float = FIRST_TOKEN_TIMEOUT_LOCAL_S
     local_servers: tuple[tuple[str, int], ...] = KNOWN_LOCAL_SERVERS
 
     def dock_hidden(self) -> bool:
@@ -319,14 +330,15 @@ def _apply(settings: Settings, data: dict, where: _Where, errors: list[ConfigErr
 
 
 def _apply_app(settings: Settings, table: Any, where: _Where, errors: list) -> None:
-    """``[app]``: hotkey = "ctrl+alt+space" (or "off"), menu_bar_only and debug_log = true/false."""
+    """``[app]``: hotkey = "ctrl+alt+space" (or "off"), menu_bar_only and debug_log = true/false,
+    first_token_timeout(_local) = seconds."""
     if not isinstance(table, dict):
         errors.append(where.error("must be a table: [app].", (), "app"))
         return
     for key in table:
-        if key not in ("hotkey", "menu_bar_only", "debug_log"):
+        if key not in _APP_KEYS:
             errors.append(where.error("is not an [app] setting; it was ignored.", ("app",), key,
-                                      "Known ones: hotkey, menu_bar_only, debug_log."))  # fmt: skip
+                                      f"Known ones: {', '.join(_APP_KEYS)}."))  # fmt: skip
     if "hotkey" in table:
         value = table["hotkey"]
         if not isinstance(value, str):
@@ -348,6 +360,14 @@ def _apply_app(settings: Settings, table: Any, where: _Where, errors: list) -> N
             setattr(settings, key, table[key])
         else:
             errors.append(where.error("must be true or false.", ("app",), key))
+    for key in ("first_token_timeout", "first_token_timeout_local"):
+        value = table.get(key)
+        if value is None:
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 3600:
+            setattr(settings, f"{key}_s", float(value))
+        else:
+            errors.append(where.error("must be a number of seconds, like 30.", ("app",), key))
 
 
 def _apply_discovery(settings: Settings, table: Any, where: _Where, errors: list) -> None:

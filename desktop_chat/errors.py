@@ -6,6 +6,8 @@ the window, the terminal chat and the Python API can all show the same sentence.
 
 from __future__ import annotations
 
+from desktop_chat.redact import redact
+
 
 class DesktopChatError(Exception):
     """Base class: ``str(error)`` is the message followed by the hint."""
@@ -14,6 +16,9 @@ class DesktopChatError(Exception):
     retryable: bool = False
 
     def __init__(self, message: str, hint: str = "") -> None:
+        # Much of a message is a server's own words, which may quote the key it was sent:
+        # redacted here, before the error is raised, shown, printed, logged or stored.
+        message, hint = redact(message), redact(hint)
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -104,9 +109,8 @@ class ConnectionFailed(ProviderError):
 
 
 class RequestTimeout(ProviderError):
-    """The server stopped answering within the time allowed."""
-
-    retryable = True
+    """The server stopped answering within the time allowed. Not retried by itself: a silent
+    server asked again only multiplies the wait; the user gets Retry."""
 
 
 class StreamInterrupted(ProviderError):

@@ -1,4 +1,5 @@
-"""What a provider streams: text deltas, then one ``Finished`` with the reply's figures."""
+"""What a provider streams: text deltas, then one ``Finished`` with the reply's figures; before
+any text, a ``Retrying`` for each new attempt."""
 
 from __future__ import annotations
 
@@ -24,6 +25,24 @@ class TextDelta:
     """A piece of the reply, in order."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """Before any text: the last attempt failed in a way worth retrying (no connection, 429,
+    5xx); attempt ``attempt`` of ``of`` starts after ``delay_s``. Clients say so."""
+
+    attempt: int
+    of: int
+    delay_s: float
+    #: Why the last attempt failed, one sentence (already redacted, as every error is).
+    reason: str
+
+    def note(self, limit: int = 90) -> str:
+        """ "retrying (2 of 3) in 0.5 s: acme had a server error (503: overloaded)." """
+        reason = self.reason if len(self.reason) <= limit else self.reason[: limit - 1] + "…"
+        wait = f"{self.delay_s:.1f}" if self.delay_s < 10 else f"{self.delay_s:.0f}"
+        return f"retrying ({self.attempt} of {self.of}) in {wait} s: {reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,4 +85,4 @@ class Finished:
         }
 
 
-Event = TextDelta | Finished
+Event = TextDelta | Retrying | Finished

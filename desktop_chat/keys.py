@@ -1,8 +1,11 @@
 """API keys: in the system keychain (the macOS Keychain on a Mac), never in a file.
 
-Lookup order, first hit wins: the keychain item for the provider, then the environment
-variables ``<PROVIDER>_API_KEY``, ``LLM_API_KEY`` and ``OPENAI_API_KEY``. When no keychain is
-usable the app says so and points at the variables; it never falls back to a plaintext file.
+A provider's key has one name, its ``key_name`` (its ``key`` setting, else its own name): the
+keychain item, and the variable ``<KEY_NAME>_API_KEY``. Lookup order, first hit wins: that
+keychain item, that variable, then ``LLM_API_KEY`` (only for providers the user configured) and
+``OPENAI_API_KEY`` (only for OpenAI's own host). A server merely discovered on a local port gets
+no key unless the user gave it one. When no keychain is usable the app says so and points at
+the variables; it never falls back to a plaintext file.
 """
 
 from __future__ import annotations
@@ -15,8 +18,14 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from desktop_chat.errors import InsecureTransportError, KeyringUnavailable
+from desktop_chat.redact import remember
 
 SERVICE = "Desktop Chat"
+#: chatybot's one key for the models it configures: for providers the user configured only.
+GENERIC_VARIABLE = "LLM_API_KEY"
+#: The user's OpenAI key: for OpenAI's own host, or a provider whose settings name it.
+OPENAI_VARIABLE = "OPENAI_API_KEY"
+OPENAI_HOSTS = frozenset({"api.openai.com"})
 
 
 def _refused(backend) -> bool:
@@ -27,9 +36,32 @@ def _refused(backend) -> bool:
     )
 
 
-def env_var_for(provider: str) -> str:
-    """``openrouter`` -> ``OPENROUTER_API_KEY``; anything not a letter or digit becomes ``_``."""
-    return re.sub(r"[^A-Z0-9]+", "_", provider.upper()).strip("_") + "_API_KEY"
+def env_var_for(key_name: str) -> str:
+    """``openrouter`` -> ``OPENROUTER_API_KEY``; anything not a letter or digit becomes ``_``.
+    The one place this name is built: lookups and error hints both use it. A name that already
+    is a variable (``OPENAI_API_KEY``) stays itself."""
+    name = re.sub(r"[^A-Z0-9]+", "_", key_name.upper()).strip("_")
+    return name if name.endswith("_API_KEY") else name + "_API_KEY"
+
+
+def key_variables(
+    key_name: str, base_url: str, *, configured: bool, named: bool = False
+) -> tuple[str, ...]:
+    """The environment variables a provider's key may come from, in the order tried.
+
+    ``configured``: the user set the provider up (not merely discovered on a local port);
+    ``named``: its settings name the key (``key = ...``), so even ``OPENAI_API_KEY`` is its own.
+    """
+    own = env_var_for(key_name)
+    openai_host = (urlsplit(base_url).hostname or "").lower() in OPENAI_HOSTS
+    names = []
+    if own != OPENAI_VARIABLE or named or openai_host:  # not for being *called* "openai"
+        names.append(own)
+    if configured:
+        names.append(GENERIC_VARIABLE)
+    if openai_host:
+        names.append(OPENAI_VARIABLE)
+    return tuple(dict.fromkeys(names))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +138,7 @@ class KeyStore:
         key = key.strip()
         if not key:
             raise ValueError("An empty API key cannot be saved; delete the key instead.")
+        remember(key)
         self._call("save the key", "set_password", self.service, provider, key)
 
     def delete(self, provider: str) -> None:
@@ -113,27 +146,29 @@ class KeyStore:
 
 
 def find_key(
-    provider: str,
+    key_name: str,
     store: KeyStore | None = None,
     environ: Mapping[str, str] | None = None,
-    key_name: str | None = None,
+    variables: tuple[str, ...] | None = None,
 ) -> FoundKey | None:
-    """The key for ``provider`` by the documented order, or ``None``.
+    """The key stored as ``key_name``, else the first of ``variables`` that is set (by default
+    only ``<KEY_NAME>_API_KEY``), or ``None``.
 
-    ``key_name`` is the keychain item a provider's settings point at (defaults to its name).
     An unavailable keychain is skipped here; the caller reports it when no variable is set.
     """
     environ = os.environ if environ is None else environ
     if store is not None:
         try:
-            value = store.get(key_name or provider)
+            value = store.get(key_name)
         except KeyringUnavailable:
             value = None
         if value:
+            remember(value)  # redacted wherever a server echoes it back
             return FoundKey(value, "keychain")
-    for var in (env_var_for(provider), "LLM_API_KEY", "OPENAI_API_KEY"):
+    for var in (env_var_for(key_name),) if variables is None else variables:
         value = environ.get(var, "").strip()
         if value:
+            remember(value)
             return FoundKey(value, var)
     return None
 

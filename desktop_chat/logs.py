@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
-import re
 from pathlib import Path
 
 from desktop_chat.paths import AppPaths
+from desktop_chat.redact import redact
 
 #: Every logger of the app is a child of this one ("desktop_chat.gui.controller", …).
 ROOT = "desktop_chat"
@@ -25,21 +25,10 @@ DEBUG_VARIABLE = "DESKTOP_CHAT_DEBUG"
 MAX_BYTES = 1_000_000
 BACKUPS = 3
 
-# Secrets shaped like bearer tokens and provider keys, whoever's they are.
-_SECRET_RE = re.compile(
-    r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}|\b(sk|pk|rk|gsk|xai|hf)[-_][A-Za-z0-9._-]{8,}"
-)
-
-
-def redact(text: str) -> str:
-    """``text`` with the keys in the environment and anything shaped like a token replaced."""
-    for name, value in os.environ.items():
-        if name.endswith("_API_KEY") and len(value) >= 8:
-            text = text.replace(value, "[redacted]")
-    return _SECRET_RE.sub(lambda m: (m.group(1) or "") + "[redacted]", text)
-
 
 class _RedactingFormatter(logging.Formatter):
+    """Every record, traceback included, through the app's one redaction."""
+
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 

@@ -70,8 +70,7 @@ def open_model(spec: str, settings: Settings, progress: Callable | None = None) 
         provider = MlxLocalProvider(engine, folder)
         return OpenModel(provider, folder.name, spec, engine)
     from desktop_chat.keys import KeyStore
-    from desktop_chat.providers.openai_compat import OpenAICompatProvider
-    from desktop_chat.targets import key_for, resolve
+    from desktop_chat.targets import remote_provider, resolve
 
     try:
         target = resolve(spec, settings)
@@ -83,9 +82,5 @@ def open_model(spec: str, settings: Settings, progress: Callable | None = None) 
 
         found = asyncio.run(discover(local_servers(settings), timeout_s=0.5))
         target = resolve(spec, settings, [server.as_provider() for server in found])
-    key = key_for(target.provider, KeyStore())
-    provider = OpenAICompatProvider(
-        target.provider.base_url, key, name=target.provider.name,
-        allow_insecure_key=target.provider.allow_insecure_key,
-    )  # fmt: skip
+    provider = remote_provider(target.provider, KeyStore(), settings=settings)
     return OpenModel(provider, target.model, target.label, params=target.params)

@@ -53,18 +53,25 @@ def test_the_default_backend_is_the_secret_service_not_a_file(secret_service):
 def test_lookup_order_keychain_then_provider_variable_then_generic(secret_service):
     store = secret_service_store()
     env = {"ACME_API_KEY": "from-acme", "LLM_API_KEY": "from-llm", "OPENAI_API_KEY": "from-openai"}
+    acme = ProviderSettings("acme", "https://acme.example/v1")
     assert find_key("acme", store, env).source == "ACME_API_KEY"
+    assert key_for(acme, store, env) == "from-acme"
     store.set("acme", SECRET)
     found = find_key("acme", store, env)
     assert (found.value, found.source) == (SECRET, "keychain")
+    assert key_for(acme, store, env) == SECRET
     assert SECRET not in repr(found)
     store.delete("acme")
-    assert (
-        find_key("acme", store, {"LLM_API_KEY": "a", "OPENAI_API_KEY": "b"}).source == "LLM_API_KEY"
-    )
-    assert find_key("acme", store, {"OPENAI_API_KEY": "b"}).source == "OPENAI_API_KEY"
+    assert key_for(acme, store, {"LLM_API_KEY": "a", "OPENAI_API_KEY": "b"}) == "a"
+    # OPENAI_API_KEY is for OpenAI's host only, or a provider whose settings name it.
+    assert key_for(acme, store, {"OPENAI_API_KEY": "b"}) is None
+    openai = ProviderSettings("openai", "https://api.openai.com/v1")
+    assert key_for(openai, store, {"OPENAI_API_KEY": "b", "LLM_API_KEY": "a"}) == "b"
+    named = ProviderSettings("proxy", "https://proxy.example/v1", key="openai")
+    assert key_for(named, store, {"OPENAI_API_KEY": "b"}) == "b"
     assert find_key("acme", store, {}) is None
     assert env_var_for("lm-studio") == "LM_STUDIO_API_KEY"
+    assert env_var_for("OPENAI_API_KEY") == "OPENAI_API_KEY"
 
 
 def test_no_key_reaches_any_file_the_app_wrote(secret_service, mlx_server, _isolated_home):
@@ -107,6 +114,7 @@ def test_no_usable_keyring_says_so_and_points_at_variables():
     # Reading falls through to the environment.
     assert find_key("openai", store, {"OPENAI_API_KEY": "env"}).source == "OPENAI_API_KEY"
     remote = ProviderSettings("openai", "https://api.openai.com/v1")
+    assert key_for(remote, store, {"OPENAI_API_KEY": "env"}) == "env"
     with pytest.raises(KeyringUnavailable):
         key_for(remote, store, {})
     local = ProviderSettings("ollama", "http://127.0.0.1:11434/v1")

@@ -140,7 +140,7 @@ def test_a_failed_generation_is_reported_and_the_loop_goes_on(_isolated_home):
     child = spawn(["gone:some-model"], _isolated_home)
     child.expect_exact(PROMPT)
     child.sendline("hello?")
-    child.expect("Error: Could not connect to gone")
+    child.expect("failed: Could not connect to gone")
     child.expect_exact(PROMPT)
     finish(child)
 

@@ -99,7 +99,8 @@ def test_connection_refused_is_clear():
 
 def test_timeout_is_typed(fake):
     fake.script = [Step(pieces=["a", "b"], delay_s=2.0)]
-    provider = OpenAICompatProvider(fake.base_url, name="slow", timeout_s=0.3, max_attempts=1)
+    provider = OpenAICompatProvider(fake.base_url, name="slow", timeout_s=0.3, max_attempts=1,
+                                    first_token_timeout_s=0.2)  # fmt: skip
     with pytest.raises((RequestTimeout, StreamInterrupted)):
         run(provider)
 
@@ -220,3 +221,27 @@ def test_a_failing_models_list_is_reported_not_fatal(fake):
     assert (
         "".join(e.text for e in run(provider_for(fake)) if isinstance(e, TextDelta)) == "still here"
     )
+
+
+def test_the_variable_named_in_a_hint_is_the_one_the_app_reads(fake):
+    """A provider called "lm.studio": the hint must name LM_STUDIO_API_KEY, the variable
+    ``find_key`` really reads, not "LM.STUDIO_API_KEY"."""
+    from desktop_chat.keys import env_var_for, find_key
+
+    fake.script = [Step(401, error="no key")]
+    provider = OpenAICompatProvider(fake.base_url, "sk-test", name="lm.studio", backoff_s=0.01)
+    with pytest.raises(AuthenticationFailed) as info:
+        run(provider)
+    assert env_var_for("lm.studio") == "LM_STUDIO_API_KEY"
+    assert "LM_STUDIO_API_KEY" in info.value.hint
+    assert find_key("lm.studio", None, {"LM_STUDIO_API_KEY": "x"}).source == "LM_STUDIO_API_KEY"
+
+
+@pytest.mark.parametrize("value", ["soon", "Wed, 99 Foo 2026 25:00:00 GMT", "inf", "nan", "-"])
+def test_a_retry_after_that_is_neither_seconds_nor_a_date_still_says_rate_limited(fake, value):
+    fake.script = [Step(429, headers={"retry-after": value, "retry-after-ms": "x"},
+                        error="slow down")] * 2  # fmt: skip
+    with pytest.raises(RateLimited) as info:
+        run(provider_for(fake, max_attempts=2))
+    assert info.value.retry_after is None and "in a moment" in info.value.hint
+    assert len(fake.requests) == 2, "a rate limit is still retried, after the usual backoff"

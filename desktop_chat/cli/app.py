@@ -12,7 +12,7 @@ from desktop_chat.cli.commands import run_command
 from desktop_chat.cli.options import params_from, parser, read_user_config, user_config_path
 from desktop_chat.cli.state import ChatState
 from desktop_chat.errors import DesktopChatError, ProviderError
-from desktop_chat.events import Finished, TextDelta
+from desktop_chat.events import Finished, Retrying, TextDelta
 from desktop_chat.history import StoredChat, run_stored_turn
 from desktop_chat.models import OpenModel, open_model, print_progress
 
@@ -55,6 +55,8 @@ async def reply(state: ChatState, prompt: str) -> None:
                 parts.append(event.text)
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
+            elif isinstance(event, Retrying):
+                out(f"[{event.note()}]")
             elif isinstance(event, Finished):
                 out(f"\n\n[{_figures(event)}]")
                 if event.dropped_messages:
@@ -100,7 +102,9 @@ def chat_loop(state: ChatState, log_dir) -> None:
         except DesktopChatError as err:
             if isinstance(err, ProviderError) and err.partial_text:
                 out("\n[the reply above is incomplete]")
-            out(f"\nError: {err}\n")
+                out(f"\nError: {err}\n")
+            else:  # nothing arrived: the reply failed, it was not stopped
+                out(f"\n[the reply failed: {err.message}]\n{err.hint}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

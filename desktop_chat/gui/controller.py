@@ -23,7 +23,7 @@ from desktop_chat.config import LoadedSettings, Settings
 from desktop_chat.context import ContextError, ContextFiles, estimate_tokens, read_file
 from desktop_chat.conversation import Conversation
 from desktop_chat.errors import DesktopChatError
-from desktop_chat.events import TextDelta
+from desktop_chat.events import Retrying, TextDelta
 from desktop_chat.gui.controller_settings import SettingsActions
 from desktop_chat.gui.controller_store import StoreActions
 from desktop_chat.history import StoredChat
@@ -45,6 +45,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
     delta = Signal(str)
     reply_ended = Signal(dict)  # the reply's meta: stats, or interrupted / error
     failed = Signal(str, str, bool)  # message, hint, whether Retry can help
+    retrying = Signal(str)  # "retrying (2 of 3) in 1 s: why", or "" once the reply comes
     notice = Signal(str, str)  # something refused (a file, a setting): message, hint
     truncated = Signal(int)  # turns from this index on are gone (edit, regenerate, retry)
     conversation_replaced = Signal(object)
@@ -261,17 +262,14 @@ class ChatController(StoreActions, SettingsActions, QObject):
         if cached is not None and cached.base_url == ps.base_url:
             return cached
         from desktop_chat.keys import KeyStore
-        from desktop_chat.providers.openai_compat import OpenAICompatProvider
-        from desktop_chat.targets import key_for
+        from desktop_chat.targets import remote_provider
 
         # Off the GUI thread: reading the Keychain can wait on a prompt ("… wants to use your
         # confidential information") for as long as the user takes to answer it.
-        key = await asyncio.to_thread(key_for, ps, KeyStore())
+        provider = await asyncio.to_thread(remote_provider, ps, KeyStore(), settings=self.settings)
         cached = self._providers.get(ps.name)  # made by another turn meanwhile
         if cached is not None and cached.base_url == ps.base_url:
             return cached
-        provider = OpenAICompatProvider(ps.base_url, key, name=ps.name,
-                                        allow_insecure_key=ps.allow_insecure_key)  # fmt: skip
         self._providers[ps.name] = provider
         return provider
 
@@ -378,14 +376,24 @@ class ChatController(StoreActions, SettingsActions, QObject):
         ended = False
         try:
             provider = await self.ready_provider(choice)
-            if provider is None:
+            if provider is None:  # the load failed, and the window has been told why
+                ended = True
+                self.reply_ended.emit(_failed(choice, "the model could not be loaded"))
                 return
             # Saved at least once a second as it streams: a crash loses at most the last second.
             turn = self.chat.stream(provider, choice.model, self.params())
+            retried = False
             async with aclosing(turn) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
+                        if retried:  # the reply came: the note has done its work
+                            retried = False
+                            self.retrying.emit("")
                         self.delta.emit(event.text)
+                    elif isinstance(event, Retrying):
+                        retried = True
+                        log.info("reply from %s: %s", choice.label, event.note())
+                        self.retrying.emit(event.note())
             ended = True
             meta = self._reply_meta(index)
             log.info("reply from %s: %s", choice.label, _timings(meta))
@@ -394,12 +402,12 @@ class ChatController(StoreActions, SettingsActions, QObject):
         except DesktopChatError as err:
             ended = True
             log.warning("reply from %s failed: %s", choice.label, err)
-            self.reply_ended.emit(self._reply_meta(index) or {"interrupted": True})
+            self.reply_ended.emit(self._reply_meta(index) or _failed(choice, err.message))
             self.failed.emit(err.message, err.hint, True)
         except Exception:  # a bug: said in the window and logged with its traceback
             ended = True
             log.exception("reply from %s failed unexpectedly", choice.label)
-            self.reply_ended.emit(self._reply_meta(index) or {"interrupted": True})
+            self.reply_ended.emit(self._reply_meta(index) or _failed(choice, "an unexpected error"))
             self.failed.emit("Something went wrong while answering.",
                              "Retry; if it happens again, the log (menu-bar icon → Show Log) "
                              "says what.", True)  # fmt: skip
@@ -497,6 +505,11 @@ class ChatController(StoreActions, SettingsActions, QObject):
     def cancel_download(self) -> None:
         if self._download_cancel is not None:
             self._download_cancel.set()
+
+
+def _failed(choice: ModelChoice, reason: str) -> dict:
+    """The meta of a reply that failed before any text: said as "failed", with why."""
+    return {"model": choice.label, "failed": True, "error": reason}
 
 
 def _timings(meta: dict) -> str:

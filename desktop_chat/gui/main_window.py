@@ -201,6 +201,7 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         c.delta.connect(self._delta)
         c.reply_ended.connect(self._reply_ended)
         c.failed.connect(self._failed)
+        c.retrying.connect(self._retrying)
         c.notice.connect(self._notice)
         c.truncated.connect(self.view.truncate)
         c.conversation_replaced.connect(self._conversation_replaced)
@@ -270,6 +271,12 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         if self.reply is not None:
             self.reply.finish(meta)
             self.reply = None
+
+    @Slot(str)
+    def _retrying(self, note: str) -> None:
+        """Said on the waiting reply's line, so that a retry is never a silent wait."""
+        if self.reply is not None:
+            self.reply.stats.setText(note)
 
     @Slot(str, str, bool)
     def _failed(self, message: str, hint: str, retry: bool) -> None:

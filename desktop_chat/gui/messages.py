@@ -29,6 +29,8 @@ from desktop_chat.markdown_blocks import MarkdownStream
 if TYPE_CHECKING:
     from desktop_chat.conversation import Message
 
+#: Characters of a failure's reason on a reply's line; the banner has the rest.
+STATS_REASON = 90
 #: Milliseconds between two renders of a streaming reply (~30 per second).
 FRAME_MS = 33
 
@@ -42,7 +44,8 @@ def _quiet_button(text: str, tip: str, parent: QWidget) -> QToolButton:
 
 
 def stats_line(meta: dict) -> str:
-    """ "model · 0.21 s first token · 48 tok/s · 212 tokens", or why the reply stopped."""
+    """ "model · 0.21 s first token · 48 tok/s · 212 tokens", or why the reply stopped or
+    failed."""
     parts = [str(meta["model"])] if meta.get("model") else []
     if meta.get("ttft_s") is not None:
         parts.append(f"{meta['ttft_s']:.2f} s first token")
@@ -55,7 +58,12 @@ def stats_line(meta: dict) -> str:
         parts.append(f"{approx}{n} token{'' if n == 1 else 's'}")
     if meta.get("dropped_messages"):
         parts.append(f"{meta['dropped_messages']} oldest messages left out to fit")
-    if meta.get("interrupted"):
+    if meta.get("failed"):  # before any text: not something the user stopped
+        reason = str(meta.get("error") or "")
+        if len(reason) > STATS_REASON:  # the banner above says it whole
+            reason = reason[: STATS_REASON - 1].rstrip() + "…"
+        parts.append(f"failed: {reason}" if reason else "failed")
+    elif meta.get("interrupted"):
         parts.append("stopped" if not meta.get("error") else "cut off by an error")
     return " · ".join(parts)
 
@@ -183,6 +191,7 @@ class AssistantMessage(QWidget):
         footer.setSpacing(4)
         self.stats = QLabel("", self)
         self.stats.setObjectName("stats")
+        self.stats.setTextFormat(Qt.TextFormat.PlainText)  # a server's words, never markup
         self.copy_button = _quiet_button("Copy", "Copy the whole reply as Markdown", self)
         self.copy_button.clicked.connect(self._copy)
         self.save_button = _quiet_button("Save as…", "Save this reply as a Markdown file", self)

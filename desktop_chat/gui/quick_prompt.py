@@ -202,7 +202,8 @@ class QuickPrompt(QFrame):
                 elif isinstance(event, Finished):
                     meta = event.as_metadata()
         except DesktopChatError as err:
-            meta = {"interrupted": True, "error": err.message}
+            # Nothing arrived: the reply failed; something did: it was cut off.
+            meta = {"interrupted" if self.reply.text else "failed": True, "error": err.message}
             self.reply.feed(f"\n\n**{err.message}** {err.hint}")
         finally:
             if self.reply is not None:

@@ -4,6 +4,7 @@ and the default system prompt. Changes go to config.toml, keeping what the user 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 
 from PySide6.QtCore import QEvent, QObject, Qt, Slot
@@ -41,6 +42,8 @@ class ProviderDialog(QDialog):
         self.setMinimumWidth(480)
         self.controller = controller
         self.old_name = provider.name if provider else None
+        #: What the dialog does not show (its keychain item, parameters) is kept as it was.
+        self.original = provider
         self.name = QLineEdit(provider.name if provider else "", self)
         self.name.setPlaceholderText("openai")
         self.base_url = QLineEdit(provider.base_url if provider else "", self)
@@ -76,8 +79,10 @@ class ProviderDialog(QDialog):
 
     def provider(self) -> ProviderSettings:
         models = tuple(m.strip() for m in self.models.text().split(",") if m.strip())
-        return ProviderSettings(self.name.text().strip(), self.base_url.text().strip().rstrip("/"),
-                                models)  # fmt: skip
+        name, base_url = self.name.text().strip(), self.base_url.text().strip().rstrip("/")
+        if self.original is None:
+            return ProviderSettings(name, base_url, models)
+        return dataclasses.replace(self.original, name=name, base_url=base_url, models=models)
 
     def _problem(self) -> str:
         p = self.provider()
@@ -98,15 +103,17 @@ class ProviderDialog(QDialog):
             return
         self.result.setText("Connecting…")
         key = self.key.text().strip() or None
-        if key is None and self.old_name:
+        if key is None and self.original is not None:
+            # The key the provider would really be sent: its own keychain item (key_name).
             from desktop_chat.keys import KeyStore
+            from desktop_chat.targets import key_for
 
             try:
-                key = await asyncio.to_thread(KeyStore().get, self.old_name)
+                key = await asyncio.to_thread(key_for, self.provider(), KeyStore())
             except DesktopChatError:
                 key = None
         try:
-            health = await self.controller.test_connection(self.provider().base_url, key)
+            health = await self.controller.test_connection(self.provider(), key)
         except DesktopChatError as err:
             self.result.setText(f"✗ {err.message} {err.hint}".strip())
             return

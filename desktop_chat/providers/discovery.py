@@ -48,7 +48,7 @@ class FoundServer:
     models: tuple[str, ...]
 
     def as_provider(self) -> ProviderSettings:
-        return ProviderSettings(self.name, self.base_url, self.models)
+        return ProviderSettings(self.name, self.base_url, self.models, discovered=True)
 
 
 async def probe(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 
 from desktop_chat.errors import (
@@ -16,26 +17,38 @@ from desktop_chat.errors import (
     ServerError,
     StreamInterrupted,
 )
+from desktop_chat.keys import env_var_for
 
 
 def retry_after_seconds(headers) -> float | None:
-    """``retry-after-ms``, or ``retry-after`` as seconds or an HTTP date."""
+    """``retry-after-ms``, or ``retry-after`` as seconds or an HTTP date; ``None`` for anything
+    else: a server's odd header must never stop its error from being reported."""
     if headers is None:
         return None
     value = headers.get("retry-after-ms")
     if value:
-        try:
-            return max(0.0, float(value) / 1000)
-        except ValueError:
-            pass
+        seconds = _seconds(value)
+        if seconds is not None:
+            return seconds / 1000
     value = headers.get("retry-after")
     if not value:
         return None
+    seconds = _seconds(value)
+    if seconds is not None:
+        return seconds
     try:
-        return max(0.0, float(value))
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (ValueError, TypeError, IndexError, OverflowError):
+        return None
+    return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+
+
+def _seconds(value: str) -> float | None:
+    try:
+        number = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+        return None
+    return max(0.0, number) if math.isfinite(number) else None
 
 
 def _server_message(exc: Exception) -> str:
@@ -49,7 +62,13 @@ def _server_message(exc: Exception) -> str:
 
 
 def translate_error(
-    exc: Exception, *, provider: str, model: str, base_url: str, partial_text: str = ""
+    exc: Exception,
+    *,
+    provider: str,
+    model: str,
+    base_url: str,
+    partial_text: str = "",
+    key_env: str | None = None,
 ) -> ProviderError:
     """The typed error for ``exc``; mid-reply failures become ``StreamInterrupted``."""
     import openai
@@ -63,8 +82,14 @@ def translate_error(
             "The partial reply was kept. Retry to ask again.",
             partial_text=partial_text,
         )
-    env_name = f"{provider.upper().replace('-', '_').replace(' ', '_')}_API_KEY"
+    # The very name the key lookup reads ("": none is read for it, only Settings count).
+    env_name = env_var_for(provider) if key_env is None else key_env
     if isinstance(exc, openai.APITimeoutError):
+        if type(exc.__cause__).__name__ == "ConnectTimeout":  # a connection failure: retried
+            return ConnectionFailed(
+                f"Could not connect to {provider} at {base_url} (no answer to connect).",
+                "Check that the server is running and the base URL is right, or your network.",
+            )
         return RequestTimeout(
             f"{provider} did not answer in time.",
             "Check the server is running and not overloaded, then retry.",
@@ -77,7 +102,8 @@ def translate_error(
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return AuthenticationFailed(
             f"{provider} refused the API key ({exc.status_code}: {_server_message(exc)}).",
-            f"Set a valid key for '{provider}' in Settings, or in the {env_name} variable.",
+            f"Set a valid key for '{provider}' in Settings"
+            + (f", or in the {env_name} variable." if env_name else "."),
         )
     if isinstance(exc, openai.NotFoundError):
         return ModelNotFound(

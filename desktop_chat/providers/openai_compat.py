@@ -2,8 +2,9 @@
 LM Studio, vLLM, llama.cpp, tabbyAPI, mlx_lm.server, DeepSeek, OpenRouter, Groq…
 
 The ``openai`` SDK is imported on first use: it costs seconds, and the window must not wait.
-The SDK's own retries are off; this module retries transient failures itself, and only before
-the first token, so a reply is never shown twice.
+The SDK's own retries are off; this module retries connection failures, 429 and 5xx itself
+(saying so with a ``Retrying`` event), and only before the first token, so a reply is never
+shown twice. A server that sends nothing within the first-token time is reported, not retried.
 """
 
 from __future__ import annotations
@@ -15,18 +16,22 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from desktop_chat.config import FIRST_TOKEN_TIMEOUT_LOCAL_S, FIRST_TOKEN_TIMEOUT_S
 from desktop_chat.errors import (
     MalformedResponse,
     ProviderError,
     RateLimited,
+    RequestTimeout,
     StreamInterrupted,
 )
-from desktop_chat.events import Event, TextDelta, Usage
-from desktop_chat.keys import ensure_safe_transport
+from desktop_chat.events import Event, Retrying, TextDelta, Usage
+from desktop_chat.keys import ensure_safe_transport, env_var_for, is_loopback
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.base import Health, ReplyClock
 from desktop_chat.providers.http_errors import translate_error
+from desktop_chat.redact import remember
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -46,15 +51,29 @@ class OpenAICompatProvider:
         name: str = "openai",
         timeout_s: float = 120.0,
         connect_timeout_s: float = 10.0,
+        first_token_timeout_s: float | None = None,
         max_attempts: int = 3,
         backoff_s: float = 0.5,
         allow_insecure_key: bool = False,
+        key_env: str | None = None,
     ) -> None:
         ensure_safe_transport(base_url, has_key=bool(api_key), allowed=allow_insecure_key)
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
-        self._timeout_s = timeout_s
+        remember(api_key)  # a server quoting it back in an error shows [redacted]
+        #: The variable hints tell the user to set: the one the key lookup reads for it.
+        self.key_env = env_var_for(name) if key_env is None else key_env
+        self._headers: dict[str, Any] = {}
+        #: A server on this machine: it may have to load the model before its first token.
+        self.local = is_loopback(urlsplit(base_url).hostname or "")
+        if first_token_timeout_s is None:
+            first_token_timeout_s = (
+                FIRST_TOKEN_TIMEOUT_LOCAL_S if self.local else FIRST_TOKEN_TIMEOUT_S
+            )
+        self.first_token_timeout_s = first_token_timeout_s
+        # Each read may take as long as the first token is allowed to, never less.
+        self._timeout_s = max(timeout_s, first_token_timeout_s + 1)
         self._connect_timeout_s = connect_timeout_s
         self.max_attempts = max(1, max_attempts)
         self.backoff_s = backoff_s
@@ -73,11 +92,17 @@ class OpenAICompatProvider:
 
             self._client = openai.AsyncOpenAI(
                 base_url=self.base_url,
-                # Local servers need no key, but the SDK insists on one.
+                # Given, so that the SDK never reads OPENAI_API_KEY itself; never sent as is.
                 api_key=self._api_key or "no-key",
                 max_retries=0,
                 timeout=openai.Timeout(self._timeout_s, connect=self._connect_timeout_s),
             )
+            # Each request says exactly which key it carries, or that it carries none: the
+            # SDK would otherwise send its placeholder, or an Authorization header from the
+            # environment (OPENAI_CUSTOM_HEADERS), to whatever server this is.
+            self._headers = {
+                "Authorization": f"Bearer {self._api_key}" if self._api_key else openai.Omit()
+            }
         return self._client
 
     async def aclose(self) -> None:
@@ -145,7 +170,10 @@ class OpenAICompatProvider:
                     continue
                 if not err.retryable or attempt >= self.max_attempts:
                     raise
-                await asyncio.sleep(self._delay(attempt, err))
+                delay, reason = self._delay(attempt, err), err.message
+            # Said before the wait, so that the window and llmchat show it is retrying.
+            yield Retrying(attempt + 1, self.max_attempts, delay, reason)
+            await asyncio.sleep(delay)
 
     def _delay(self, attempt: int, err: ProviderError) -> float:
         if isinstance(err, RateLimited) and err.retry_after is not None:
@@ -162,17 +190,49 @@ class OpenAICompatProvider:
         parts: list[str],
         messages: Sequence[dict[str, str]],
     ) -> AsyncIterator[Event]:
+        # Until the stream's first chunk, a deadline: a server that accepted the request and
+        # sends nothing is reported once, in seconds, not waited on for minutes. Any chunk
+        # (text, reasoning, an empty role delta) shows it is working, and lifts it.
+        client = self.client  # made first: importing the SDK takes seconds of no network
+        deadline = asyncio.timeout(self.first_token_timeout_s)
+        try:
+            async with deadline:
+                async for event in self._chunks(client, body, clock, parts, messages, deadline):
+                    yield event
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise self._no_first_token() from None
+
+    def _no_first_token(self) -> RequestTimeout:
+        setting = "first_token_timeout_local" if self.local else "first_token_timeout"
+        return RequestTimeout(
+            f"{self.name} sent nothing for {self.first_token_timeout_s:.0f} s.",
+            "It may be overloaded or still loading the model: press Retry to ask again "
+            f"(the wait is [app] {setting} in the settings).",
+        )
+
+    async def _chunks(
+        self,
+        client: AsyncOpenAI,
+        body: dict[str, Any],
+        clock: ReplyClock,
+        parts: list[str],
+        messages: Sequence[dict[str, str]],
+        deadline: asyncio.Timeout,
+    ) -> AsyncIterator[Event]:
         model = body["model"]
         try:
-            response = await self.client.chat.completions.create(**body)
+            response = await client.chat.completions.create(**body, extra_headers=self._headers)
         except Exception as exc:
             raise translate_error(
-                exc, provider=self.name, model=model, base_url=self.base_url
+                exc, provider=self.name, model=model, base_url=self.base_url, key_env=self.key_env
             ) from exc
         finish_reason: str | None = None
         usage: Usage | None = None
         try:
             async for chunk in response:
+                deadline.reschedule(None)
                 if getattr(chunk, "usage", None):
                     usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
                 for choice in chunk.choices or ():
@@ -224,13 +284,14 @@ class OpenAICompatProvider:
     async def list_models(self) -> list[str]:
         """The server's model ids; raises a ``ProviderError`` the caller can show and ignore."""
         try:
-            page = await self.client.models.list()
+            client = self.client
+            page = await client.models.list(extra_headers=self._headers)
             return sorted(m.id for m in page.data)
         except ProviderError:
             raise
         except Exception as exc:
             raise translate_error(
-                exc, provider=self.name, model="", base_url=self.base_url
+                exc, provider=self.name, model="", base_url=self.base_url, key_env=self.key_env
             ) from exc
 
     async def health(self) -> Health:

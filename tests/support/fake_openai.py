@@ -22,7 +22,8 @@ class Step:
     #: For 200 streams: text pieces sent as chat.completion.chunk events.
     pieces: list[str] = field(default_factory=list)
     #: "stop" sends finish_reason and [DONE]; "cut" drops the connection after the pieces
-    #: mid-chunk; "end" closes cleanly without finishing; "garbage" sends invalid SSE data.
+    #: mid-chunk; "end" closes cleanly without finishing; "garbage" sends invalid SSE data;
+    #: "error" sends an error event (``error`` as its message) after the pieces.
     ending: str = "stop"
     usage: dict[str, int] | None = None
     error: str = "error"
@@ -106,6 +107,10 @@ class FakeOpenAI:
                         if step.usage:
                             self._send(chunk(usage=step.usage), False)
                         self._send(b"data: [DONE]\n\n", False)
+                        self.wfile.write(b"0\r\n\r\n")
+                    elif step.ending == "error":
+                        event = {"error": {"message": step.error, "type": "server_error"}}
+                        self._send(f"data: {json.dumps(event)}\n\n".encode(), False)
                         self.wfile.write(b"0\r\n\r\n")
                     elif step.ending == "garbage":
                         self._send(b"data: {this is not json\n\n", False)
