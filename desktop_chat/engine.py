@@ -26,6 +26,7 @@ from desktop_chat.errors import DesktopChatError, ProviderError
 from desktop_chat.events import Event, TextDelta, Usage
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.base import ReplyClock
+from desktop_chat.stop_strings import StopMatcher
 
 
 class ModelTooLarge(DesktopChatError):
@@ -307,7 +308,7 @@ class MlxEngine:
         clock = ReplyClock()
         stats = LocalStats(prompt_tokens=len(tokens), cached_tokens=common, dropped_turns=dropped)
         generated: list[int] = []
-        text: list[str] = []
+        matcher = StopMatcher(params.stop)
         finish = None
         last = None
         try:
@@ -320,9 +321,10 @@ class MlxEngine:
                 generated.append(response.token)
                 if response.text:
                     clock.tick()
-                    text.append(response.text)
-                    on_event(TextDelta(response.text))
-                if params.stop and any(s in "".join(text) for s in params.stop):
+                    # Only the tail is searched; a stop string and what follows never show.
+                    if shown := matcher.feed(response.text):
+                        on_event(TextDelta(shown))
+                if matcher.stopped:
                     finish = "stop"
                     break
                 if stop.is_set():
@@ -337,6 +339,8 @@ class MlxEngine:
         except Exception:
             loaded.cache, loaded.cache_tokens = None, []
             raise
+        if held := matcher.flush():  # the start of a stop string that never completed
+            on_event(TextDelta(held))
         offset = loaded.cache[0].offset if loaded.cache else 0
         loaded.cache_tokens = (tokens + generated)[:offset]
         if last is not None:

@@ -201,3 +201,34 @@ def test_damaged_model_files_give_a_clear_error_and_the_engine_stays_usable(
     engine.load(tiny_model_dir).result(60)
     events, _ = generate(engine, user("Say hello."))
     assert text_of(events).startswith("Hello!")
+
+
+@pytest.mark.parametrize(
+    ("stop", "reply", "finish"),
+    [
+        (("Paris",), "The capital of France is ", "stop"),
+        (("France is P", "zzz"), "The capital of ", "stop"),  # spans several pieces
+        ((".X",), "The capital of France is Paris.", "stop"),  # "." waited, then was shown
+    ],
+)
+def test_a_stop_string_ends_the_reply_and_is_never_shown_nor_stored(
+    engine, tiny_model_dir, tmp_path, stop, reply, finish
+):
+    from desktop_chat.history import StoredChat, run_stored_turn
+    from desktop_chat.store import Store
+
+    provider = MlxLocalProvider(engine, tiny_model_dir)
+    store = Store.open(tmp_path / "conversations.sqlite3")
+    chat = StoredChat(store)
+
+    async def go():
+        turn = run_stored_turn(chat, provider, "What is the capital of France?", "tiny",
+                               GREEDY.replace(stop=stop))  # fmt: skip
+        return [e async for e in turn]
+
+    events = asyncio.run(go())
+    assert text_of(events) == reply, "what the user is shown"
+    assert events[-1].finish_reason == finish
+    stored = [m.content for m in store.branch(chat.conversation_id)]
+    assert stored == ["What is the capital of France?", reply], "what is kept"
+    store.close()
