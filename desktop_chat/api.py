@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ from desktop_chat.events import Event, Finished, TextDelta
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.base import Health, Provider
 from desktop_chat.session import run_turn
+
+log = logging.getLogger(__name__)
 
 _PARAM_NAMES = ("temperature", "top_p", "top_k", "max_tokens", "frequency_penalty",
                 "presence_penalty", "seed", "stop")  # fmt: skip
@@ -136,8 +139,14 @@ class AsyncLLMChat:
         self._model = self.config.model
         self._params: GenerationParams | None = None
         self._owned: Any = None
-        #: (provider, engine) that served an earlier config, closed before the next request.
+        #: (provider, engine) that served an earlier config, closed once no request uses them.
         self._retired: list[tuple[Any, Any]] = []
+        #: Requests under way; a chat dropped meanwhile is closed when the last one ends.
+        self._busy = 0
+        self._close_when_idle = False
+        self._closing: set[asyncio.Task] = set()
+        #: The loop this chat's requests run on, when a sync ``LLMChat`` owns it.
+        self.home_loop: asyncio.AbstractEventLoop | None = None
         self._stored = stored
         if stored is not None:
             self._conversation = stored.conversation
@@ -192,10 +201,52 @@ class AsyncLLMChat:
         if self._given is None and _served_by(new) != _served_by(self.config):
             self._retired.append((self._provider, self._owned))
             self._provider = self._owned = None
+            self.soon(self._settle())  # closed now, unless a request still uses it
         self.config = new
         self._params = None
         if new.system_prompt != self._conversation.system_prompt:
             self.update_system_prompt(new.system_prompt)
+
+    @property
+    def busy(self) -> bool:
+        """A request is under way: the chat is not idle, whatever ``last_activity`` says."""
+        return self._busy > 0
+
+    async def release(self) -> None:
+        """Close now, or as soon as the requests under way end (``ChatManager`` dropping it:
+        a reply streaming in another task is not cut)."""
+        self._close_when_idle = True
+        await self._settle()
+
+    def soon(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task | None:
+        """Run closing work from sync code: on the chat's own loop (the sync face's thread),
+        as a task of the running loop (returned), or, with neither, to the end at once."""
+        if self.home_loop is not None:
+            asyncio.run_coroutine_threadsafe(coro, self.home_loop).result()
+            return None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            task = loop.create_task(coro)
+            self._closing.add(task)  # a strong reference until it is done
+            task.add_done_callback(self._closing.discard)
+            return task
+        try:
+            asyncio.run(coro)
+        except Exception:  # a client made on a loop now gone: nothing more can be done
+            log.debug("closing a chat's connection failed", exc_info=True)
+        return None
+
+    async def _settle(self) -> None:
+        if self._busy:
+            return
+        if self._close_when_idle:
+            self._close_when_idle = False
+            await self.aclose()
+        else:
+            await self._close_retired()
 
     async def _close_retired(self) -> None:
         while self._retired:
@@ -212,6 +263,7 @@ class AsyncLLMChat:
         if self._owned is not None:  # a local engine: unload and end its thread
             await asyncio.to_thread(self._owned.close)
             self._owned = None
+            self._provider = self._params = None  # its engine is gone: a new one if used again
 
     # --- asking ----------------------------------------------------------------------------
 
@@ -232,13 +284,19 @@ class AsyncLLMChat:
         prompt = _check_prompt(prompt)
         await self._close_retired()
         provider, model, params = self._ensure_provider()
-        # aclosing: when the caller stops early, the turn's cleanup (keeping the partial
-        # reply, closing the HTTP stream) runs now, not whenever the loop finalizes it.
-        async with aclosing(self._turn(provider, conversation, prompt, model, params)) as events:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    yield event.text
-        self.last_activity = time.monotonic()
+        self._busy += 1
+        try:
+            # aclosing: when the caller stops early, the turn's cleanup (keeping the partial
+            # reply, closing the HTTP stream) runs now, not whenever the loop finalizes it.
+            turn = self._turn(provider, conversation, prompt, model, params)
+            async with aclosing(turn) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        yield event.text
+        finally:
+            self._busy -= 1
+            self.last_activity = time.monotonic()
+            await self._settle()
 
     async def ask_response(
         self, prompt: str, *, history: bool = False, system_prompt: str | None = None,
@@ -257,11 +315,14 @@ class AsyncLLMChat:
             return ChatResponse("", False, str(err), {"error_type": type(err).__name__})
         except ValueError as err:
             return ChatResponse("", False, str(err), {"error_type": "ValueError"})
+        self._busy += 1
         try:
             turn = self._turn(provider, conversation, prompt, model, params)
             return await response_from(turn, model)
         finally:
+            self._busy -= 1
             self.last_activity = time.monotonic()
+            await self._settle()
 
     def _turn(self, provider, conversation, prompt, model, params):
         if self._stored is not None and conversation is self._conversation:
@@ -435,6 +496,7 @@ class LLMChat:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._async = AsyncLLMChat(*args, **kwargs)
         self._loop = _LoopThread.get()
+        self._async.home_loop = self._loop.loop
 
     @property
     def config(self) -> LLMConfig:
@@ -451,6 +513,10 @@ class LLMChat:
     @property
     def last_activity(self) -> float:
         return self._async.last_activity
+
+    @property
+    def busy(self) -> bool:
+        return self._async.busy
 
     def reconfigure(self, config: LLMConfig) -> None:
         self._async.reconfigure(config)
@@ -490,6 +556,10 @@ class LLMChat:
 
     def close(self) -> None:
         self._loop.run(self._async.aclose())
+
+    def release(self) -> None:
+        """Close now, or once the requests under way end."""
+        self._loop.run(self._async.release())
 
 
 class _Manager:
@@ -531,8 +601,23 @@ class _Manager:
         return stored
 
     def remove_chat(self, chat_id: str) -> bool:
-        """Forget a chat here; a stored one stays in the store."""
-        return self._chats.pop(chat_id, None) is not None
+        """Forget a chat here and close it (a stored one stays in the store)."""
+        chat = self._chats.pop(chat_id, None)
+        if chat is not None:
+            self._drop(chat)
+        return chat is not None
+
+    def _drop(self, chat) -> None:
+        """Close what served a chat no longer held here — its HTTP client, or its local model
+        and the engine's thread — now, or once the request under way ends."""
+        chat.release()
+
+    def close(self) -> None:
+        """Close every chat and the store."""
+        chats, self._chats = list(self._chats.values()), {}
+        for chat in chats:
+            self._drop(chat)
+        self.close_store()
 
     def close_store(self) -> None:
         if self.store is not None:
@@ -548,8 +633,10 @@ class _Manager:
         if self.timeout is None:
             return
         now = time.monotonic()
-        for chat_id in [i for i, c in self._chats.items() if now - c.last_activity > self.timeout]:
-            del self._chats[chat_id]
+        idle = [i for i, c in self._chats.items()
+                if not c.busy and now - c.last_activity > self.timeout]  # fmt: skip
+        for chat_id in idle:
+            self._drop(self._chats.pop(chat_id))
 
 
 def _open_store(store: Any):
@@ -572,3 +659,19 @@ class ChatManager(_Manager):
 
 class AsyncChatManager(_Manager):
     chat_class = AsyncLLMChat
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._closing: set[asyncio.Task] = set()
+
+    def _drop(self, chat: AsyncLLMChat) -> None:
+        task = chat.soon(chat.release())
+        if task is not None:
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def aclose(self) -> None:
+        """Close every chat (waiting for it) and the store."""
+        chats, self._chats = list(self._chats.values()), {}
+        await asyncio.gather(*(chat.release() for chat in chats), *list(self._closing))
+        self.close_store()

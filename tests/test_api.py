@@ -193,3 +193,99 @@ def test_chat_manager_backed_by_the_store_survives_a_restart(mlx_server, _isolat
     alice_id = store.find_external("api:alice")
     assert len(store.branch(alice_id)) == 4 and store.integrity_ok()
     store.close()
+
+
+def test_chats_the_manager_drops_close_their_connections(mlx_server):
+    """Removed, expired, or moved to another server by ``get_chat(config=…)``: the HTTP client
+    that served the chat is closed then, not left open for the life of the process."""
+    manager = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id,
+                          temperature=0.0, max_tokens=16, timeout=0.5,
+                          system_prompt="")  # fmt: skip
+    clients = {}
+    for chat_id in "abc":
+        chat = manager.get_chat(chat_id, stream=False)
+        chat.chat("Say hello.")
+        clients[chat_id] = chat._async._provider._client
+    assert manager.remove_chat("a")
+    assert clients["a"].is_closed() and not clients["b"].is_closed()
+    with FakeOpenAI() as fake:
+        manager.get_chat("b", config=LLMConfig(base_url=fake.base_url, model="m"))
+        assert clients["b"].is_closed(), "closed at once, not at the chat's next request"
+    assert not clients["c"].is_closed()
+    time.sleep(0.6)
+    assert manager.chat_ids == []
+    assert clients["c"].is_closed(), "an expired chat is closed"
+    manager.close()
+
+
+def test_a_chat_answering_past_the_timeout_is_neither_expired_nor_cut():
+    words = [f"w{i} " for i in range(12)]
+    with FakeOpenAI() as fake:
+        fake.script = [Step(pieces=words, delay_s=0.05)]
+        manager = ChatManager(base_url=fake.base_url, model="m", timeout=0.3)
+        chat = manager.get_chat("slow")
+        pieces = chat.chat("Talk for a while.")
+        first = next(pieces)
+        time.sleep(0.5)  # idle for longer than the timeout, but a reply is streaming
+        assert manager.chat_ids == ["slow"], "a chat answering is not idle"
+        client = chat._async._provider._client
+        assert manager.remove_chat("slow")
+        assert not client.is_closed(), "removed mid-reply: the reply goes on"
+        assert first + "".join(pieces) == "".join(words)
+        assert client.is_closed(), "and the chat is closed as soon as it ends"
+
+
+def test_a_dropped_local_chat_frees_its_model_and_the_engine_thread(tiny_model_dir, tmp_path):
+    import shutil
+    import threading
+
+    import mlx.core as mx
+
+    def engines():
+        return [t for t in threading.enumerate() if t.name == "mlx-engine"]
+
+    other = tmp_path / "another-model"
+    shutil.copytree(tiny_model_dir, other)
+    before = mx.get_active_memory()
+    manager = ChatManager(model=str(tiny_model_dir), temperature=0.0, max_tokens=16,
+                          timeout=0.5, system_prompt="")  # fmt: skip
+
+    def used(chat_id, config=None):
+        chat = manager.get_chat(chat_id, stream=False, config=config)
+        assert chat.chat("Say hello.").startswith("Hello!")
+        return chat
+
+    used("a")
+    assert len(engines()) == 1 and mx.get_active_memory() > before
+    manager.remove_chat("a")
+    assert engines() == [] and mx.get_active_memory() <= before, "removed: model and thread"
+    chat = used("b")
+    assert len(engines()) == 1
+    moved = manager.get_chat("b", config=LLMConfig(model=str(other), temperature=0.0,
+                                                   max_tokens=16, system_prompt=""))  # fmt: skip
+    assert moved is chat and engines() == [], "another model: the first one freed at once"
+    used("b")
+    assert len(engines()) == 1 and chat._async._owned.engine.info.path == str(other)
+    assert len(chat.history) == 4, "the conversation stays"
+    time.sleep(0.6)
+    assert manager.chat_ids == []
+    assert engines() == [] and mx.get_active_memory() <= before, "expired: model and thread"
+    manager.close()
+
+
+def test_the_async_manager_closes_what_it_drops(mlx_server):
+    async def go():
+        manager = AsyncChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id,
+                                   max_tokens=16, system_prompt="")  # fmt: skip
+        clients = []
+        for chat_id in ("removed", "kept"):
+            chat = manager.get_chat(chat_id)
+            await chat.chat("Say hello.", stream=False)
+            clients.append(chat._provider._client)
+        manager.remove_chat("removed")  # a sync call inside the loop: closed by a task
+        await asyncio.sleep(0.1)
+        closed_on_removal = [c.is_closed() for c in clients]
+        await manager.aclose()
+        return closed_on_removal, [c.is_closed() for c in clients]
+
+    assert asyncio.run(go()) == ([True, False], [True, True])
