@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from desktop_chat.config import LOCAL_CONTEXT_TOKENS
 from desktop_chat.errors import DesktopChatError, ProviderError
 from desktop_chat.events import Event, TextDelta, Usage
 from desktop_chat.params import GenerationParams
@@ -68,15 +69,23 @@ class _Loaded:
     cache_tokens: list[int] = field(default_factory=list)
 
 
-def memory_limit_bytes() -> int:
-    """What this machine can give a model: Metal's recommended working set, else the RAM."""
+def _metal_working_set() -> int | None:
+    """Metal's recommended working set: about two thirds of a Mac's RAM, which the GPU shares.
+    None off the Mac (mlx's CPU build reports no such figure)."""
     import mlx.core as mx
 
-    info = mx.device_info() if hasattr(mx, "device_info") else {}
+    info: dict = {}
+    if hasattr(mx, "device_info"):  # mlx >= 0.29; before it, only mx.metal.device_info
+        info = mx.device_info()
+    elif mx.metal.is_available():
+        info = mx.metal.device_info()
     limit = info.get("max_recommended_working_set_size")
-    if limit:
-        return int(limit)
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return int(limit) if limit else None
+
+
+def memory_limit_bytes() -> int:
+    """What this machine can give a model: Metal's recommended working set, else the RAM."""
+    return _metal_working_set() or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def estimate_bytes(model_dir: Path, context_length: int) -> tuple[int, int]:
@@ -96,6 +105,35 @@ def _context_length(model_dir: Path) -> int:
     config = json.loads((model_dir / "config.json").read_text())
     text = config.get("text_config", config)
     return int(text.get("max_position_embeddings") or 4096)
+
+
+def working_context(model_dir: Path, wanted: int | None = None) -> int:
+    """The context the engine holds for this model: ``wanted`` (``[app] local_context_tokens``, or
+    a longer conversation's length), never more than the model was trained for. Conversations
+    are kept within it (the oldest turns go first), so the KV cache never outgrows it."""
+    return min(_context_length(model_dir), wanted or LOCAL_CONTEXT_TOKENS)
+
+
+def check_fits(model_dir: Path, context: int) -> tuple[int, int]:
+    """(weights, KV cache) in bytes; ``ModelTooLarge`` with the numbers when the two would not
+    fit in what this machine can give, before Metal could abort the process."""
+    weights, kv = estimate_bytes(model_dir, context)
+    limit = memory_limit_bytes()
+    if weights + kv > limit:
+        gib = 1024**3
+        mac = _metal_working_set() is not None
+        where = "this Mac" if mac else "this machine"
+        figure = "Metal's recommended working set" if mac else "its RAM"
+        shorter = f", or a shorter context ([app] local_context_tokens, now {context})"
+        raise ModelTooLarge(
+            f"{model_dir.name} needs about {(weights + kv) / gib:.1f} GB "
+            f"({weights / gib:.1f} GB of weights + {kv / gib:.1f} GB for a {context:,}-token "
+            f"context), but {where} can give it {limit / gib:.1f} GB ({figure}).",
+            "Choose a smaller or more quantized model (4-bit)"
+            + (shorter if kv > limit / 4 else "")
+            + ".",
+        )
+    return weights, kv
 
 
 class MlxEngine:
@@ -184,17 +222,8 @@ class MlxEngine:
                 f"{model_dir} is not a model folder (it has no config.json).",
                 "Pick a folder that holds an MLX model, or a Hugging Face id.",
             )
-        context = context_length or _context_length(model_dir)
-        weights, kv = estimate_bytes(model_dir, context)
-        limit = memory_limit_bytes()
-        if weights + kv > limit:
-            gib = 1024**3
-            raise ModelTooLarge(
-                f"{model_dir.name} needs about {(weights + kv) / gib:.1f} GB "
-                f"({weights / gib:.1f} GB of weights + {kv / gib:.1f} GB of context at "
-                f"{context} tokens), but this Mac can give it {limit / gib:.1f} GB.",
-                "Choose a smaller or more quantized model (4-bit), or a shorter context.",
-            )
+        context = working_context(model_dir, context_length)
+        weights, _kv = check_fits(model_dir, context)
         self._unload()
         start = time.perf_counter()
         from mlx_lm import load

@@ -67,7 +67,7 @@ def open_model(spec: str, settings: Settings, progress: Callable | None = None) 
                 "Pick an MLX model, e.g. from https://huggingface.co/mlx-community.",
             )
         engine = MlxEngine().start()
-        provider = MlxLocalProvider(engine, folder)
+        provider = MlxLocalProvider(engine, folder, settings.local_context_tokens)
         return OpenModel(provider, folder.name, spec, engine)
     from desktop_chat.keys import KeyStore
     from desktop_chat.targets import remote_provider, resolve

@@ -234,7 +234,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self.loading.emit(f"Loading {choice.label}{size}…")
         started = time.perf_counter()
         try:
-            await host.load(choice.path)
+            await host.load(choice.path, self._local_context())
             log.info("loaded %s in %.1f s", choice.label, time.perf_counter() - started)
             return True
         except DesktopChatError as err:
@@ -243,6 +243,14 @@ class ChatController(StoreActions, SettingsActions, QObject):
             return False
         finally:
             self.loading.emit("")
+
+    def _local_context(self) -> int:
+        """The context a local model is loaded for: ``[app] local_context_tokens``, or the open
+        conversation's length with room for a reply when it is longer (the engine caps it at
+        the model's own window and checks the memory for it)."""
+        conversation = sum(estimate_tokens(m.content) for m in self.conversation.messages)
+        reply = self.params().max_tokens or 512
+        return max(self.settings.local_context_tokens, conversation + reply)
 
     def _engine(self):
         if self._engine_host is None:
@@ -256,7 +264,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
         if choice.local:
             from desktop_chat.providers.mlx_local import MlxLocalProvider
 
-            return MlxLocalProvider(self._engine().engine, choice.path)
+            return MlxLocalProvider(self._engine().engine, choice.path, self._local_context())
         ps = choice.provider
         cached = self._providers.get(ps.name)
         if cached is not None and cached.base_url == ps.base_url:
@@ -473,6 +481,11 @@ class ChatController(StoreActions, SettingsActions, QObject):
         window = None
         if self.choice is not None and self.choice.local:
             window = catalog.local_context_length(self.choice.path)
+            info = self._engine_host.engine.info if self._engine_host is not None else None
+            if info is not None and info.path == str(self.choice.path):
+                window = info.context_length  # what the engine holds, not what the model could
+            elif window:
+                window = min(window, self.settings.local_context_tokens)
         self.context_changed.emit(sum(parts.values()), window, parts)
 
     # --- downloads and providers ---------------------------------------------------------

@@ -64,10 +64,11 @@ class EngineThread(QObject):
         self.thread.start()
         return self.engine
 
-    def load(self, model_dir: str | Path) -> asyncio.Future:
-        """Load on the engine thread; the returned future resolves in the GUI thread."""
+    def load(self, model_dir: str | Path, context_tokens: int | None = None) -> asyncio.Future:
+        """Load on the engine thread, for a context of ``context_tokens``; the returned future
+        resolves in the GUI thread."""
         waiter = asyncio.get_running_loop().create_future()
-        job = self.engine.load(Path(model_dir))
+        job = self.engine.load(Path(model_dir), context_tokens)
         self._waiting[id(job)] = waiter
         job.add_done_callback(self._server.report)
         return waiter

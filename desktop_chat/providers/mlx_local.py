@@ -24,14 +24,17 @@ _DONE = object()
 class MlxLocalProvider:
     name = "mlx"
 
-    def __init__(self, engine: MlxEngine, model_dir: str | Path) -> None:
+    def __init__(self, engine: MlxEngine, model_dir: str | Path,
+                 context_tokens: int | None = None) -> None:  # fmt: skip
         self.engine = engine
         self.model_dir = Path(model_dir)
+        #: ``[app] local_context_tokens``: the context the model is loaded (and memory-checked) for.
+        self.context_tokens = context_tokens
 
     async def ensure_loaded(self) -> None:
         info = self.engine.info
         if info is None or info.path != str(self.model_dir):
-            await asyncio.wrap_future(self.engine.load(self.model_dir))
+            await asyncio.wrap_future(self.engine.load(self.model_dir, self.context_tokens))
 
     async def stream(
         self, messages: Sequence[dict[str, str]], model: str, params: GenerationParams
