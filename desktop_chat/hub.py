@@ -18,6 +18,7 @@ from pathlib import Path
 
 from desktop_chat.errors import DesktopChatError, ModelUnavailable
 from desktop_chat.hub_resume import fetch_large_files
+from desktop_chat.platform.launch import hint
 
 #: What an MLX model needs from its repo; skips other formats' weights (GGUF, PyTorch).
 MLX_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
@@ -232,7 +233,12 @@ def download(
     except GatedRepoError as exc:
         raise ModelUnavailable(
             f"{repo_id} is gated: its owner must grant you access.",
-            "Accept its licence on huggingface.co, then set HF_TOKEN to a token with access.",
+            hint(
+                "Accept its licence on huggingface.co, then set HF_TOKEN to a token with access.",
+                "Accept its licence on huggingface.co, then save an access token from "
+                "huggingface.co/settings/tokens in ~/.cache/huggingface/token (what `hf auth "
+                "login` does): the app reads it from there.",
+            ),
         ) from exc
     except RepositoryNotFoundError as exc:
         raise ModelUnavailable(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from desktop_chat.errors import InsecureTransportError, KeyringUnavailable
+from desktop_chat.platform.launch import hint
 from desktop_chat.redact import remember
 
 SERVICE = "Desktop Chat"
@@ -26,6 +27,11 @@ GENERIC_VARIABLE = "LLM_API_KEY"
 #: The user's OpenAI key: for OpenAI's own host, or a provider whose settings name it.
 OPENAI_VARIABLE = "OPENAI_API_KEY"
 OPENAI_HOSTS = frozenset({"api.openai.com"})
+
+
+def _unlock_hint() -> str:
+    return hint("Unlock the keychain and retry, or use the <PROVIDER>_API_KEY variable.",
+                "Unlock the login keychain (Keychain Access) and retry.")  # fmt: skip
 
 
 def _refused(backend) -> bool:
@@ -107,8 +113,12 @@ class KeyStore:
         if not usable:
             raise KeyringUnavailable(
                 f"No system keychain is available (keyring backend: {type(backend).__name__}).",
-                "Keys cannot be saved here; set the provider's <PROVIDER>_API_KEY "
-                "environment variable instead.",
+                hint(
+                    "Keys cannot be saved here; set the provider's <PROVIDER>_API_KEY "
+                    "environment variable instead.",
+                    "Check in Keychain Access that your login keychain exists and is "
+                    "unlocked, then retry.",
+                ),
             )
         return max(usable, key=lambda b: getattr(b, "priority", 0))
 
@@ -123,12 +133,12 @@ class KeyStore:
         except keyring.errors.KeyringError as exc:
             raise KeyringUnavailable(
                 f"The system keychain could not {what} ({type(exc).__name__}: {exc}).",
-                "Unlock the keychain and retry, or use the <PROVIDER>_API_KEY variable.",
+                _unlock_hint(),
             ) from exc
         except Exception as exc:  # D-Bus and Security framework errors are not KeyringErrors
             raise KeyringUnavailable(
                 f"The system keychain could not {what} ({type(exc).__name__}).",
-                "Unlock the keychain and retry, or use the <PROVIDER>_API_KEY variable.",
+                _unlock_hint(),
             ) from exc
 
     def get(self, provider: str) -> str | None:

@@ -10,6 +10,7 @@ from desktop_chat.config import ProviderSettings, Settings
 from desktop_chat.errors import KeyringUnavailable, ModelUnavailable
 from desktop_chat.keys import KeyStore, find_key, is_loopback, key_variables
 from desktop_chat.params import GenerationParams
+from desktop_chat.platform.launch import hint, launched_from_finder
 
 if TYPE_CHECKING:
     from desktop_chat.providers.openai_compat import OpenAICompatProvider
@@ -75,7 +76,11 @@ def key_for(
     if store is not None and not _local(provider.base_url) and not store.available():
         raise KeyringUnavailable(
             f"No system keychain is available, and no key for '{provider.name}' is set.",
-            f"Set {' or '.join(variables)} in the environment.",
+            hint(
+                f"Set {' or '.join(variables)} in the environment.",
+                "Check in Keychain Access that your login keychain exists and is unlocked, "
+                "then save the key in Settings → Providers.",
+            ),
         )
     return None
 
@@ -98,8 +103,9 @@ def remote_provider(provider: ProviderSettings, store: KeyStore | None, *,
                     api_key: str | None = None, settings: Settings | None = None,
                     **options) -> OpenAICompatProvider:  # fmt: skip
     """The client for a configured or discovered server, with its key (or none), hints that
-    name the variable really read for it, and the settings' first-token time. The one place
-    all clients build it."""
+    name the variable really read for it (only Settings for a Mac app opened from Finder,
+    which sees no shell variables), and the settings' first-token time. The one place all
+    clients build it."""
     from desktop_chat.providers.openai_compat import OpenAICompatProvider
 
     if settings is not None:
@@ -108,7 +114,7 @@ def remote_provider(provider: ProviderSettings, store: KeyStore | None, *,
     return OpenAICompatProvider(
         provider.base_url, api_key or key_for(provider, store), name=provider.name,
         allow_insecure_key=options.pop("allow_insecure_key", False) or provider.allow_insecure_key,
-        key_env=variables[0] if variables else "", **options,
+        key_env=variables[0] if variables and not launched_from_finder() else "", **options,
     )  # fmt: skip
 
 
