@@ -107,6 +107,7 @@ class CodeBlock(QFrame):
         row = QHBoxLayout(header)
         row.setContentsMargins(10, 3, 4, 3)
         self.label = QLabel(language or "code", header)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # the reply's words, never markup
         self.label.setObjectName("codeLanguage")
         self.copy_button = QToolButton(header)
         self.copy_button.setObjectName("quiet")

@@ -1,15 +1,18 @@
 """A read-only rich-text view as tall as its text, for Markdown inside the conversation.
 
 Markdown is parsed with the GitHub dialect and no raw HTML: tables render, model output cannot
-inject markup, and ``<T>`` stays literal. Links open in the browser only when clicked.
+inject markup, and ``<T>`` stays literal. Links open in the browser only when clicked. Images
+the text names are never loaded (``untrusted``): ``![x](file:///dev/zero)`` shows a small frame.
+Links take the palette's link colour, again when the appearance changes.
 """
 
 from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QSizeF, Qt, Slot
+from PySide6.QtCore import QEvent, QSizeF, Qt, QUrl, Slot
 from PySide6.QtGui import (
+    QPalette,
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
@@ -17,6 +20,8 @@ from PySide6.QtGui import (
     QTextDocumentFragment,
 )
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser
+
+from desktop_chat.gui.untrusted import InertDocument, resource
 
 FEATURES = (
     QTextDocument.MarkdownFeature.MarkdownDialectGitHub
@@ -39,6 +44,39 @@ class DocView(QTextBrowser):
         self.document().documentLayout().documentSizeChanged.connect(self._fit)
         self.setFixedHeight(4)
 
+    def loadResource(self, kind: int, url: QUrl):
+        """Nothing the text names is loaded (the view's own document asks here)."""
+        return resource(kind, url)
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._recolour_links()
+
+    def _recolour_links(self) -> None:
+        """Markdown gives links the application palette's link colour when it is parsed; a
+        switch between light and dark afterwards would leave them in the old one."""
+        colour = self.palette().color(QPalette.ColorRole.Link)
+        doc = self.document()
+        stale: list[tuple[int, int]] = []  # collected first: a change splits the fragments
+        block = doc.begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                fragment = it.fragment()
+                fmt = fragment.charFormat()
+                if fmt.isAnchor() and fmt.foreground().color() != colour:
+                    stale.append((fragment.position(), fragment.position() + fragment.length()))
+                it += 1
+            block = block.next()
+        change = QTextCharFormat()
+        change.setForeground(colour)
+        for start, end in stale:
+            cursor = QTextCursor(doc)
+            cursor.setPosition(start)
+            cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+            cursor.mergeCharFormat(change)
+
     @Slot(QSizeF)
     def _fit(self, size: QSizeF) -> None:
         height = math.ceil(size.height()) + 2 * self.frameWidth()
@@ -57,7 +95,7 @@ class DocView(QTextBrowser):
 
     def append_markdown(self, block: str) -> None:
         """Render one finished block after the others; earlier blocks are not parsed again."""
-        part = QTextDocument()
+        part = InertDocument()  # never laid out here, but nothing it names is loaded anyway
         part.setMarkdown(block, FEATURES)
         doc = self.document()
         cursor = QTextCursor(doc)

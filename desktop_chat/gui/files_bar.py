@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
+from desktop_chat.gui.untrusted import plain, plain_tip
+
 if TYPE_CHECKING:
     from desktop_chat.context import ContextFile
 
@@ -33,7 +35,7 @@ class FileChip(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 2, 2, 2)
         layout.setSpacing(6)
-        name = QLabel(file.name, self)
+        name = plain(QLabel(file.name, self))  # a file may be named "<img src=…>"
         cut = " · cut" if file.truncated else ""
         size = QLabel(
             f"{human_bytes(file.size_bytes)} · {human_tokens(file.tokens)} tok{cut}", self
@@ -42,12 +44,12 @@ class FileChip(QFrame):
         remove = QToolButton(self)
         remove.setObjectName("quiet")
         remove.setText("✕")
-        remove.setToolTip(f"Remove {file.name} from the context")
+        remove.setToolTip(plain_tip(f"Remove {file.name} from the context"))
         remove.clicked.connect(self._remove)
         layout.addWidget(name)
         layout.addWidget(size)
         layout.addWidget(remove)
-        self.setToolTip(str(file.path))
+        self.setToolTip(plain_tip(str(file.path)))
 
     @Slot()
     def _remove(self) -> None:

@@ -121,6 +121,7 @@ class UserMessage(QWidget):
         inner.addWidget(self.label)
         if files:
             names = QLabel("Attached: " + ", ".join(f["name"] for f in files), self.bubble)
+            names.setTextFormat(Qt.TextFormat.PlainText)  # a file may be named "<img src=…>"
             names.setObjectName("chipSize")
             inner.addWidget(names)
         row.addWidget(self.bubble)

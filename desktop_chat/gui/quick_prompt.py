@@ -67,6 +67,7 @@ class QuickPrompt(QFrame):
         self.input.submitted.connect(self.submit)
         self.model_label = QLabel("", self)
         self.model_label.setObjectName("hintLabel")
+        self.model_label.setTextFormat(Qt.TextFormat.PlainText)  # a server's name for its model
         top = QHBoxLayout()
         top.addWidget(self.input, 1)
         top.addWidget(self.model_label, 0, Qt.AlignmentFlag.AlignTop)
@@ -76,6 +77,7 @@ class QuickPrompt(QFrame):
         self.answer.hide()
         self.attached = QLabel("", self)
         self.attached.setObjectName("hintLabel")
+        self.attached.setTextFormat(Qt.TextFormat.PlainText)  # file names
         self.attached.hide()
         self.use_clipboard = QCheckBox("Clipboard as context", self)
         hint = QLabel("↩ send · ⇧↩ new line · esc close", self)

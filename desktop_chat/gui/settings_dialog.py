@@ -230,6 +230,7 @@ class SettingsDialog(QDialog):
             problem = QLabel(self.controller.hotkey_note, page)
             problem.setWordWrap(True)
             problem.setObjectName("hotkeyProblem")
+            problem.setTextFormat(Qt.TextFormat.PlainText)
             form.addRow("", problem)
         form.addRow("Mode", self.menu_bar_only)
         return page

@@ -62,6 +62,7 @@ class Sidebar(QWidget):
         row = QHBoxLayout(self.undo_bar)
         row.setContentsMargins(4, 0, 4, 0)
         self.undo_label = QLabel("", self.undo_bar)
+        self.undo_label.setTextFormat(Qt.TextFormat.PlainText)  # a title: the user's words
         self.undo_label.setObjectName("hintLabel")
         self.undo_button = QToolButton(self.undo_bar)
         self.undo_button.setText("Undo")
@@ -122,6 +123,7 @@ class Sidebar(QWidget):
                                                     False, hit.title))  # fmt: skip
             label = QLabel(f"<b>{html.escape(hit.title or 'New chat')}</b><br>"
                            f"{highlighted(hit.snippet)}")  # fmt: skip
+            label.setTextFormat(Qt.TextFormat.RichText)  # everything but the <b> is escaped
             label.setWordWrap(True)
             label.setContentsMargins(6, 4, 6, 4)
             self.list.addItem(item)

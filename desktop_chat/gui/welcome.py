@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from desktop_chat.gui.files_bar import human_bytes
+from desktop_chat.gui.untrusted import escaped, plain
 
 if TYPE_CHECKING:  # the catalog (and settings) load after the first frame
     from desktop_chat.catalog import ModelChoice
@@ -51,10 +52,10 @@ class WelcomePanel(QWidget):
         card.setObjectName("welcomeCard")
         layout = QVBoxLayout(card)
         layout.setContentsMargins(16, 12, 16, 14)
-        heading = QLabel(f"<b>{title}</b>", card)
+        heading = QLabel(f"<b>{escaped(title)}</b>", card)
         layout.addWidget(heading)
         if note:
-            label = QLabel(note, card)
+            label = plain(QLabel(note, card))
             label.setObjectName("welcomeNote")
             label.setWordWrap(True)
             layout.addWidget(label)
@@ -66,7 +67,9 @@ class WelcomePanel(QWidget):
         """A row: what it is on the left, the action's button on the right."""
         row = QHBoxLayout()
         # Two short lines, never wrapped: wrapped labels in nested rows lose their height.
-        label = QLabel(f"<b>{title}</b>" + (f"<br>{detail}" if detail else ""))
+        # A server names its models: escaped, so a name that looks like an <img> stays a name.
+        label = QLabel(f"<b>{escaped(title)}</b>" + (f"<br>{escaped(detail)}" if detail else ""))
+        label.setTextFormat(Qt.TextFormat.RichText)
         button = QPushButton(verb)
         button.setMinimumSize(110, 28)
         button.clicked.connect(slot)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Slot
 
+from desktop_chat.gui.untrusted import plain_tip
+
 
 class LibraryMenus:
     @Slot()
@@ -14,7 +16,7 @@ class LibraryMenus:
             action = menu.addAction(persona.name)
             action.setCheckable(True)
             action.setChecked(persona.name == self.controller.persona.name)
-            action.setToolTip(persona.system_prompt)
+            action.setToolTip(plain_tip(persona.system_prompt))
             action.triggered.connect(lambda _=False, n=persona.name: self.choose_persona(n))
         menu.addSeparator()
         menu.addAction("Manage personas…").triggered.connect(lambda: self.manage("persona"))
@@ -25,7 +27,8 @@ class LibraryMenus:
     @Slot(object)
     def _persona_changed(self, persona) -> None:
         self.persona_button.setText(f"Persona: {persona.name}")
-        self.persona_button.setToolTip(persona.system_prompt or "No system prompt of its own")
+        tip = persona.system_prompt or "No system prompt of its own"
+        self.persona_button.setToolTip(plain_tip(tip))
 
     @Slot()
     def _templates_menu(self) -> None:

@@ -33,11 +33,13 @@ def limited_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": path, **extra}
 
 
-def run_python(code: str, *, timeout_s: float = 60, what: str = "it", **env: str) -> str:
-    """Run ``code`` (dedented) in a fresh interpreter; its stdout. Fails the test, saying
-    which, when the child hangs past ``timeout_s``, crashes, or exits non-zero."""
+def run_python(code: str, *, timeout_s: float = 60, what: str = "it", cwd: Path | None = None,
+               **env: str) -> str:  # fmt: skip
+    """Run ``code`` (dedented) in a fresh interpreter, in ``cwd`` (this checkout unless
+    given); its stdout. Fails the test, saying which, when the child hangs past ``timeout_s``,
+    crashes, or exits non-zero."""
     try:
-        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT,
+        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd or ROOT,
                               env=limited_env(**env), capture_output=True, text=True,
                               timeout=timeout_s, preexec_fn=_limit_memory)  # fmt: skip
     except subprocess.TimeoutExpired as exc:
