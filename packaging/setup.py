@@ -21,7 +21,8 @@ ROOT = HERE.parent
 os.chdir(HERE)
 sys.path[:0] = [str(ROOT), str(HERE)]
 
-import make_icons  # noqa: E402  (after the path change above)
+import bundle  # noqa: E402  (after the path change above)
+import make_icons  # noqa: E402
 from setuptools import setup  # noqa: E402
 
 from desktop_chat import __version__  # noqa: E402
@@ -73,21 +74,24 @@ OPTIONS = {
     "plist": PLIST,
     # Apple silicon only: MLX runs on Metal, which Intel Macs lack.
     "arch": "arm64",
-    # What the recipes miss: PySide6's recipe has a typo ("packagse") and includes nothing;
-    # mlx and mlx_lm load code and Metal kernels by path; keyring finds its backends through
-    # entry points, which a bundle loses (the macOS one is also pinned at run time).
-    "packages": ["desktop_chat", "PySide6", "shiboken6", "mlx", "mlx_lm", "keyring",
-                 "qasync", "openai", "httpx", "huggingface_hub", "pygments", "tomlkit"],
-    # Only the Qt plugins the app uses: the Cocoa platform, the macOS style, PNG/ICNS images.
-    "qt_plugins": ["platforms/libqcocoa.dylib", "styles/libqmacstyle.dylib",
-                   "imageformats/libqicns.dylib", "imageformats/libqjpeg.dylib"],
-    # Large parts of Qt and Python the app never imports.
-    "excludes": ["tkinter", "PySide6.QtWebEngineCore", "PySide6.QtWebEngineWidgets",
-                 "PySide6.Qt3DCore", "PySide6.QtQuick", "PySide6.QtQml", "PySide6.QtMultimedia",
-                 "PySide6.QtCharts", "PySide6.QtDataVisualization", "PySide6.QtPdf"],
-    # The menu-bar icon at 1x and 2x, found in Contents/Resources by desktop_chat.resources.
-    "resources": RUNTIME_RESOURCES,
+    # Copied as folders, each for a reason (bundle.PACKAGES): what reads its own files or
+    # imports by name would fail from the zip. PySide6's recipe has a typo ("packagse").
+    "packages": list(bundle.PACKAGES),
+    # Only the Qt plugins the app uses: the Cocoa platform, the macOS style, ICNS/JPEG images.
+    "qt_plugins": list(bundle.QT_PLUGINS),
+    # Kept out of the module graph: parts of Python the app never imports, and mlx, which
+    # comes as a folder below (a namespace package, which "packages" cannot name).
+    "excludes": bundle.EXCLUDES,
+    # The menu-bar icon at 1x and 2x, found in Contents/Resources by desktop_chat.resources;
+    # mlx's folder where the interpreter looks for packages (lib/python3.X).
+    "resources": RUNTIME_RESOURCES + [(f"lib/{bundle.PY}", [str(bundle.folder_of(name))])
+                                      for name in bundle.FOLDERS],
+    # py2app 0.28 imports every module it could not find in a conditional import just to
+    # report it, and some imports crash the build (its report code also indexes the wrong
+    # table); skip that report.
+    "no_report_missing_conditional_import": True,
 }  # fmt: skip
+
 
 if __name__ == "__main__":
     _qt_compat()
@@ -96,4 +100,5 @@ if __name__ == "__main__":
         version=__version__,
         app=["main.py"],
         options={"py2app": OPTIONS},
+        cmdclass={"py2app": bundle.py2app_command()},
     )
