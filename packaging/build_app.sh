@@ -6,7 +6,8 @@
 #   packaging/build_app.sh --dmg           # also dist/Desktop Chat.dmg (dmgbuild)
 #   SIGN_IDENTITY="Developer ID Application: Name (TEAMID)" packaging/build_app.sh --dmg
 #
-# With SIGN_IDENTITY the bundle is signed with the hardened runtime; notarise the .dmg with
+# With SIGN_IDENTITY the bundle is signed inside-out with the hardened runtime and a secure
+# timestamp (packaging/sign.py; without it, ad hoc); notarise the .dmg with
 #   xcrun notarytool submit "dist/Desktop Chat.dmg" --keychain-profile NAME --wait
 #   xcrun stapler staple "dist/Desktop Chat.dmg"
 set -euo pipefail
@@ -29,6 +30,9 @@ done
 # even when it is built on a newer macOS (uv would otherwise pick this Mac's newest wheel;
 # with --python-platform it honours MACOSX_DEPLOYMENT_TARGET).
 export MACOSX_DEPLOYMENT_TARGET=14.0
+# The libraries py2app copies as folders ship as they are installed: compiled, they start fast
+# (the bundle is read-only, and py2app's launcher forbids writing bytecode in it anyway).
+export UV_COMPILE_BYTECODE=1
 uv sync --no-dev
 mlx_version=$(uv run --no-dev python -c "import importlib.metadata as m; print(m.version('mlx'))")
 uv pip install --python-platform aarch64-apple-darwin --reinstall-package mlx \
@@ -37,10 +41,8 @@ rm -rf packaging/build packaging/dist
 uv run --no-dev --with py2app --with pillow python packaging/setup.py py2app
 app="packaging/dist/Desktop Chat.app"
 
-if [ -n "${SIGN_IDENTITY:-}" ]; then
-  codesign --force --deep --options runtime --timestamp --sign "$SIGN_IDENTITY" "$app"
-fi
-codesign --verify --deep --strict "$app"
+# Every Mach-O file, then the frameworks, then the app; then codesign --verify --strict.
+uv run --no-dev python packaging/sign.py "$app"
 mkdir -p dist
 rm -rf "dist/Desktop Chat.app"
 mv "$app" dist/
