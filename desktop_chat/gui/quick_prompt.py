@@ -6,6 +6,7 @@ any other."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QCursor, QGuiApplication
@@ -60,6 +61,9 @@ class QuickPrompt(QFrame):
         self.app_was_active: bool | None = None
         self.chat = StoredChat(controller.store)
         self.files = ContextFiles()
+        self._reading: list[str] = []  # names of dropped files not read yet
+        self._read_lock = asyncio.Lock()  # one drop after the other: files stay in order
+        self._send_when_read = False
         self.task: asyncio.Task | None = None
         self.reply: AssistantMessage | None = None
         self.input = PromptEdit(self)
@@ -166,6 +170,10 @@ class QuickPrompt(QFrame):
         if self.controller.choice is None:
             self.model_label.setText("Choose a model in the main window first.")
             return
+        if self._reading:  # files dropped a moment ago: sent with them once they are read
+            self._send_when_read = True
+            self.attached.setText("Sending once the dropped files are read…")
+            return
         if self.use_clipboard.isChecked():
             text = with_clipboard(text, QGuiApplication.clipboard().text())
         text = self.files.prompt_with(text)
@@ -226,17 +234,37 @@ class QuickPrompt(QFrame):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
-        refused = []
-        for url in event.mimeData().urls():
-            try:
-                self.files.add(read_file(url.toLocalFile()))
-            except ContextError as err:
-                refused.append(err.message)
-        names = ", ".join(f.name for f in self.files.files)
-        self.attached.setText("  ".join(filter(None, [f"Attached: {names}" if names else "",
-                                                      *refused])))  # fmt: skip
-        self.attached.show()
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
         event.acceptProposedAction()
+        if paths:
+            self._reading += [Path(p).name for p in paths]
+            self._show_attached([])
+            self.controller.spawn(self.attach(paths))
+
+    async def attach(self, paths: list[str]) -> None:
+        """Read dropped files off the GUI thread (a long PDF's text takes seconds), in the order
+        they were dropped, one drop after the other; say which joined and which were refused.
+        A prompt sent meanwhile goes once they are read, with them."""
+        refused: list[str] = []
+        async with self._read_lock:
+            for path in paths:
+                try:
+                    self.files.add(await asyncio.to_thread(read_file, path))
+                except ContextError as err:
+                    refused.append(err.message)
+                finally:
+                    self._reading.remove(Path(path).name)
+        self._show_attached(refused)
+        if self._send_when_read and not self._reading:
+            self._send_when_read = False
+            self.submit()
+
+    def _show_attached(self, refused: list[str]) -> None:
+        names = ", ".join(f.name for f in self.files.files)
+        reading = f"Reading {', '.join(self._reading)}…" if self._reading else ""
+        self.attached.setText("  ".join(filter(None, [f"Attached: {names}" if names else "",
+                                                      *refused, reading])))  # fmt: skip
+        self.attached.show()
 
 
 def quick_prompt_for(window) -> QuickPrompt:
