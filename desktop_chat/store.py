@@ -87,8 +87,18 @@ def _v3(db: sqlite3.Connection) -> None:
                " data TEXT NOT NULL, PRIMARY KEY (kind, name))")  # fmt: skip
 
 
+def _v4(db: sqlite3.Connection) -> None:
+    """What is typed and not yet sent (``drafts.Drafts``), by conversation id, "new" (the
+    unsaved new chat) or "quick" (the quick prompt)."""
+    db.execute("CREATE TABLE drafts (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
+               " updated REAL NOT NULL)")  # fmt: skip
+    # A conversation removed for good takes its draft with it.
+    db.execute("CREATE TRIGGER drafts_ad AFTER DELETE ON conversations BEGIN"
+               " DELETE FROM drafts WHERE key = CAST(old.id AS TEXT); END")  # fmt: skip
+
+
 #: Applied in order; each runs once, recorded in ``schema_migrations``. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
 
 
 @dataclass(slots=True)

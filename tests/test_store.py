@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from desktop_chat import store as store_module
+from desktop_chat.drafts import NEW, Drafts, key_for
 from desktop_chat.store import Store, StoreError
 from desktop_chat.store_export import export_conversation, import_conversation, to_markdown
 
@@ -188,4 +189,12 @@ def test_every_earlier_schema_version_migrates_to_the_latest(tmp_path, monkeypat
         assert s.version == len(migrations) and s.integrity_ok()
         assert (tmp_path / f"v{version}.sqlite3.before-v{version + 1}").exists()
         assert [m.content for m in s.branch(conv)] == ["What is the capital of France?", "Paris."]
+        # What the latest version added works on the migrated file: drafts, and a purged
+        # conversation taking its draft with it.
+        drafts = Drafts(s)
+        assert drafts.save(key_for(conv), "And of Italy?") and drafts.save(NEW, "Hello")
+        assert drafts.get(key_for(conv)) == "And of Italy?" and drafts.get(NEW) == "Hello"
+        s.delete_conversation(conv)
+        s.purge()
+        assert drafts.get(key_for(conv)) == "" and drafts.get(NEW) == "Hello"
         s.close()

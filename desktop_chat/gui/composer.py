@@ -3,11 +3,13 @@ text up to a few lines. Sending while a reply streams does nothing: the text sta
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QPushButton
 
 _MAX_LINES = 8
+#: A draft is saved this long after the last keystroke: a crash loses at most this much typing.
+DRAFT_DELAY_MS = 600
 
 
 class PromptEdit(QPlainTextEdit):
@@ -98,3 +100,52 @@ class Composer(QFrame):
         self.edit.setPlainText(text)
         self.edit.moveCursor(self.edit.textCursor().MoveOperation.End)
         self.edit.setFocus()
+
+
+class DraftKeeper(QObject):
+    """Keeps what is typed in ``edit`` as the draft under ``key`` (``drafts.Drafts``): saved
+    a moment after the last keystroke, and at once when the conversation changes or the app
+    quits (``save_now``)."""
+
+    def __init__(self, edit: QPlainTextEdit, drafts, key: str, parent=None) -> None:
+        super().__init__(parent or edit)
+        self.edit = edit
+        self.drafts = drafts
+        self.key = key
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DRAFT_DELAY_MS)
+        self._timer.timeout.connect(self.save_now)
+        if edit.toPlainText():  # typed before the store was open: newer than any draft
+            self._saved = None
+            self._timer.start()
+        else:
+            self._show(key)
+        edit.textChanged.connect(self._timer.start)
+
+    @Slot()
+    def save_now(self) -> None:
+        self._timer.stop()
+        text = self.edit.toPlainText()
+        if text != self._saved and self.drafts.save(self.key, text):
+            self._saved = text
+
+    def switch(self, key: str) -> None:
+        """Another conversation on show: this one's draft is kept, that one's shown."""
+        self.save_now()
+        if key != self.key:
+            self._show(key)
+
+    def sent(self, key: str) -> None:
+        """What was typed is a message now: its draft goes at once. ``key``: where it went (a
+        new chat gets its id as it is sent)."""
+        self._timer.stop()
+        self.drafts.drop(self.key)
+        self.key, self._saved = key, ""
+
+    def _show(self, key: str) -> None:
+        self.key = key
+        self._saved = text = self.drafts.get(key)
+        self.edit.setPlainText(text)
+        self.edit.moveCursor(self.edit.textCursor().MoveOperation.End)
+        self._timer.stop()  # nothing new to save

@@ -49,6 +49,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
     notice = Signal(str, str)  # something refused (a file, a setting): message, hint
     truncated = Signal(int)  # turns from this index on are gone (edit, regenerate, retry)
     conversation_replaced = Signal(object)
+    closing = Signal()  # the store closes next: save what is still to be saved (drafts)
     busy_changed = Signal(bool)
     settings_loaded = Signal()  # before models are looked for: the hotkey needs no model
     # Models.
@@ -147,6 +148,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
         if self._engine_host is not None:
             self._engine_host.stop()
             self._engine_host = None
+        self.closing.emit()
         self.store.close()
 
     # --- settings and models -------------------------------------------------------------

@@ -243,6 +243,7 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         sb.export_requested.connect(self.export_conversation)
         sb.import_requested.connect(self.import_conversation)
         self.refresh_sidebar()
+        self.keep_drafts()
         self.code_only.toggled.connect(self.set_code_only)
         self.settings_button.clicked.connect(self.open_settings)
         self.attach_button.clicked.connect(self.pick_files)

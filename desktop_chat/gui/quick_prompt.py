@@ -22,10 +22,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_chat.context import ContextError, ContextFiles, read_file
+from desktop_chat.drafts import QUICK, Drafts
 from desktop_chat.errors import DesktopChatError
 from desktop_chat.events import Finished, TextDelta
 from desktop_chat.gui import theme
-from desktop_chat.gui.composer import PromptEdit
+from desktop_chat.gui.composer import DraftKeeper, PromptEdit
 from desktop_chat.gui.messages import AssistantMessage
 from desktop_chat.history import StoredChat, run_stored_turn
 
@@ -69,6 +70,9 @@ class QuickPrompt(QFrame):
         self.input = PromptEdit(self)
         self.input.setPlaceholderText("Ask anything…")
         self.input.submitted.connect(self.submit)
+        # What is typed here survives a crash or a quit, like the main window's composer.
+        self.drafts = DraftKeeper(self.input, Drafts(controller.store), QUICK, self)
+        controller.closing.connect(self.drafts.save_now)
         self.model_label = QLabel("", self)
         self.model_label.setObjectName("hintLabel")
         self.model_label.setTextFormat(Qt.TextFormat.PlainText)  # a server's name for its model
@@ -179,6 +183,7 @@ class QuickPrompt(QFrame):
         text = self.files.prompt_with(text)
         self.files.clear()
         self.attached.hide()
+        self.drafts.sent(QUICK)
         self.input.clear()
         self.task = self.controller.spawn(self.ask(text))
 

@@ -10,6 +10,31 @@ from PySide6.QtWidgets import QFileDialog
 
 
 class HistoryPanel:
+    def keep_drafts(self) -> None:
+        """What is typed in the composer is kept per conversation: it survives a crash, a
+        quit and opening another conversation (``drafts``)."""
+        from desktop_chat.drafts import Drafts
+        from desktop_chat.gui.composer import DraftKeeper
+
+        c = self.controller
+        self.drafts = DraftKeeper(self.composer.edit, Drafts(c.store), self._draft_key(), self)
+        c.conversation_replaced.connect(self._draft_follows)
+        c.user_added.connect(self._draft_sent)
+        c.closing.connect(self.drafts.save_now)
+
+    def _draft_key(self) -> str:
+        from desktop_chat.drafts import key_for
+
+        return key_for(self.controller.chat.conversation_id)
+
+    @Slot(object)
+    def _draft_follows(self, _conversation) -> None:
+        self.drafts.switch(self._draft_key())
+
+    @Slot(int, object)
+    def _draft_sent(self, _index: int, _message) -> None:
+        self.drafts.sent(self._draft_key())  # a new chat has its id by now
+
     @Slot()
     def refresh_sidebar(self) -> None:
         self.sidebar.show_conversations(self.controller.store.conversations(),
