@@ -17,6 +17,7 @@ import logging
 import math
 import threading
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -293,6 +294,10 @@ class AsyncLLMChat:
                 async for event in events:
                     if isinstance(event, TextDelta):
                         yield event.text
+            if problem := self._not_saved(conversation):  # the reply stands; the caller is told
+                from desktop_chat.store_files import StoreWarning
+
+                warnings.warn(problem, StoreWarning, stacklevel=2)
         finally:
             self._busy -= 1
             self.last_activity = time.monotonic()
@@ -318,11 +323,23 @@ class AsyncLLMChat:
         self._busy += 1
         try:
             turn = self._turn(provider, conversation, prompt, model, params)
-            return await response_from(turn, model)
+            return self._saving_said(await response_from(turn, model), conversation)
         finally:
             self._busy -= 1
             self.last_activity = time.monotonic()
             await self._settle()
+
+    def _not_saved(self, conversation: Conversation) -> str:
+        """Why the stored conversation is not all saved ("" when it is, or is not stored)."""
+        if self._stored is None or conversation is not self._conversation:
+            return ""
+        return str(self._stored.problem or "")
+
+    def _saving_said(self, response: ChatResponse, conversation: Conversation) -> ChatResponse:
+        """The reply (or its error) stands; that it was not saved is said beside it."""
+        if problem := self._not_saved(conversation):
+            response.metadata["not_saved"] = problem
+        return response
 
     def _turn(self, provider, conversation, prompt, model, params):
         if self._stored is not None and conversation is self._conversation:

@@ -2,21 +2,30 @@
 sent, a streaming reply at least once a second, and the finished reply at the end. Editing and
 regenerating continue from an earlier message, so they make branches; nothing is overwritten.
 
+When the store cannot be written (a full disk, a lock held by another program), the chat goes
+on in memory: nothing typed or received is lost, ``problem`` says why it is not saved (the
+``on_problem`` callback tells the client once), and what is missing is written with the next
+message once the store takes it again.
+
 Used by the window, the terminal chat and the Python API alike.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from typing import Any
 
 from desktop_chat.conversation import Conversation, Message
 from desktop_chat.events import Event, TextDelta
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.base import Provider
 from desktop_chat.session import run_turn
-from desktop_chat.store import Store, StoredMessage
+from desktop_chat.store import Store, StoredMessage, StoreError
+
+log = logging.getLogger(__name__)
 
 #: Seconds between two saves of a streaming reply.
 SAVE_EVERY_S = 1.0
@@ -25,7 +34,7 @@ _TITLE_CHARS = 48
 
 def title_from(text: str) -> str:
     """The first line of the first question, cut at a word near 48 characters."""
-    line = " ".join(text.strip().split("\n", 1)[0].split())
+    line = " ".join(text.lstrip()[: _TITLE_CHARS * 8].split("\n", 1)[0].split())  # not 2 MB
     if len(line) <= _TITLE_CHARS:
         return line or "New chat"
     cut = line[:_TITLE_CHARS].rsplit(" ", 1)[0]
@@ -42,17 +51,42 @@ def _message(stored: StoredMessage) -> Message:
     return Message(stored.role, stored.content, meta)  # type: ignore[arg-type]
 
 
+def not_saved(err: StoreError) -> StoreError:
+    """A store failure as the chat's user meets it: the chat goes on, unsaved for now."""
+    once = "once there is room" if err.kind == "full" else "once that is done"
+    return StoreError(f"This chat is not being saved: {err.why}.",
+                      f"{err.fix}. Nothing is lost meanwhile: the chat goes on, and is saved "
+                      f"with your next message {once}.",
+                      kind=err.kind, why=err.why, fix=err.fix)  # fmt: skip
+
+
+#: What a failed write returns (a write's own result may be None).
+_FAILED = object()
+
+
 class StoredChat:
     """The in-memory ``Conversation`` (what the model sees) and its rows in the store."""
 
-    def __init__(self, store: Store, external_id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        external_id: str | None = None,
+        on_problem: Callable[[StoreError | None], None] | None = None,
+    ) -> None:
         self.store = store
         #: A name of the caller's (a ChatManager id) the conversation is kept under.
         self.external_id = external_id
         self.conversation = Conversation()
         self.conversation_id: int | None = None
-        #: The store id of each message in ``conversation.messages``.
-        self.ids: list[int] = []
+        #: The store id of each message in ``conversation.messages``; None for one the store
+        #: could not take yet (written with the next message).
+        self.ids: list[int | None] = []
+        #: Why the conversation on show is not all saved (None when it is).
+        self.problem: StoreError | None = None
+        #: Told when saving starts failing (the problem) and when it works again (None).
+        self.on_problem = on_problem
+        #: Rows whose text is behind the conversation's (a reply's last save failed).
+        self._behind: set[int] = set()
         self._reply_id: int | None = None
         #: The conversation the reply belongs to, as it was when the reply started: ⌘N,
         #: opening or deleting a chat mid-reply shows another one, and the reply must still
@@ -79,6 +113,7 @@ class StoredChat:
         self.conversation = Conversation()
         self.conversation_id = None
         self.ids = []
+        self.problem = None  # told for the chat left; this one is tried afresh
 
     def open(self, conversation_id: int, fresh: bool = False) -> None:
         """Show a conversation's current branch; ``fresh`` after its branch was changed in the
@@ -87,6 +122,7 @@ class StoredChat:
             self._recent.pop(conversation_id, None)
         else:
             self._keep()
+        self.problem = None
         kept = self._recent.pop(conversation_id, None)
         if kept is not None and kept[0] == self.store.stamp(conversation_id):
             _, self.conversation, self.ids = kept
@@ -97,24 +133,71 @@ class StoredChat:
         self.conversation_id = conversation_id
         self.ids = [m.id for m in branch]
 
-    def _ensure_row(self, model: str | None) -> int:
+    # --- saving --------------------------------------------------------------------------
+
+    def _write(self, change: Callable, *args: Any, **kwargs: Any) -> Any:
+        """One change to the store; ``_FAILED`` (and the problem told) when it is refused."""
+        try:
+            return change(*args, **kwargs)
+        except StoreError as err:
+            problem = not_saved(err)
+            if self.problem is None or self.problem.message != problem.message:
+                log.warning("not saved: %s", err)
+                self.problem = problem
+                if self.on_problem is not None:
+                    self.on_problem(problem)
+            return _FAILED
+
+    def _catch_up(self, model: str | None = None) -> bool:
+        """Write what the store lacks of the conversation on show, in order: its row, each
+        message it could not take, the text of a reply whose last save failed. True when all
+        is saved (and a problem told before is over)."""
+        messages = self.conversation.messages
         if self.conversation_id is None:
-            self.conversation_id = self.store.new_conversation(
-                model=model, external_id=self.external_id
-            )
+            first = next((m for m in messages if m.role == "user"), None)
+            title = title_from(first.meta.get("display", first.content)) if first else ""
+            made = self._write(self.store.new_conversation, title, model=model,
+                               external_id=self.external_id)  # fmt: skip
+            if made is _FAILED:
+                return False
+            self.conversation_id = made
             self.external_id = None  # a later new() starts an ordinary conversation
-        return self.conversation_id
+        for index, message in enumerate(messages[: len(self.ids)]):
+            known = self.ids[index]
+            if known is not None and known not in self._behind:
+                continue
+            if known is None:
+                parent = self.ids[index - 1] if index else None
+                done = self._write(self.store.add_message, self.conversation_id, message.role,
+                                   message.content, parent_id=parent,
+                                   **_columns(message))  # fmt: skip
+            else:
+                done = self._write(self.store.update_message, known, message.content,
+                                   interrupted=message.interrupted,
+                                   **_columns(message, False))  # fmt: skip
+            if done is _FAILED:
+                return False
+            if known is None:
+                self.ids[index] = done
+            self._behind.discard(known)
+        if self.problem is not None:
+            log.info("saving works again")
+            self.problem = None
+            if self.on_problem is not None:
+                self.on_problem(None)
+        return True
 
     # --- turns ---------------------------------------------------------------------------
 
     def add_user(self, content: str, model: str | None = None, **meta) -> Message:
-        conv = self._ensure_row(model)
-        parent = self.ids[-1] if self.ids else None
+        """The user's message, in the conversation at once and in the store as soon as it
+        takes it (never raises: ``problem`` says when it did not)."""
         message = self.conversation.add_user(content, **meta)
-        self.ids.append(self.store.add_message(conv, "user", content, parent_id=parent,
-                                               meta=meta))  # fmt: skip
-        if len(self.ids) == 1:
-            self.store.update_conversation(conv, title=title_from(meta.get("display", content)))
+        self.ids.append(None)
+        had_row = self.conversation_id is not None
+        if self._catch_up(model) and had_row and len(self.ids) == 1:  # the first one, edited
+            self._write(self.store.update_conversation, self.conversation_id,
+                        title=title_from(meta.get("display", content)))  # fmt: skip
         return message
 
     def truncate(self, index: int) -> None:
@@ -126,13 +209,15 @@ class StoredChat:
     def reply_started(self, model: str | None, provider: str | None,
                       params: dict | None = None) -> None:  # fmt: skip
         """A row for the reply (with the parameters it is asked with), empty and marked
-        interrupted until it completes."""
-        conv = self._ensure_row(model)
-        parent = self.ids[-1] if self.ids else None
-        self._reply_id = self.store.add_message(conv, "assistant", "", parent_id=parent,
-                                                model=model, provider=provider, params=params,
-                                                interrupted=True)  # fmt: skip
-        self._reply_home = (self.conversation, conv, self.ids)
+        interrupted until it completes. Without a row (the store refused it), the reply is
+        saved whole when it ends, or with a later message."""
+        self._reply_id = None
+        if self._catch_up(model):
+            made = self._write(self.store.add_message, self.conversation_id, "assistant", "",
+                               parent_id=self.ids[-1] if self.ids else None, model=model,
+                               provider=provider, params=params, interrupted=True)  # fmt: skip
+            self._reply_id = None if made is _FAILED else made
+        self._reply_home = (self.conversation, self.conversation_id, self.ids)
         self._saved_at = 0.0
 
     def reply_progress(self, parts: list[str]) -> bool:
@@ -141,9 +226,10 @@ class StoredChat:
         now = time.monotonic()
         if self._reply_id is None or now - self._saved_at < SAVE_EVERY_S:
             return False
-        self.store.update_message(self._reply_id, "".join(parts), interrupted=True)
-        self._saved_at = now
-        return True
+        self._saved_at = now  # a refused save is tried again in a second, not every token
+        saved = self._write(self.store.update_message, self._reply_id, "".join(parts),
+                            interrupted=True)  # fmt: skip
+        return saved is not _FAILED
 
     async def stream(
         self, provider: Provider, model: str, params: GenerationParams
@@ -169,32 +255,41 @@ class StoredChat:
         with its partial text, or failed), or drop the empty row if nothing arrived."""
         reply_id, self._reply_id = self._reply_id, None
         home, self._reply_home = self._reply_home, None
-        if reply_id is None or home is None:
+        if home is None:
             return
         conversation, conversation_id, ids = home
         messages = conversation.messages
-        if len(messages) > len(ids) and messages[-1].role == "assistant":
+        arrived = len(messages) > len(ids) and messages[-1].role == "assistant"
+        if reply_id is None:  # the store took no row for it: saved whole, now or later
+            if arrived:
+                ids.append(None)
+                if conversation is self.conversation:
+                    self._catch_up()
+            return
+        if arrived:
             last = messages[-1]
-            meta = {k: v for k, v in last.meta.items() if k not in ("model", "provider")}
-            self.store.update_message(reply_id, last.content, interrupted=last.interrupted,
-                                      meta=meta, model=last.meta.get("model"),
-                                      provider=last.meta.get("provider"))  # fmt: skip
             ids.append(reply_id)
+            saved = self._write(self.store.update_message, reply_id, last.content,
+                                interrupted=last.interrupted, **_columns(last, False))  # fmt: skip
+            if saved is _FAILED:  # the row keeps the last text saved, marked interrupted
+                self._behind.add(reply_id)
         else:
-            self.store.db.execute("DELETE FROM messages WHERE id = ?", (reply_id,))
-            self.store.update_conversation(conversation_id, leaf_id=ids[-1] if ids else None)
+            self._write(self.store.drop_message, reply_id, conversation_id,
+                        ids[-1] if ids else None)  # fmt: skip
 
     # --- versions ------------------------------------------------------------------------
 
     def versions(self, index: int) -> tuple[int, int]:
         """(position from 1, count) of message ``index`` among its versions."""
-        if index >= len(self.ids):
+        if index >= len(self.ids) or self.ids[index] is None:  # not saved yet: the only one
             return 1, 1
         ids = self.store.versions(self.ids[index])
         return ids.index(self.ids[index]) + 1, len(ids)
 
     def show_version(self, index: int, step: int) -> bool:
         """Show the previous (-1) or next (+1) version of message ``index``."""
+        if self.ids[index] is None:
+            return False
         ids = self.store.versions(self.ids[index])
         here = ids.index(self.ids[index])
         if not 0 <= here + step < len(ids):
@@ -202,6 +297,18 @@ class StoredChat:
         self.store.show_version(ids[here + step])
         self.open(self.conversation_id, fresh=True)
         return True
+
+
+def _columns(message: Message, new: bool = True) -> dict[str, Any]:
+    """A message's store columns besides its text: the model and provider apart from the rest
+    of its meta (and ``interrupted`` for a new row)."""
+    meta = message.meta
+    columns = {"meta": {k: v for k, v in meta.items() if k not in ("model", "provider")}}
+    if message.role == "assistant":
+        columns.update(model=meta.get("model"), provider=meta.get("provider"))
+        if new:
+            columns["interrupted"] = message.interrupted
+    return columns
 
 
 async def run_stored_turn(

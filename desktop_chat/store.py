@@ -1,6 +1,8 @@
 """Conversations on disk: SQLite in WAL mode, migrations as a list of functions, full-text
 search with FTS5. Nothing is ever lost: a reply being written is saved at least once a second,
-edits and regenerations make branches instead of overwriting, a delete can be undone.
+edits and regenerations make branches instead of overwriting, a delete can be undone for
+``UNDO_S`` seconds (then the conversation leaves the file for good). A write SQLite refuses
+raises ``StoreError`` with a sentence and a hint; ``store_files`` says what went wrong.
 
 Messages form a tree (``parent_id``); a conversation's ``leaf_id`` names the last message of
 the branch on show, and the branch is the path from the root to it.
@@ -8,20 +10,35 @@ the branch on show, and the branch is the path from the root to it.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import logging
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop_chat.errors import DesktopChatError
+from desktop_chat.store_files import (
+    StoreError,
+    damaged,
+    error_for,
+    identity,
+    read_copy,
+    set_aside,
+)
 
+log = logging.getLogger(__name__)
 
-class StoreError(DesktopChatError):
-    """The conversation database cannot be used; the message says what was done about it."""
+#: Seconds a deleted conversation can be brought back (the window's Undo bar); after that it
+#: is removed from the file for good.
+UNDO_S = 10.0
+
+#: FTS5 can remove a deleted row's words from the index itself from SQLite 3.42 on.
+_FTS_SECURE_DELETE = sqlite3.sqlite_version_info >= (3, 42, 0)
 
 
 def _v1(db: sqlite3.Connection) -> None:
@@ -157,82 +174,113 @@ def _conversation(row: tuple) -> ConversationInfo:
     return ConversationInfo(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7])
 
 
+def _writes(method: Callable) -> Callable:
+    """What SQLite refuses to write (a full disk, a read-only file, a lock held too long)
+    raises ``StoreError`` with a sentence and a hint, never a bare ``sqlite3`` error."""
+
+    @functools.wraps(method)
+    def write(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise error_for(exc, self.path) from exc
+
+    return write
+
+
 class Store:
     """One connection, used from one thread (the GUI's or the CLI's)."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path, notes: list[str]) -> None:
+    def __init__(self, db: sqlite3.Connection, path: Path, notes: list[str],
+                 saved: bool = True) -> None:  # fmt: skip
         self.db = db
         self.path = path
-        #: What opening had to do (a backup before migrating, a damaged file set aside).
+        #: What opening had to do (a backup before migrating, a damaged file set aside, a
+        #: file that could not be used).
         self.notes = notes
+        #: False for a store that lasts this session only (nothing reaches the file).
+        self.saved = saved
 
     # --- opening -------------------------------------------------------------------------
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
-        """Open or create the database; a damaged file is moved aside (never deleted) and a
-        fresh one started; a locked one raises ``StoreError`` saying what to do."""
+        """Open or create the database. Only a file SQLite itself reports as damaged is moved
+        aside (under a name no earlier copy has; never deleted) and a fresh one started; any
+        other problem (a full disk, a read-only file or folder, a lock held by another program,
+        a data folder that is a file) raises ``StoreError`` and leaves every file as it is."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         notes: list[str] = []
         try:
-            db = cls._connect(path, notes)
-        except sqlite3.DatabaseError as exc:
-            if _locked(exc):
-                raise StoreError(
-                    f"The conversation database {path} is locked by another program.",
-                    "Quit the other Desktop Chat (or llmchat) using it, then try again.",
-                ) from exc
-            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-            for suffix in ("", "-wal", "-shm"):
-                part = Path(str(path) + suffix)
-                if part.exists():
-                    part.rename(Path(str(aside) + suffix))
-            notes.append(
-                f"The conversation database could not be read ({exc}); it was kept as "
-                f"{aside.name} and a new one was started."
-            )
-            db = cls._connect(path, notes)
-        return cls(db, path, notes)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise error_for(exc, path, opening=True) from exc
+        for _ in range(3):  # another start may set the same damaged file aside meanwhile
+            seen = identity(path)
+            try:
+                db = cls._connect(path, notes)
+                break
+            except (sqlite3.Error, OSError) as exc:
+                if not damaged(exc):
+                    raise error_for(exc, path, opening=True) from exc
+                try:
+                    aside = set_aside(path, seen)
+                except OSError as move:
+                    cause = error_for(move, path, opening=True)
+                    raise StoreError(
+                        f"The conversation database {path} is damaged, and it could not be "
+                        f"moved aside: {cause.why}.", cause.hint, kind="damaged",
+                    ) from exc  # fmt: skip
+                if aside is not None:
+                    log.warning("%s is damaged (%s); kept as %s", path, exc, aside)
+                    notes.append(f"The conversation database was damaged ({exc}); it was kept "
+                                 f"as {aside} and a new one was started.")  # fmt: skip
+        else:
+            raise StoreError(f"The conversation database {path} keeps being replaced by a "
+                             "damaged file.", "Quit every Desktop Chat and llmchat, then "
+                             "start one again.", kind="damaged")  # fmt: skip
+        store = cls(db, path, notes)
+        try:  # what was deleted before the Undo bar of an earlier session ran out
+            store.purge(UNDO_S)
+        except StoreError as err:
+            log.warning("could not remove deleted conversations: %s", err)
+        return store
 
     @classmethod
-    def in_memory(cls, why: str) -> Store:
-        """A store that lasts this session only, when the file cannot be used."""
-        return cls(cls._connect(None, []), Path(":memory:"), [why])
+    def open_anyway(cls, path: str | Path) -> Store:
+        """``open()``, or, when the file cannot be used, a store for this session only that
+        says why in ``notes``: the conversations copied from the file when it can be read
+        (nothing is written to it), else an empty one. For the window and ``llmchat``, which
+        start whatever the disk is like."""
+        try:
+            return cls.open(path)
+        except StoreError as err:
+            log.warning("conversation database not used: %s", err)
+            path = Path(path)
+            db = None if err.kind == "damaged" else read_copy(path)
+            if db is not None:
+                note = (f"{err.message} Your conversations are shown read-only, and new chats "
+                        f"are not saved. {err.hint}")  # fmt: skip
+            else:
+                note = f"{err.message} For now, new chats are not saved. {err.hint}"
+                db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            try:
+                _prepare(db, None, [])
+            except sqlite3.Error:  # a copy that cannot be brought up to date: start empty
+                db.close()
+                db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+                _prepare(db, None, [])
+            return cls(db, path, [note], saved=False)
 
     @staticmethod
-    def _connect(path: Path | None, notes: list[str]) -> sqlite3.Connection:
-        existed = path is not None and path.exists() and path.stat().st_size > 0
-        db = sqlite3.connect(path or ":memory:", timeout=2.0, isolation_level=None,
-                             check_same_thread=False)  # fmt: skip
+    def _connect(path: Path, notes: list[str]) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=2.0, isolation_level=None, check_same_thread=False)
         try:
-            db.execute("PRAGMA foreign_keys = ON")
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower()
-            if path is not None and mode != "wal":
-                raise sqlite3.DatabaseError("could not switch to WAL mode")
-            db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints
-            db.execute("PRAGMA busy_timeout = 2000")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                " applied REAL NOT NULL)"
-            )
-            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
-            pending = [(v, m) for v, m in enumerate(MIGRATIONS, start=1) if v not in done]
-            if pending and existed and done:
-                backup = path.with_name(f"{path.name}.before-v{pending[0][0]}")
-                db.execute("PRAGMA wal_checkpoint(FULL)")
-                shutil.copy2(path, backup)
-                notes.append(f"Backed up the database to {backup.name} before updating it.")
-            for version, migrate in pending:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    migrate(db)
-                    db.execute("INSERT INTO schema_migrations VALUES (?, ?)",
-                               (version, time.time()))  # fmt: skip
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
+            _prepare(db, path, notes)
+            # A read-only file opens and reads without a word; find out now, not at the first
+            # message: rewrite one header field with its own value.
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute(f"PRAGMA user_version = {int(version)}")
         except BaseException:
             db.close()
             raise
@@ -240,6 +288,25 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything written inside is saved together or not at all (one inside another
+        joins it). A failure to write raises ``StoreError``."""
+        if self.db.in_transaction:
+            yield
+            return
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:  # SQLite may already have rolled back (disk full)
+                    self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise error_for(exc, self.path) from exc
 
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -250,6 +317,7 @@ class Store:
 
     # --- conversations -------------------------------------------------------------------
 
+    @_writes
     def new_conversation(self, title: str = "", model: str | None = None,
                          persona: str | None = None,
                          external_id: str | None = None) -> int:  # fmt: skip
@@ -298,6 +366,7 @@ class Store:
         )
         return [_conversation(r) for r in rows]
 
+    @_writes
     def update_conversation(self, conversation_id: int, **fields: Any) -> None:
         allowed = {"title", "pinned", "persona", "model", "leaf_id"}
         if not fields or not set(fields) <= allowed:
@@ -308,21 +377,42 @@ class Store:
             (*fields.values(), time.time(), conversation_id),
         )
 
+    @_writes
     def delete_conversation(self, conversation_id: int) -> None:
         """Hidden at once; ``undelete()`` brings it back; ``purge()`` removes it for good."""
         self.db.execute("UPDATE conversations SET deleted = ? WHERE id = ?",
                         (time.time(), conversation_id))  # fmt: skip
 
+    @_writes
     def undelete(self, conversation_id: int) -> None:
         self.db.execute("UPDATE conversations SET deleted = NULL WHERE id = ?", (conversation_id,))
 
-    def purge(self, older_than_s: float = 0.0) -> int:
-        cur = self.db.execute("DELETE FROM conversations WHERE deleted IS NOT NULL"
-                              " AND deleted <= ?", (time.time() - older_than_s,))  # fmt: skip
-        return cur.rowcount
+    @_writes
+    def purge(self, older_than_s: float = 0.0, conversation_id: int | None = None) -> int:
+        """Remove for good the conversations deleted at least ``older_than_s`` ago (only
+        ``conversation_id``, if given): their rows, their words in the search index, and their
+        bytes in the file (``secure_delete``; the WAL emptied after). Returns how many."""
+        where, args = "deleted IS NOT NULL AND deleted <= ?", [time.time() - older_than_s]
+        if conversation_id is not None:
+            where, args = f"{where} AND id = ?", [*args, conversation_id]
+        if not self.db.execute(f"SELECT 1 FROM conversations WHERE {where} LIMIT 1",
+                               args).fetchone():  # fmt: skip
+            return 0
+        with self.transaction():
+            if _FTS_SECURE_DELETE:  # deleting then drops the words from the index itself
+                self.db.execute("INSERT INTO messages_fts(messages_fts, rank)"
+                                " VALUES ('secure-delete', 1)")  # fmt: skip
+            count = self.db.execute(f"DELETE FROM conversations WHERE {where}", args).rowcount
+            if not _FTS_SECURE_DELETE:
+                # Older FTS5 only marks deleted words as gone; merging the index drops them.
+                self.db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+        with contextlib.suppress(sqlite3.Error):  # best effort: a reader may hold the WAL
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return count
 
     # --- messages ------------------------------------------------------------------------
 
+    @_writes
     def add_message(self, conversation_id: int, role: str, content: str, *,
                     parent_id: int | None = None, model: str | None = None,
                     provider: str | None = None, params: dict | None = None,
@@ -330,8 +420,7 @@ class Store:
         """Add a message after ``parent_id`` (a new branch if that parent already has a child)
         and make it the conversation's current leaf."""
         now = time.time()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction():
             cur = self.db.execute(
                 "INSERT INTO messages (conversation_id, parent_id, role, content, model,"
                 " provider, params, meta, interrupted, created, updated)"
@@ -343,12 +432,17 @@ class Store:
             message_id = int(cur.lastrowid)
             self.db.execute("UPDATE conversations SET leaf_id = ?, updated = ? WHERE id = ?",
                             (message_id, now, conversation_id))  # fmt: skip
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return message_id
 
+    @_writes
+    def drop_message(self, message_id: int, conversation_id: int, leaf_id: int | None) -> None:
+        """Remove a reply row that never got any text; ``leaf_id`` is on show again."""
+        with self.transaction():
+            self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            self.db.execute("UPDATE conversations SET leaf_id = ?, updated = ? WHERE id = ?",
+                            (leaf_id, time.time(), conversation_id))  # fmt: skip
+
+    @_writes
     def update_message(self, message_id: int, content: str, *, interrupted: bool,
                        meta: dict | None = None, model: str | None = None,
                        provider: str | None = None) -> None:  # fmt: skip
@@ -410,6 +504,7 @@ class Store:
         )
         return [r[0] for r in rows]
 
+    @_writes
     def show_version(self, message_id: int) -> list[StoredMessage]:
         """Make the branch through ``message_id`` current (its latest descendant becomes the
         leaf) and return it."""
@@ -459,5 +554,35 @@ class Store:
                 for rowid, snippet in found if rowid in about]  # fmt: skip
 
 
-def _locked(exc: sqlite3.DatabaseError) -> bool:
-    return "locked" in str(exc).lower() or "busy" in str(exc).lower()
+def _prepare(db: sqlite3.Connection, path: Path | None, notes: list[str]) -> None:
+    """Settings every connection needs, then the migrations not yet applied (the file backed
+    up first when it already holds data)."""
+    db.execute("PRAGMA foreign_keys = ON")
+    # A deleted row's bytes are overwritten, not left in free pages: a purged chat is gone.
+    db.execute("PRAGMA secure_delete = ON")
+    mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower()
+    if path is not None and mode != "wal":
+        raise sqlite3.OperationalError("could not switch to WAL mode")
+    db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints
+    db.execute("PRAGMA busy_timeout = 2000")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+        " applied REAL NOT NULL)"
+    )
+    done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+    pending = [(v, m) for v, m in enumerate(MIGRATIONS, start=1) if v not in done]
+    if pending and done and path is not None:
+        backup = path.with_name(f"{path.name}.before-v{pending[0][0]}")
+        db.execute("PRAGMA wal_checkpoint(FULL)")
+        shutil.copy2(path, backup)
+        notes.append(f"Backed up the database to {backup.name} before updating it.")
+    for version, migrate in pending:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            migrate(db)
+            db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:  # SQLite may already have rolled back (a full disk)
+                db.execute("ROLLBACK")
+            raise

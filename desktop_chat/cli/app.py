@@ -19,6 +19,10 @@ from desktop_chat.models import OpenModel, open_model, print_progress
 EXIT_WORDS = {"quit", "bye", "exit"}
 PROMPT = "prompt -> "
 
+#: What the store said during a turn (a problem, or None: saved again), told after the reply
+#: so that it never cuts into the streamed text.
+_store_news: list = []
+
 # One asyncio runner for the whole session: a remote provider's HTTP client belongs to its loop,
 # and Runner turns Ctrl+C into a cancellation of the running reply.
 _runner: asyncio.Runner | None = None
@@ -67,6 +71,14 @@ async def reply(state: ChatState, prompt: str) -> None:
         await turn.aclose()  # the reply stored now, however the turn ended
         state.last_reply = "".join(parts)
         state.log("assistant", state.last_reply)
+        tell_store_news()
+
+
+def tell_store_news() -> None:
+    for problem in _store_news:
+        out(f"\n[{problem.message}]\n{problem.hint}\n" if problem else
+            "\n[The chat is saved again.]\n")  # fmt: skip
+    _store_news.clear()
 
 
 def _figures(event: Finished) -> str:
@@ -119,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         list_conversations(store)
         store.close()
         return 0
-    chat = StoredChat(store)
+    chat = StoredChat(store, on_problem=_store_news.append)
     if args.resume:
         last = store.latest()
         if last is None:
@@ -207,15 +219,13 @@ def offer_to_move_keys(loaded, paths):
 
 
 def open_store(path):
-    from desktop_chat.store import Store, StoreError
+    """The conversation store; when its file cannot be used (a full disk, a read-only or
+    locked file), one for this session only, with a warning that says why."""
+    from desktop_chat.store import Store
 
-    try:
-        store = Store.open(path)
-    except StoreError as err:
-        out(f"Warning: {err}")
-        return Store.in_memory(str(err))
+    store = Store.open_anyway(path)
     for note in store.notes:
-        out(f"Note: {note}")
+        out(f"{'Note' if store.saved else 'Warning'}: {note}")
     return store
 
 

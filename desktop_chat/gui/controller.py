@@ -76,7 +76,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self.paths = paths or app_paths()
         self.loaded = LoadedSettings(Settings(), [], [])
         self.store = self._open_store()
-        self.chat = StoredChat(self.store)
+        self.chat = StoredChat(self.store, on_problem=self.store_problem)
         from desktop_chat.personas import DEFAULT, Library
 
         self.library = Library(self.store)
@@ -107,13 +107,11 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self.busy_changed.connect(self.awake.set)
 
     def _open_store(self):
-        from desktop_chat.store import Store, StoreError
+        from desktop_chat.store import Store
 
-        try:
-            return Store.open(self.paths.database)
-        except StoreError as err:  # locked by another copy: still start, say so
-            return Store.in_memory(f"{err.message} {err.hint} Until then, new chats are not "
-                                   "saved.")  # fmt: skip
+        # A full disk, a read-only or locked file: the app still starts (read-only or in
+        # memory), and the store's notes say why new chats are not saved.
+        return Store.open_anyway(self.paths.database)
 
     @property
     def conversation(self) -> Conversation:
@@ -332,8 +330,9 @@ class ChatController(StoreActions, SettingsActions, QObject):
         # Saved before anything is sent: a crash or a failure never loses it.
         new_row = self.chat.conversation_id is None
         message = self.chat.add_user(text + attached, self.choice.label, **meta)
-        if new_row and self.persona.name != "Default":
-            self.store.update_conversation(self.chat.conversation_id, persona=self.persona.name)
+        if new_row and self.persona.name != "Default" and self.chat.conversation_id:
+            self.write(self.store.update_conversation, self.chat.conversation_id,
+                       persona=self.persona.name)  # fmt: skip
         self.user_added.emit(len(self.conversation.messages) - 1, message)
         self._start_turn()
         self.history_changed.emit()

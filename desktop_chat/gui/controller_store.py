@@ -1,21 +1,50 @@
 """The controller's conversation-library actions: open a stored conversation (at a search
-hit), flip versions, rename, pin, delete with undo, export and import. Mixed into
-``ChatController``, whose signals and store they use."""
+hit), flip versions, rename, pin, delete with undo (and for good once the Undo bar is gone),
+export and import. Every change the store refuses (a full disk, a lock held by another
+program) is said in a banner; nothing on screen is lost. Mixed into ``ChatController``, whose
+signals and store they use."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from desktop_chat.store import StoreError
+
+log = logging.getLogger(__name__)
 
 
 class StoreActions:
+    def write(self, change: Callable, *args: Any, **kwargs: Any) -> bool:
+        """A change to the store; refused, it is said in a banner (never raised)."""
+        try:
+            change(*args, **kwargs)
+        except StoreError as err:
+            log.warning("store change refused: %s", err)
+            self.notice.emit(err.message, err.hint)
+            return False
+        return True
+
+    def store_problem(self, problem: StoreError | None) -> None:
+        """The chat on show stopped being saved (``problem``) or is saved again (None). Said
+        once the action at hand is done: a new chat's first message is on show by then, not
+        the welcome panel the banner would land on."""
+        if problem is None:
+            said = ("The chat is saved again.", "")
+        else:
+            said = (problem.message, problem.hint)
+        asyncio.get_event_loop().call_soon(self.notice.emit, *said)
+
     async def open_conversation(self, conversation_id: int, message_id: int = 0) -> int | None:
         """Show a stored conversation; with ``message_id`` (a search hit), the branch that
         holds that message. Returns the message's index to scroll to."""
         await self.stop_and_wait()
         fresh = bool(message_id) and message_id not in self.store.branch_ids(conversation_id)
-        if fresh:
-            self.store.show_version(message_id)
+        if fresh and not self.write(self.store.show_version, message_id):
+            fresh = False  # the branch on show stays; the hit is on another one
         self.chat.open(conversation_id, fresh=fresh)
         info = self.store.conversation(conversation_id)
         self.persona = self.library.persona(info.persona if info else None)
@@ -30,7 +59,8 @@ class StoreActions:
         """Use a persona from now on in this conversation; its model, if it names one."""
         self.persona = self.library.persona(name)
         if self.chat.conversation_id is not None:
-            self.store.update_conversation(self.chat.conversation_id, persona=self.persona.name)
+            self.write(self.store.update_conversation, self.chat.conversation_id,
+                       persona=self.persona.name)  # fmt: skip
         self.persona_changed.emit(self.persona)
         self._update_context()
         if self.persona.model:
@@ -48,24 +78,36 @@ class StoreActions:
     # --- the sidebar's actions -----------------------------------------------------------
 
     def rename(self, conversation_id: int, title: str) -> None:
-        self.store.update_conversation(conversation_id, title=title.strip())
+        self.write(self.store.update_conversation, conversation_id, title=title.strip())
         self.history_changed.emit()
 
     def pin(self, conversation_id: int, pinned: bool) -> None:
-        self.store.update_conversation(conversation_id, pinned=int(pinned))
+        self.write(self.store.update_conversation, conversation_id, pinned=int(pinned))
         self.history_changed.emit()
 
-    def delete(self, conversation_id: int) -> str:
-        """Hide a conversation (Undo brings it back); returns its title."""
+    def delete(self, conversation_id: int) -> str | None:
+        """Hide a conversation (Undo brings it back, until the Undo bar is gone: then it is
+        removed from the file); returns its title, or None when the store refused."""
         info = self.store.conversation(conversation_id)
-        self.store.delete_conversation(conversation_id)
+        if not self.write(self.store.delete_conversation, conversation_id):
+            return None
+        self.spawn(self._purge_later(conversation_id))
         if conversation_id == self.chat.conversation_id:
             self.new_chat()
         self.history_changed.emit()
         return info.title if info else ""
 
+    async def _purge_later(self, conversation_id: int) -> None:
+        from desktop_chat import store
+
+        await asyncio.sleep(store.UNDO_S + 0.5)  # the Undo bar (sidebar.UNDO_MS) is gone
+        # Only if it is still deleted, and deleted that long ago (not deleted again after an
+        # Undo, with a new bar on show).
+        if self.write(self.store.purge, store.UNDO_S, conversation_id):
+            log.info("deleted conversation %s removed from the file", conversation_id)
+
     def undelete(self, conversation_id: int) -> None:
-        self.store.undelete(conversation_id)
+        self.write(self.store.undelete, conversation_id)
         self.history_changed.emit()
 
     def export_text(self, conversation_id: int, kind: str) -> str:
@@ -84,7 +126,6 @@ class StoreActions:
     async def import_file(self, path: Path) -> None:
         import json
 
-        from desktop_chat.store import StoreError
         from desktop_chat.store_export import import_conversation
 
         try:
@@ -93,15 +134,20 @@ class StoreActions:
             conversation_id = import_conversation(self.store, data)
         except (OSError, ValueError, KeyError, TypeError, StoreError) as err:
             hint = getattr(err, "hint", "") or "Choose a .json file exported from Desktop Chat."
-            self.notice.emit(f"{Path(path).name} could not be imported "
-                             f"({getattr(err, 'message', err)}).", hint)  # fmt: skip
+            reason = getattr(err, "message", None) or f"{err}."
+            self.notice.emit(f"{Path(path).name} could not be imported. {reason}", hint)
             return
         await self.open_conversation(conversation_id)
 
     async def show_version(self, index: int, step: int) -> None:
         """‹ and ›: the previous or next version of message ``index`` and what followed it."""
         await self.stop_and_wait()
-        if self.chat.show_version(index, step):
+        try:
+            changed = self.chat.show_version(index, step)
+        except StoreError as err:
+            self.notice.emit(err.message, err.hint)
+            return
+        if changed:
             self.conversation_replaced.emit(self.conversation)
             self.versions_changed.emit()
             self._update_context()

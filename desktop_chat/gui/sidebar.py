@@ -17,8 +17,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-#: Milliseconds the "Deleted … Undo" bar stays.
-UNDO_MS = 10_000
+from desktop_chat.store import UNDO_S
+
+#: Milliseconds the "Deleted … Undo" bar stays: then the conversation is removed for good.
+UNDO_MS = int(UNDO_S * 1000)
 
 
 def highlighted(snippet: str) -> str:

@@ -72,7 +72,8 @@ class HistoryPanel:
     @Slot(int)
     def delete_conversation(self, conversation_id: int) -> None:
         title = self.controller.delete(conversation_id)
-        self.sidebar.show_deleted(conversation_id, title)
+        if title is not None:  # None: the store refused, and a banner says why
+            self.sidebar.show_deleted(conversation_id, title)
 
     @Slot(int, str)
     def export_conversation(self, conversation_id: int, kind: str) -> None:
