@@ -48,18 +48,6 @@ class ModelInfo:
 
 
 @dataclass(slots=True)
-class LocalStats:
-    """What only a local engine can tell, beside the common ``Finished`` figures."""
-
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    prompt_tps: float = 0.0
-    generation_tps: float = 0.0
-    peak_memory_gb: float = 0.0
-    dropped_turns: int = 0
-
-
-@dataclass(slots=True)
 class _Loaded:
     info: ModelInfo
     model: Any
@@ -258,8 +246,10 @@ class MlxEngine:
         on_event: Callable[[Event], None],
         stop: threading.Event,
     ) -> Future:
-        """Stream a reply to ``on_event`` (called on the engine thread); the future holds
-        ``LocalStats`` or the error. Setting ``stop`` ends it within a token or prefill step."""
+        """Stream a reply to ``on_event`` (called on the engine thread), ending with a
+        ``Finished`` that carries what only a local engine can tell (cached prompt tokens,
+        dropped turns, prompt speed, peak memory); the future holds None or the error.
+        Setting ``stop`` ends it within a token or prefill step."""
         return self.submit(lambda: self._generate(list(messages), params, on_event, stop))
 
     def _prompt_tokens(
@@ -289,7 +279,7 @@ class MlxEngine:
             )
         return tokens, dropped
 
-    def _generate(self, messages, params: GenerationParams, on_event, stop) -> LocalStats:
+    def _generate(self, messages, params: GenerationParams, on_event, stop) -> None:
         self._check_thread()
         if self._loaded is None:
             raise ProviderError("No local model is loaded.", "Choose a model to load first.")
@@ -335,7 +325,6 @@ class MlxEngine:
                 raise GenerationStopped
 
         clock = ReplyClock()
-        stats = LocalStats(prompt_tokens=len(tokens), cached_tokens=common, dropped_turns=dropped)
         generated: list[int] = []
         matcher = StopMatcher(params.stop)
         finish = None
@@ -363,8 +352,7 @@ class MlxEngine:
         except GenerationStopped:
             # A prefill abandoned half-way leaves the cache in an unknown state: start afresh.
             loaded.cache, loaded.cache_tokens = None, []
-            stats.prompt_tokens = len(tokens)
-            return stats
+            return
         except Exception:
             loaded.cache, loaded.cache_tokens = None, []
             raise
@@ -372,19 +360,14 @@ class MlxEngine:
             on_event(TextDelta(held))
         offset = loaded.cache[0].offset if loaded.cache else 0
         loaded.cache_tokens = (tokens + generated)[:offset]
-        if last is not None:
-            stats.prompt_tps = last.prompt_tps
-            stats.generation_tps = last.generation_tps
-            stats.peak_memory_gb = last.peak_memory
         extra = {
-            "prompt_tps": stats.prompt_tps,
-            "peak_memory_gb": stats.peak_memory_gb,
-            "cached_prompt_tokens": stats.cached_tokens,
-            "dropped_messages": stats.dropped_turns,
+            "prompt_tps": last.prompt_tps if last is not None else 0.0,
+            "peak_memory_gb": last.peak_memory if last is not None else 0.0,
+            "cached_prompt_tokens": common,
+            "dropped_messages": dropped,
         }
         usage = Usage(len(tokens), len(generated))
         name = loaded.info.name
         on_event(
             clock.finish(finish_reason=finish, usage=usage, model=name, provider="mlx", extra=extra)
         )
-        return stats

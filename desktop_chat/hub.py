@@ -95,25 +95,6 @@ def cached_models(cache_dir: str | Path | None = None) -> list[CachedModel]:
     return sorted(found, key=lambda m: -m.size_bytes)
 
 
-def delete_cached(repo_id: str, cache_dir: str | Path | None = None) -> int:
-    """Delete every cached revision of ``repo_id``; returns the bytes freed."""
-    from huggingface_hub import scan_cache_dir
-    from huggingface_hub.errors import CacheNotFound
-
-    try:
-        info = scan_cache_dir(cache_dir)
-    except CacheNotFound:
-        return 0
-    hashes = [
-        r.commit_hash for repo in info.repos if repo.repo_id == repo_id for r in repo.revisions
-    ]
-    if not hashes:
-        return 0
-    strategy = info.delete_revisions(*hashes)
-    strategy.execute()
-    return strategy.expected_freed_size
-
-
 class _Meter:
     """Sums the byte counts the download threads report, and turns them into speed and ETA."""
 

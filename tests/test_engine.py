@@ -34,8 +34,9 @@ def generate(engine, messages, params=GREEDY, stop_after=None):
         if stop_after is not None and sum(isinstance(e, TextDelta) for e in events) >= stop_after:
             stop.set()
 
-    stats = engine.generate(messages, params, on_event, stop).result(60)
-    return events, stats
+    assert engine.generate(messages, params, on_event, stop).result(60) is None
+    finished = [e for e in events if isinstance(e, Finished)]
+    return events, finished[-1] if finished else None
 
 
 def user(text):
@@ -105,8 +106,8 @@ def test_stop_during_prefill_abandons_the_prompt(engine, tiny_model_dir):
     stop = threading.Event()
     stop.set()  # pressed before the first prefill step finished
     events = []
-    stats = engine.generate(user(long_prompt), GREEDY, events.append, stop).result(60)
-    assert events == [] and stats.prompt_tokens > 500
+    engine.generate(user(long_prompt), GREEDY, events.append, stop).result(60)
+    assert events == [], "no reply, not even a Finished"
     events, _ = generate(engine, user("Say hello."))
     assert text_of(events).startswith("Hello!")
 
@@ -114,21 +115,25 @@ def test_stop_during_prefill_abandons_the_prompt(engine, tiny_model_dir):
 def test_prompt_cache_reuses_history_and_survives_edits(engine, tiny_model_dir):
     engine.load(tiny_model_dir).result(60)
     first = user("What is the capital of France?")
-    events, stats1 = generate(engine, first)
-    assert stats1.cached_tokens == 0
+
+    def cached(final):
+        return final.extra["cached_prompt_tokens"]
+
+    events, final1 = generate(engine, first)
+    assert cached(final1) == 0
     turn2 = [*first, {"role": "assistant", "content": text_of(events)}, *user("Say hello.")]
-    _, stats2 = generate(engine, turn2)
+    _, final2 = generate(engine, turn2)
     # Everything up to the end of the first reply was already in the cache.
-    assert stats2.cached_tokens >= stats1.prompt_tokens
-    assert stats2.prompt_tokens - stats2.cached_tokens < stats1.prompt_tokens
+    assert cached(final2) >= final1.usage.prompt_tokens
+    assert final2.usage.prompt_tokens - cached(final2) < final1.usage.prompt_tokens
     # Edit the first message: only the common prefix is reused, and the answer is right.
     edited = user("What is the capital of Italy?")
-    events, stats3 = generate(engine, edited)
-    assert 0 < stats3.cached_tokens < stats1.prompt_tokens
+    events, final3 = generate(engine, edited)
+    assert 0 < cached(final3) < final1.usage.prompt_tokens
     assert text_of(events).startswith("The capital of")
     # Regenerate the same prompt: all but the last prompt token comes from the cache.
-    _, stats4 = generate(engine, edited)
-    assert stats4.cached_tokens == stats4.prompt_tokens - 1
+    _, final4 = generate(engine, edited)
+    assert cached(final4) == final4.usage.prompt_tokens - 1
 
 
 def test_a_long_chat_drops_its_oldest_turns_but_keeps_the_system_prompt(engine, tiny_model_dir):
@@ -140,10 +145,10 @@ def test_a_long_chat_drops_its_oldest_turns_but_keeps_the_system_prompt(engine, 
             {"role": "assistant", "content": "Once upon a time there was a robot."},
         ]
     messages += user("What is the capital of France?")
-    events, stats = generate(engine, messages, GREEDY.replace(max_tokens=32))
-    assert stats.dropped_turns > 0 and stats.prompt_tokens <= 160 - 32
+    events, final = generate(engine, messages, GREEDY.replace(max_tokens=32))
+    # The reply says what was left out, and what was sent fits beside the reply.
+    assert final.dropped_messages > 0 and final.usage.prompt_tokens <= 160 - 32
     assert text_of(events)
-    assert events[-1].dropped_messages == stats.dropped_turns, "the reply says what was left out"
 
 
 def test_memory_check_refuses_with_numbers_and_unload_frees_memory(engine, tiny_model_dir,

@@ -66,10 +66,10 @@ def _engine_run(engine, messages, params) -> tuple[float, float, int]:
         else:
             final.append(event)
 
-    stats = engine.generate(messages, params, on_event, threading.Event()).result()
+    engine.generate(messages, params, on_event, threading.Event()).result()
     n = final[0].usage.completion_tokens
     tps = (n - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else float("nan")
-    return tps, stamps[0] - start, stats.cached_tokens
+    return tps, stamps[0] - start, final[0].extra["cached_prompt_tokens"]
 
 
 def _bare_forward_of_new_tokens(engine, tokenizer, messages, cached: int) -> float:
