@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from desktop_chat.model_names import model_name
 from desktop_chat.params import GenerationParams
 
 if TYPE_CHECKING:  # the window's picker imports this module before settings are read
@@ -69,7 +70,7 @@ def local_context_length(path: Path) -> int | None:
 def remote_choice(provider: ProviderSettings, model: str, label: str | None = None,
                   params: GenerationParams | None = None) -> ModelChoice:  # fmt: skip
     # A server that names its model by a folder (mlx_lm.server) shows the folder's name.
-    shown = label or (Path(model).name if model.startswith("/") else model)
+    shown = label or model_name(model)
     return ModelChoice(shown, REMOTE, model, provider=provider,
                        params=params or provider.params)  # fmt: skip
 
@@ -132,5 +133,5 @@ def from_spec(spec: str, settings: Settings, discovered: Iterable = ()) -> Model
         target = resolve(spec, settings, [s.as_provider() for s in discovered])
     except ModelUnavailable:
         return None
-    label = spec if spec in settings.aliases else target.model
+    label = spec if spec in settings.aliases else None  # else the model's name
     return remote_choice(target.provider, target.model, label, target.params)

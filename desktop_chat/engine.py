@@ -25,6 +25,7 @@ from typing import Any
 from desktop_chat.config import LOCAL_CONTEXT_TOKENS
 from desktop_chat.errors import DesktopChatError, ProviderError
 from desktop_chat.events import Event, TextDelta, Usage
+from desktop_chat.model_names import model_name
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.base import ReplyClock
 from desktop_chat.stop_strings import StopMatcher
@@ -224,9 +225,9 @@ class MlxEngine:
                 "Its files may be damaged or incomplete: delete the model and download it "
                 "again, or pick another.",
             ) from exc
-        info = ModelInfo(
-            model_dir.name, str(model_dir), context, weights, time.perf_counter() - start
-        )
+        # A downloaded model by its repo's name, not its snapshot folder's hash.
+        name, took = model_name(str(model_dir)), time.perf_counter() - start
+        info = ModelInfo(name, str(model_dir), context, weights, took)
         self._loaded = _Loaded(info, model, tokenizer)
         return info
 

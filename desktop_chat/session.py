@@ -12,6 +12,7 @@ from contextlib import aclosing
 from desktop_chat.conversation import Conversation
 from desktop_chat.errors import ProviderError
 from desktop_chat.events import Event, Finished, TextDelta
+from desktop_chat.model_names import model_name
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.base import Provider
 
@@ -38,20 +39,27 @@ async def run_turn(
                     parts.append(event.text)
                 elif isinstance(event, Finished):
                     finished = True
-                    conversation.add_assistant("".join(parts), **event.as_metadata())
+                    # Kept (and shown) by the model's name, not the path a server knows it by.
+                    conversation.add_assistant(
+                        "".join(parts), **{**event.as_metadata(), "model": model_name(event.model)}
+                    )
                 yield event
     except ProviderError as err:
         partial = err.partial_text or "".join(parts)
         if partial:
             conversation.add_assistant(
-                partial, model=model, provider=provider.name, interrupted=True, error=str(err)
+                partial,
+                model=model_name(model),
+                provider=provider.name,
+                interrupted=True,
+                error=str(err),
             )
         raise
     finally:
         # Stopped by the user (task cancelled or iteration abandoned): keep what arrived.
         if not finished and parts and not _has_reply(conversation):
             conversation.add_assistant(
-                "".join(parts), model=model, provider=provider.name, interrupted=True
+                "".join(parts), model=model_name(model), provider=provider.name, interrupted=True
             )
 
 
