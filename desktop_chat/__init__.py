@@ -5,7 +5,12 @@ The public Python API is imported lazily, so ``import desktop_chat`` stays cheap
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
+
+# A library's records go where the program sends them (the app: its log file), never to the
+# terminal by default: llmchat and the API print what the user must know themselves.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 __all__ = [

@@ -47,6 +47,8 @@ def test_llmchat_tells_a_full_disk_and_keeps_the_chat(tiny_model_dir, _isolated_
         child.expect(pexpect.EOF)
         assert child.wait() == 0
         assert "Traceback" not in seen.getvalue()
+        # Said once, as above: the log's record of it stays out of the terminal.
+        assert "Could not save to the conversation database" not in seen.getvalue()
         store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
         (conversation,) = store.conversations()
         contents = [m.content for m in store.branch(conversation.id)]
