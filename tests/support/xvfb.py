@@ -58,6 +58,11 @@ class RunningApp:
         return self.xdo("search", "--onlyvisible", "--name", f"^{name}$", check=False).split()
 
     def output(self) -> str:
+        """Everything the app printed. Read to the end, so a running app is stopped first:
+        a failing assertion that quotes it must fail, not wait forever for the app to exit."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
         return self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
 
 
