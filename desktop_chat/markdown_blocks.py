@@ -5,6 +5,9 @@ finished block once and re-renders only the tail (DESIGN.md §4). A block is fin
 nothing that can still arrive would change how it renders:
 - a blank line followed by a line that starts at column 0 and is not inside a code fence
   (an indented line may continue a list item, so it keeps the block open);
+- an opening code fence at column 0, blank line or not: a fence interrupts a paragraph and
+  ends a list or a quote it is not indented into, so what is above it is final (and a long
+  code block then streams as code alone, not re-rendered with the prose before it);
 - a closing code fence at column 0.
 The blocks and the tail always join back into exactly the text received.
 """
@@ -56,7 +59,7 @@ class MarkdownStream:
                     blocks += self._cut(self._scanned)  # the code block is complete
                 continue
             if fence:
-                if self._blank_before and not line[:1].isspace():
+                if not line[:1].isspace():
                     blocks += self._cut(start)
                 self._fence = fence.group(1)
                 self._blank_before = False

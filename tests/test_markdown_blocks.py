@@ -74,3 +74,16 @@ def test_any_chunking_gives_the_same_blocks(sizes):
         i += size
     chunks.append(DOC[i:])
     assert blocks_of(chunks) == blocks_of([DOC])
+
+
+def test_a_fence_right_after_prose_starts_a_block_of_its_own():
+    # Models often write "Here it is:" and the fence on the next line, with no blank line:
+    # the prose is final there, and the code then streams alone (not re-rendered with it).
+    stream = MarkdownStream()
+    assert stream.feed("Here it is:\n```python\nx = 1\n") == ["Here it is:\n"]
+    assert stream.tail == "```python\nx = 1\n"
+    assert stream.feed("```\nDone.") == ["```python\nx = 1\n```\n"]
+    listed = blocks_of(["- a list\n```\ncode\n```\n"])
+    assert listed == ["- a list\n", "```\ncode\n```\n"], "a fence at column 0 ends the list"
+    indented = blocks_of(["- item\n\n  ```\n  code\n  ```\n"])
+    assert indented == ["- item\n\n  ```\n  code\n  ```\n"], "an indented fence stays in it"

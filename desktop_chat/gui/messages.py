@@ -313,7 +313,7 @@ class AssistantMessage(QWidget):
         if fenced is not None:
             self._hide_tail(code=False)
             block = self._tail_block()
-            block.set_code(fenced[1], fenced[0])
+            block.set_code(fenced[1], fenced[0], streaming=True)
             block.show()
             self._tail_is_code = True
             self._apply_code_only()
