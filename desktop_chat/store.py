@@ -24,6 +24,7 @@ from typing import Any
 
 from desktop_chat.store_files import (
     StoreError,
+    busy,
     damaged,
     error_for,
     identity,
@@ -554,13 +555,26 @@ class Store:
                 for rowid, snippet in found if rowid in about]  # fmt: skip
 
 
+def _journal_mode_wal(db: sqlite3.Connection) -> str:
+    """Switch to WAL. A start beside another one (two at the same moment, on a new file) may
+    find the switch busy, without SQLite waiting for it: try again for a few seconds."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            return db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower()
+        except sqlite3.OperationalError as exc:
+            if not busy(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _prepare(db: sqlite3.Connection, path: Path | None, notes: list[str]) -> None:
     """Settings every connection needs, then the migrations not yet applied (the file backed
     up first when it already holds data)."""
     db.execute("PRAGMA foreign_keys = ON")
     # A deleted row's bytes are overwritten, not left in free pages: a purged chat is gone.
     db.execute("PRAGMA secure_delete = ON")
-    mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower()
+    mode = _journal_mode_wal(db)
     if path is not None and mode != "wal":
         raise sqlite3.OperationalError("could not switch to WAL mode")
     db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints
@@ -579,6 +593,10 @@ def _prepare(db: sqlite3.Connection, path: Path | None, notes: list[str]) -> Non
     for version, migrate in pending:
         db.execute("BEGIN IMMEDIATE")
         try:
+            if db.execute("SELECT 1 FROM schema_migrations WHERE version = ?",
+                          (version,)).fetchone():  # fmt: skip
+                db.execute("COMMIT")  # another start applied it while this one waited
+                continue
             migrate(db)
             db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
             db.execute("COMMIT")

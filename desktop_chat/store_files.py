@@ -46,6 +46,11 @@ def damaged(exc: BaseException) -> bool:
     return _code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
+def busy(exc: BaseException) -> bool:
+    """Another connection holds a lock this one needs."""
+    return _code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def _kind(exc: BaseException, folder: Path) -> str:
     code = _code(exc)
     if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
