@@ -69,6 +69,8 @@ class Composer(QFrame):
         layout.addWidget(self.edit, 1)
         layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignBottom)
         self.busy = False
+        self._read: str | None = None  # the text as _submit read it, until it changes
+        self.edit.textChanged.connect(self._changed)
         self.setFocusProxy(self.edit)
 
     def set_busy(self, busy: bool) -> None:
@@ -84,15 +86,21 @@ class Composer(QFrame):
             self._submit()
 
     @Slot()
+    def _changed(self) -> None:
+        self._read = None
+
+    @Slot()
     def _submit(self) -> None:
-        text = self.edit.toPlainText().strip()
+        # Read once: take_text() then needs no second copy (10 ms each at 2 MB).
+        self._read = self.edit.toPlainText()
+        text = self._read.strip()
         if self.busy or not text:
             return
         self.send_requested.emit(text)
 
     def take_text(self) -> str:
         """The controller calls this once the prompt is safely in the conversation."""
-        text = self.edit.toPlainText()
+        text = self.edit.toPlainText() if self._read is None else self._read
         self.edit.clear()
         return text
 

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 STATS_REASON = 90
 #: Milliseconds between two renders of a streaming reply (~30 per second).
 FRAME_MS = 33
+#: A longer question shows its start and "Show all": wrapping and painting a 2 MB label
+#: froze the window for seconds after Send.
+BUBBLE_CHARS = 3_000
+BUBBLE_LINES = 40
 
 
 def _quiet_button(text: str, tip: str, parent: QWidget) -> QToolButton:
@@ -114,11 +118,22 @@ class UserMessage(QWidget):
         self.bubble.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
         inner = QVBoxLayout(self.bubble)
         inner.setContentsMargins(14, 9, 14, 9)
-        self.label = QLabel(self.text, self.bubble)
+        self.shown = _start_of(self.text)
+        self.label = QLabel(self.shown, self.bubble)
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         inner.addWidget(self.label)
+        self.show_all: QToolButton | None = None
+        self.whole: QWidget | None = None  # the whole text, once "Show all" is pressed
+        if self.shown != self.text:
+            lines = self.text.count("\n") + 1
+            size = len(self.text.encode(errors="replace"))
+            self.show_all = _quiet_button(
+                f"Show all ({lines:,} lines, {_size(size)})",
+                "Show the whole message in a scrolling box", self.bubble)  # fmt: skip
+            self.show_all.clicked.connect(self._show_all)
+            inner.addWidget(self.show_all, 0, Qt.AlignmentFlag.AlignLeft)
         if files:
             names = QLabel("Attached: " + ", ".join(f["name"] for f in files), self.bubble)
             names.setTextFormat(Qt.TextFormat.PlainText)  # a file may be named "<img src=…>"
@@ -144,9 +159,31 @@ class UserMessage(QWidget):
         widest = max(200, int(width * 0.75))
         self.bubble.setMaximumWidth(widest)
         # A wrapped QLabel guesses a narrow width; ask for the text's own width, up to the cap.
-        lines = self.text.splitlines() or [""]
+        lines = self.shown.splitlines() or [""]
         natural = max(self.label.fontMetrics().horizontalAdvance(line) for line in lines) + 4
         self.label.setMinimumWidth(min(natural, widest - 28))
+        if self.whole is not None:
+            self.whole.setMinimumWidth(widest - 28)
+
+    @Slot()
+    def _show_all(self) -> None:
+        """The whole message in a read-only box that scrolls: a plain-text view lays out only
+        the lines on show, so even megabytes open at once."""
+        from PySide6.QtWidgets import QPlainTextEdit
+
+        box = QPlainTextEdit(self.bubble)
+        box.setObjectName("wholeMessage")
+        box.setReadOnly(True)
+        box.setFrameShape(QFrame.Shape.NoFrame)
+        box.viewport().setAutoFillBackground(False)  # the bubble's own colour behind it
+        box.setPlainText(self.text)
+        box.setMinimumHeight(min(600, max(200, self.window().height() // 2)))
+        self.bubble.layout().replaceWidget(self.label, box)
+        box.show()
+        self.label.hide()
+        self.show_all.hide()
+        self.whole = box
+        self.fit(self.parentWidget().width() if self.parentWidget() else self.width())
 
     @Slot()
     def _edit(self) -> None:
@@ -155,6 +192,24 @@ class UserMessage(QWidget):
     @Slot()
     def _copy(self) -> None:
         QGuiApplication.clipboard().setText(self.text)
+
+
+def _start_of(text: str) -> str:
+    """The text, or its first ``BUBBLE_LINES`` lines up to ``BUBBLE_CHARS`` characters, and
+    "…" after them."""
+    cut = len(text) if len(text) <= BUBBLE_CHARS else BUBBLE_CHARS
+    newline = -1
+    for _ in range(BUBBLE_LINES):
+        newline = text.find("\n", newline + 1, cut)
+        if newline < 0:
+            break
+    else:
+        cut = newline
+    return text if cut >= len(text) else text[:cut].rstrip() + " …"
+
+
+def _size(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} KB"
 
 
 class AssistantMessage(QWidget):

@@ -5,6 +5,11 @@
    (the whole message through ``setMarkdown`` on every token).
 2. Render cost of one token at 20 KB of message against 1 KB (no coalescing: every token drawn).
 3. Process start to main window shown, against a bare PySide6 window.
+4. One long code block: the cost of a token at 200 KB of code against 1 KB, and against the
+   old way (the whole block through pygments' HTML formatter on every token).
+5. Sending a 2 MB message from the composer (Enter to the reply done, a new chat each time):
+   event-loop lag p99 and worst, against sending a one-line message in the same window. The
+   server is a scripted one in another process, as a real one would be.
 
 Runs offscreen (``QT_QPA_PLATFORM=offscreen``): layout and painting are real, only the screen
 is not.
@@ -172,6 +177,150 @@ def token_cost(size_bytes: int, naive: bool, measured: int = 150) -> float:
     return statistics.median(times)
 
 
+_CODE = '''class Lines:
+    """Lines of a file, kept in order.
+
+    A docstring over several lines, as models write them.
+    """
+
+    def keep(self, limit: int = 10) -> list[str]:
+        note = \'\'\'a string
+        over two lines\'\'\'
+        out = []  # what is kept
+        for line in self.lines:
+            if line.strip() and len(out) < limit:
+                out.append(f"{line!r} {note}")
+        return out
+
+
+'''
+
+
+class NaiveCodeBlock:
+    """The old way, as baseline: the whole block through pygments' HTML on every token."""
+
+    def __init__(self, view) -> None:
+        from PySide6.QtWidgets import QTextBrowser
+
+        self.box = QTextBrowser(view.widget())
+        self.box.setLineWrapMode(QTextBrowser.LineWrapMode.NoWrap)
+        size = self.box.document().documentLayout().documentSizeChanged
+        size.connect(lambda s: self.box.setFixedHeight(int(s.height()) + 2))
+        view._append(self.box)
+        self.text = ""
+
+    def feed(self, delta: str) -> None:
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import PythonLexer
+
+        self.text += delta
+        code = self.text.split("\n", 1)[1]
+        formatter = HtmlFormatter(noclasses=True, nobackground=True, style="friendly")
+        self.box.setHtml(highlight(code, PythonLexer(), formatter))
+
+
+def code_token_cost(size_bytes: int, naive: bool, measured: int = 120) -> float:
+    """Median seconds to take and draw one token of a code block ``size_bytes`` long."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    view = _view()
+    reply = NaiveCodeBlock(view) if naive else view.begin_reply(0)
+    prefix = "```python\n"
+    while len(prefix) < size_bytes:
+        prefix += _CODE
+    reply.feed(prefix)
+    if not naive:
+        reply.flush()
+    app.processEvents()
+    tokens = re.findall(r"\S*\s*", _CODE * (1 + measured // 60))[:measured]
+    times = []
+    for token in tokens:
+        start = time.perf_counter()
+        reply.feed(token)
+        if not naive:
+            reply.flush()  # every token drawn
+        app.processEvents()
+        times.append(time.perf_counter() - start)
+    view.close()
+    view.deleteLater()
+    app.processEvents()
+    return statistics.median(times)
+
+
+_FAKE_SERVER = """
+import sys, time
+from tests.support.fake_openai import FakeOpenAI
+server = FakeOpenAI().__enter__()
+print(server.base_url, flush=True)
+sys.stdin.read()
+"""
+
+
+def send_lags(runs: int = 3) -> tuple[list[float], list[float]]:
+    """Loop lags (s) while sending 2 MB, and while sending one line, interleaved."""
+    import tempfile
+    from pathlib import Path
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from tests.support.gui import reply_done, running_window, wait_for
+    from tests.support.settings import write_config
+
+    app = QApplication.instance() or QApplication([])
+    home = Path(tempfile.mkdtemp(prefix="bench-send-"))
+    server = subprocess.Popen([sys.executable, "-c", _FAKE_SERVER], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    base_url = server.stdout.readline().strip()
+    old_home = os.environ.get("DESKTOP_CHAT_HOME")
+    os.environ["DESKTOP_CHAT_HOME"] = str(home)
+    write_config(home, f'default_model = "fake:m"\n[providers.fake]\n'
+                       f'base_url = "{base_url}"\nmodels = ["m"]\n')  # fmt: skip
+    line = "The quick brown fox jumps over the lazy dog, and then it rests a while. " * 14
+    big = (line + "\n") * (2_000_000 // (len(line) + 1))
+    lags = {"big": [], "small": []}
+    try:
+        with running_window(app) as (loop, window):
+
+            async def send(text: str, into: list[float]) -> None:
+                window.new_chat()
+                window.composer.edit.setPlainText(text)  # the paste: not measured
+                await asyncio.sleep(1.0)  # and what follows it (the draft saved)
+                done = asyncio.Event()
+                probe = asyncio.ensure_future(_probe(into, done))
+                await asyncio.sleep(0.1)
+                QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)
+                await wait_for(lambda: reply_done(window), what="the reply")
+                await asyncio.sleep(0.3)
+                done.set()
+                await probe
+
+            async def scenario() -> None:
+                await window.controller.refresh()
+                await send("warm up", [])  # imports, the connection
+                for _ in range(runs):
+                    await send("What is the capital of France?", lags["small"])
+                    await send(big, lags["big"])
+
+            loop.run_until_complete(scenario())
+    finally:
+        server.stdin.close()
+        server.wait(10)
+        if old_home is None:
+            os.environ.pop("DESKTOP_CHAT_HOME", None)
+        else:
+            os.environ["DESKTOP_CHAT_HOME"] = old_home
+    return lags["big"], lags["small"]
+
+
+def _p99(lags: list[float]) -> float:
+    lags = sorted(lags)
+    return lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000
+
+
 # Once the window has been shown and the event loop has run: say so, and leave at once.
 _SHOWN = "QTimer.singleShot(0, lambda: (print('shown', flush=True), __import__('os')._exit(0)))"
 BARE = f"""
@@ -229,6 +378,19 @@ def rows(runs: int = 3) -> list[tuple]:
                 f"{large * 1000:.2f} ms", "ratio ≤ 1.5"))  # fmt: skip
     out.append(("  one token at 20 KB, ms", large * 1000, naive_large * 1000,
                 f"{naive_large / large:.1f}× less", "(naive as baseline)"))  # fmt: skip
+    small = code_token_cost(1_000, naive=False)
+    large = code_token_cost(200_000, naive=False)
+    naive_small = code_token_cost(1_000, naive=True, measured=20)
+    naive_large = code_token_cost(200_000, naive=True, measured=5)
+    out.append(("code token at 200 KB / at 1 KB", large / small, naive_large / naive_small,
+                f"{large * 1000:.2f} ms", "ratio ≤ 1.5"))  # fmt: skip
+    out.append(("  one code token at 200 KB, ms", large * 1000, naive_large * 1000,
+                f"{naive_large / large:.0f}× less", "(old way as baseline)"))  # fmt: skip
+    big, one_line = send_lags()
+    out.append(("send 2 MB: loop lag p99, ms", _p99(big), _p99(one_line),
+                f"{_p99(big) - _p99(one_line):+.1f} ms", "p99 ≤ 16 ms"))  # fmt: skip
+    out.append(("  worst lag while sending, ms", max(big) * 1000, max(one_line) * 1000,
+                f"{(max(big) - max(one_line)) * 1000:+.1f} ms", "(one line as baseline)"))  # fmt: skip
     tokens = mixed_markdown(TOKENS)
     mine = stream_run(naive=False, tokens=tokens)
     naive = stream_run(naive=True, tokens=tokens)
