@@ -2,6 +2,8 @@
 
 Qt gives the palette (on macOS it follows the system appearance); the app adds what the
 palette has no role for: the user's bubble, code blocks, the error banner, the drop overlay.
+Two roles it does have are the app's own: links and placeholders, whose Qt defaults (dark blue,
+half-transparent black) are unreadable on a dark background.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from PySide6.QtCore import QEvent
-from PySide6.QtGui import QGuiApplication, QPalette
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 
 
 class Colors(NamedTuple):
@@ -24,12 +26,18 @@ class Colors(NamedTuple):
     overlay: str
     #: The pygments style for code on this background.
     pygments_style: str
+    #: Links in replies (the palette's Link), readable as text on the window's background.
+    link: str
+    #: Placeholder text in fields (the palette's PlaceholderText): the search, the composer.
+    placeholder: str
 
 
 LIGHT = Colors(False, "#0a84ff", "#6e6e73", "#e9e9ee", "#f6f6f8", "#dcdce0",
-               "#fff1f0", "#ffb3ad", "rgba(10, 132, 255, 28)", "friendly")  # fmt: skip
+               "#fff1f0", "#ffb3ad", "rgba(10, 132, 255, 28)", "friendly",
+               "#0068da", "#8a8a8e")  # fmt: skip
 DARK = Colors(True, "#409cff", "#98989d", "#3a3a3c", "#1f1f22", "#3a3a3d",
-              "#3b1f1f", "#7a3a36", "rgba(64, 156, 255, 40)", "monokai")  # fmt: skip
+              "#3b1f1f", "#7a3a36", "rgba(64, 156, 255, 40)", "monokai",
+              "#4aa3ff", "#8e8e93")  # fmt: skip
 
 
 def is_dark(palette: QPalette | None = None) -> bool:
@@ -71,10 +79,33 @@ CHANGE_EVENTS = frozenset({QEvent.Type.PaletteChange, QEvent.Type.ApplicationPal
                            QEvent.Type.ThemeChange})  # fmt: skip
 
 
+def fit_palette(colors: Colors) -> bool:
+    """Give the application's palette the link and placeholder colours of this appearance;
+    False when it has them. Markdown takes a link's colour from this palette when it is
+    parsed, and every field's placeholder is drawn in it."""
+    app = QGuiApplication.instance()
+    if app is None:
+        return False
+    palette = app.palette()
+    wanted = ((QPalette.ColorRole.Link, colors.link),
+              (QPalette.ColorRole.LinkVisited, colors.link),
+              (QPalette.ColorRole.PlaceholderText, colors.placeholder))  # fmt: skip
+    if all(palette.color(role) == QColor(colour) for role, colour in wanted):
+        return False
+    for role, colour in wanted:
+        palette.setColor(role, QColor(colour))
+    app.setPalette(palette)  # the apply() its change events call finds this palette: no loop
+    return True
+
+
 def apply(widget) -> bool:
-    """Give a top-level window the style sheet for the current appearance; False when it has
-    it already (setting a style sheet sends a PaletteChange of its own: apply once)."""
+    """Give a top-level window the style sheet for the current appearance, and the app its
+    link and placeholder colours; False when the window has them already (setting a style
+    sheet or a palette sends a PaletteChange of its own: apply once)."""
     colors = current()
+    # First: a widget under a style sheet keeps the palette it was polished with, and setting
+    # the style sheet below polishes every one again, now with these colours.
+    fit_palette(colors)
     if getattr(widget, "_theme_colors", None) == colors:
         return False
     widget._theme_colors = colors
