@@ -4,7 +4,6 @@ user's own live in the conversation store, so the window and ``llmchat`` share t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from desktop_chat.params import GenerationParams
@@ -74,8 +73,7 @@ class Library:
         self.store = store
 
     def personas(self) -> list[Persona]:
-        mine = {name: _persona(name, json.loads(data)) for name, data in self.store.db.execute(
-            "SELECT name, data FROM library WHERE kind = 'persona' ORDER BY name")}  # fmt: skip
+        mine = {name: _persona(name, data) for name, data in self.store.library_items("persona")}
         built = [mine.pop(p.name, p) for p in BUILT_IN_PERSONAS]
         return built + list(mine.values())
 
@@ -88,9 +86,8 @@ class Library:
         self._save("persona", persona.name, data)
 
     def templates(self) -> list[Template]:
-        mine = {name: Template(name, json.loads(data)["text"]) for name, data in
-                self.store.db.execute("SELECT name, data FROM library WHERE kind = 'template'"
-                                      " ORDER BY name")}  # fmt: skip
+        mine = {name: Template(name, data["text"])
+                for name, data in self.store.library_items("template")}  # fmt: skip
         built = [mine.pop(t.name, t) for t in BUILT_IN_TEMPLATES]
         return built + list(mine.values())
 
@@ -98,14 +95,11 @@ class Library:
         self._save("template", template.name, {"text": template.text})
 
     def delete(self, kind: str, name: str) -> None:
-        """A user entry goes; a built-in one comes back as it was."""
-        self.store.db.execute("DELETE FROM library WHERE kind = ? AND name = ?", (kind, name))
+        """A user entry goes; a built-in one comes back as it was. A refused write raises
+        ``StoreError``, as every store write does."""
+        self.store.delete_library_item(kind, name)
 
     def _save(self, kind: str, name: str, data: dict) -> None:
         if not name.strip():
             raise ValueError("Give it a name.")
-        self.store.db.execute(
-            "INSERT INTO library (kind, name, data) VALUES (?, ?, ?)"
-            " ON CONFLICT (kind, name) DO UPDATE SET data = excluded.data",
-            (kind, name.strip(), json.dumps(data)),
-        )
+        self.store.save_library_item(kind, name.strip(), data)

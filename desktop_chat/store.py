@@ -554,6 +554,27 @@ class Store:
         return [SearchHit(about[rowid][0], rowid, about[rowid][1], about[rowid][2], snippet)
                 for rowid, snippet in found if rowid in about]  # fmt: skip
 
+    # --- the user's personas and templates ----------------------------------------------
+
+    def library_items(self, kind: str) -> list[tuple[str, dict]]:
+        """The user's own entries of ``kind`` ("persona", "template"), by name."""
+        rows = self.db.execute(
+            "SELECT name, data FROM library WHERE kind = ? ORDER BY name", (kind,)
+        )
+        return [(name, json.loads(data)) for name, data in rows]
+
+    @_writes
+    def save_library_item(self, kind: str, name: str, data: dict) -> None:
+        self.db.execute(
+            "INSERT INTO library (kind, name, data) VALUES (?, ?, ?)"
+            " ON CONFLICT (kind, name) DO UPDATE SET data = excluded.data",
+            (kind, name, json.dumps(data)),
+        )
+
+    @_writes
+    def delete_library_item(self, kind: str, name: str) -> None:
+        self.db.execute("DELETE FROM library WHERE kind = ? AND name = ?", (kind, name))
+
 
 def _journal_mode_wal(db: sqlite3.Connection) -> str:
     """Switch to WAL. A start beside another one (two at the same moment, on a new file) may

@@ -408,3 +408,33 @@ def test_opening_removes_what_was_deleted_before_the_undo_window_ran_out(tmp_pat
     store.undelete(recent)
     assert {c.title for c in store.conversations()} == {"Recent", "Kept"}
     store.close()
+
+
+def test_personas_and_templates_on_a_full_disk_are_refused_in_words_and_kept_in_the_form(
+    tmp_path, qapp
+):
+    from desktop_chat.gui.library_dialog import LibraryDialog
+    from desktop_chat.personas import Library, Persona
+
+    with tiny_disk(tmp_path / "disk") as disk:
+        store = Store.open(disk.root / "data" / "conversations.sqlite3")
+        library = Library(store)
+        library.save_persona(Persona("Pirate", "Talk like a pirate."))
+        disk.fill()
+        with pytest.raises(StoreError) as caught:  # a typed error, not a bare sqlite3 one
+            for n in range(20):  # the WAL may still have room for a page or two
+                library.save_persona(Persona(f"Long {n}", "Say a great deal. " * 2000))
+        assert caught.value.kind == "full"
+        dialog = LibraryDialog(library, "persona")
+        dialog.name.setText("Bard")
+        dialog.text.setPlainText("Speak in verse. " * 2000)
+        assert dialog.save() is False
+        assert dialog.status.text().startswith("“Bard” was not saved: the disk is full.")
+        assert "Free some space" in dialog.status.text()
+        assert dialog.text.toPlainText().startswith("Speak in verse."), "the text stays"
+        disk.free()
+        assert dialog.save() is True
+        assert library.persona("Bard").system_prompt.startswith("Speak in verse.")
+        assert library.persona("Pirate").system_prompt == "Talk like a pirate."
+        dialog.close()
+        store.close()

@@ -155,3 +155,30 @@ def test_a_deleted_chat_leaves_the_file_when_its_undo_bar_is_gone(
     db.close()
     on_disk = b"".join(p.read_bytes() for p in path.parent.iterdir())
     assert b"zanzibarquokka" not in on_disk and b"Rottnest" not in on_disk
+
+
+def test_the_quick_prompt_on_a_full_disk_says_so_and_keeps_the_answer(
+    qapp, qtbot, fake, _isolated_home
+):
+    from desktop_chat.gui.quick_prompt import quick_prompt_for
+
+    fake.script = [Step(pieces=["Paris."])]
+    with tiny_disk(_isolated_home / "data") as disk, running_window(qapp) as (loop, window):
+        quick = quick_prompt_for(window)
+
+        async def scenario():
+            await window.controller.refresh()
+            quick.present()
+            disk.fill()
+            qtbot.keyClicks(quick.input, "What is the capital of France?")
+            qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+            await wait_for(lambda: quick.continue_button.isEnabled() or quick.reply
+                           and quick.reply.stats.text(), what="the answer")  # fmt: skip
+            await wait_for(lambda: quick.reply.text == "Paris.", what="the answer's text")
+
+        loop.run_until_complete(scenario())
+        assert quick.attached.isVisible()
+        assert quick.attached.text().startswith("This chat is not being saved: the disk is full.")
+        assert "Free some space" in quick.attached.text()
+        screenshot(quick, "quick-prompt-disk-full")
+        quick.hide()

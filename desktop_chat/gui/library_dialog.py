@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.params import GenerationParams
 from desktop_chat.personas import SELECTION, Persona, Template
+from desktop_chat.store_files import StoreError
 
 
 class LibraryDialog(QDialog):
@@ -129,17 +130,22 @@ class LibraryDialog(QDialog):
         if not name:
             self.status.setText("Give it a name.")
             return False
-        if self.kind == "persona":
-            t = self.temperature.value()
-            params = GenerationParams(temperature=None if t < 0 else round(t, 2))
-            model = self.model.text().strip() or None
-            self.library.save_persona(Persona(name, self.text.toPlainText().strip(), model, params))
-        else:
-            text = self.text.toPlainText().strip()
-            if not text:
-                self.status.setText("A template needs some text.")
-                return False
-            self.library.save_template(Template(name, text))
+        try:
+            if self.kind == "persona":
+                t = self.temperature.value()
+                params = GenerationParams(temperature=None if t < 0 else round(t, 2))
+                model = self.model.text().strip() or None
+                persona = Persona(name, self.text.toPlainText().strip(), model, params)
+                self.library.save_persona(persona)
+            else:
+                text = self.text.toPlainText().strip()
+                if not text:
+                    self.status.setText("A template needs some text.")
+                    return False
+                self.library.save_template(Template(name, text))
+        except StoreError as err:  # a full disk, a read-only file: the text stays in the form
+            self.status.setText(f"“{name}” was not saved: {err.why}. {err.hint}")
+            return False
         self._fill(select=name)
         self.status.setText(f"Saved “{name}”.")
         self.on_change()
@@ -148,6 +154,10 @@ class LibraryDialog(QDialog):
     @Slot()
     def delete(self) -> None:
         name = self.name.text().strip()
-        self.library.delete(self.kind, name)
+        try:
+            self.library.delete(self.kind, name)
+        except StoreError as err:
+            self.status.setText(f"“{name}” was not deleted: {err.why}. {err.hint}")
+            return
         self._fill()
         self.on_change()

@@ -60,7 +60,7 @@ class QuickPrompt(QFrame):
         self.setFixedWidth(WIDTH)
         self.controller = controller
         self.app_was_active: bool | None = None
-        self.chat = StoredChat(controller.store)
+        self.chat = StoredChat(controller.store, on_problem=self._store_problem)
         self.files = ContextFiles()
         self._reading: list[str] = []  # names of dropped files not read yet
         self._read_lock = asyncio.Lock()  # one drop after the other: files stay in order
@@ -86,6 +86,7 @@ class QuickPrompt(QFrame):
         self.attached = QLabel("", self)
         self.attached.setObjectName("hintLabel")
         self.attached.setTextFormat(Qt.TextFormat.PlainText)  # file names
+        self.attached.setWordWrap(True)  # a sentence about the store is longer than the panel
         self.attached.hide()
         self.use_clipboard = QCheckBox("Clipboard as context", self)
         hint = QLabel("↩ send · ⇧↩ new line · esc close", self)
@@ -225,6 +226,15 @@ class QuickPrompt(QFrame):
                 self.reply.finish(meta or {"interrupted": True}, last=False)
             self.continue_button.setEnabled(self.chat.conversation_id is not None)
             controller.history_changed.emit()
+
+    def _store_problem(self, problem) -> None:
+        """The quick chat stopped being saved (a full disk…), or is saved again (None): said
+        under the answer, which stays on show either way."""
+        if problem is None:
+            self.attached.setText("The chat is saved again.")
+        else:
+            self.attached.setText(f"{problem.message} {problem.hint}".strip())
+        self.attached.show()
 
     @Slot()
     def _continue(self) -> None:
