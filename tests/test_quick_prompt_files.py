@@ -71,7 +71,9 @@ def test_dropped_files_are_read_off_the_gui_thread_in_order(qapp, qtbot, fake, t
         times, labels = loop.run_until_complete(scenario())
     read_s, dropped = times["read"] - times["drop"], times["dropped"] - times["drop"]
     assert dropped < MAX_PAUSE * read_s, f"the drop held the GUI thread {dropped:.2f} s"
-    assert read_s > 1.0, f"the read took {read_s:.2f} s: too quick to prove anything"
+    # Long enough that a read on the GUI thread would be a pause many ticks long (a fast,
+    # idle machine reads the 600 pages in about a second).
+    assert read_s > 0.4, f"the read took {read_s:.2f} s: too quick to prove anything"
     during = [t for t in ticks if t <= times["read"]]
     pauses = [b - a for a, b in zip([times["watch"], *during], during, strict=False)]
     assert len(during) > 10 and max(pauses) < MAX_PAUSE * read_s, (
