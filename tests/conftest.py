@@ -33,7 +33,25 @@ def _isolated_home(tmp_path, monkeypatch):
     for var in list(os.environ):
         if var.endswith("_API_KEY"):
             monkeypatch.delenv(var)
+    _own_hugging_face_cache(tmp_path / "hf", monkeypatch)
     return home
+
+
+def _own_hugging_face_cache(folder, monkeypatch) -> None:
+    """An empty Hugging Face cache of the test's own: the MLX models a developer has
+    downloaded must not join the model menus, and nothing a test downloads may outlive it.
+    The hub library computes its paths from ``HF_HOME`` when first imported, so it is
+    imported before the variable changes; otherwise monkeypatch would "restore" this test's
+    folder as the original and the next test would find this one's downloads."""
+    import huggingface_hub.constants as constants
+    import huggingface_hub.utils._cache_manager as cache_manager
+
+    monkeypatch.setenv("HF_HOME", str(folder))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(folder / "hub"))
+    # scan_cache_dir() took its own copy of the default at import.
+    monkeypatch.setattr(cache_manager, "HF_HUB_CACHE", str(folder / "hub"))
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +112,6 @@ def hub(monkeypatch, tmp_path):
 
     with FakeHub() as server:
         monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
         monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
         monkeypatch.delenv("HF_TOKEN", raising=False)
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
@@ -107,10 +124,7 @@ def hub(monkeypatch, tmp_path):
             "HUGGINGFACE_CO_URL_TEMPLATE",
             server.endpoint + "/{repo_id}/resolve/{revision}/{filename}",
         )
-        monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
-        # scan_cache_dir() took its own copy of the default at import.
-        monkeypatch.setattr("huggingface_hub.utils._cache_manager.HF_HUB_CACHE",
-                            str(tmp_path / "hf" / "hub"))  # fmt: skip
+        # The cache itself is the test's own already (``_isolated_home``).
         monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
         yield server
 
