@@ -148,6 +148,9 @@ def test_a_merely_discovered_server_gets_no_key(monkeypatch, _isolated_home):
 
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     monkeypatch.setenv("LLM_API_KEY", LLM_KEY)
+    # Who the user is at OpenAI, which the SDK would send to any server from the environment.
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-users-own-organisation")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj_users_own_project")
     with FakeOpenAI() as server:
         port = server.server.server_address[1]
         monkeypatch.setenv(SERVERS_VARIABLE, f"jan={port}")
@@ -155,6 +158,8 @@ def test_a_merely_discovered_server_gets_no_key(monkeypatch, _isolated_home):
         assert _reply_headers("jan:m", server) is None
         for request in server.requests:
             assert _auth(request) is None, request
+            sent = {k.lower() for k in request["headers"]}
+            assert not sent & {"openai-organization", "openai-project"}, request
         monkeypatch.setenv("JAN_API_KEY", "sk-jan-own-key-12345678")
         server.script = [Step(body={"data": [{"id": "m"}]})]
         assert _reply_headers("jan:m", server) == "Bearer sk-jan-own-key-12345678"

@@ -6,10 +6,11 @@ any other."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QCursor, QGuiApplication
+from PySide6.QtGui import QCursor, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -24,11 +25,13 @@ from PySide6.QtWidgets import (
 from desktop_chat.context import ContextError, ContextFiles, read_file
 from desktop_chat.drafts import QUICK, Drafts
 from desktop_chat.errors import DesktopChatError
-from desktop_chat.events import Finished, TextDelta
+from desktop_chat.events import Finished, Retrying, TextDelta
 from desktop_chat.gui import theme
 from desktop_chat.gui.composer import DraftKeeper, PromptEdit
 from desktop_chat.gui.messages import AssistantMessage
 from desktop_chat.history import StoredChat, run_stored_turn
+
+log = logging.getLogger(__name__)
 
 WIDTH = 680
 
@@ -179,16 +182,27 @@ class QuickPrompt(QFrame):
             self._send_when_read = True
             self.attached.setText("Sending once the dropped files are read…")
             return
+        typed, files = text, self.files
         if self.use_clipboard.isChecked():
             text = with_clipboard(text, QGuiApplication.clipboard().text())
-        text = self.files.prompt_with(text)
-        self.files.clear()
+        text = files.prompt_with(text)
+        self.files = ContextFiles()
         self.attached.hide()
         self.drafts.sent(QUICK)
         self.input.clear()
-        self.task = self.controller.spawn(self.ask(text))
+        self.task = self.controller.spawn(self.ask(text, typed, files))
 
-    async def ask(self, prompt: str) -> None:
+    def _give_back(self, typed: str, files: ContextFiles) -> None:
+        """The question never reached a conversation (no model could answer): back in the
+        input, with its files, so nothing typed is lost (and the draft keeper keeps it)."""
+        if not self.input.toPlainText().strip():
+            self.input.setPlainText(typed)
+            self.input.moveCursor(QTextCursor.MoveOperation.End)
+        if not self.files.files:
+            self.files = files
+        self._show_attached([])
+
+    async def ask(self, prompt: str, typed: str = "", files: ContextFiles | None = None) -> None:
         controller, choice = self.controller, self.controller.choice
         page = QWidget(self)
         column = QVBoxLayout(page)
@@ -206,21 +220,35 @@ class QuickPrompt(QFrame):
         screen = QGuiApplication.primaryScreen().availableGeometry()
         self.setFixedHeight(min(screen.height() // 2, 360))
         meta: dict = {}
+        asked_model = False  # from then on the question is in the conversation
         try:
             provider = await controller.ready_provider(choice)
-            if provider is None:
+            if provider is None:  # the load failed; the main window says why
+                meta = {"model": choice.label, "failed": True,
+                        "error": "the model could not be loaded"}  # fmt: skip
+                self._give_back(typed, files or ContextFiles())
                 return
+            asked_model = True
             turn = run_stored_turn(self.chat, provider, prompt, choice.model,
                                    controller.params(), choice.label)  # fmt: skip
             async for event in turn:
                 if isinstance(event, TextDelta):
                     self.reply.feed(event.text)
+                elif isinstance(event, Retrying):  # said, so a retry is never a silent wait
+                    self.reply.stats.setText(event.note())
                 elif isinstance(event, Finished):
                     meta = event.as_metadata()
         except DesktopChatError as err:
             # Nothing arrived: the reply failed; something did: it was cut off.
             meta = {"interrupted" if self.reply.text else "failed": True, "error": err.message}
             self.reply.feed(f"\n\n**{err.message}** {err.hint}")
+            if not asked_model:
+                self._give_back(typed, files or ContextFiles())
+        except Exception:  # a bug: said here and logged with its traceback, the text kept
+            log.exception("the quick prompt's reply failed unexpectedly")
+            meta = {"failed": True, "error": "an unexpected error (the log says what)"}
+            if not asked_model:
+                self._give_back(typed, files or ContextFiles())
         finally:
             if self.reply is not None:
                 self.reply.finish(meta or {"interrupted": True}, last=False)

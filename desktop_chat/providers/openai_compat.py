@@ -27,7 +27,7 @@ from desktop_chat.errors import (
     StreamInterrupted,
 )
 from desktop_chat.events import Event, Retrying, TextDelta, Usage
-from desktop_chat.keys import ensure_safe_transport, env_var_for, is_loopback
+from desktop_chat.keys import OPENAI_HOSTS, ensure_safe_transport, env_var_for, is_loopback
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.base import Health, ReplyClock
 from desktop_chat.providers.http_errors import translate_error
@@ -103,6 +103,11 @@ class OpenAICompatProvider:
             self._headers = {
                 "Authorization": f"Bearer {self._api_key}" if self._api_key else openai.Omit()
             }
+            if (urlsplit(self.base_url).hostname or "").lower() not in OPENAI_HOSTS:
+                # The SDK also sends OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment:
+                # they say who the user is at OpenAI, and are nobody else's business.
+                self._headers |= {"OpenAI-Organization": openai.Omit(),
+                                  "OpenAI-Project": openai.Omit()}  # fmt: skip
         return self._client
 
     async def aclose(self) -> None:
