@@ -149,6 +149,17 @@ def _read_bounded(path: Path, text_bytes: int) -> tuple[bytes, int, bool]:
     return raw[:text_bytes], max(info.st_size, len(raw)), more
 
 
+def read_whole(path: str | Path, limit: int) -> bytes:
+    """All of a regular file of at most ``limit`` bytes (an import, a saved conversation), by
+    the same rules as the context's files: a FIFO or a device is refused at once, never read."""
+    path = Path(path).expanduser()
+    raw, size, more = _read_bounded(path, limit)
+    if more:
+        raise ContextError(f"{path.name} is {_human_bytes(size)}, more than can be read here.",
+                           "Choose a smaller file.")  # fmt: skip
+    return raw
+
+
 def read_file(
     path: str | Path,
     *,

@@ -226,3 +226,29 @@ def test_a_damaged_database_is_kept_aside_and_the_app_starts(qapp, qtbot, fake, 
         assert notes and "kept as" in notes[0] and "new one was started" in notes[0]
     kept = [p for p in path.parent.iterdir() if ".damaged-" in p.name]
     assert len(kept) == 1 and kept[0].read_bytes().startswith(b"\x00garbage")
+
+
+def test_importing_a_fifo_or_a_device_is_refused_at_once(qapp, qtbot, fake, tmp_path):
+    """Import reads a regular file only, and only so much of it: a FIFO (which would block the
+    reading thread and the app's quit) or /dev/zero (which would fill the memory) chosen in
+    the file dialog gets a banner at once."""
+    import os
+
+    fifo = tmp_path / "conversation.json"
+    os.mkfifo(fifo)
+    fake.script = [Step(pieces=["Paris."])]
+    with running_window(qapp) as (loop, window):
+
+        async def a_chat_on_show():
+            await window.controller.refresh()
+            await _ask(qtbot, window, "What is the capital of France?")
+
+        loop.run_until_complete(a_chat_on_show())
+        for chosen, said in ((fifo, "conversation.json is not a regular file"),
+                             ("/dev/zero", "zero is not a regular file")):  # fmt: skip
+            window.ask_open_path = lambda *a, chosen=chosen: str(chosen)
+            window.import_conversation()
+            loop.run_until_complete(wait_for(
+                lambda said=said: type(window.view.items[-1]).__name__ == "ErrorBanner"
+                and said in window.view.items[-1].message.text(), limit_s=10, what=said))  # fmt: skip
+        assert len(window.controller.store.conversations()) == 1, "nothing was imported"

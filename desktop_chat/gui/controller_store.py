@@ -12,9 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from desktop_chat.context import ContextError, read_whole
 from desktop_chat.store import StoreError
 
 log = logging.getLogger(__name__)
+
+#: The largest conversation file Import reads (a JSON export with every branch).
+IMPORT_LIMIT = 200_000_000
 
 
 class StoreActions:
@@ -129,10 +133,12 @@ class StoreActions:
         from desktop_chat.store_export import import_conversation
 
         try:
-            text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
-            data = json.loads(text)
+            # Bounded and regular files only: a FIFO or /dev/zero chosen here must not hang
+            # or fill the memory.
+            raw = await asyncio.to_thread(read_whole, path, IMPORT_LIMIT)
+            data = json.loads(raw.decode("utf-8-sig"))
             conversation_id = import_conversation(self.store, data)
-        except (OSError, ValueError, KeyError, TypeError, StoreError) as err:
+        except (ContextError, OSError, ValueError, KeyError, TypeError, StoreError) as err:
             hint = getattr(err, "hint", "") or "Choose a .json file exported from Desktop Chat."
             reason = getattr(err, "message", None) or f"{err}."
             self.notice.emit(f"{Path(path).name} could not be imported. {reason}", hint)
