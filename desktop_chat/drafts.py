@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
+import threading
+from concurrent.futures import Future
 
-from desktop_chat.store import Store
+from desktop_chat.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -25,35 +26,52 @@ def key_for(conversation_id: int | None) -> str:
 
 
 class Drafts:
+    """Drafts in the store. ``save_later`` writes on the store's thread (a pasted 2 MB draft
+    costs the window nothing), in order with the store's other later writes; ``get`` reads
+    what is on its way there as already saved."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: What ``save_later`` is writing, by key: the newest text asked for each.
+        self._on_the_way: dict[str, str] = {}
+        self._guard = threading.Lock()  # the store's thread clears what it has written
 
     def get(self, key: str) -> str:
+        if key in self._on_the_way:
+            return self._on_the_way[key]
         try:
-            row = self.store.db.execute("SELECT text FROM drafts WHERE key = ?",
-                                        (key,)).fetchone()  # fmt: skip
+            return self.store.draft(key)
         except sqlite3.Error:
             log.warning("reading the draft %r failed", key, exc_info=True)
             return ""
-        return row[0] if row else ""
 
     def save(self, key: str, text: str) -> bool:
-        """Keep ``text`` as the draft (blank text: no draft). False when the store refused it
-        (a full disk, a read-only file): the text is still on show, and the log says why."""
-        try:
-            if text.strip():
-                self.store.db.execute(
-                    "INSERT INTO drafts (key, text, updated) VALUES (?, ?, ?) ON CONFLICT(key)"
-                    " DO UPDATE SET text = excluded.text, updated = excluded.updated",
-                    (key, text, time.time()),
-                )
-            else:
-                self.store.db.execute("DELETE FROM drafts WHERE key = ?", (key,))
-        except sqlite3.Error:
-            log.warning("saving the draft %r failed", key, exc_info=True)
-            return False
-        return True
+        """Keep ``text`` as the draft (blank text: no draft), now: after any ``save_later``
+        still on its way. False when the store refused it (a full disk, a read-only file):
+        the text is still on show, and the log says why."""
+        return self.save_later(key, text).result()
+
+    def save_later(self, key: str, text: str) -> Future:
+        """``save`` on the store's thread; the future says whether it was kept."""
+        with self._guard:
+            self._on_the_way[key] = text
+        return self.store.later(self._write, key, text)
 
     def drop(self, key: str) -> bool:
         """The draft was sent: it is a message now."""
         return self.save(key, "")
+
+    def drop_later(self, key: str) -> Future:
+        return self.save_later(key, "")
+
+    def _write(self, key: str, text: str) -> bool:
+        try:
+            self.store.save_draft(key, text)
+            return True
+        except StoreError:
+            log.warning("saving the draft %r failed", key, exc_info=True)
+            return False
+        finally:
+            with self._guard:
+                if self._on_the_way.get(key) is text:  # no newer text asked for meanwhile
+                    del self._on_the_way[key]

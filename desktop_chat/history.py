@@ -2,6 +2,12 @@
 sent, a streaming reply at least once a second, and the finished reply at the end. Editing and
 regenerating continue from an earlier message, so they make branches; nothing is overwritten.
 
+The user's message and the reply's row are written on the store's own thread (``Store.later``),
+in order: a pasted 2 MB message costs its search index and journal there, not a pause of the
+window. ``await saved()`` before the request is sent (``stream`` does): the message is in the
+file before anything leaves. Every other change first waits for those writes, so the store's
+thread and the caller never change the chat at the same time.
+
 When the store cannot be written (a full disk, a lock held by another program), the chat goes
 on in memory: nothing typed or received is lost, ``problem`` says why it is not saved (the
 ``on_problem`` callback tells the client once), and what is missing is written with the next
@@ -12,9 +18,11 @@ Used by the window, the terminal chat and the Python API alike.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from contextlib import aclosing
 from typing import Any
 
@@ -83,8 +91,13 @@ class StoredChat:
         self.ids: list[int | None] = []
         #: Why the conversation on show is not all saved (None when it is).
         self.problem: StoreError | None = None
-        #: Told when saving starts failing (the problem) and when it works again (None).
+        #: Told when saving starts failing (the problem) and when it works again (None), on
+        #: the caller's thread (``_tell``), never the store's.
         self.on_problem = on_problem
+        #: What ``on_problem`` was last told.
+        self._said: StoreError | None = None
+        #: The last write asked of the store's thread, until it is known to be done.
+        self._pending: Future | None = None
         #: Rows whose text is behind the conversation's (a reply's last save failed).
         self._behind: set[int] = set()
         self._reply_id: int | None = None
@@ -109,20 +122,22 @@ class StoredChat:
 
     def new(self) -> None:
         """A new chat; its row is created with its first message."""
+        self._settle(tell=False)  # its problem was the chat left's
         self._keep()
         self.conversation = Conversation()
         self.conversation_id = None
         self.ids = []
-        self.problem = None  # told for the chat left; this one is tried afresh
+        self.problem = self._said = None  # told for the chat left; this one is tried afresh
 
     def open(self, conversation_id: int, fresh: bool = False) -> None:
         """Show a conversation's current branch; ``fresh`` after its branch was changed in the
         store (another version shown), when nothing kept may be reused."""
+        self._settle(tell=False)
         if fresh:
             self._recent.pop(conversation_id, None)
         else:
             self._keep()
-        self.problem = None
+        self.problem = self._said = None
         kept = self._recent.pop(conversation_id, None)
         if kept is not None and kept[0] == self.store.stamp(conversation_id):
             _, self.conversation, self.ids = kept
@@ -135,8 +150,40 @@ class StoredChat:
 
     # --- saving --------------------------------------------------------------------------
 
+    def _later(self, change: Callable, *args: Any) -> None:
+        """Run ``change`` on the store's thread, after the writes asked before it."""
+        self._pending = self.store.later(change, *args)
+
+    def _settle(self, tell: bool = True) -> None:
+        """Wait for the writes asked of the store's thread (already done, unless a change
+        comes within the few milliseconds of a big one), then tell what they met."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+        if tell:
+            self._tell()
+
+    async def saved(self) -> None:
+        """Wait, without blocking the loop, until the user's message and the reply's row are
+        written (or refused: ``problem`` says why). Cancelled, the writes still go on, and
+        the next change waits for them."""
+        pending = self._pending
+        if pending is not None:
+            await asyncio.shield(asyncio.wrap_future(pending))
+        self._settle()
+
+    def _tell(self) -> None:
+        """Tell ``on_problem`` when saving has started failing, failed otherwise, or works
+        again, since it was last told."""
+        now, said = self.problem, self._said
+        if (now is None) == (said is None) and (now is None or now.message == said.message):
+            return
+        self._said = now
+        if self.on_problem is not None:
+            self.on_problem(now)
+
     def _write(self, change: Callable, *args: Any, **kwargs: Any) -> Any:
-        """One change to the store; ``_FAILED`` (and the problem told) when it is refused."""
+        """One change to the store; ``_FAILED`` (and ``problem`` set) when it is refused."""
         try:
             return change(*args, **kwargs)
         except StoreError as err:
@@ -144,24 +191,29 @@ class StoredChat:
             if self.problem is None or self.problem.message != problem.message:
                 log.warning("not saved: %s", err)
                 self.problem = problem
-                if self.on_problem is not None:
-                    self.on_problem(problem)
             return _FAILED
+
+    def _row(self, model: str | None = None, persona: str | None = None) -> bool:
+        """The conversation's row, made now if it has none (titled by its first question)."""
+        if self.conversation_id is not None:
+            return True
+        first = next((m for m in self.conversation.messages if m.role == "user"), None)
+        title = title_from(first.meta.get("display", first.content)) if first else ""
+        made = self._write(self.store.new_conversation, title, model=model, persona=persona,
+                           external_id=self.external_id)  # fmt: skip
+        if made is _FAILED:
+            return False
+        self.conversation_id = made
+        self.external_id = None  # a later new() starts an ordinary conversation
+        return True
 
     def _catch_up(self, model: str | None = None) -> bool:
         """Write what the store lacks of the conversation on show, in order: its row, each
         message it could not take, the text of a reply whose last save failed. True when all
-        is saved (and a problem told before is over)."""
+        is saved (and a problem met before is over)."""
         messages = self.conversation.messages
-        if self.conversation_id is None:
-            first = next((m for m in messages if m.role == "user"), None)
-            title = title_from(first.meta.get("display", first.content)) if first else ""
-            made = self._write(self.store.new_conversation, title, model=model,
-                               external_id=self.external_id)  # fmt: skip
-            if made is _FAILED:
-                return False
-            self.conversation_id = made
-            self.external_id = None  # a later new() starts an ordinary conversation
+        if not self._row(model):
+            return False
         for index, message in enumerate(messages[: len(self.ids)]):
             known = self.ids[index]
             if known is not None and known not in self._behind:
@@ -183,42 +235,59 @@ class StoredChat:
         if self.problem is not None:
             log.info("saving works again")
             self.problem = None
-            if self.on_problem is not None:
-                self.on_problem(None)
         return True
 
     # --- turns ---------------------------------------------------------------------------
 
-    def add_user(self, content: str, model: str | None = None, **meta) -> Message:
-        """The user's message, in the conversation at once and in the store as soon as it
-        takes it (never raises: ``problem`` says when it did not)."""
+    def add_user(self, content: str, model: str | None = None, *, persona: str | None = None,
+                 **meta) -> Message:  # fmt: skip
+        """The user's message, in the conversation at once, in the store as soon as it takes
+        it: written on the store's thread (``saved()`` waits for it). A new conversation's row
+        is made now, small, so that its id is known at once (the window keeps the draft and
+        the sidebar by it), with ``persona``. Never raises: ``problem`` says when the store
+        refused."""
+        self._settle()
         message = self.conversation.add_user(content, **meta)
         self.ids.append(None)
         had_row = self.conversation_id is not None
+        if self._row(model, persona):
+            self._later(self._save_user, model, had_row, meta.get("display", content))
+        self._tell()
+        return message
+
+    def _save_user(self, model: str | None, had_row: bool, shown: str) -> None:
+        """On the store's thread: the new message and anything still unsaved before it."""
         if self._catch_up(model) and had_row and len(self.ids) == 1:  # the first one, edited
             self._write(self.store.update_conversation, self.conversation_id,
-                        title=title_from(meta.get("display", content)))  # fmt: skip
-        return message
+                        title=title_from(shown))  # fmt: skip
 
     def truncate(self, index: int) -> None:
         """Continue from before message ``index`` (edit, regenerate): the store keeps the old
         branch; the next message becomes its sibling."""
+        self._settle()
         self.conversation.truncate(index)
         del self.ids[index:]
 
     def reply_started(self, model: str | None, provider: str | None,
                       params: dict | None = None) -> None:  # fmt: skip
         """A row for the reply (with the parameters it is asked with), empty and marked
-        interrupted until it completes. Without a row (the store refused it), the reply is
-        saved whole when it ends, or with a later message."""
+        interrupted until it completes; made on the store's thread after the user's message
+        (``saved()`` waits for both). Without a row (the store refused it), the reply is
+        saved whole when it ends, or with a later message. Waits for nothing: it follows
+        ``add_user``, whose write may be under way."""
         self._reply_id = None
+        self._reply_home = (self.conversation, self.conversation_id, self.ids)
+        self._saved_at = 0.0
+        self._later(self._reply_row, model, provider, params)
+
+    def _reply_row(self, model: str | None, provider: str | None, params: dict | None) -> None:
+        """On the store's thread: the reply's row (and anything still unsaved before it)."""
         if self._catch_up(model):
             made = self._write(self.store.add_message, self.conversation_id, "assistant", "",
                                parent_id=self.ids[-1] if self.ids else None, model=model,
                                provider=provider, params=params, interrupted=True)  # fmt: skip
             self._reply_id = None if made is _FAILED else made
         self._reply_home = (self.conversation, self.conversation_id, self.ids)
-        self._saved_at = 0.0
 
     def reply_progress(self, parts: list[str]) -> bool:
         """Save the reply so far if a second has passed since the last save. Takes the pieces
@@ -229,6 +298,7 @@ class StoredChat:
         self._saved_at = now  # a refused save is tried again in a second, not every token
         saved = self._write(self.store.update_message, self._reply_id, "".join(parts),
                             interrupted=True)  # fmt: skip
+        self._tell()
         return saved is not _FAILED
 
     async def stream(
@@ -238,8 +308,9 @@ class StoredChat:
         provider's events, the reply saved at least once a second, then stored whole (or kept,
         interrupted) however the turn ends."""
         parts: list[str] = []
-        conversation = self._reply_home[0] if self._reply_home else self.conversation
         try:
+            await self.saved()  # the question is in the file before it is sent
+            conversation = self._reply_home[0] if self._reply_home else self.conversation
             turn = run_turn(provider, conversation, None, model, params)
             async with aclosing(turn) as events:
                 async for event in events:
@@ -253,6 +324,14 @@ class StoredChat:
     def reply_ended(self) -> None:
         """The turn is over: store the reply as the conversation holds it (finished, stopped
         with its partial text, or failed), or drop the empty row if nothing arrived."""
+        # Waits only for a turn stopped within the moment its question is being written.
+        self._settle(tell=False)
+        try:
+            self._end_reply()
+        finally:
+            self._tell()
+
+    def _end_reply(self) -> None:
         reply_id, self._reply_id = self._reply_id, None
         home, self._reply_home = self._reply_home, None
         if home is None:
@@ -288,6 +367,7 @@ class StoredChat:
 
     def show_version(self, index: int, step: int) -> bool:
         """Show the previous (-1) or next (+1) version of message ``index``."""
+        self._settle()
         if self.ids[index] is None:
             return False
         ids = self.store.versions(self.ids[index])

@@ -4,6 +4,11 @@ edits and regenerations make branches instead of overwriting, a delete can be un
 ``UNDO_S`` seconds (then the conversation leaves the file for good). A write SQLite refuses
 raises ``StoreError`` with a sentence and a hint; ``store_files`` says what went wrong.
 
+One connection serves every thread: a lock keeps it to one at a time (a statement of one thread
+never lands inside another's transaction). ``later()`` runs a write on the store's own thread
+(``store_writes``), where its checkpoints run too: SQLite's automatic one would run inside
+whichever write crosses its mark, the window's included.
+
 Messages form a tree (``parent_id``); a conversation's ``leaf_id`` names the last message of
 the branch on show, and the branch is the path from the root to it.
 """
@@ -16,8 +21,10 @@ import json
 import logging
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +38,18 @@ from desktop_chat.store_files import (
     read_copy,
     set_aside,
 )
+from desktop_chat.store_writes import WriteQueue
 
 log = logging.getLogger(__name__)
 
 #: Seconds a deleted conversation can be brought back (the window's Undo bar); after that it
 #: is removed from the file for good.
 UNDO_S = 10.0
+
+#: Characters of text written between two checkpoints on the store's own thread. The journal
+#: (the -wal file) then holds up to about twice that (the search index, deleted rows zeroed):
+#: about SQLite's own mark of 1000 pages.
+CHECKPOINT_CHARS = 2_000_000
 
 #: FTS5 can remove a deleted row's words from the index itself from SQLite 3.42 on.
 _FTS_SECURE_DELETE = sqlite3.sqlite_version_info >= (3, 42, 0)
@@ -175,22 +188,37 @@ def _conversation(row: tuple) -> ConversationInfo:
     return ConversationInfo(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7])
 
 
+def _reads(method: Callable) -> Callable:
+    """The connection to itself while it reads (see ``Store._lock``)."""
+
+    @functools.wraps(method)
+    def read(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return read
+
+
 def _writes(method: Callable) -> Callable:
     """What SQLite refuses to write (a full disk, a read-only file, a lock held too long)
     raises ``StoreError`` with a sentence and a hint, never a bare ``sqlite3`` error."""
 
     @functools.wraps(method)
     def write(self: Store, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except sqlite3.Error as exc:
-            raise error_for(exc, self.path) from exc
+        with self._lock:
+            try:
+                result = method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise error_for(exc, self.path) from exc
+            self._wrote(sum(len(a) for a in (*args, *kwargs.values()) if isinstance(a, str)))
+            return result
 
     return write
 
 
 class Store:
-    """One connection, used from one thread (the GUI's or the CLI's)."""
+    """One connection, shared by the threads that use it (the GUI's, and the store's own for
+    ``later()``), one at a time."""
 
     def __init__(self, db: sqlite3.Connection, path: Path, notes: list[str],
                  saved: bool = True) -> None:  # fmt: skip
@@ -201,6 +229,19 @@ class Store:
         self.notes = notes
         #: False for a store that lasts this session only (nothing reaches the file).
         self.saved = saved
+        #: Taken by every method that uses ``db`` for as long as it runs, and for the whole of
+        #: a ``transaction()``. The GUI thread waits on it only when it uses the store while a
+        #: ``later()`` write is under way (a 2 MB message: tens of milliseconds), which its
+        #: callers avoid by ordering: the turn awaits the write before anything reads the
+        #: store (the sidebar is refreshed after it); drafts are written later too.
+        self._lock = threading.RLock()
+        self._queue = WriteQueue("store-writes")
+        #: Checkpoints: their own connection on the store's thread (a PASSIVE checkpoint
+        #: does not block writers in WAL mode, so the GUI thread never waits for one), and
+        #: the text written since the last one was asked for.
+        self._checkpoints: sqlite3.Connection | None = None
+        self._checkpointing = threading.Lock()
+        self._unchecked = 0
 
     # --- opening -------------------------------------------------------------------------
 
@@ -282,37 +323,86 @@ class Store:
             # message: rewrite one header field with its own value.
             version = db.execute("PRAGMA user_version").fetchone()[0]
             db.execute(f"PRAGMA user_version = {int(version)}")
+            # Checkpoints run on the store's thread (``_wrote``), never inside a write of the
+            # window's. (The journal is not cut back after one: the write that would do it,
+            # the next one, could be the window's, and cutting 6 MB costs it ~10 ms.)
+            db.execute("PRAGMA wal_autocheckpoint = 0")
         except BaseException:
             db.close()
             raise
         return db
 
     def close(self) -> None:
-        self.db.close()
+        """Close the file once what ``later()`` was asked to write is written."""
+        self._queue.wait()
+        with self._lock, self._checkpointing:
+            if self._checkpoints is not None:
+                self._checkpoints.close()
+                self._checkpoints = None
+            self.db.close()
+
+    # --- writes on the store's own thread ------------------------------------------------
+
+    def later(self, change: Callable, *args: Any, **kwargs: Any) -> Future:
+        """Run ``change(*args, **kwargs)`` (a write of this store's, or several) on the store's
+        own thread, after every ``later()`` asked before; the future holds its result or its
+        ``StoreError``. For what is sized to the user's text: a pasted 2 MB message costs its
+        search index and journal there, not a pause of the window. Never wait for it inside a
+        ``transaction()``: the store's thread waits for that transaction to end."""
+        return self._queue.put(change, *args, **kwargs)
+
+    def idle(self) -> None:
+        """Return once every ``later()`` asked so far (and any checkpoint) is done."""
+        self._queue.wait()
+
+    def _wrote(self, chars: int) -> None:
+        """After a write of ``chars`` characters of text (the lock is held): a checkpoint on
+        the store's thread once ``CHECKPOINT_CHARS`` have been written since the last one."""
+        self._unchecked += chars + 100  # a row's other columns, its page's header
+        if self.saved and self._unchecked >= CHECKPOINT_CHARS:
+            self._unchecked = 0
+            self._queue.put(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        """Copy the journal into the file, on the store's own connection for it: no lock of
+        the main one is taken, and PASSIVE waits for no reader or writer (one that holds the
+        journal leaves it to the next checkpoint)."""
+        with self._checkpointing:
+            try:
+                if self._checkpoints is None:
+                    self._checkpoints = sqlite3.connect(self.path, timeout=0,
+                                                        isolation_level=None,
+                                                        check_same_thread=False)  # fmt: skip
+                self._checkpoints.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error as exc:  # the journal keeps it; tried again as it grows
+                log.warning("checkpoint of %s failed: %s", self.path, exc)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Everything written inside is saved together or not at all (one inside another
-        joins it). A failure to write raises ``StoreError``."""
-        if self.db.in_transaction:
-            yield
-            return
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+        joins it). A failure to write raises ``StoreError``. Other threads wait until it ends."""
+        with self._lock:
+            if self.db.in_transaction:
                 yield
-                self.db.execute("COMMIT")
-            except BaseException:
-                if self.db.in_transaction:  # SQLite may already have rolled back (disk full)
-                    self.db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise error_for(exc, self.path) from exc
+                return
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    if self.db.in_transaction:  # SQLite may already have rolled back (full)
+                        self.db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise error_for(exc, self.path) from exc
 
+    @_reads
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
     @property
+    @_reads
     def version(self) -> int:
         return self.db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0
 
@@ -330,12 +420,14 @@ class Store:
         )
         return int(cur.lastrowid)
 
+    @_reads
     def find_external(self, external_id: str) -> int | None:
         """The conversation kept under a caller's name (deleted ones are not found)."""
         row = self.db.execute("SELECT id FROM conversations WHERE external_id = ?"
                               " AND deleted IS NULL", (external_id,)).fetchone()  # fmt: skip
         return row[0] if row else None
 
+    @_reads
     def conversation(self, conversation_id: int) -> ConversationInfo | None:
         row = self.db.execute(
             "SELECT id, title, created, updated, pinned, persona, model, leaf_id"
@@ -344,11 +436,13 @@ class Store:
         ).fetchone()
         return _conversation(row) if row else None
 
+    @_reads
     def stamp(self, conversation_id: int) -> tuple | None:
         """(leaf, updated): changes whenever the conversation does."""
         return self.db.execute("SELECT leaf_id, updated FROM conversations WHERE id = ?",
                                (conversation_id,)).fetchone()  # fmt: skip
 
+    @_reads
     def latest(self) -> ConversationInfo | None:
         """The conversation most recently written to (pinned or not)."""
         row = self.db.execute(
@@ -357,6 +451,7 @@ class Store:
         ).fetchone()
         return _conversation(row) if row else None
 
+    @_reads
     def conversations(self, limit: int = 500) -> list[ConversationInfo]:
         """Pinned first, then the most recently updated."""
         rows = self.db.execute(
@@ -407,7 +502,9 @@ class Store:
             if not _FTS_SECURE_DELETE:
                 # Older FTS5 only marks deleted words as gone; merging the index drops them.
                 self.db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
-        with contextlib.suppress(sqlite3.Error):  # best effort: a reader may hold the WAL
+        # Best effort: a reader may hold the WAL. Not while the store's thread checkpoints,
+        # which would make this one give up at once.
+        with self._checkpointing, contextlib.suppress(sqlite3.Error):
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return count
 
@@ -457,11 +554,21 @@ class Store:
         self.db.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?",
                         (*values, message_id))  # fmt: skip
 
+    @_reads
     def message(self, message_id: int) -> StoredMessage | None:
         row = self.db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?",
                               (message_id,)).fetchone()  # fmt: skip
         return message_from_row(row) if row else None
 
+    @_reads
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """Every message of a conversation, every branch, oldest first."""
+        rows = self.db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages"
+                               " WHERE conversation_id = ? ORDER BY id",
+                               (conversation_id,))  # fmt: skip
+        return [message_from_row(r) for r in rows]
+
+    @_reads
     def branch(self, conversation_id: int, leaf_id: int | None = None) -> list[StoredMessage]:
         """The messages from the root to ``leaf_id`` (default: the current leaf)."""
         if leaf_id is None:
@@ -476,6 +583,7 @@ class Store:
         )
         return [message_from_row(r) for r in rows if r[0] in wanted]
 
+    @_reads
     def branch_ids(self, conversation_id: int, leaf_id: int | None = None) -> list[int]:
         """The ids from the root to ``leaf_id`` (default: the current leaf), in order. One
         indexed scan and a walk in Python: a recursive query costs several times more."""
@@ -492,16 +600,18 @@ class Store:
             node = parents[node]
         return path[::-1]
 
+    @_reads
     def versions(self, message_id: int) -> list[int]:
         """The ids of a message and its siblings (other versions of the same turn), oldest
-        first."""
-        msg = self.message(message_id)
-        if msg is None:
+        first. Reads no text: the window asks this of every message after each reply."""
+        found = self.db.execute("SELECT conversation_id, parent_id, role FROM messages"
+                                " WHERE id = ?", (message_id,)).fetchone()  # fmt: skip
+        if found is None:
             return []
         rows = self.db.execute(
             "SELECT id FROM messages WHERE conversation_id = ? AND parent_id IS ? AND role = ?"
             " ORDER BY id",
-            (msg.conversation_id, msg.parent_id, msg.role),
+            found,
         )
         return [r[0] for r in rows]
 
@@ -516,13 +626,15 @@ class Store:
             if row[0] is None:
                 break
             leaf = row[0]
-        msg = self.message(message_id)
+        (conversation_id,) = self.db.execute("SELECT conversation_id FROM messages WHERE id = ?",
+                                             (message_id,)).fetchone()  # fmt: skip
         self.db.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?",
-                        (leaf, msg.conversation_id))  # fmt: skip
-        return self.branch(msg.conversation_id, leaf)
+                        (leaf, conversation_id))  # fmt: skip
+        return self.branch(conversation_id, leaf)
 
     # --- search --------------------------------------------------------------------------
 
+    @_reads
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         """Words as typed (each a prefix), newest first; quotes and operators are taken
         literally, so any text the user types is a valid search."""
@@ -556,6 +668,7 @@ class Store:
 
     # --- the user's personas and templates ----------------------------------------------
 
+    @_reads
     def library_items(self, kind: str) -> list[tuple[str, dict]]:
         """The user's own entries of ``kind`` ("persona", "template"), by name."""
         rows = self.db.execute(
@@ -574,6 +687,25 @@ class Store:
     @_writes
     def delete_library_item(self, kind: str, name: str) -> None:
         self.db.execute("DELETE FROM library WHERE kind = ? AND name = ?", (kind, name))
+
+    # --- drafts (``drafts.Drafts``) ------------------------------------------------------
+
+    @_reads
+    def draft(self, key: str) -> str:
+        row = self.db.execute("SELECT text FROM drafts WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else ""
+
+    @_writes
+    def save_draft(self, key: str, text: str) -> None:
+        """Keep ``text`` as the draft under ``key``; blank text: no draft."""
+        if text.strip():
+            self.db.execute(
+                "INSERT INTO drafts (key, text, updated) VALUES (?, ?, ?) ON CONFLICT(key)"
+                " DO UPDATE SET text = excluded.text, updated = excluded.updated",
+                (key, text, time.time()),
+            )
+        else:
+            self.db.execute("DELETE FROM drafts WHERE key = ?", (key,))
 
 
 def _journal_mode_wal(db: sqlite3.Connection) -> str:

@@ -6,13 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from desktop_chat.store import (
-    MESSAGE_COLUMNS,
-    Store,
-    StoredMessage,
-    StoreError,
-    message_from_row,
-)
+from desktop_chat.store import Store, StoredMessage, StoreError
 
 
 def export_conversation(store: Store, conversation_id: int) -> dict[str, Any]:
@@ -20,10 +14,7 @@ def export_conversation(store: Store, conversation_id: int) -> dict[str, Any]:
     info = store.conversation(conversation_id)
     if info is None:
         raise StoreError("That conversation no longer exists.", "Pick another one.")
-    rows = store.db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages"
-                           " WHERE conversation_id = ? ORDER BY id",
-                           (conversation_id,))  # fmt: skip
-    messages = [message_from_row(r) for r in rows]
+    messages = store.messages(conversation_id)
     return {
         "format": "desktop-chat-conversation",
         "version": 1,

@@ -112,31 +112,55 @@ class Composer(QFrame):
 
 class DraftKeeper(QObject):
     """Keeps what is typed in ``edit`` as the draft under ``key`` (``drafts.Drafts``): saved
-    a moment after the last keystroke, and at once when the conversation changes or the app
-    quits (``save_now``)."""
+    a moment after the last keystroke, on the store's thread (a pasted 2 MB draft costs the
+    window nothing), and at once when the conversation changes or the app quits
+    (``save_now``). An unchanged draft is not written again."""
 
     def __init__(self, edit: QPlainTextEdit, drafts, key: str, parent=None) -> None:
         super().__init__(parent or edit)
         self.edit = edit
         self.drafts = drafts
         self.key = key
+        #: The text last asked to be saved under ``key`` (None: not known to be saved).
+        self._saved: str | None = None
+        self._writing = None  # the last save on its way (a Future)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DRAFT_DELAY_MS)
-        self._timer.timeout.connect(self.save_now)
+        self._timer.timeout.connect(self.save_soon)
         if edit.toPlainText():  # typed before the store was open: newer than any draft
-            self._saved = None
             self._timer.start()
         else:
             self._show(key)
         edit.textChanged.connect(self._timer.start)
 
     @Slot()
-    def save_now(self) -> None:
+    def save_soon(self) -> None:
+        """A pause in typing: the draft written on the store's thread."""
         self._timer.stop()
         text = self.edit.toPlainText()
-        if text != self._saved and self.drafts.save(self.key, text):
-            self._saved = text
+        if text != self._saved:
+            self._write(self.key, text)
+
+    @Slot()
+    def save_now(self) -> None:
+        """The draft in the file when this returns (the conversation changes, the app quits)."""
+        self._timer.stop()
+        text = self.edit.toPlainText()
+        if text != self._saved:
+            self._write(self.key, text)
+        if self._writing is not None:
+            self._writing.result()
+
+    def _write(self, key: str, text: str) -> None:
+        self._saved = text
+        self._writing = self.drafts.save_later(key, text)
+        self._writing.add_done_callback(lambda done: self._refused(done, key, text))
+
+    def _refused(self, done, key: str, text: str) -> None:
+        """On the store's thread: a draft the store refused is tried again next time."""
+        if not done.result() and self.key == key and self._saved is text:
+            self._saved = None
 
     def switch(self, key: str) -> None:
         """Another conversation on show: this one's draft is kept, that one's shown."""
@@ -145,10 +169,10 @@ class DraftKeeper(QObject):
             self._show(key)
 
     def sent(self, key: str) -> None:
-        """What was typed is a message now: its draft goes at once. ``key``: where it went (a
-        new chat gets its id as it is sent)."""
+        """What was typed is a message now: its draft goes (on the store's thread, after the
+        message). ``key``: where it went (a new chat gets its id as it is sent)."""
         self._timer.stop()
-        self.drafts.drop(self.key)
+        self._writing = self.drafts.drop_later(self.key)
         self.key, self._saved = key, ""
 
     def _show(self, key: str) -> None:

@@ -327,15 +327,14 @@ class ChatController(StoreActions, SettingsActions, QObject):
         log.info("sending to %s: %d characters, %d files", self.choice.label, len(text),
                  len(files))  # fmt: skip
         log.debug("message text: %r", text)
-        # Saved before anything is sent: a crash or a failure never loses it.
-        new_row = self.chat.conversation_id is None
-        message = self.chat.add_user(text + attached, self.choice.label, **meta)
-        if new_row and self.persona.name != "Default" and self.chat.conversation_id:
-            self.write(self.store.update_conversation, self.chat.conversation_id,
-                       persona=self.persona.name)  # fmt: skip
+        # Written on the store's thread (a pasted 2 MB message costs its search index and
+        # journal there, not a pause here), and saved before anything is sent: the turn waits
+        # for it first (``_run_turn``). Nothing here reads the store meanwhile: a read would
+        # wait for that write.
+        persona = self.persona.name if self.persona.name != "Default" else None
+        message = self.chat.add_user(text + attached, self.choice.label, persona=persona, **meta)
         self.user_added.emit(len(self.conversation.messages) - 1, message)
         self._start_turn()
-        self.history_changed.emit()
         return True
 
     def regenerate(self) -> None:
@@ -375,15 +374,18 @@ class ChatController(StoreActions, SettingsActions, QObject):
     def _never_ran(self, task: asyncio.Task, index: int) -> None:
         """A turn stopped before its first step skips its own ``finally``: end it here."""
         if not getattr(task, "ran", False):
-            self.chat.reply_ended()
+            self.chat.reply_ended()  # once the question's write is done
             self.reply_ended.emit({"interrupted": True})
             self.busy_changed.emit(False)
+            self.history_changed.emit()
 
     async def _run_turn(self, index: int) -> None:
         asyncio.current_task().ran = True
         choice = self.choice
         ended = False
         try:
+            await self.chat.saved()  # the question is in the file before anything is sent
+            self.history_changed.emit()  # the sidebar reads the store once it is written
             provider = await self.ready_provider(choice)
             if provider is None:  # the load failed, and the window has been told why
                 ended = True
