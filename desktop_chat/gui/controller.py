@@ -82,6 +82,8 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self.library = Library(self.store)
         self.persona = DEFAULT
         self.files = ContextFiles()
+        #: Drops whose files are still being read: a message sent meanwhile waits for them.
+        self.reading_files = 0
         self.choices: list[ModelChoice] = []
         self.choice: ModelChoice | None = None
         #: The choice that finished loading: until it is ``choice``, a message waits.
@@ -451,14 +453,25 @@ class ChatController(StoreActions, SettingsActions, QObject):
 
     # --- files ---------------------------------------------------------------------------
 
-    async def add_files(self, paths: list[str | Path]) -> None:
+    def attach_files(self, paths: list[str | Path]) -> None:
+        """Read dropped or chosen files off the GUI thread. Counted as being read from now,
+        before the read starts: Enter pressed at once must already wait for them."""
+        self.reading_files += 1
+        self.spawn(self.add_files(paths, counted=True))
+
+    async def add_files(self, paths: list[str | Path], counted: bool = False) -> None:
         refused: list[str] = []
-        for path in paths:
-            try:
-                file = await asyncio.to_thread(read_file, path)
-                self.files.add(file)
-            except ContextError as err:
-                refused.append(f"{err.message} {err.hint}".strip())
+        if not counted:
+            self.reading_files += 1
+        try:
+            for path in paths:
+                try:
+                    file = await asyncio.to_thread(read_file, path)
+                    self.files.add(file)
+                except ContextError as err:
+                    refused.append(f"{err.message} {err.hint}".strip())
+        finally:
+            self.reading_files -= 1
         self.files_changed.emit(list(self.files.files))
         self._update_context()
         if refused:

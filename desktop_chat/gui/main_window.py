@@ -213,6 +213,7 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         c.loading.connect(self.picker.set_busy)
         c.reach_changed.connect(self._reach_changed)
         c.files_changed.connect(self.files.show_files)
+        c.files_changed.connect(self._files_read)
         c.context_changed.connect(self.meter.show_usage)
         self.composer.stop_requested.connect(self.stop)
         self.files.remove_requested.connect(c.remove_file)
@@ -318,6 +319,12 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         if self.waiting:
             self.send(self.composer.edit.toPlainText())
 
+    @Slot(list)
+    def _files_read(self, files: list) -> None:
+        """A message sent while dropped files were read goes now, with them."""
+        if self.waiting and not self.controller.reading_files:
+            self.send(self.composer.edit.toPlainText())
+
     @Slot()
     def _started(self) -> None:
         if self.waiting and self.controller.choice is None:
@@ -362,6 +369,9 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
             else:
                 model = c.choice.label if c is not None and c.choice else "Desktop Chat"
                 self._wait(f"Waiting for {model} to be ready… your message is sent then.")
+            return
+        if c.reading_files:  # a file dropped a moment ago (a long PDF): it goes with this
+            self._wait("Reading the dropped files… your message is sent with them.")
             return
         self._stop_waiting()
         editing, self.editing = self.editing, None
@@ -415,7 +425,7 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
             self.add_files(paths)
 
     def add_files(self, paths: list[str]) -> None:
-        self.controller.spawn(self.controller.add_files(paths))
+        self.controller.attach_files(paths)
 
     @Slot()
     def open_model_folder(self) -> None:
