@@ -109,12 +109,24 @@ class StoredChat:
         #: Recently open conversations, kept while the store says they have not changed:
         #: switching back to a long one then costs nothing to load.
         self._recent: dict[int, tuple[tuple, Conversation, list[int]]] = {}
+        #: Conversations left (⌘N, another one opened) with parts the store refused: kept here,
+        #: not dropped, and written as soon as the store takes them (``flush``).
+        self._unsaved: list[list] = []  # [conversation, conversation_id, ids]
 
     # --- which conversation --------------------------------------------------------------
 
+    def _unsaved_parts(self, conversation: Conversation, ids: list[int | None]) -> bool:
+        return (None in ids or any(i in self._behind for i in ids)
+                or len(conversation.messages) > len(ids))  # fmt: skip
+
     def _keep(self) -> None:
-        """Remember the conversation being left, as it stands in the store now."""
+        """Remember the conversation being left, as it stands in the store now; one with
+        parts the store refused is kept until they are written."""
         cid = self.conversation_id
+        if self.conversation.messages and self._unsaved_parts(self.conversation, self.ids):
+            if not any(left[0] is self.conversation for left in self._unsaved):
+                self._unsaved.append([self.conversation, cid, self.ids])
+            return
         if cid is not None and self._reply_id is None:
             self._recent[cid] = (self.store.stamp(cid), self.conversation, self.ids)
             while len(self._recent) > 4:
@@ -128,6 +140,7 @@ class StoredChat:
         self.conversation_id = None
         self.ids = []
         self.problem = self._said = None  # told for the chat left; this one is tried afresh
+        self.flush()
 
     def open(self, conversation_id: int, fresh: bool = False) -> None:
         """Show a conversation's current branch; ``fresh`` after its branch was changed in the
@@ -138,6 +151,10 @@ class StoredChat:
         else:
             self._keep()
         self.problem = self._said = None
+        self._show(conversation_id)
+        self.flush()  # now that the one left is among them, if it holds unsaved parts
+
+    def _show(self, conversation_id: int) -> None:
         kept = self._recent.pop(conversation_id, None)
         if kept is not None and kept[0] == self.store.stamp(conversation_id):
             _, self.conversation, self.ids = kept
@@ -149,6 +166,37 @@ class StoredChat:
         self.ids = [m.id for m in branch]
 
     # --- saving --------------------------------------------------------------------------
+
+    def flush(self) -> bool:
+        """Write what the store refused of conversations no longer on show (a full disk
+        when they were left); True when nothing is left unsaved. On the caller's thread,
+        after the pending writes: it swaps each one in for ``_catch_up`` and back. Called on
+        every switch and before the store closes; those still refused stay for the next."""
+        if not self._unsaved:
+            return True
+        self._settle(tell=False)
+        shown = (self.conversation, self.conversation_id, self.ids, self.problem)
+        still = []
+        try:
+            for left in self._unsaved:
+                if left[0] is shown[0]:  # on show again: it catches up with its next message
+                    continue
+                self.conversation, self.conversation_id, self.ids = left
+                self.problem = None
+                if not self._catch_up():
+                    still.append(left)
+                left[1] = self.conversation_id  # a row made now
+        finally:
+            self.conversation, self.conversation_id, self.ids, self.problem = shown
+        self._unsaved = still
+        if not self._unsaved:
+            log.info("the conversations left unsaved are saved now")
+        return not self._unsaved
+
+    @property
+    def unsaved(self) -> int:
+        """How many conversations no longer on show still hold something the store refused."""
+        return len(self._unsaved)
 
     def _later(self, change: Callable, *args: Any) -> None:
         """Run ``change`` on the store's thread, after the writes asked before it."""
@@ -344,6 +392,9 @@ class StoredChat:
                 ids.append(None)
                 if conversation is self.conversation:
                     self._catch_up()
+                elif not any(left[0] is conversation for left in self._unsaved):
+                    # Ended in a chat no longer on show: kept until the store takes it.
+                    self._unsaved.append([conversation, conversation_id, ids])
             return
         if arrived:
             last = messages[-1]

@@ -181,3 +181,38 @@ def test_the_quick_prompt_on_a_full_disk_says_so_and_keeps_the_answer(
         assert "Free some space" in quick.attached.text()
         screenshot(quick, "quick-prompt-disk-full")
         quick.hide()
+
+
+def test_a_chat_the_full_disk_refused_is_kept_when_left_and_saved_once_there_is_room(
+    qapp, qtbot, fake, _isolated_home
+):
+    """⌘N away from a chat whose rows the disk refused: it is not dropped from memory, and it
+    is written at the next switch once there is room (not only at quit)."""
+    fake.script = [Step(pieces=["Paris."]), Step(pieces=["Rome."])]
+    path = _isolated_home / "data" / "conversations.sqlite3"
+    with tiny_disk(_isolated_home / "data") as disk, running_window(qapp) as (loop, window):
+        c = window.controller
+
+        async def scenario():
+            await c.refresh()
+            disk.fill()
+            await _ask(qtbot, window, "What is the capital of France?")
+            await wait_for(lambda: _banner(window), what="the not-saved banner")
+            window.new_chat()  # ⌘N: the unsaved chat is left behind
+            assert c.chat.unsaved == 1, "kept, not dropped"
+            disk.free()
+            await _ask(qtbot, window, "And of Italy?")
+            window.new_chat()  # a switch with room again: the chat left is written
+
+        loop.run_until_complete(scenario())
+        assert c.chat.unsaved == 0
+        reader = sqlite3.connect(path)
+        chats = reader.execute(
+            "SELECT c.title, group_concat(m.content, ' | ') FROM conversations c"
+            " JOIN messages m ON m.conversation_id = c.id GROUP BY c.id ORDER BY c.id"
+        ).fetchall()
+        reader.close()
+        assert sorted(chats) == sorted([
+            ("What is the capital of France?", "What is the capital of France? | Paris."),
+            ("And of Italy?", "And of Italy? | Rome."),
+        ]), chats  # fmt: skip

@@ -76,6 +76,7 @@ class QuickPrompt(QFrame):
         # What is typed here survives a crash or a quit, like the main window's composer.
         self.drafts = DraftKeeper(self.input, Drafts(controller.store), QUICK, self)
         controller.closing.connect(self.drafts.save_now)
+        controller.closing.connect(self.chat.flush)  # what a full disk refused, last chance
         self.model_label = QLabel("", self)
         self.model_label.setObjectName("hintLabel")
         self.model_label.setTextFormat(Qt.TextFormat.PlainText)  # a server's name for its model
