@@ -150,8 +150,9 @@ class ChatController(StoreActions, SettingsActions, QObject):
             self._engine_host = None
         self.closing.emit()
         if not self.chat.flush():  # a chat left while the disk was full, still refused
+            why = self.chat.problem or "the store refused them"
             log.warning("%d conversations could not be saved before quitting: %s",
-                        self.chat.unsaved, self.chat.problem or "the store refused them")  # fmt: skip
+                        self.chat.unsaved, why)  # fmt: skip
         self.store.close()
 
     # --- settings and models -------------------------------------------------------------
