@@ -12,25 +12,8 @@ from pygments.styles import get_style_by_name
 from pygments.token import Comment, String
 from PySide6.QtWidgets import QApplication
 
+from tests.support.code_samples import PYTHON
 from tests.support.gui import screenshot
-
-PYTHON = '''class Lines:
-    """Lines of a file, kept in order.
-
-    A docstring over several lines, as models write them.
-    """
-
-    def keep(self, limit: int = 10) -> list[str]:
-        note = \'\'\'a string
-        over two lines\'\'\'
-        out = []  # what is kept
-        for line in self.lines:
-            if line.strip() and len(out) < limit:
-                out.append(f"{line!r} {note}")
-        return out
-
-
-'''
 
 
 def tokens_of(text: str) -> list[str]:

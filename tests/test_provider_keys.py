@@ -17,6 +17,16 @@ def _auth(request: dict) -> str | None:
     return {k.lower(): v for k, v in request["headers"].items()}.get("authorization")
 
 
+def _edit_first_provider(loop, window):
+    """Settings open on the first provider's Edit dialog: (settings, provider dialog)."""
+    loop.run_until_complete(window.controller.refresh())
+    window.open_settings()
+    settings = window.dialog
+    settings.provider_list.setCurrentRow(0)
+    settings.edit_button.click()
+    return settings, settings.provider_dialog
+
+
 @pytest.mark.slow
 def test_one_keychain_name_for_save_test_and_remove(qapp, qtbot, secret_service, _isolated_home):
     """A provider whose ``key`` names another keychain item: Test connection sends that item,
@@ -42,12 +52,7 @@ key = "other-item"
         keyring.set_password("Desktop Chat", "other-item", "sk-other-0a1b2c3d4e5f")
         keyring.set_password("Desktop Chat", "work", "sk-wrong-item-99999999")
         with running_window(qapp) as (loop, window):
-            loop.run_until_complete(window.controller.refresh())
-            window.open_settings()
-            settings = window.dialog
-            settings.provider_list.setCurrentRow(0)
-            settings.edit_button.click()
-            dialog = settings.provider_dialog
+            settings, dialog = _edit_first_provider(loop, window)
             assert isinstance(dialog, ProviderDialog)
             server.script = [Step(body={"data": [{"id": "m"}]})]
             loop.run_until_complete(dialog.test())
@@ -92,12 +97,7 @@ models = ["m"]
 """)  # fmt: skip
         keyring.set_password("Desktop Chat", "old", SECRET)
         with running_window(qapp) as (loop, window):
-            loop.run_until_complete(window.controller.refresh())
-            window.open_settings()
-            settings = window.dialog
-            settings.provider_list.setCurrentRow(0)
-            settings.edit_button.click()
-            dialog = settings.provider_dialog
+            _settings, dialog = _edit_first_provider(loop, window)
             dialog.name.clear()
             qtbot.keyClicks(dialog.name, "new")
             assert loop.run_until_complete(dialog.save()), dialog.result.text()

@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 
+from tests.support.code_samples import PYTHON
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 RATE = 200  # tokens per second
@@ -147,6 +149,22 @@ def stream_run(naive: bool, tokens: list[str]) -> tuple[float, float, float, flo
     return p50, p99, cpu, wall
 
 
+def _median_token(app, view, reply, tokens: list[str], naive: bool) -> float:
+    """Median seconds to take and draw each of ``tokens``; the view is closed after."""
+    times = []
+    for token in tokens:
+        start = time.perf_counter()
+        reply.feed(token)
+        if not naive:
+            reply.flush()  # every token drawn: the cost coalescing would otherwise hide
+        app.processEvents()
+        times.append(time.perf_counter() - start)
+    view.close()
+    view.deleteLater()
+    app.processEvents()
+    return statistics.median(times)
+
+
 def token_cost(size_bytes: int, naive: bool, measured: int = 150) -> float:
     """Median seconds to take and draw one token once the message holds ``size_bytes``."""
     from PySide6.QtWidgets import QApplication
@@ -164,37 +182,7 @@ def token_cost(size_bytes: int, naive: bool, measured: int = 150) -> float:
         reply.flush()
     app.processEvents()
     tail = mixed_markdown(measured + 10)[:measured]  # starts a new paragraph
-    times = []
-    for token in tail:
-        start = time.perf_counter()
-        reply.feed(token)
-        if not naive:
-            reply.flush()  # every token drawn: the cost coalescing would otherwise hide
-        app.processEvents()
-        times.append(time.perf_counter() - start)
-    view.close()
-    view.deleteLater()
-    app.processEvents()
-    return statistics.median(times)
-
-
-_CODE = '''class Lines:
-    """Lines of a file, kept in order.
-
-    A docstring over several lines, as models write them.
-    """
-
-    def keep(self, limit: int = 10) -> list[str]:
-        note = \'\'\'a string
-        over two lines\'\'\'
-        out = []  # what is kept
-        for line in self.lines:
-            if line.strip() and len(out) < limit:
-                out.append(f"{line!r} {note}")
-        return out
-
-
-'''
+    return _median_token(app, view, reply, tail, naive)
 
 
 class NaiveCodeBlock:
@@ -230,24 +218,13 @@ def code_token_cost(size_bytes: int, naive: bool, measured: int = 120) -> float:
     reply = NaiveCodeBlock(view) if naive else view.begin_reply(0)
     prefix = "```python\n"
     while len(prefix) < size_bytes:
-        prefix += _CODE
+        prefix += PYTHON
     reply.feed(prefix)
     if not naive:
         reply.flush()
     app.processEvents()
-    tokens = re.findall(r"\S*\s*", _CODE * (1 + measured // 60))[:measured]
-    times = []
-    for token in tokens:
-        start = time.perf_counter()
-        reply.feed(token)
-        if not naive:
-            reply.flush()  # every token drawn
-        app.processEvents()
-        times.append(time.perf_counter() - start)
-    view.close()
-    view.deleteLater()
-    app.processEvents()
-    return statistics.median(times)
+    tokens = re.findall(r"\S*\s*", PYTHON * (1 + measured // 60))[:measured]
+    return _median_token(app, view, reply, tokens, naive)
 
 
 _FAKE_SERVER = """
