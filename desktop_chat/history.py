@@ -70,6 +70,8 @@ def not_saved(err: StoreError) -> StoreError:
 
 #: What a failed write returns (a write's own result may be None).
 _FAILED = object()
+#: Until every client ends a turn with its reply: the reply is the conversation's last message.
+_IN_CONVERSATION = object()
 
 
 class StoredChat:
@@ -317,16 +319,18 @@ class StoredChat:
         del self.ids[index:]
 
     def reply_started(self, model: str | None, provider: str | None,
-                      params: dict | None = None) -> None:  # fmt: skip
+                      params: dict | None = None) -> Conversation:  # fmt: skip
         """A row for the reply (with the parameters it is asked with), empty and marked
         interrupted until it completes; made on the store's thread after the user's message
         (``saved()`` waits for both). Without a row (the store refused it), the reply is
         saved whole when it ends, or with a later message. Waits for nothing: it follows
-        ``add_user``, whose write may be under way."""
+        ``add_user``, whose write may be under way. Returns the conversation the reply
+        belongs to: ⌘N or opening another chat mid-reply does not move it."""
         self._reply_id = None
         self._reply_home = (self.conversation, self.conversation_id, self.ids)
         self._saved_at = 0.0
         self._later(self._reply_row, model, provider, params)
+        return self.conversation
 
     def _reply_row(self, model: str | None, provider: str | None, params: dict | None) -> None:
         """On the store's thread: the reply's row (and anything still unsaved before it)."""
@@ -369,23 +373,26 @@ class StoredChat:
         finally:
             self.reply_ended()
 
-    def reply_ended(self) -> None:
-        """The turn is over: store the reply as the conversation holds it (finished, stopped
-        with its partial text, or failed), or drop the empty row if nothing arrived."""
+    def reply_ended(self, reply: Message | object | None = _IN_CONVERSATION) -> None:
+        """The turn is over: ``reply`` (finished, stopped with its partial text, or failed;
+        None when nothing arrived) joins the conversation it belongs to and is stored there,
+        or the empty row is dropped."""
         # Waits only for a turn stopped within the moment its question is being written.
         self._settle(tell=False)
         try:
-            self._end_reply()
+            self._end_reply(reply)
         finally:
             self._tell()
 
-    def _end_reply(self) -> None:
+    def _end_reply(self, reply: Message | object | None) -> None:
         reply_id, self._reply_id = self._reply_id, None
         home, self._reply_home = self._reply_home, None
         if home is None:
             return
         conversation, conversation_id, ids = home
         messages = conversation.messages
+        if isinstance(reply, Message):
+            messages.append(reply)
         arrived = len(messages) > len(ids) and messages[-1].role == "assistant"
         if reply_id is None:  # the store took no row for it: saved whole, now or later
             if arrived:

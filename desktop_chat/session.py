@@ -1,20 +1,341 @@
-"""One turn of a chat: the user's message in, the provider's events out, the reply kept.
+"""Where a turn happens: ``ChatSession`` holds one conversation and what its next reply is asked
+with (model, persona, code only, files, the caller's own parameters), and makes each ``Turn``.
 
-The user's message joins the conversation before anything is sent, so a failure never loses
-it; a reply that stops mid-way (error, Stop, Ctrl+C) is kept with ``interrupted`` set.
+The window's controller, the quick prompt, ``llmchat`` and the Python API all drive a session;
+none of them joins the reply's pieces or writes the store. A turn's events stream to whoever
+drives it, and the reply it ended with is the turn's own (``Turn.reply``), never read back from
+a shared conversation: ⌘N or opening another chat mid-reply cannot take it elsewhere.
+
+The user's message joins the conversation (and, with a store, the file) before anything is sent,
+so a failure never loses it; a reply that stops mid-way (an error, Stop, Ctrl+C) is kept with
+``interrupted`` set and the text that had arrived.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
 
-from desktop_chat.conversation import Conversation
+from desktop_chat.conversation import Conversation, Message
 from desktop_chat.errors import ProviderError
 from desktop_chat.events import Event, Finished, TextDelta
 from desktop_chat.model_names import model_name
 from desktop_chat.params import GenerationParams
-from desktop_chat.providers.base import Provider
+
+if TYPE_CHECKING:
+    from desktop_chat.catalog import ModelChoice
+    from desktop_chat.config import Settings
+    from desktop_chat.personas import Library, Persona
+    from desktop_chat.providers.base import Provider
+    from desktop_chat.store import Store, StoreError
+
+#: Added to the system prompt while code only is on, in every client alike.
+CODE_ONLY_PROMPT = (
+    "Answer with code only: one or more fenced code blocks, each with its language. "
+    "Put any explanation in code comments, not in prose."
+)
+
+
+class Unsaved:
+    """A conversation kept in memory only: what a session without a store keeps its turns in
+    (``LLMChat`` without ``store=``, one-off questions). The same calls as ``StoredChat``."""
+
+    problem = None
+    conversation_id = None
+
+    def __init__(self, system_prompt: str = "") -> None:
+        self.conversation = Conversation(system_prompt)
+        self._home: Conversation | None = None
+
+    def add_user(self, content: str, model: str | None = None, *, persona: str | None = None,
+                 **meta: Any) -> Message:  # fmt: skip
+        return self.conversation.add_user(content, **meta)
+
+    def truncate(self, index: int) -> None:
+        self.conversation.truncate(index)
+
+    def new(self) -> None:
+        self.conversation = Conversation(self.conversation.system_prompt)
+
+    def reply_started(self, *_: Any) -> Conversation:
+        self._home = self.conversation
+        return self._home
+
+    async def saved(self) -> None:
+        return None
+
+    def reply_progress(self, parts: list[str]) -> bool:
+        return False
+
+    def reply_ended(self, reply: Message | None) -> None:
+        home, self._home = self._home, None
+        if reply is not None and home is not None:
+            home.messages.append(reply)
+
+    def flush(self) -> bool:
+        return True
+
+
+class Turn:
+    """One reply of a session's model: ``events(provider)`` streams it (and raises the
+    provider's error, as the provider does), then ``reply`` is the message it ended with —
+    finished, stopped with its partial text, or failed (None when nothing arrived). Ended
+    exactly once, however it goes (``end``), also when it never ran."""
+
+    def __init__(self, keeper: Any, choice: ModelChoice, params: GenerationParams) -> None:
+        self.keeper = keeper
+        self.choice = choice
+        self.params = params
+        #: Where the reply goes in its conversation.
+        self.index = len(keeper.conversation.messages)
+        #: The reply's text so far, in pieces: the one place they are collected.
+        self.parts: list[str] = []
+        self.finished: Finished | None = None
+        self.reply: Message | None = None
+        self.error: BaseException | None = None
+        #: Why the turn failed before asking the model ("" when it did not).
+        self.failure = ""
+        self.ran = False
+        self.ended = False
+        provider = choice.provider.name if choice.provider else "mlx"
+        # The conversation the reply belongs to, as it is now (⌘N mid-reply shows another).
+        self.home = keeper.reply_started(choice.label, provider, params.to_dict())
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What the reply's figures line shows: its stats, or that it stopped or failed."""
+        if self.reply is not None:
+            meta = dict(self.reply.meta)
+            meta.setdefault("model", self.choice.label)
+            return meta
+        if self.failure or self.error is not None:
+            reason = self.failure or getattr(self.error, "message", "an unexpected error")
+            return {"model": self.choice.label, "failed": True, "error": reason}
+        return {"interrupted": True}
+
+    async def events(self, provider: Provider) -> AsyncIterator[Event]:
+        """The provider's events for the conversation up to the user's message, which is in
+        the file first; the reply saved at least once a second as it streams."""
+        self.ran = True
+        choice, params = self.choice, self.params
+        try:
+            await self.keeper.saved()  # the question is in the file before it is sent
+            home = self.home if self.home is not None else self.keeper.conversation
+            messages = home.to_api(system_prompt=params.system_prompt)
+            async with aclosing(provider.stream(messages, choice.model, params)) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        self.parts.append(event.text)
+                        self.keeper.reply_progress(self.parts)
+                    elif isinstance(event, Finished):
+                        self.finished = event
+                        # Kept (and shown) by the model's name, not the path a server knows.
+                        meta = {**event.as_metadata(), "model": model_name(event.model)}
+                        self.reply = Message("assistant", self.text, meta)
+                    yield event
+        except ProviderError as err:
+            self.error = err
+            partial = err.partial_text or self.text
+            if partial:
+                self.reply = Message("assistant", partial, {
+                    "model": model_name(choice.model), "provider": provider.name,
+                    "interrupted": True, "error": str(err)})  # fmt: skip
+            raise
+        except BaseException as err:
+            if not isinstance(err, GeneratorExit):
+                self.error = err if isinstance(err, Exception) else None
+            raise
+        finally:
+            if self.reply is None and self.parts:  # stopped by the user: keep what arrived
+                self.reply = Message("assistant", self.text, {
+                    "model": model_name(choice.model), "provider": provider.name,
+                    "interrupted": True})  # fmt: skip
+            self.end()
+
+    def fail(self, reason: str) -> None:
+        """The turn could not ask the model (a local model that failed to load)."""
+        self.failure = reason
+        self.end()
+
+    def end(self) -> None:
+        """Keep the reply in its conversation and the store (or drop its empty row)."""
+        if not self.ended:
+            self.ended = True
+            self.keeper.reply_ended(self.reply)
+
+
+class ChatSession:
+    """One conversation and what its next reply is asked with. With a ``store``, every turn is
+    kept there as it happens (``history.StoredChat``); without, in memory."""
+
+    def __init__(self, store: Store | None = None, settings: Settings | None = None, *,
+                 on_problem: Any = None, external_id: str | None = None,
+                 system_prompt: str = "") -> None:  # fmt: skip
+        from desktop_chat.config import Settings
+        from desktop_chat.personas import DEFAULT
+
+        self.store = store
+        if store is not None:
+            from desktop_chat.history import StoredChat
+
+            self.chat: Any = StoredChat(store, external_id, on_problem)
+            self.chat.conversation.system_prompt = system_prompt
+        else:
+            self.chat = Unsaved(system_prompt)
+        self.settings = settings or Settings()
+        self.choice: ModelChoice | None = None
+        self.persona: Persona = DEFAULT
+        self.code_only = False
+        #: The caller's own parameters (the command line, an ``LLMConfig``): over everything
+        #: but one call's options.
+        self.flags = GenerationParams()
+        #: Under everything; ``settings.defaults`` unless a client has its own (``llmchat``'s
+        #: ~/.llmchat_config over them).
+        self.base: GenerationParams | None = None
+        from desktop_chat.context import ContextFiles
+
+        #: Files that join the next message only.
+        self.files = ContextFiles()
+        #: The turn under way, or the last one.
+        self.turn: Turn | None = None
+
+    @property
+    def conversation(self) -> Conversation:
+        return self.chat.conversation
+
+    @property
+    def conversation_id(self) -> int | None:
+        return self.chat.conversation_id
+
+    # --- what a reply is asked with ------------------------------------------------------
+
+    def params(self, call: GenerationParams | None = None) -> GenerationParams:
+        """One call's options, the caller's flags, the persona, the model's alias and
+        provider, then the defaults; the persona's prompt replaces the default one, and code
+        only adds its instruction."""
+        model = self.choice.params if self.choice is not None else GenerationParams()
+        base = self.base if self.base is not None else self.settings.defaults
+        params = self.flags.over(self.persona.params).over(model).over(base)
+        if self.persona.system_prompt:
+            params = params.replace(system_prompt=self.persona.system_prompt)
+        if call is not None:
+            params = call.over(params)
+        if self.code_only:
+            system = params.system_prompt or ""
+            params = params.replace(system_prompt=f"{system}\n\n{CODE_ONLY_PROMPT}".strip())
+        return params
+
+    # --- turns ---------------------------------------------------------------------------
+
+    def send(self, text: str, *, replace_from: int | None = None, display: str | None = None,
+             call: GenerationParams | None = None) -> Turn:  # fmt: skip
+        """Add the user's message (with the attached files, which then leave) and make the
+        turn that answers it. ``replace_from``: an edit of message ``replace_from``, which
+        keeps that message's files; the old turn stays in the store, a version. ``display``:
+        what the window shows of the message when it is not ``text`` (the quick prompt's
+        clipboard)."""
+        attached = ""
+        files = [{"name": f.name, "size_bytes": f.size_bytes, "tokens": f.tokens}
+                 for f in self.files.files]  # fmt: skip
+        if replace_from is not None:
+            old = self.conversation.messages[replace_from]
+            attached = str(old.meta.get("attached", ""))
+            files = list(old.meta.get("files", []))
+            self.chat.truncate(replace_from)
+        elif self.files.files:
+            attached = self.files.prompt_with("")
+            self.files.clear()
+        shown = display if display is not None else text
+        meta: dict[str, Any] = {"display": shown} if shown != text else {}
+        if files:
+            meta = {"display": shown, "files": files, "attached": attached}
+        persona = self.persona.name if self.persona.name != "Default" else None
+        self.chat.add_user(text + attached, self._choice().label, persona=persona, **meta)
+        return self._start(call)
+
+    def regenerate(self, call: GenerationParams | None = None) -> Turn | None:
+        """Answer the last user message again; the reply after it stays, a version."""
+        messages = self.conversation.messages
+        last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+        if last_user is None:
+            return None
+        if last_user + 1 < len(messages):
+            self.chat.truncate(last_user + 1)
+        return self._start(call)
+
+    def _start(self, call: GenerationParams | None) -> Turn:
+        self.turn = Turn(self.chat, self._choice(), self.params(call))
+        return self.turn
+
+    def _choice(self) -> ModelChoice:
+        if self.choice is None:
+            raise ValueError("Choose a model first.")
+        return self.choice
+
+    def edit_text(self, index: int) -> str:
+        """What the user typed in message ``index``, without the files attached to it."""
+        message = self.conversation.messages[index]
+        return str(message.meta.get("display", message.content))
+
+    # --- which conversation --------------------------------------------------------------
+
+    def new(self) -> None:
+        self.chat.new()
+
+    def open(self, conversation_id: int, message_id: int = 0,
+             refused: Callable[[StoreError], None] | None = None) -> int | None:  # fmt: skip
+        """Show a stored conversation (with its persona); with ``message_id`` (a search
+        hit), the branch that holds it. Returns that message's index, if on show. When the
+        store refuses to show the hit's branch, ``refused`` is told and the branch on show
+        stays."""
+        from desktop_chat.store import StoreError
+
+        store = self.store
+        fresh = bool(message_id) and message_id not in store.branch_ids(conversation_id)
+        if fresh:
+            try:
+                store.show_version(message_id)
+            except StoreError as err:
+                fresh = False
+                if refused is not None:
+                    refused(err)
+        self.chat.open(conversation_id, fresh=fresh)
+        info = store.conversation(conversation_id)
+        self.persona = self.library.persona(info.persona if info else None)
+        ids = self.chat.ids
+        return ids.index(message_id) if message_id in ids else None
+
+    def versions(self, index: int) -> tuple[int, int]:
+        return self.chat.versions(index)
+
+    def show_version(self, index: int, step: int) -> bool:
+        return self.chat.show_version(index, step)
+
+    @functools.cached_property
+    def library(self) -> Library:
+        """Personas and templates: the built-in ones and the user's, kept in the store."""
+        from desktop_chat.personas import Library
+
+        return Library(self.store)
+
+    def set_persona(self, persona: Persona) -> None:
+        """Use ``persona`` from now on in this conversation (kept with it in the store; a
+        ``StoreError`` says when the store refused, and the persona is used anyway)."""
+        self.persona = persona
+        if self.store is not None and self.conversation_id is not None:
+            self.store.update_conversation(self.conversation_id, persona=persona.name)
+
+    def set_model(self, choice: ModelChoice | None) -> None:
+        self.choice = choice
+
+
+# --- until every client drives a ChatSession -----------------------------------------------
 
 
 async def run_turn(
