@@ -2,7 +2,8 @@
 
 The window appears before any heavy import: settings, local servers and cached models are
 looked for after it is shown, and the heavy libraries are imported in the background so the
-first send does not wait for them (DESIGN.md §3).
+first send does not wait for them: importing them up front would keep the window from
+appearing for seconds.
 """
 
 from __future__ import annotations

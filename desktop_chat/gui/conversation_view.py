@@ -1,6 +1,7 @@
 """The conversation: a scrolling column of turns that follows a streaming reply unless the
 user has scrolled up to read. Finished turns are never laid out again; only the streaming
-reply changes (DESIGN.md §4)."""
+reply changes: laying out every message again per token would make a long conversation
+slower with each reply."""
 
 from __future__ import annotations
 

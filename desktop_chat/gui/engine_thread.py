@@ -3,8 +3,9 @@
 The engine's own rule holds (load, generate, unload on one thread); Qt owns that thread so it
 is stopped with the app. A worker QObject moved onto the thread runs the job loop; what it
 reports (a model loaded, a load failed) reaches ``@Slot`` methods of ``EngineThread``, which
-lives in the GUI thread (PySide6 runs lambdas in the emitting thread: DESIGN.md §4). Streamed
-tokens still reach the asyncio (qasync) loop through ``MlxLocalProvider``'s
+lives in the GUI thread (PySide6 runs a lambda or plain function connected to a signal in the
+emitting thread, even with a queued connection, and such receivers can crash: PYSIDE-3124).
+Streamed tokens still reach the asyncio (qasync) loop through ``MlxLocalProvider``'s
 ``call_soon_threadsafe``.
 """
 

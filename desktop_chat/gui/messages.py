@@ -2,7 +2,8 @@
 
 A reply streams into a ``MarkdownStream``: each finished block is rendered once (prose appended
 to a document, code as a ``CodeBlock``), and only the unfinished tail is rendered again, at most
-about 30 times a second however fast tokens arrive (DESIGN.md §4).
+about 30 times a second however fast tokens arrive: rendering the whole message per token
+grows with its length (5 ms per token at 1 KB, 13 ms at 5 KB).
 """
 
 from __future__ import annotations
