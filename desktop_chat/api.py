@@ -437,25 +437,26 @@ def _build_provider(
             timeout_s=config.request_timeout, allow_insecure_key=config.allow_insecure_key,
         )  # fmt: skip
         return provider, config.model, params, None
-    # No URL: the model is an alias or provider:model from the user's settings.
+    # No URL: a model as llmchat names it (an alias, provider:model, a folder, a Hugging Face
+    # id), found through the user's settings as every client finds it (models.resolve).
     from desktop_chat.config import load_settings
-    from desktop_chat.keys import KeyStore
-    from desktop_chat.models import is_local_spec, open_model
+    from desktop_chat.models import open_model
     from desktop_chat.paths import app_paths
-    from desktop_chat.targets import remote_provider, resolve
 
     settings = load_settings(app_paths(), write_default=False).settings
     spec = config.model or settings.default_model or ""
     if not spec:
         raise ValueError("Give a base_url and model, or set default_model in config.toml.")
-    if is_local_spec(spec, settings):  # a model folder or Hugging Face id: the MLX engine
-        opened = open_model(spec, settings)
-        return opened.provider, opened.model, params, opened
-    target = resolve(spec, settings)
-    provider = remote_provider(target.provider, KeyStore(), api_key=config.api_key,
-                               settings=settings, timeout_s=config.request_timeout,
-                               allow_insecure_key=config.allow_insecure_key)  # fmt: skip
-    return provider, target.model, params.over(target.params), None
+    opened = open_model(
+        spec,
+        settings,
+        api_key=config.api_key,
+        timeout_s=config.request_timeout,
+        allow_insecure_key=config.allow_insecure_key,
+    )
+    params = params.over(opened.params).over(settings.defaults)
+    # A local model's engine is the chat's own: closed with it.
+    return opened.provider, opened.model, params, opened if opened.engine is not None else None
 
 
 # --- sync face ---------------------------------------------------------------------------

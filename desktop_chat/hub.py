@@ -8,6 +8,7 @@ and ``HF_TOKEN`` opens gated repos.
 from __future__ import annotations
 
 import errno
+import functools
 import importlib.util
 import json
 import threading
@@ -65,12 +66,56 @@ def mlx_knows(model_type: str) -> bool:
     return (Path(spec.origin).parent / "models" / f"{model_type}.py").exists()
 
 
-def is_mlx_folder(folder: Path) -> bool:
+# --- what a model folder says about itself: read here, and nowhere else ----------------------
+
+
+def read_config(folder: Path) -> dict:
+    """A model folder's ``config.json``; empty when it has none or it cannot be read."""
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and mlx_knows(str(config.get("model_type", "")))
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def text_config(folder: Path) -> dict:
+    """The language model's part of the config: a vision model keeps it under ``text_config``."""
+    config = read_config(folder)
+    text = config.get("text_config", config)
+    return text if isinstance(text, dict) else config
+
+
+def is_model_folder(folder: Path) -> bool:
+    """Whether the engine can try a folder: it has a ``config.json`` (``is_mlx_folder`` also
+    asks whether mlx_lm knows its architecture)."""
+    return (Path(folder) / "config.json").exists()
+
+
+def is_mlx_folder(folder: Path) -> bool:
+    config = read_config(folder)
+    return bool(config) and mlx_knows(str(config.get("model_type", "")))
+
+
+def context_length(folder: Path) -> int | None:
+    """The context window the model was trained for (``max_position_embeddings``); None when
+    its config does not say. Read again only when the file changes: the window's context
+    meter asks after every turn."""
+    try:
+        stat = (Path(folder) / "config.json").stat()
+    except OSError:
+        return None
+    return _context_length(Path(folder), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _context_length(folder: Path, _mtime_ns: int, _size: int) -> int | None:
+    value = text_config(folder).get("max_position_embeddings")
+    return int(value) if isinstance(value, int) else None
+
+
+def weights_bytes(folder: Path) -> int:
+    """The size of the model's weights (its ``*.safetensors`` files)."""
+    return sum(p.stat().st_size for p in Path(folder).glob("*.safetensors"))
 
 
 def cached_models(cache_dir: str | Path | None = None) -> list[CachedModel]:

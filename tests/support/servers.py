@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,12 +33,16 @@ class MlxServer:
 
 
 @contextlib.contextmanager
-def mlx_server(model_dir: Path, port: int | None = None) -> Iterator[MlxServer]:
+def mlx_server(model_dir: Path, port: int | None = None, repo_id: str = "") -> Iterator[MlxServer]:
     """``python -m mlx_lm server`` on 127.0.0.1, with its own Hugging Face cache folder
-    (its ``/v1/models`` fails when none exists)."""
+    (its ``/v1/models`` fails when none exists). With ``repo_id``, the model is in that cache
+    as a download of ``repo_id``, and the server lists and serves it by that name."""
     port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="hf-home-") as hf_home:
         (Path(hf_home) / "hub").mkdir()
+        if repo_id:
+            _as_downloaded(Path(hf_home) / "hub", repo_id, model_dir)
+            model_dir = Path(repo_id)
         env = {**os.environ, "HF_HOME": hf_home, "HF_HUB_OFFLINE": "1"}
         log = open(Path(hf_home) / "server.log", "w+b")  # noqa: SIM115
         proc = subprocess.Popen(
@@ -61,7 +66,7 @@ def mlx_server(model_dir: Path, port: int | None = None) -> Iterator[MlxServer]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("mlx_lm.server did not start in 90 s")
                 time.sleep(0.2)
-            yield MlxServer(base, str(Path(model_dir).resolve()), port, proc)
+            yield MlxServer(base, repo_id or str(Path(model_dir).resolve()), port, proc)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -70,6 +75,18 @@ def mlx_server(model_dir: Path, port: int | None = None) -> Iterator[MlxServer]:
                 proc.kill()
                 proc.wait()
             log.close()
+
+
+def _as_downloaded(hub: Path, repo_id: str, folder: Path) -> None:
+    """``folder`` laid out as the Hugging Face cache keeps a download of ``repo_id``, with the
+    weights' index file that mlx_lm.server's model list looks for."""
+    repo = hub / f"models--{repo_id.replace('/', '--')}"
+    revision = "0" * 40
+    shutil.copytree(folder, repo / "snapshots" / revision)
+    index = repo / "snapshots" / revision / "model.safetensors.index.json"
+    index.write_text('{"metadata": {}, "weight_map": {}}')
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
 
 
 @dataclass
