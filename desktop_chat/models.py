@@ -152,7 +152,10 @@ def resolve(
 
 def _folder(name: str) -> Path | None:
     """The model folder ``name`` is (a ``local:`` key or a path); None when it is no path."""
-    folder = Path(name.removeprefix("local:")).expanduser()
+    path = name.removeprefix("local:")
+    if path != name and not path.startswith(("/", "~")):
+        return None  # "local:qwen2.5": a model of a provider called local (chatybot has one)
+    folder = Path(path).expanduser()
     if folder.is_dir():
         from desktop_chat.hub import is_model_folder
 
@@ -161,8 +164,8 @@ def _folder(name: str) -> Path | None:
                 f"{name} is not an MLX model (it has no config.json).",
                 "Pick an MLX model, e.g. from https://huggingface.co/mlx-community.",
             )
-        return folder
-    if name.startswith(("local:", "/", "~", ".")):
+        return folder.absolute()  # its key (local:…) names it from anywhere
+    if path.startswith(("/", "~", ".")):
         raise ModelUnavailable(
             f"There is no model folder {folder}.", "Check the path, or download the model again."
         )

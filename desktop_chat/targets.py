@@ -1,62 +1,18 @@
-"""From what the user typed ("fast", "openai:gpt-4o", "llama3:8b") to a provider and model."""
+"""How to reach a server: its key (only the variables meant for it), its client, how long to
+wait for a first token. Which server a model name means is ``models.resolve``'s."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from desktop_chat.config import ProviderSettings, Settings
-from desktop_chat.errors import KeyringUnavailable, ModelUnavailable
+from desktop_chat.errors import KeyringUnavailable
 from desktop_chat.keys import KeyStore, find_key, is_loopback, key_variables
-from desktop_chat.params import GenerationParams
 from desktop_chat.platform.launch import hint, launched_from_finder
 
 if TYPE_CHECKING:
     from desktop_chat.providers.openai_compat import OpenAICompatProvider
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    provider: ProviderSettings
-    model: str
-    #: Alias, then provider, then app defaults, already layered.
-    params: GenerationParams
-
-    @property
-    def label(self) -> str:
-        return f"{self.provider.name}:{self.model}"
-
-
-def resolve(spec: str, settings: Settings, discovered: Iterable[ProviderSettings] = ()) -> Target:
-    """Aliases first, then ``provider:model``, then a model that exactly one provider lists."""
-    spec = spec.strip()
-    providers = dict(settings.providers)
-    for found in discovered:
-        providers.setdefault(found.name, found)
-    alias_params = GenerationParams()
-    seen: set[str] = set()
-    while spec in settings.aliases and spec not in seen:  # aliases may point at aliases
-        seen.add(spec)
-        alias = settings.aliases[spec]
-        alias_params = alias_params.over(alias.params)
-        spec = alias.target
-    provider_name, sep, model = spec.partition(":")
-    if sep and provider_name in providers and model:
-        provider = providers[provider_name]
-    else:
-        owners = [p for p in providers.values() if spec in p.models]
-        if len(owners) != 1:
-            known = ", ".join(sorted(providers)) or "none configured"
-            why = "several providers offer it" if owners else "no provider offers it"
-            raise ModelUnavailable(
-                f"Cannot tell which provider should run '{spec}' ({why}).",
-                f"Write it as provider:model (providers: {known}), or add the provider "
-                "in Settings.",
-            )
-        provider, model = owners[0], spec
-    params = alias_params.over(provider.params).over(settings.defaults)
-    return Target(provider, model, params)
 
 
 def key_for(

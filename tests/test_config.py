@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from desktop_chat.config import load_file, load_settings
+from desktop_chat.models import resolve
 from desktop_chat.params import GenerationParams
 from desktop_chat.paths import app_paths
-from desktop_chat.targets import resolve
 
 
 def test_desktop_chat_home_moves_every_folder(tmp_path):
@@ -63,14 +63,15 @@ temperature = 0.1
     loaded = load_settings(paths)
     assert loaded.errors == []
     s = loaded.settings
-    target = resolve(s.default_model, s)
+    target = resolve(s.default_model, s, [])
     assert (target.provider.name, target.model) == ("groq", "llama-3.1-8b-instant")
-    assert target.params.top_p == 0.8 and target.params.temperature == 0.5
-    assert target.params.system_prompt == "Be brief." and target.params.max_tokens == 300
-    assert resolve("careful", s).params.temperature == 0.1
+    params = target.params.over(s.defaults)  # what every client asks with
+    assert params.top_p == 0.8 and params.temperature == 0.5
+    assert params.system_prompt == "Be brief." and params.max_tokens == 300
+    assert resolve("careful", s, []).params.temperature == 0.1
     # "llama3:8b" has a colon but no provider called llama3: found by the provider listing it.
-    assert resolve("llama3:8b", s).provider.name == "ollama"
-    assert resolve("ollama:llama3:8b", s).model == "llama3:8b"
+    assert resolve("llama3:8b", s, []).provider.name == "ollama"
+    assert resolve("ollama:llama3:8b", s, []).model == "llama3:8b"
 
 
 def test_chatybot_shape_is_read_first_entry_is_default(tmp_path):
@@ -90,10 +91,10 @@ base_url = "http://localhost:11434/v1"
     )
     s = load_file(path).settings
     assert s.default_model == "deepseek"
-    target = resolve("deepseek", s)
+    target = resolve("deepseek", s, [])
     assert target.model == "deepseek-chat" and target.params.top_k == 40
     assert target.params.temperature == 0.3
-    assert resolve("local", s).provider.base_url == "http://localhost:11434/v1"
+    assert resolve("local", s, []).provider.base_url == "http://localhost:11434/v1"
 
 
 def test_legacy_file_beside_config_toml_is_read_too(tmp_path):
