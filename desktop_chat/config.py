@@ -83,8 +83,8 @@ class Settings:
     first_token_timeout_s: float = FIRST_TOKEN_TIMEOUT_S
     first_token_timeout_local_s: float = FIRST_TOKEN_TIMEOUT_LOCAL_S
     local_servers: tuple[tuple[str, int], ...] = KNOWN_LOCAL_SERVERS
-    #: ``[app] local_context_tokens``: the context a local model holds; its memory is checked
-    #: for it.
+    #: ``[app] local_context_tokens``: the context a local model is loaded (and its memory
+    #: checked) for; a longer conversation grows it as far as the memory allows.
     local_context_tokens: int = LOCAL_CONTEXT_TOKENS
 
     def dock_hidden(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import queue
 import sys
@@ -18,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from desktop_chat.model_names import model_name
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.base import ReplyClock
 from desktop_chat.stop_strings import StopMatcher
+
+log = logging.getLogger(__name__)
 
 
 class ModelTooLarge(DesktopChatError):
@@ -43,9 +46,12 @@ class GenerationStopped(Exception):
 class ModelInfo:
     name: str
     path: str
+    #: The context held now, memory-checked: it grows when a conversation needs more.
     context_length: int
     weights_bytes: int
     load_s: float
+    #: The model's own window (``max_position_embeddings``): the context never goes past it.
+    window: int
 
 
 @dataclass(slots=True)
@@ -97,9 +103,9 @@ def _context_length(model_dir: Path) -> int:
 
 
 def working_context(model_dir: Path, wanted: int | None = None) -> int:
-    """The context the engine holds for this model: ``wanted`` (``[app] local_context_tokens``, or
-    a longer conversation's length), never more than the model was trained for. Conversations
-    are kept within it (the oldest turns go first), so the KV cache never outgrows it."""
+    """The context the engine loads this model for: ``wanted`` (``[app] local_context_tokens``),
+    never more than the model was trained for. A longer conversation grows it (``grown_context``);
+    what still does not fit loses its oldest turns, so the KV cache never outgrows it."""
     return min(_context_length(model_dir), wanted or LOCAL_CONTEXT_TOKENS)
 
 
@@ -123,6 +129,34 @@ def check_fits(model_dir: Path, context: int) -> tuple[int, int]:
             + ".",
         )
     return weights, kv
+
+
+def most_context(model_dir: Path) -> int:
+    """The longest context whose KV cache fits beside the weights in what this machine can give
+    (the figure ``check_fits`` compares with), never past the model's window."""
+    weights, per_token = estimate_bytes(model_dir, 1)
+    window = _context_length(model_dir)
+    if per_token <= 0:
+        return window
+    return max(0, min(window, (memory_limit_bytes() - weights) // per_token))
+
+
+def grown_context(model_dir: Path, held: int, needed: int) -> int:
+    """The context to hold for a conversation that needs ``needed`` tokens (its prompt and the
+    reply) while ``held`` are held: ``needed`` once the memory check passes for it, else the
+    most the model's window and the memory allow; never less than ``held``, which was checked
+    already. The weights stay loaded: only the KV cache's size changes."""
+    if needed <= held:
+        return held
+    try:
+        wanted = working_context(model_dir, needed)
+        try:
+            check_fits(model_dir, wanted)
+        except ModelTooLarge:
+            wanted = min(wanted, most_context(model_dir))
+    except (OSError, ValueError):  # its folder changed since it loaded: keep what was checked
+        return held
+    return max(held, wanted)
 
 
 class MlxEngine:
@@ -212,6 +246,14 @@ class MlxEngine:
                 "Pick a folder that holds an MLX model, or a Hugging Face id.",
             )
         context = working_context(model_dir, context_length)
+        loaded = self._loaded
+        if loaded is not None and loaded.info.path == str(model_dir):
+            # Its weights are in memory already: a longer context (a setting raised) needs only
+            # a fresh memory check, which refuses it with the numbers and keeps what is held.
+            if context > loaded.info.context_length:
+                check_fits(model_dir, context)
+                loaded.info = replace(loaded.info, context_length=context)
+            return loaded.info
         weights, _kv = check_fits(model_dir, context)
         self._unload()
         start = time.perf_counter()
@@ -227,7 +269,7 @@ class MlxEngine:
             ) from exc
         # A downloaded model by its repo's name, not its snapshot folder's hash.
         name, took = model_name(str(model_dir)), time.perf_counter() - start
-        info = ModelInfo(name, str(model_dir), context, weights, took)
+        info = ModelInfo(name, str(model_dir), context, weights, took, _context_length(model_dir))
         self._loaded = _Loaded(info, model, tokenizer)
         return info
 
@@ -246,41 +288,68 @@ class MlxEngine:
         params: GenerationParams,
         on_event: Callable[[Event], None],
         stop: threading.Event,
+        context_tokens: int | None = None,
     ) -> Future:
         """Stream a reply to ``on_event`` (called on the engine thread), ending with a
         ``Finished`` that carries what only a local engine can tell (cached prompt tokens,
-        dropped turns, prompt speed, peak memory); the future holds None or the error.
-        Setting ``stop`` ends it within a token or prefill step."""
-        return self.submit(lambda: self._generate(list(messages), params, on_event, stop))
+        dropped turns and why, the context held, prompt speed, peak memory); the future holds
+        None or the error. Setting ``stop`` ends it within a token or prefill step. The context
+        held grows to ``context_tokens`` (``[app] local_context_tokens``) and to what the
+        conversation needs, as far as the memory check allows (``grown_context``)."""
+        return self.submit(
+            lambda: self._generate(list(messages), params, on_event, stop, context_tokens)
+        )
+
+    def _hold(self, needed: int) -> None:
+        """Hold ``needed`` tokens of context if the model's window and the memory allow, else
+        the most they allow: checked here, on the engine thread, before the prefill."""
+        loaded = self._loaded
+        held = loaded.info.context_length
+        context = grown_context(Path(loaded.info.path), held, needed)
+        if context != held:
+            log.info("context of %s grown from %d to %d tokens (%d needed)",
+                     loaded.info.name, held, context, needed)  # fmt: skip
+            loaded.info = replace(loaded.info, context_length=context)
 
     def _prompt_tokens(
-        self, messages: list[dict[str, str]], max_tokens: int
+        self, messages: list[dict[str, str]], max_tokens: int, floor: int = 0
     ) -> tuple[list[int], int]:
-        """Template the conversation, dropping the oldest turns (never the system prompt, never
-        the newest message) until it fits the context window with room for the reply."""
+        """Template the conversation, hold the context it needs (``_hold``), then drop the
+        oldest turns (never the system prompt, never the newest message) until it fits the
+        context held with room for the reply."""
         loaded = self._loaded
         tokenizer = loaded.tokenizer
-        budget = loaded.info.context_length - max_tokens
+        budget = None
         dropped = 0
         while True:
             text = tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, tokenize=False
             )
             tokens = tokenizer.encode(text, add_special_tokens=False)
+            if budget is None:  # the whole conversation, before anything is left out
+                self._hold(max(floor, len(tokens) + max_tokens))
+                budget = loaded.info.context_length - max_tokens
             turns = [i for i, m in enumerate(messages) if m["role"] != "system"]
             if len(tokens) <= budget or len(turns) <= 1:
                 break
             del messages[turns[0]]
             dropped += 1
         if len(tokens) > budget:
+            where = "the model's window" if self._limit() == "window" else "the memory"
             raise ProviderError(
-                f"The message is {len(tokens)} tokens; the model's window holds {budget} "
-                f"beside a {max_tokens}-token reply.",
+                f"The message is {len(tokens):,} tokens; {where} holds {max(budget, 0):,} "
+                f"beside a {max_tokens:,}-token reply.",
                 "Shorten the message or its attached files, or lower max_tokens.",
             )
         return tokens, dropped
 
-    def _generate(self, messages, params: GenerationParams, on_event, stop) -> None:
+    def _limit(self) -> str:
+        """What keeps the context from growing: the model's own window, or the memory."""
+        info = self._loaded.info
+        return "window" if info.context_length >= info.window else "memory"
+
+    def _generate(self, messages, params: GenerationParams, on_event, stop,
+                  context_tokens: int | None = None) -> None:  # fmt: skip
         self._check_thread()
         if self._loaded is None:
             raise ProviderError("No local model is loaded.", "Choose a model to load first.")
@@ -293,7 +362,8 @@ class MlxEngine:
         max_tokens = params.max_tokens or 512
         if params.system_prompt and not any(m["role"] == "system" for m in messages):
             messages.insert(0, {"role": "system", "content": params.system_prompt})
-        tokens, dropped = self._prompt_tokens(messages, max_tokens)
+        floor = min(context_tokens or 0, loaded.info.window)
+        tokens, dropped = self._prompt_tokens(messages, max_tokens, floor)
 
         # Reuse the cache for the longest common prefix; feed only the rest. Always feed at
         # least one token, so the model has logits to sample the first reply token from.
@@ -366,7 +436,10 @@ class MlxEngine:
             "peak_memory_gb": last.peak_memory if last is not None else 0.0,
             "cached_prompt_tokens": common,
             "dropped_messages": dropped,
+            "context_tokens": loaded.info.context_length,
         }
+        if dropped:
+            extra["context_limit"] = self._limit()
         usage = Usage(len(tokens), len(generated))
         name = loaded.info.name
         on_event(

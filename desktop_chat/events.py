@@ -60,12 +60,33 @@ class Finished:
     model: str
     provider: str
     #: Figures only some providers know: the local engine's prompt tok/s, peak memory, cached
-    #: prompt tokens, and how many of the oldest messages were left out to fit the context.
-    extra: dict[str, float | int] = field(default_factory=dict)
+    #: prompt tokens, how many of the oldest messages were left out to fit the context, the
+    #: context it held, and what kept it from growing ("memory" or "window").
+    extra: dict[str, float | int | str] = field(default_factory=dict)
 
     @property
     def dropped_messages(self) -> int:
         return int(self.extra.get("dropped_messages", 0))
+
+    def context_note(self) -> tuple[str, str] | None:
+        """When the oldest messages were left out of this reply: what happened and what to do
+        (message, hint); None when the whole conversation was read."""
+        dropped = self.dropped_messages
+        if not dropped:
+            return None
+        held = int(self.extra.get("context_tokens", 0))
+        left = ("Its oldest message was left out of this reply; it stays in the chat."
+                if dropped == 1 else
+                f"Its {dropped} oldest messages were left out of this reply; they stay in the "
+                "chat.")  # fmt: skip
+        new_chat = "Start a new chat to give the model the whole conversation"
+        if self.extra.get("context_limit") == "memory":
+            return (f"This conversation no longer fits in memory: {self.model} can hold "
+                    f"{held:,} tokens of it on this machine. {left}",
+                    f"{new_chat}, or choose a smaller (4-bit) model.")  # fmt: skip
+        window = f"{self.model}'s {held:,}-token window" if held else "the model's window"
+        return (f"This conversation is longer than {window}. {left}",
+                f"{new_chat}, or choose a model with a longer window.")  # fmt: skip
 
     def as_metadata(self) -> dict[str, object]:
         return {

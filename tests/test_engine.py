@@ -136,7 +136,14 @@ def test_prompt_cache_reuses_history_and_survives_edits(engine, tiny_model_dir):
     assert cached(final4) == final4.usage.prompt_tokens - 1
 
 
-def test_a_long_chat_drops_its_oldest_turns_but_keeps_the_system_prompt(engine, tiny_model_dir):
+def test_a_long_chat_drops_its_oldest_turns_but_keeps_the_system_prompt(engine, tiny_model_dir,
+                                                                        monkeypatch):  # fmt: skip
+    import desktop_chat.engine as engine_module
+
+    # A machine whose memory holds 160 tokens of context beside the weights: the context cannot
+    # grow for the long chat (tests/test_local_context.py), so its oldest turns go.
+    weights, per_token = engine_module.estimate_bytes(tiny_model_dir, 1)
+    monkeypatch.setattr(engine_module, "memory_limit_bytes", lambda: weights + 160 * per_token)
     engine.load(tiny_model_dir, context_length=160).result(60)
     messages = [{"role": "system", "content": "You are a helpful assistant."}]
     for _ in range(6):

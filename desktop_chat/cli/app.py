@@ -63,9 +63,8 @@ async def reply(state: ChatState, prompt: str) -> None:
                 out(f"[{event.note()}]")
             elif isinstance(event, Finished):
                 out(f"\n\n[{_figures(event)}]")
-                if event.dropped_messages:
-                    out(f"[the {event.dropped_messages} oldest messages did not fit the model's "
-                        "context and were left out of this reply]")  # fmt: skip
+                if note := event.context_note():  # the oldest turns were left out: why
+                    out(f"[{' '.join(note)}]")
                 out()
     finally:
         await turn.aclose()  # the reply stored now, however the turn ended

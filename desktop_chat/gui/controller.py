@@ -23,7 +23,7 @@ from desktop_chat.config import LoadedSettings, Settings
 from desktop_chat.context import ContextError, ContextFiles, estimate_tokens, read_file
 from desktop_chat.conversation import Conversation
 from desktop_chat.errors import DesktopChatError
-from desktop_chat.events import Retrying, TextDelta
+from desktop_chat.events import Finished, Retrying, TextDelta
 from desktop_chat.gui.controller_settings import SettingsActions
 from desktop_chat.gui.controller_store import StoreActions
 from desktop_chat.history import StoredChat
@@ -99,6 +99,9 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self._providers: dict[str, object] = {}
         self._engine_host = None
         self._turn: asyncio.Task | None = None
+        #: The conversation already told that its oldest turns are left out of replies (its
+        #: store id; 0 for none yet, as no stored conversation has it).
+        self._trimmed_told: int | None = 0
         self._tasks: set[asyncio.Task] = set()
         self._download_cancel: threading.Event | None = None
         self._progress_relay.connect(self._relay_progress)
@@ -232,6 +235,9 @@ class ChatController(StoreActions, SettingsActions, QObject):
             self.model_ready.emit(choice)
 
     async def _load_local(self, choice: ModelChoice) -> bool:
+        """Load the model's weights once; a longer conversation (or one opened later) grows its
+        context on the engine's thread at each reply, memory-checked again there
+        (``engine.grown_context``)."""
         host = self._engine()
         info = host.engine.info
         if info is not None and info.path == str(choice.path):
@@ -240,7 +246,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self.loading.emit(f"Loading {choice.label}{size}…")
         started = time.perf_counter()
         try:
-            await host.load(choice.path, self._local_context())
+            await host.load(choice.path, self.settings.local_context_tokens)
             log.info("loaded %s in %.1f s", choice.label, time.perf_counter() - started)
             return True
         except DesktopChatError as err:
@@ -249,14 +255,6 @@ class ChatController(StoreActions, SettingsActions, QObject):
             return False
         finally:
             self.loading.emit("")
-
-    def _local_context(self) -> int:
-        """The context a local model is loaded for: ``[app] local_context_tokens``, or the open
-        conversation's length with room for a reply when it is longer (the engine caps it at
-        the model's own window and checks the memory for it)."""
-        conversation = sum(estimate_tokens(m.content) for m in self.conversation.messages)
-        reply = self.params().max_tokens or 512
-        return max(self.settings.local_context_tokens, conversation + reply)
 
     def _engine(self):
         if self._engine_host is None:
@@ -270,7 +268,10 @@ class ChatController(StoreActions, SettingsActions, QObject):
         if choice.local:
             from desktop_chat.providers.mlx_local import MlxLocalProvider
 
-            return MlxLocalProvider(self._engine().engine, choice.path, self._local_context())
+            # The setting, not the open conversation's length: the engine counts what each
+            # reply really sends (the quick prompt's chat too) and grows the context for it.
+            engine = self._engine().engine
+            return MlxLocalProvider(engine, choice.path, self.settings.local_context_tokens)
         ps = choice.provider
         cached = self._providers.get(ps.name)
         if cached is not None and cached.base_url == ps.base_url:
@@ -399,7 +400,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
                 return
             # Saved at least once a second as it streams: a crash loses at most the last second.
             turn = self.chat.stream(provider, choice.model, self.params())
-            retried = False
+            retried, note = False, None
             async with aclosing(turn) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
@@ -411,11 +412,14 @@ class ChatController(StoreActions, SettingsActions, QObject):
                         retried = True
                         log.info("reply from %s: %s", choice.label, event.note())
                         self.retrying.emit(event.note())
+                    elif isinstance(event, Finished):
+                        note = event.context_note()  # the oldest turns were left out: why
             ended = True
             meta = self._reply_meta(index)
             log.info("reply from %s: %s", choice.label, _timings(meta))
             log.debug("reply text: %r", self.conversation.messages[-1].content)
             self.reply_ended.emit(meta)
+            self._tell_trimmed(note)
         except DesktopChatError as err:
             ended = True
             log.warning("reply from %s failed: %s", choice.label, err)
@@ -436,6 +440,14 @@ class ChatController(StoreActions, SettingsActions, QObject):
             self.busy_changed.emit(False)
             self.history_changed.emit()
             self.versions_changed.emit()
+
+    def _tell_trimmed(self, note: tuple[str, str] | None) -> None:
+        """Say once per conversation why its oldest turns no longer reach the model (each
+        reply's line still counts them), and what to do about it."""
+        if note is not None and self._trimmed_told != self.chat.conversation_id:
+            self._trimmed_told = self.chat.conversation_id
+            log.info("context full: %s", note[0])
+            self.notice.emit(*note)
 
     def _reply_meta(self, index: int) -> dict:
         messages = self.conversation.messages

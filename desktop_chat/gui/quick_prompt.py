@@ -57,7 +57,7 @@ class QuickPrompt(QFrame):
                          | Qt.WindowType.WindowStaysOnTopHint)  # fmt: skip
         self.setObjectName("quickPrompt")
         self.setWindowTitle("Quick Prompt")
-        # A Tool window hides when the app deactivates unless told otherwise (DESIGN.md §4).
+        # On macOS a Qt.Tool window hides whenever the app deactivates, unless told otherwise.
         self.setAttribute(Qt.WidgetAttribute.WA_MacAlwaysShowToolWindow)
         self.setAcceptDrops(True)
         self.setFixedWidth(WIDTH)
@@ -239,6 +239,9 @@ class QuickPrompt(QFrame):
                     self.reply.stats.setText(event.note())
                 elif isinstance(event, Finished):
                     meta = event.as_metadata()
+                    if note := event.context_note():  # a long quick chat: why turns went
+                        self.attached.setText(" ".join(note))
+                        self.attached.show()
         except DesktopChatError as err:
             # Nothing arrived: the reply failed; something did: it was cut off.
             meta = {"interrupted" if self.reply.text else "failed": True, "error": err.message}

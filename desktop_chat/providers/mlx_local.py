@@ -28,7 +28,8 @@ class MlxLocalProvider:
                  context_tokens: int | None = None) -> None:  # fmt: skip
         self.engine = engine
         self.model_dir = Path(model_dir)
-        #: ``[app] local_context_tokens``: the context the model is loaded (and memory-checked) for.
+        #: ``[app] local_context_tokens``: the context the model is loaded (and memory-checked)
+        #: for; a longer conversation grows it on the engine's thread, checked again each time.
         self.context_tokens = context_tokens
 
     async def ensure_loaded(self) -> None:
@@ -50,7 +51,7 @@ class MlxLocalProvider:
             except RuntimeError:  # the loop closed while the engine finished a token
                 stop.set()
 
-        future = self.engine.generate(messages, params, forward, stop)
+        future = self.engine.generate(messages, params, forward, stop, self.context_tokens)
         future.add_done_callback(lambda _f: forward(_DONE))
         parts: list[str] = []
         finished = False
