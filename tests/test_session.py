@@ -8,10 +8,10 @@ import asyncio
 
 import pytest
 
-from desktop_chat.catalog import remote_choice
 from desktop_chat.config import ProviderSettings, Settings
 from desktop_chat.errors import StreamInterrupted
 from desktop_chat.events import TextDelta
+from desktop_chat.models import remote_choice
 from desktop_chat.params import GenerationParams
 from desktop_chat.personas import Persona
 from desktop_chat.providers.openai_compat import OpenAICompatProvider

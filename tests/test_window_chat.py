@@ -142,8 +142,8 @@ def test_regenerate_and_edit_and_resend(qapp, qtbot, remote_config):
 
 def test_local_engine_in_the_window_and_switching_models(qapp, qtbot, remote_config,
                                                          tiny_model_dir):  # fmt: skip
-    from desktop_chat.catalog import local_choice
     from desktop_chat.gui.engine_thread import EngineThread
+    from desktop_chat.models import local_choice
 
     with running_window(qapp) as (loop, window):
         controller = window.controller
@@ -190,8 +190,8 @@ def test_closing_mid_reply_stops_the_engine_and_keeps_the_partial(qapp, qtbot, t
                                                                   _isolated_home):  # fmt: skip
     import asyncio
 
-    from desktop_chat.catalog import local_choice
     from desktop_chat.gui.engine_thread import EngineThread
+    from desktop_chat.models import local_choice
 
     write_config(_isolated_home, "[defaults]\ntemperature = 0.0\n")
     with running_window(qapp) as (loop, window):

@@ -79,7 +79,7 @@ def test_a_download_shows_bytes_speed_and_can_be_cancelled(qapp, qtbot, hub, tin
 
 def test_a_model_too_large_is_refused_before_loading(qapp, tiny_model_dir, monkeypatch):
     import desktop_chat.engine as engine
-    from desktop_chat.catalog import local_choice
+    from desktop_chat.models import local_choice
 
     monkeypatch.setattr(engine, "memory_limit_bytes", lambda: 10_000)
     with running_window(qapp) as (loop, window):

@@ -432,9 +432,10 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open an MLX model folder")
         if not folder:
             return
-        from desktop_chat.catalog import local_choice
+        from desktop_chat.hub import is_model_folder
+        from desktop_chat.models import local_choice
 
-        if not (Path(folder) / "config.json").exists():
+        if not is_model_folder(Path(folder)):
             self._notice(f"{Path(folder).name} is not an MLX model folder (no config.json).",
                          "Pick the folder that holds config.json and *.safetensors.")  # fmt: skip
             return

@@ -9,8 +9,8 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QToolButton
 
-if TYPE_CHECKING:  # the catalog (and settings) load after the first frame
-    from desktop_chat.catalog import ModelChoice
+if TYPE_CHECKING:  # the models (and settings) load after the first frame
+    from desktop_chat.models import ModelChoice
 
 
 class ModelPicker(QToolButton):
@@ -59,7 +59,7 @@ class ModelPicker(QToolButton):
         menu = self.menu_
         menu.clear()
         if groups:
-            from desktop_chat.catalog import LOCAL, REMOTE
+            from desktop_chat.models import LOCAL, REMOTE
 
             for group in (REMOTE, LOCAL):
                 self._add_group(group)

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 from desktop_chat.gui.files_bar import human_bytes
 from desktop_chat.gui.untrusted import escaped, plain
 
-if TYPE_CHECKING:  # the catalog (and settings) load after the first frame
-    from desktop_chat.catalog import ModelChoice
+if TYPE_CHECKING:  # the models (and settings) load after the first frame
+    from desktop_chat.models import ModelChoice
 
 
 class WelcomePanel(QWidget):
