@@ -41,6 +41,19 @@ def test_every_core_module_is_covered_by_the_contracts():
     assert all(rule.startswith("desktop_chat.engine ->") for rule in no_mlx["ignore_imports"])
 
 
+def test_the_terminal_chat_modules_import_one_way():
+    """No two of llmchat's modules import each other, not even inside a function: the loop
+    uses the commands, both use the state that opens a model (once, for both)."""
+    import grimp
+
+    graph = grimp.build_graph("desktop_chat", cache_dir=None)
+    modules = sorted(graph.find_children("desktop_chat.cli"))
+    chain = graph.find_shortest_chain
+    pairs = [(a, b) for a in modules for b in modules if a < b]
+    loops = [(a, b) for a, b in pairs if chain(a, b) and chain(b, a)]
+    assert loops == []
+
+
 def test_importing_the_package_is_cheap_and_does_nothing(tmp_path):
     """No heavy module, no file, no thread at import time — the public names included."""
     code = (

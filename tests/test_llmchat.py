@@ -216,6 +216,27 @@ def test_no_history_and_the_logging_transcript(_isolated_home):
     assert log_path.startswith(str(_isolated_home)), "the transcript lives in the app's folder"
 
 
+def test_code_only_asks_with_the_same_instruction_as_the_window(_isolated_home):
+    from desktop_chat.session import CODE_ONLY_PROMPT
+    from tests.support.fake_openai import FakeOpenAI, Step
+
+    with FakeOpenAI() as fake:
+        fake.script = [Step(pieces=["```python\nprint(1)\n```"]), Step(pieces=["One."])]
+        write_config(_isolated_home, f'[providers.fake]\nbase_url = "{fake.base_url}"\n')
+        child = spawn(["fake:m", "--system", "Be brief."], _isolated_home)
+        child.expect_exact(PROMPT)
+        child.sendline("/codeonly")
+        child.sendline("Print one.")
+        child.expect("print")
+        child.expect_exact(PROMPT)
+        child.sendline("/codeoff")
+        child.sendline("Say one.")
+        child.expect("One.")
+        finish(child)
+    systems = [r["body"]["messages"][0]["content"] for r in fake.requests]
+    assert systems == [f"Be brief.\n\n{CODE_ONLY_PROMPT}", "Be brief."]
+
+
 def test_a_model_on_a_discovered_local_server_needs_no_settings(mlx_server, _isolated_home):
     """mlx_lm.server on a port discovery knows is found and used by its model name alone."""
     from desktop_chat.providers.discovery import SERVERS_VARIABLE

@@ -13,8 +13,7 @@ from desktop_chat.cli.options import params_from, parser, read_user_config, user
 from desktop_chat.cli.state import ChatState
 from desktop_chat.errors import DesktopChatError, ProviderError
 from desktop_chat.events import Finished, Retrying, TextDelta
-from desktop_chat.history import StoredChat, run_stored_turn
-from desktop_chat.models import OpenModel, open_model, print_progress
+from desktop_chat.session import ChatSession
 
 EXIT_WORDS = {"quit", "bye", "exit"}
 PROMPT = "prompt -> "
@@ -23,40 +22,24 @@ PROMPT = "prompt -> "
 #: so that it never cuts into the streamed text.
 _store_news: list = []
 
-# One asyncio runner for the whole session: a remote provider's HTTP client belongs to its loop,
-# and Runner turns Ctrl+C into a cancellation of the running reply.
-_runner: asyncio.Runner | None = None
-
 
 def out(text: str = "") -> None:
     print(text, flush=True)
 
 
-def wait_loaded(model: OpenModel) -> None:
-    """Load a local model now, so the first prompt does not pay for it."""
-    _runner.run(model.provider.ensure_loaded())
-
-
 async def reply(state: ChatState, prompt: str) -> None:
-    chat = state.chat
+    session = state.session
     if not state.history:
-        chat.new()  # each prompt on its own: its own conversation in the store too
-    text = state.prompt_with_context(prompt)
-    files = [{"name": f.name, "size_bytes": f.size_bytes, "tokens": f.tokens}
-             for f in state.files.files]  # fmt: skip
-    state.files.clear()  # the files join this one prompt only
-    state.log("user", text)
+        session.new()  # each prompt on its own: its own conversation in the store too
+    # With the /file files, which join this one prompt only; saved before it is sent, the
+    # reply at least once a second, then whole.
+    turn = session.send(prompt)
+    state.log("user", session.conversation.messages[-1].content)
     sys.stdout.write("\n")
-    parts: list[str] = []
-    model = state.current
-    # Saved before it is sent; the reply at least once a second, then whole.
-    meta = {"display": prompt, "files": files} if files else {}
-    turn = run_stored_turn(chat, model.provider, text, model.model, state.effective_params(),
-                           model.label, **meta)  # fmt: skip
+    events = turn.events(state.current.provider)
     try:
-        async for event in turn:
+        async for event in events:
             if isinstance(event, TextDelta):
-                parts.append(event.text)
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
             elif isinstance(event, Retrying):
@@ -67,9 +50,8 @@ async def reply(state: ChatState, prompt: str) -> None:
                     out(f"[{' '.join(note)}]")
                 out()
     finally:
-        await turn.aclose()  # the reply stored now, however the turn ended
-        state.last_reply = "".join(parts)
-        state.log("assistant", state.last_reply)
+        await events.aclose()  # the reply stored now, however the turn ended
+        state.log("assistant", turn.text)
         tell_store_news()
 
 
@@ -107,7 +89,7 @@ def chat_loop(state: ChatState, log_dir) -> None:
                 return
             continue
         try:
-            _runner.run(reply(state, line))
+            state.runner.run(reply(state, line))
         except KeyboardInterrupt:
             out("\n[stopped]\n")
         except DesktopChatError as err:
@@ -119,7 +101,6 @@ def chat_loop(state: ChatState, log_dir) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    global _runner
     args = parser().parse_args(argv)  # a missing model: usage on stderr and exit status 2
     from desktop_chat.config import load_settings
     from desktop_chat.paths import app_paths
@@ -130,15 +111,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         list_conversations(store)
         store.close()
         return 0
-    chat = StoredChat(store, on_problem=_store_news.append)
+    session = ChatSession(store, on_problem=_store_news.append)
     if args.resume:
         last = store.latest()
         if last is None:
             out("There is no saved conversation to continue; starting a new one.")
         else:
-            chat.open(last.id)
+            session.open(last.id)
             args.model = args.model or last.model
-            out(f"Continuing “{last.title}” ({len(chat.conversation.messages)} messages).")
+            out(f"Continuing “{last.title}” ({len(session.conversation.messages)} messages).")
     loaded = offer_to_move_keys(load_settings(paths, cwd=Path.cwd()), paths)
     for err in loaded.errors:
         out(f"Warning: {err}")
@@ -151,18 +132,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     user, problem = read_user_config(user_config_path())
     if problem:
         out(f"Warning: {problem}")
+    session.settings = loaded.settings
     try:
-        flags, base = params_from(args, user, loaded.settings.defaults)
+        session.flags, session.base = params_from(args, user, loaded.settings.defaults)
     except ValueError as exc:
         out(f"Error: {exc}")
         return 2
     with asyncio.Runner() as runner:
-        _runner = runner
+        state = ChatState(session, runner, history=not args.no_history)
         out(f"Loading model {args.model}...")
         try:
-            model = open_model(args.model, loaded.settings, print_progress)
-            if model.engine is not None:
-                wait_loaded(model)
+            state.open(args.model)
         except DesktopChatError as err:
             out(f"Error: {err}")
             return 1
@@ -171,8 +151,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         out("Model loaded successfully!")
         out("Type /help for commands; quit, bye or exit to leave.\n")
-        state = ChatState(loaded.settings, model, flags, base, history=not args.no_history,
-                          chat=chat)  # fmt: skip
         try:
             chat_loop(state, paths.log_dir)
         finally:

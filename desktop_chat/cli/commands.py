@@ -10,7 +10,6 @@ from pathlib import Path
 from desktop_chat.cli.state import ChatState
 from desktop_chat.context import ContextError, read_file
 from desktop_chat.errors import DesktopChatError
-from desktop_chat.models import open_model, print_progress
 
 HELP = """Commands:
   /help                 this list
@@ -45,7 +44,7 @@ def _file(arg, state: ChatState, out, log_dir):
         return
     try:
         file = read_file(arg)
-        state.files.add(file)
+        state.session.files.add(file)
     except ContextError as err:
         out(str(err))
         return
@@ -55,10 +54,11 @@ def _file(arg, state: ChatState, out, log_dir):
 
 
 def _showfile(arg, state: ChatState, out, log_dir):
-    if not state.files.files:
+    files = state.session.files.files
+    if not files:
         out("No file in the context. Add one with /file <path>.")
         return
-    for file in state.files.files:
+    for file in files:
         shown = file.text if arg == "all" else file.text[:100]
         more = "" if arg == "all" or len(file.text) <= 100 else " …"
         out(f"--- {file.name} ---\n{shown}{more}")
@@ -70,17 +70,11 @@ def _model(arg, state: ChatState, out, log_dir):
         return
     out(f"Loading model {arg}...")
     try:
-        new = open_model(arg, state.settings, print_progress)
-        if new.engine is not None:
-            from desktop_chat.cli.app import wait_loaded
-
-            wait_loaded(new)
+        state.open(arg)
     except DesktopChatError as err:
         out(f"Error: {err}")
         return
-    state.current.close()
-    state.current = new
-    out(f"Model loaded successfully! Now chatting with {new.label}.")
+    out(f"Model loaded successfully! Now chatting with {state.current.label}.")
 
 
 def _listmodels(arg, state: ChatState, out, log_dir):
@@ -141,12 +135,12 @@ def _confirm(question: str) -> bool:
 
 
 def _codeonly(arg, state: ChatState, out, log_dir):
-    state.code_only = True
+    state.session.code_only = True
     out("Code-only answers: on.")
 
 
 def _codeoff(arg, state: ChatState, out, log_dir):
-    state.code_only = False
+    state.session.code_only = False
     out("Code-only answers: off.")
 
 

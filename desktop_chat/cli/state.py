@@ -1,53 +1,49 @@
-"""What a terminal chat session holds between prompts."""
+"""What a terminal chat holds between prompts: its session, the model open, and how it opens
+another (at the start and with ``/model``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 from desktop_chat.config import Settings
-from desktop_chat.context import ContextFiles
-from desktop_chat.conversation import Conversation
-from desktop_chat.history import StoredChat
-from desktop_chat.models import OpenModel
-from desktop_chat.params import GenerationParams
-
-CODE_ONLY = (
-    "Answer with code only: a single fenced code block with the language named, "
-    "no explanations before or after it."
-)
+from desktop_chat.models import OpenModel, open_model, print_progress
+from desktop_chat.session import ChatSession
 
 
 @dataclass
 class ChatState:
-    settings: Settings
-    current: OpenModel
-    #: What the command line set: it beats everything.
-    flags: GenerationParams
-    #: ~/.llmchat_config, config.toml's [defaults] and the built-in defaults.
-    base: GenerationParams
+    #: The conversation (kept in the same store as the window's) and what its next reply is
+    #: asked with: the command line's flags, the model, code only, the /file files.
+    session: ChatSession
+    #: One asyncio runner for the whole chat: a remote provider's HTTP client belongs to its
+    #: loop, and Runner turns Ctrl+C into a cancellation of the running reply.
+    runner: asyncio.Runner
+    current: OpenModel | None = None
     history: bool = True
-    #: The conversation, kept in the same store as the window's.
-    chat: StoredChat | None = None
-    code_only: bool = False
-    #: Files added with /file; they join the next prompt only.
-    files: ContextFiles = field(default_factory=ContextFiles)
     log_path: Path | None = None
-    last_reply: str = ""
 
     @property
-    def conversation(self) -> Conversation:
-        return self.chat.conversation
+    def settings(self) -> Settings:
+        return self.session.settings
 
-    def effective_params(self) -> GenerationParams:
-        params = self.flags.over(self.current.params).over(self.base)
-        if self.code_only:
-            system = f"{params.system_prompt}\n\n{CODE_ONLY}" if params.system_prompt else CODE_ONLY
-            params = params.replace(system_prompt=system)
-        return params
+    @property
+    def last_reply(self) -> str:
+        turn = self.session.turn
+        return turn.text if turn is not None else ""
 
-    def prompt_with_context(self, prompt: str) -> str:
-        return self.files.prompt_with(prompt)
+    def open(self, spec: str) -> None:
+        """Chat with ``spec`` from now on: downloaded with progress if need be, a local model
+        loaded now, so the first prompt does not pay for it; then the model before is closed.
+        Raises ``DesktopChatError`` with a sentence for the user (the model before stays)."""
+        model = open_model(spec, self.settings, print_progress)
+        if model.engine is not None:
+            self.runner.run(model.provider.ensure_loaded())
+        if self.current is not None:
+            self.current.close()
+        self.current = model
+        self.session.set_model(model.choice)
 
     def log(self, role: str, text: str) -> None:
         if self.log_path is not None:
