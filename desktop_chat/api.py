@@ -25,10 +25,10 @@ from typing import Any
 
 from desktop_chat.conversation import Conversation
 from desktop_chat.errors import DesktopChatError
-from desktop_chat.events import Event, Finished, TextDelta
+from desktop_chat.events import TextDelta
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.base import Health, Provider
-from desktop_chat.session import run_turn
+from desktop_chat.session import ChatSession, Turn, opened_choice
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +126,10 @@ class AsyncLLMChat:
         config: LLMConfig | None = None,
         provider: Provider | None = None,
         stream: bool = True,
-        stored: Any = None,
+        session: ChatSession | None = None,
         **options: Any,
     ) -> None:
-        """``stored``: a ``history.StoredChat`` to keep the conversation in (the window and
+        """``session``: one with a store, to keep the conversation in (the window and
         ``llmchat`` see it); ``ChatManager(store=True)`` passes one per chat id."""
         given = {k: v for k, v in (("base_url", base_url), ("api_key", api_key), ("model", model))
                  if v is not None}  # fmt: skip
@@ -139,6 +139,7 @@ class AsyncLLMChat:
         self._given = provider  # the caller's own: kept whatever the config becomes
         self._model = self.config.model
         self._params: GenerationParams | None = None
+        self._choice: Any = None
         self._owned: Any = None
         #: (provider, engine) that served an earlier config, closed once no request uses them.
         self._retired: list[tuple[Any, Any]] = []
@@ -148,38 +149,31 @@ class AsyncLLMChat:
         self._closing: set[asyncio.Task] = set()
         #: The loop this chat's requests run on, when a sync ``LLMChat`` owns it.
         self.home_loop: asyncio.AbstractEventLoop | None = None
-        self._stored = stored
-        if stored is not None:
-            self._conversation = stored.conversation
-            self._conversation.system_prompt = self.config.system_prompt
-        else:
-            self._conversation = Conversation(self.config.system_prompt)
+        #: The conversation that ``chat`` continues; ``ask`` asks in one of its own.
+        self.session = plain_session(session, self.config.system_prompt)
         self.last_activity = time.monotonic()
 
     # --- history -------------------------------------------------------------------------
 
     @property
     def history(self) -> list[dict[str, str]]:
-        return self._conversation.history()
+        return self.conversation.history()
 
     @property
     def conversation(self) -> Conversation:
-        return self._conversation
+        return self.session.conversation
 
     @property
     def system_prompt(self) -> str:
-        return self._conversation.system_prompt
+        return self.conversation.system_prompt
 
     def clear_history(self) -> None:
-        if self._stored is not None:  # a new stored conversation; the old one stays saved
-            self._stored.new()
-            self._stored.conversation.system_prompt = self.config.system_prompt
-            self._conversation = self._stored.conversation
-        else:
-            self._conversation.clear()
+        """A new conversation, with the same system prompt (a stored one stays saved)."""
+        self.session.new()
+        self.conversation.system_prompt = self.config.system_prompt
 
     def update_system_prompt(self, prompt: str) -> None:
-        self._conversation.system_prompt = prompt
+        self.conversation.system_prompt = prompt
         self.config.system_prompt = prompt
 
     # --- the provider ----------------------------------------------------------------------
@@ -188,6 +182,7 @@ class AsyncLLMChat:
         if self._provider is None or self._params is None:
             provider, model, params, owned = _build_provider(self.config, self._provider)
             self._provider, self._model, self._params = provider, model, params
+            self._choice = opened_choice(provider, model, model)
             if owned is not None:  # rebuilt params over a kept provider keep its engine too
                 self._owned = owned
         return self._provider, self._model, self._params
@@ -205,7 +200,7 @@ class AsyncLLMChat:
             self.soon(self._settle())  # closed now, unless a request still uses it
         self.config = new
         self._params = None
-        if new.system_prompt != self._conversation.system_prompt:
+        if new.system_prompt != self.conversation.system_prompt:
             self.update_system_prompt(new.system_prompt)
 
     @property
@@ -270,38 +265,63 @@ class AsyncLLMChat:
 
     def ask(self, prompt: str, stream: bool = False) -> Awaitable[str] | AsyncIterator[str]:
         """One turn, no history: `await ask(p)`, or `async for t in ask(p, stream=True)`."""
-        return self._reply(prompt, Conversation(self.system_prompt), stream)
+        return self._reply(prompt, self._session(history=False), stream)
 
     def chat(self, prompt: str, stream: bool | None = None) -> Awaitable[str] | AsyncIterator[str]:
         """A turn that joins the history."""
-        return self._reply(prompt, self._conversation, self.stream if stream is None else stream)
+        stream = self.stream if stream is None else stream
+        return self._reply(prompt, self._session(history=True), stream)
 
-    def _reply(self, prompt: str, conversation: Conversation, stream: bool):
-        pieces = self._pieces(prompt, conversation)
-        return pieces if stream else _join(pieces)
+    def _session(self, history: bool) -> ChatSession:
+        """The chat's own session, or (no history) one in memory for this turn alone, asked
+        with the same model and parameters."""
+        if history:
+            return self.session
+        return plain_session(system_prompt=self.system_prompt)
 
-    async def _pieces(self, prompt: str, conversation: Conversation) -> AsyncIterator[str]:
+    def _reply(self, prompt: str, session: ChatSession, stream: bool):
+        return self._pieces(prompt, session) if stream else self._text(prompt, session)
+
+    async def _text(self, prompt: str, session: ChatSession) -> str:
+        async with aclosing(self._pieces(prompt, session, whole=True)) as reply:
+            async for text in reply:
+                return text
+        return ""
+
+    async def _pieces(
+        self, prompt: str, session: ChatSession, whole: bool = False
+    ) -> AsyncIterator[str]:
+        """The reply's pieces as they arrive; ``whole``: its text once, when it is done."""
         self.last_activity = time.monotonic()
         prompt = _check_prompt(prompt)
         await self._close_retired()
-        provider, model, params = self._ensure_provider()
+        provider = self._ready(session)
         self._busy += 1
         try:
+            turn = session.send(prompt)
             # aclosing: when the caller stops early, the turn's cleanup (keeping the partial
             # reply, closing the HTTP stream) runs now, not whenever the loop finalizes it.
-            turn = self._turn(provider, conversation, prompt, model, params)
-            async with aclosing(turn) as events:
+            async with aclosing(turn.events(provider)) as events:
                 async for event in events:
-                    if isinstance(event, TextDelta):
+                    if isinstance(event, TextDelta) and not whole:
                         yield event.text
-            if problem := self._not_saved(conversation):  # the reply stands; the caller is told
+            if problem := self._not_saved(session):  # the reply stands; the caller is told
                 from desktop_chat.store_files import StoreWarning
 
                 warnings.warn(problem, StoreWarning, stacklevel=2)
+            if whole:
+                yield turn.text
         finally:
             self._busy -= 1
             self.last_activity = time.monotonic()
             await self._settle()
+
+    def _ready(self, session: ChatSession) -> Provider:
+        """The provider, and ``session`` asking its model with this chat's parameters."""
+        provider, _, params = self._ensure_provider()
+        session.set_model(self._choice)
+        session.flags = params
+        return provider
 
     async def ask_response(
         self, prompt: str, *, history: bool = False, system_prompt: str | None = None,
@@ -310,43 +330,36 @@ class AsyncLLMChat:
         """Like ``ask`` (or ``chat`` with ``history=True``) but returns a ``ChatResponse``.
         ``system_prompt`` and sampling options (``temperature=``, ``max_tokens=``…) apply to
         this call only."""
-        conversation = self._conversation if history else Conversation(self.system_prompt)
+        session = self._session(history)
         await self._close_retired()
         try:
             prompt = _check_prompt(prompt)
-            provider, model, params = self._ensure_provider()
-            params = call_params(params, system_prompt, options)
+            provider = self._ready(session)
+            call = call_params(GenerationParams(), system_prompt, options)
         except DesktopChatError as err:
             return ChatResponse("", False, str(err), {"error_type": type(err).__name__})
         except ValueError as err:
             return ChatResponse("", False, str(err), {"error_type": "ValueError"})
         self._busy += 1
         try:
-            turn = self._turn(provider, conversation, prompt, model, params)
-            return self._saving_said(await response_from(turn, model), conversation)
+            turn = session.send(prompt, call=call)
+            return self._saving_said(await response_from(turn, provider), session)
         finally:
             self._busy -= 1
             self.last_activity = time.monotonic()
             await self._settle()
 
-    def _not_saved(self, conversation: Conversation) -> str:
+    def _not_saved(self, session: ChatSession) -> str:
         """Why the stored conversation is not all saved ("" when it is, or is not stored)."""
-        if self._stored is None or conversation is not self._conversation:
+        if session is not self.session:
             return ""
-        return str(self._stored.problem or "")
+        return str(session.chat.problem or "")
 
-    def _saving_said(self, response: ChatResponse, conversation: Conversation) -> ChatResponse:
+    def _saving_said(self, response: ChatResponse, session: ChatSession) -> ChatResponse:
         """The reply (or its error) stands; that it was not saved is said beside it."""
-        if problem := self._not_saved(conversation):
+        if problem := self._not_saved(session):
             response.metadata["not_saved"] = problem
         return response
-
-    def _turn(self, provider, conversation, prompt, model, params):
-        if self._stored is not None and conversation is self._conversation:
-            from desktop_chat.history import run_stored_turn
-
-            return run_stored_turn(self._stored, provider, prompt, model, params)
-        return run_turn(provider, conversation, prompt, model, params)
 
     async def chat_response(self, prompt: str) -> ChatResponse:
         return await self.ask_response(prompt, history=True)
@@ -384,24 +397,22 @@ def call_params(
     return GenerationParams(**options, system_prompt=system_prompt).over(base)
 
 
-async def response_from(turn: AsyncIterator[Event], model: str) -> ChatResponse:
-    """A turn's events gathered into a ``ChatResponse``; a failure is one too, never raised,
+async def response_from(turn: Turn, provider: Provider) -> ChatResponse:
+    """The turn run to its end as a ``ChatResponse``; a failure is one too, never raised,
     with whatever text had arrived as its content."""
-    parts: list[str] = []
     try:
-        async with aclosing(turn) as events:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                elif isinstance(event, Finished):
-                    return ChatResponse("".join(parts), True, None, event.as_metadata())
+        async with aclosing(turn.events(provider)) as events:
+            async for _ in events:
+                pass
     except DesktopChatError as err:
-        partial = getattr(err, "partial_text", "") or "".join(parts)
-        return ChatResponse(partial, False, str(err),
-                            {"model": model, "error_type": type(err).__name__})  # fmt: skip
+        partial = turn.reply.content if turn.reply is not None else ""
+        meta = {"model": turn.choice.model, "error_type": type(err).__name__}
+        return ChatResponse(partial, False, str(err), meta)
     except ValueError as err:  # a value the provider refused before sending
-        return ChatResponse("".join(parts), False, str(err), {"error_type": "ValueError"})
-    return ChatResponse("".join(parts), False, "The reply ended without finishing.", {})
+        return ChatResponse(turn.text, False, str(err), {"error_type": "ValueError"})
+    if turn.finished is None:
+        return ChatResponse(turn.text, False, "The reply ended without finishing.", {})
+    return ChatResponse(turn.text, True, None, turn.finished.as_metadata())
 
 
 def _check_prompt(prompt: str) -> str:
@@ -410,14 +421,19 @@ def _check_prompt(prompt: str) -> str:
     return prompt
 
 
+def plain_session(session: ChatSession | None = None, system_prompt: str = "") -> ChatSession:
+    """``session`` (or a new one, in memory) asking with its client's parameters alone: they
+    are layered over the model's already (``_build_provider``), not over the app's defaults."""
+    session = session or ChatSession()
+    session.base = GenerationParams()
+    session.conversation.system_prompt = system_prompt
+    return session
+
+
 def _served_by(config: LLMConfig) -> tuple:
     """What decides the provider (and, without a URL, the local model) a config talks to."""
     return (config.base_url, config.api_key, config.provider_name, config.request_timeout,
             config.allow_insecure_key, None if config.base_url else config.model)  # fmt: skip
-
-
-async def _join(pieces: AsyncIterator[str]) -> str:
-    return "".join([p async for p in pieces])
 
 
 def _build_provider(
@@ -601,7 +617,7 @@ class _Manager:
         chat = self._chats.get(chat_id)
         if chat is None:
             chat = self.chat_class(config=config or self.default_config, stream=stream,
-                                   stored=self._stored(chat_id))  # fmt: skip
+                                   session=self._stored(chat_id))  # fmt: skip
             self._chats[chat_id] = chat
         elif config is not None:  # get-or-create, as pywayne: the history stays
             chat.reconfigure(config)
@@ -610,9 +626,7 @@ class _Manager:
     def _stored(self, chat_id: str):
         if self.store is None:
             return None
-        from desktop_chat.history import StoredChat
-
-        stored = StoredChat(self.store, external_id=f"api:{chat_id}")
+        stored = ChatSession(self.store, external_id=f"api:{chat_id}")
         found = self.store.find_external(f"api:{chat_id}")
         if found is not None:
             stored.open(found)

@@ -1,8 +1,8 @@
 """The async Chat module's clients: ``ChatClient`` to extend, ``OpenAIClient`` for any
 OpenAI-compatible server and ``AIMLClient`` for AI/ML API (https://api.aimlapi.com/v1).
 
-They are built on the app's own provider and turn (``OpenAICompatProvider``, ``run_turn``), so
-they share its retries, error sentences and key safety; no second HTTP client lives here.
+They are built on the app's own provider and turn (``OpenAICompatProvider``, ``ChatSession``),
+so they share its retries, error sentences and key safety; no second HTTP client lives here.
 
     client = AIMLClient(api_key="…")
     response = await client.chat("What is Python?", system_prompt="Be brief.", temperature=0.2)
@@ -26,11 +26,11 @@ from contextlib import aclosing
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from desktop_chat.api import ChatResponse, call_params, response_from
-from desktop_chat.conversation import Conversation
+from desktop_chat.api import ChatResponse, call_params, plain_session, response_from
 from desktop_chat.errors import AuthenticationFailed, DesktopChatError
 from desktop_chat.events import Finished, TextDelta
 from desktop_chat.params import GenerationParams
+from desktop_chat.session import Turn, opened_choice
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ class OpenAIClient(ChatClient):
         try:
             provider, model, call = await self._prepare(prompt, system_prompt, params)
             turn = run_turn_once(provider, prompt, model, call)
-            response = await response_from(turn, model)
+            response = await response_from(turn, provider)
             if not response.success:
                 response.error = self._sentence(response.error or "", response.metadata)
         except Exception as exc:
@@ -278,24 +278,24 @@ class OpenAIClient(ChatClient):
     async def stream_chat(
         self, prompt: str, system_prompt: str | None = None, **params: Any
     ) -> AsyncIterator[str]:
-        parts: list[str] = []
+        turn = None
         model = params.get("model") or self.model
         try:
             provider, model, call = await self._prepare(prompt, system_prompt, params)
-            async with aclosing(run_turn_once(provider, prompt, model, call)) as events:
+            turn = run_turn_once(provider, prompt, model, call)
+            async with aclosing(turn.events(provider)) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
-                        parts.append(event.text)
                         yield event.text
                     elif isinstance(event, Finished):
                         self.last_response = ChatResponse(
-                            "".join(parts), True, None, event.as_metadata()
+                            turn.text, True, None, event.as_metadata()
                         )
             return
         except Exception as exc:  # GeneratorExit and cancellation pass through untouched
-            failure = self._failure(exc, model, "".join(parts))
+            failure = self._failure(exc, model, turn.text if turn is not None else "")
         self.last_response = failure
-        yield ("\n" if parts else "") + f"Error: {failure.error}"
+        yield ("\n" if failure.content else "") + f"Error: {failure.error}"
 
     async def health_check(self) -> HealthResponse:
         """Reachable, key accepted, and which models the server lists (``metadata["models"]``)."""
@@ -348,8 +348,9 @@ class AIMLClient(OpenAIClient):
     requires_key = True
 
 
-def run_turn_once(provider, prompt: str, model: str, params: GenerationParams):
-    """A one-turn conversation through the app's turn (nothing kept between calls)."""
-    from desktop_chat.session import run_turn
-
-    return run_turn(provider, Conversation(), prompt, model, params)
+def run_turn_once(provider, prompt: str, model: str, params: GenerationParams) -> Turn:
+    """The turn of a one-turn conversation in memory (nothing kept between calls), asked with
+    ``params`` alone; run it with ``turn.events(provider)``."""
+    session = plain_session()
+    session.set_model(opened_choice(provider, model, model))
+    return session.send(prompt, call=params)

@@ -338,6 +338,22 @@ class ChatSession:
 # --- until every client drives a ChatSession -----------------------------------------------
 
 
+def opened_choice(
+    provider: Provider, model: str, label: str | None = None, params: GenerationParams | None = None
+) -> ModelChoice:
+    """The ``ModelChoice`` a session asks with, for a provider a client opened itself (until
+    ``models.open_provider`` opens each client's from its choice): a local model by its folder,
+    a server by its name; ``params`` are the alias's and provider's own."""
+    from desktop_chat.config import ProviderSettings
+    from desktop_chat.models import local_choice, remote_choice
+
+    folder = getattr(provider, "model_dir", None)
+    if folder is not None:
+        return local_choice(folder, label)
+    server = ProviderSettings(provider.name, getattr(provider, "base_url", ""))
+    return remote_choice(server, model, label, params or GenerationParams())
+
+
 async def run_turn(
     provider: Provider,
     conversation: Conversation,
