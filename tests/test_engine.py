@@ -7,12 +7,13 @@ import threading
 
 import pytest
 
-from desktop_chat.conversation import Conversation
+from desktop_chat.config import Settings
 from desktop_chat.engine import MlxEngine, ModelTooLarge
 from desktop_chat.events import Finished, TextDelta
+from desktop_chat.models import local_choice
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.mlx_local import MlxLocalProvider
-from desktop_chat.session import run_turn
+from desktop_chat.session import ChatSession
 
 pytestmark = pytest.mark.slow
 GREEDY = GenerationParams(temperature=0.0, max_tokens=64)
@@ -47,17 +48,20 @@ def text_of(events):
     return "".join(e.text for e in events if isinstance(e, TextDelta))
 
 
+def session_for(model_dir, store=None, params=GREEDY) -> ChatSession:
+    """A session that asks the local model in ``model_dir`` with ``params``."""
+    session = ChatSession(store, Settings(defaults=params))
+    session.set_model(local_choice(model_dir))
+    return session
+
+
 def test_provider_streams_a_reply_from_the_local_model(engine, tiny_model_dir):
     provider = MlxLocalProvider(engine, tiny_model_dir)
-    conversation = Conversation()
+    session = session_for(tiny_model_dir)
 
     async def go():
-        return [
-            e
-            async for e in run_turn(
-                provider, conversation, "What is the capital of France?", "tiny", GREEDY
-            )
-        ]
+        turn = session.send("What is the capital of France?")
+        return [e async for e in turn.events(provider)]
 
     events = asyncio.run(go())
     assert text_of(events) == "The capital of France is Paris."
@@ -68,7 +72,7 @@ def test_provider_streams_a_reply_from_the_local_model(engine, tiny_model_dir):
     assert final.extra["prompt_tps"] > 0 and final.extra["peak_memory_gb"] > 0
     assert final.dropped_messages == 0
     assert engine.info.name == tiny_model_dir.name and engine.info.context_length == 2048
-    assert conversation.messages[-1].content == "The capital of France is Paris."
+    assert session.conversation.messages[-1].content == "The capital of France is Paris."
 
 
 def test_mlx_work_only_runs_on_the_engine_thread(engine, tiny_model_dir):
@@ -233,21 +237,19 @@ def test_damaged_model_files_give_a_clear_error_and_the_engine_stays_usable(
 def test_a_stop_string_ends_the_reply_and_is_never_shown_nor_stored(
     engine, tiny_model_dir, tmp_path, stop, reply, finish
 ):
-    from desktop_chat.history import StoredChat, run_stored_turn
     from desktop_chat.store import Store
 
     provider = MlxLocalProvider(engine, tiny_model_dir)
     store = Store.open(tmp_path / "conversations.sqlite3")
-    chat = StoredChat(store)
+    session = session_for(tiny_model_dir, store, GREEDY.replace(stop=stop))
 
     async def go():
-        turn = run_stored_turn(chat, provider, "What is the capital of France?", "tiny",
-                               GREEDY.replace(stop=stop))  # fmt: skip
-        return [e async for e in turn]
+        turn = session.send("What is the capital of France?")
+        return [e async for e in turn.events(provider)]
 
     events = asyncio.run(go())
     assert text_of(events) == reply, "what the user is shown"
     assert events[-1].finish_reason == finish
-    stored = [m.content for m in store.branch(chat.conversation_id)]
+    stored = [m.content for m in store.branch(session.conversation_id)]
     assert stored == ["What is the capital of France?", reply], "what is kept"
     store.close()

@@ -7,12 +7,13 @@ import time
 
 import pytest
 
-from desktop_chat.conversation import Conversation
+from desktop_chat.config import ProviderSettings, Settings
 from desktop_chat.events import Finished, TextDelta
+from desktop_chat.models import remote_choice
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.discovery import discover
 from desktop_chat.providers.openai_compat import OpenAICompatProvider
-from desktop_chat.session import run_turn
+from desktop_chat.session import ChatSession
 
 pytestmark = pytest.mark.slow
 GREEDY = GenerationParams(temperature=0.0, max_tokens=64)
@@ -27,6 +28,14 @@ def ask(provider, model, text, params=GREEDY):
         return events
 
     return asyncio.run(go())
+
+
+def session_for(server, params=GREEDY, system_prompt="") -> ChatSession:
+    """A session in memory that asks the server's model with ``params``."""
+    session = ChatSession(settings=Settings(defaults=params), system_prompt=system_prompt)
+    provider = ProviderSettings("mlx", server.base_url)
+    session.set_model(remote_choice(provider, server.model_id))
+    return session
 
 
 def test_streams_deltas_then_one_finished_with_server_usage(mlx_server):
@@ -55,11 +64,13 @@ def test_max_tokens_is_honoured_and_reported_as_length(mlx_server):
 
 def test_multi_turn_keeps_history_and_marks_nothing_interrupted(mlx_server):
     provider = OpenAICompatProvider(mlx_server.base_url, name="mlx")
-    conversation = Conversation("You are a helpful assistant.")
+    system = "You are a helpful assistant."
+    session = session_for(mlx_server, system_prompt=system)
+    conversation = session.conversation
 
     async def go():
         for prompt in ("What is the capital of Spain?", "How do I reverse a list in Python?"):
-            async for _ in run_turn(provider, conversation, prompt, mlx_server.model_id, GREEDY):
+            async for _ in session.send(prompt).events(provider):
                 pass
         await provider.aclose()
 
@@ -74,14 +85,12 @@ def test_multi_turn_keeps_history_and_marks_nothing_interrupted(mlx_server):
 
 def test_cancelling_the_consumer_stops_the_request_and_keeps_the_partial_reply(mlx_server):
     provider = OpenAICompatProvider(mlx_server.base_url, name="mlx")
-    conversation = Conversation()
+    session = session_for(mlx_server, GREEDY.replace(max_tokens=256))
+    conversation = session.conversation
     seen: list[str] = []
 
     async def consume():
-        params = GREEDY.replace(max_tokens=256)
-        async for event in run_turn(
-            provider, conversation, "Tell me a story.", mlx_server.model_id, params
-        ):
+        async for event in session.send("Tell me a story.").events(provider):
             if isinstance(event, TextDelta):
                 seen.append(event.text)
                 if len(seen) == 3:

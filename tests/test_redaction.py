@@ -60,20 +60,23 @@ def test_an_error_event_mid_stream_is_stored_and_exported_without_the_key(
 ):
     """Through the store, as the window and llmchat keep it: the message's metadata, the JSON
     export and the Markdown export."""
-    from desktop_chat.history import StoredChat, run_stored_turn
+    from desktop_chat.config import ProviderSettings, Settings
+    from desktop_chat.models import remote_choice
+    from desktop_chat.session import ChatSession
     from desktop_chat.store import Store
     from desktop_chat.store_export import export_conversation, to_markdown
 
     monkeypatch.setenv("ACME_API_KEY", ODD_KEY)
     store = Store.open(_isolated_home / "chat.db")
-    chat = StoredChat(store)
+    session = ChatSession(store, Settings(defaults=GenerationParams()))
     with FakeOpenAI() as server:
         server.script = [Step(pieces=["Half an ", "answer"], ending="error", error=ECHO)]
         provider = OpenAICompatProvider(server.base_url, ODD_KEY, name="acme")
+        session.set_model(remote_choice(ProviderSettings("acme", server.base_url), "m"))
 
         async def go():
             try:
-                async for _ in run_stored_turn(chat, provider, "hi", "m", GenerationParams()):
+                async for _ in session.send("hi").events(provider):
                     pass
             finally:
                 await provider.aclose()
@@ -82,7 +85,7 @@ def test_an_error_event_mid_stream_is_stored_and_exported_without_the_key(
             asyncio.run(go())
     assert ODD_KEY not in _all_text(info.value)
     assert info.value.partial_text == "Half an answer"
-    conversation_id = chat.conversation_id
+    conversation_id = session.conversation_id
     exported = json.dumps(export_conversation(store, conversation_id))
     assert "Half an answer" in exported and "[redacted]" in exported
     assert ODD_KEY not in exported
