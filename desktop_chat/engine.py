@@ -10,7 +10,6 @@ only through ``submit()``, which returns a ``concurrent.futures.Future``: the pa
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import queue
@@ -23,12 +22,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from desktop_chat import hub
 from desktop_chat.config import LOCAL_CONTEXT_TOKENS
 from desktop_chat.errors import DesktopChatError, ProviderError
-from desktop_chat.events import Event, TextDelta, Usage
+from desktop_chat.events import Event, ReplyClock, TextDelta, Usage
 from desktop_chat.model_names import model_name
 from desktop_chat.params import GenerationParams
-from desktop_chat.providers.base import ReplyClock
 from desktop_chat.stop_strings import StopMatcher
 
 log = logging.getLogger(__name__)
@@ -85,9 +84,8 @@ def memory_limit_bytes() -> int:
 
 def estimate_bytes(model_dir: Path, context_length: int) -> tuple[int, int]:
     """(weights, KV cache at ``context_length``) in bytes, from the files and config.json."""
-    weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
-    config = json.loads((model_dir / "config.json").read_text())
-    text = config.get("text_config", config)
+    weights = hub.weights_bytes(model_dir)
+    text = hub.text_config(model_dir)
     layers = int(text.get("num_hidden_layers", 0))
     heads = int(text.get("num_attention_heads", 1))
     kv_heads = int(text.get("num_key_value_heads") or heads)
@@ -97,9 +95,8 @@ def estimate_bytes(model_dir: Path, context_length: int) -> tuple[int, int]:
 
 
 def _context_length(model_dir: Path) -> int:
-    config = json.loads((model_dir / "config.json").read_text())
-    text = config.get("text_config", config)
-    return int(text.get("max_position_embeddings") or 4096)
+    """The model's own window; 4,096 tokens when its config does not say."""
+    return hub.context_length(model_dir) or 4096
 
 
 def working_context(model_dir: Path, wanted: int | None = None) -> int:
@@ -240,7 +237,7 @@ class MlxEngine:
 
     def _load(self, model_dir: Path, context_length: int | None) -> ModelInfo:
         self._check_thread()
-        if not (model_dir / "config.json").exists():
+        if not hub.is_model_folder(model_dir):
             raise ProviderError(
                 f"{model_dir} is not a model folder (it has no config.json).",
                 "Pick a folder that holds an MLX model, or a Hugging Face id.",

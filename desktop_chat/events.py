@@ -3,6 +3,7 @@ any text, a ``Retrying`` for each new attempt."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 
@@ -104,6 +105,54 @@ class Finished:
             "total_s": self.total_s,
             **self.extra,
         }
+
+
+class ReplyClock:
+    """Times one reply: time to first token and tokens per second after it."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.first_token: float | None = None
+        self.last_token: float | None = None
+        self.chunks = 0
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        if self.first_token is None:
+            self.first_token = now
+        self.last_token = now
+        self.chunks += 1
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.first_token is None else self.first_token - self.started
+
+    def finish(
+        self,
+        *,
+        finish_reason: str | None,
+        usage: Usage,
+        model: str,
+        provider: str,
+        extra: dict[str, float | int] | None = None,
+    ) -> Finished:
+        end = time.perf_counter()
+        tokens = usage.completion_tokens or 0
+        tps = None
+        if self.first_token is not None and tokens > 1:
+            # The first token's time belongs to the prompt (prefill), so count the ones after it.
+            span = (self.last_token or end) - self.first_token
+            tps = (tokens - 1) / span if span > 0 else None
+        return Finished(
+            finish_reason=finish_reason,
+            usage=usage,
+            ttft_s=self.ttft_s,
+            tokens_per_s=tps,
+            total_s=end - self.started,
+            model=model,
+            provider=provider,
+            extra=extra or {},
+        )
 
 
 Event = TextDelta | Retrying | Finished

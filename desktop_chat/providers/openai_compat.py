@@ -26,11 +26,11 @@ from desktop_chat.errors import (
     RequestTimeout,
     StreamInterrupted,
 )
-from desktop_chat.events import Event, Retrying, TextDelta, Usage
+from desktop_chat.events import Event, ReplyClock, Retrying, TextDelta, Usage
 from desktop_chat.keys import OPENAI_HOSTS, ensure_safe_transport, env_var_for, is_loopback
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers import request_body
-from desktop_chat.providers.base import Health, ReplyClock
+from desktop_chat.providers.base import Health
 from desktop_chat.providers.http_errors import translate_error
 from desktop_chat.redact import remember
 
