@@ -12,7 +12,7 @@ from desktop_chat.models import LOCAL, REMOTE, ModelChoice, local_choice, remote
 if TYPE_CHECKING:  # the window's picker imports this module before settings are read
     from desktop_chat.config import Settings
 
-__all__ = ["LOCAL", "REMOTE", "ModelChoice", "build", "find", "local_choice", "remote_choice"]
+__all__ = ["LOCAL", "REMOTE", "ModelChoice", "build", "find", "pick"]
 
 
 def build(
@@ -66,14 +66,3 @@ def pick(
     except ModelUnavailable:
         return None
     return None if choice.to_download else choice
-
-
-# Until the window's controller calls pick() and hub.context_length() itself.
-def from_spec(spec: str, settings: Settings, discovered: Iterable = ()) -> ModelChoice | None:
-    return pick((), spec, settings, discovered)
-
-
-def local_context_length(path):
-    from desktop_chat.hub import context_length
-
-    return context_length(path)

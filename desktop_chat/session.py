@@ -25,8 +25,8 @@ from desktop_chat.model_names import model_name
 from desktop_chat.params import GenerationParams
 
 if TYPE_CHECKING:
-    from desktop_chat.catalog import ModelChoice
     from desktop_chat.config import Settings
+    from desktop_chat.models import ModelChoice
     from desktop_chat.personas import Library, Persona
     from desktop_chat.providers.base import Provider
     from desktop_chat.store import Store, StoreError

@@ -44,8 +44,8 @@ models = ["{SERVED}"]
 small = "box:{SERVED}"
 """)  # fmt: skip
     settings = load_settings(app_paths()).settings
-    assert catalog.from_spec(f"box:{SERVED}", settings).label == "tiny-chat"
-    assert catalog.from_spec("small", settings).label == "small"
+    assert catalog.pick([], f"box:{SERVED}", settings).label == "tiny-chat"
+    assert catalog.pick([], "small", settings).label == "small"
     assert [c.label for c in catalog.build(settings)] == ["tiny-chat"]
 
 

@@ -35,7 +35,7 @@ def banners(window) -> list:
 
 def test_a_longer_conversation_opened_later_gets_a_bigger_context(qapp, qtbot, tiny_model_dir,
                                                                   _isolated_home):  # fmt: skip
-    from desktop_chat.catalog import local_choice
+    from desktop_chat.models import local_choice
 
     write_config(_isolated_home, CONFIG)
     with running_window(qapp) as (loop, window):
@@ -62,7 +62,7 @@ def test_a_conversation_the_memory_cannot_hold_is_trimmed_and_the_window_says_so
     qapp, qtbot, tiny_model_dir, _isolated_home, monkeypatch
 ):
     import desktop_chat.engine as engine_module
-    from desktop_chat.catalog import local_choice
+    from desktop_chat.models import local_choice
 
     write_config(_isolated_home, CONFIG)
     weights, per_token = engine_module.estimate_bytes(tiny_model_dir, 1)
@@ -107,8 +107,8 @@ def test_a_conversation_the_memory_cannot_hold_is_trimmed_and_the_window_says_so
 def test_a_long_quick_prompt_gets_the_context_it_needs(qapp, qtbot, tiny_model_dir,
                                                        _isolated_home):  # fmt: skip
     """The quick prompt's own chat is what is counted, not the main window's."""
-    from desktop_chat.catalog import local_choice
     from desktop_chat.gui.quick_prompt import quick_prompt_for
+    from desktop_chat.models import local_choice
 
     write_config(_isolated_home, CONFIG)
     with running_window(qapp) as (loop, window):

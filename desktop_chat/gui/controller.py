@@ -18,7 +18,6 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop_chat import catalog
-from desktop_chat.catalog import ModelChoice
 from desktop_chat.config import LoadedSettings, Settings
 from desktop_chat.context import ContextError, ContextFiles, estimate_tokens, read_file
 from desktop_chat.conversation import Conversation
@@ -27,6 +26,8 @@ from desktop_chat.events import Finished, Retrying, TextDelta
 from desktop_chat.gui.controller_settings import SettingsActions
 from desktop_chat.gui.controller_store import StoreActions
 from desktop_chat.history import StoredChat
+from desktop_chat.hub import context_length
+from desktop_chat.models import ModelChoice, local_choice, open_provider
 from desktop_chat.params import GenerationParams
 from desktop_chat.paths import AppPaths, app_paths
 
@@ -202,9 +203,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self.reach_changed.emit(found, downloaded, "\n".join(notes))
         if self.choice is None:
             default = self.settings.default_model
-            choice = catalog.find(self.choices, default) or (
-                default and catalog.from_spec(default, self.settings, self.discovered)
-            )
+            choice = catalog.pick(self.choices, default, self.settings, self.discovered)
             if choice:
                 await self.choose(choice)
         if self.choice is not None:
@@ -266,22 +265,17 @@ class ChatController(StoreActions, SettingsActions, QObject):
 
     async def _provider(self, choice: ModelChoice):
         if choice.local:
-            from desktop_chat.providers.mlx_local import MlxLocalProvider
-
-            # The setting, not the open conversation's length: the engine counts what each
-            # reply really sends (the quick prompt's chat too) and grows the context for it.
-            engine = self._engine().engine
-            return MlxLocalProvider(engine, choice.path, self.settings.local_context_tokens)
+            # On the window's one engine thread. Loaded for the setting, not the open
+            # conversation's length: the engine counts what each reply really sends (the quick
+            # prompt's chat too) and grows the context for it.
+            return open_provider(choice, self.settings, engine=self._engine().engine).provider
         ps = choice.provider
         cached = self._providers.get(ps.name)
         if cached is not None and cached.base_url == ps.base_url:
             return cached
-        from desktop_chat.keys import KeyStore
-        from desktop_chat.targets import remote_provider
-
         # Off the GUI thread: reading the Keychain can wait on a prompt ("… wants to use your
         # confidential information") for as long as the user takes to answer it.
-        provider = await asyncio.to_thread(remote_provider, ps, KeyStore(), settings=self.settings)
+        provider = (await asyncio.to_thread(open_provider, choice, self.settings)).provider
         cached = self._providers.get(ps.name)  # made by another turn meanwhile
         if cached is not None and cached.base_url == ps.base_url:
             return cached
@@ -512,7 +506,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
         }
         window = None
         if self.choice is not None and self.choice.local:
-            window = catalog.local_context_length(self.choice.path)
+            window = context_length(self.choice.path)
             info = self._engine_host.engine.info if self._engine_host is not None else None
             if info is not None and info.path == str(self.choice.path):
                 window = info.context_length  # what the engine holds, not what the model could
@@ -538,7 +532,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
         finally:
             self._download_cancel = None
         self.download_ended.emit("", "")
-        choice = catalog.local_choice(Path(folder), repo.strip())
+        choice = local_choice(Path(folder), repo.strip())
         await self.refresh()
         await self.choose(catalog.find(self.choices, choice.key) or choice)
         return Path(folder)

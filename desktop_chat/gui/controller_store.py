@@ -70,9 +70,7 @@ class StoreActions:
         if self.persona.model:
             from desktop_chat import catalog
 
-            choice = catalog.find(self.choices, self.persona.model) or catalog.from_spec(
-                self.persona.model, self.settings, self.discovered
-            )
+            choice = catalog.pick(self.choices, self.persona.model, self.settings, self.discovered)
             if choice is None:
                 self.notice.emit(f"The persona's model {self.persona.model} is not available.",
                                  "Edit the persona, or choose a model from the menu.")  # fmt: skip
