@@ -131,9 +131,10 @@ def test_about_shows_the_version(qapp):
 
 def test_a_dock_click_with_no_window_open_brings_the_window_back(qapp, monkeypatch):
     from desktop_chat.gui import activation
+    from desktop_chat.platform import dock
 
     activated = []
-    monkeypatch.setattr(activation, "activate", lambda: activated.append(True))
+    monkeypatch.setattr(dock, "activate", lambda: activated.append(True))
     # The offscreen platform has no Dock: the app reports itself active as AppKit would after
     # a click on the icon.
     monkeypatch.setattr(QApplication, "applicationState",

@@ -2,8 +2,9 @@
 
 ``QWidget.activateWindow()`` makes a window key but does not activate a background app; a
 menu-bar-only app in particular must be activated first, or its window opens behind the one
-the user is in. Every path that shows the main window goes through ``bring_forward``: the
-menu-bar menu, "Continue in main window", a second launch, a click on the Dock icon.
+the user is in. Every path that shows a window in front goes through ``bring_forward``: the
+menu-bar menu, "Continue in main window", a second launch, a click on the Dock icon, and the
+quick prompt (a floating panel comes in front without activating the app).
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt, QTimer, Slot
 from PySide6.QtWidgets import QApplication, QWidget
 
-from desktop_chat.platform.dock import activate
+from desktop_chat.platform import dock
 
 
-def bring_forward(window: QWidget) -> None:
-    activate()
+def bring_forward(window: QWidget, activate_app: bool = True) -> None:
+    """Show ``window`` in front and give it the keyboard. ``activate_app=False`` for a
+    non-activating panel, which comes in front of the app the user is in without taking the
+    front from it."""
+    if activate_app:
+        dock.activate()  # looked up here: the platform's stand-ins replace it in tests
     window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
     handle = window.windowHandle()
     if window.isVisible() and handle is not None and not handle.isExposed():

@@ -27,6 +27,7 @@ from desktop_chat.drafts import QUICK, Drafts
 from desktop_chat.errors import DesktopChatError
 from desktop_chat.events import Finished, Retrying, TextDelta
 from desktop_chat.gui import theme
+from desktop_chat.gui.activation import bring_forward
 from desktop_chat.gui.composer import DraftKeeper, PromptEdit
 from desktop_chat.gui.messages import AssistantMessage
 from desktop_chat.history import StoredChat, run_stored_turn
@@ -135,14 +136,8 @@ class QuickPrompt(QFrame):
 
         # Where the user was, so Esc can give the keyboard back (None: no such thing here).
         self.app_was_active = panel.app_is_active()
-        if not panel.make_floating_panel(int(self.winId())):
-            from desktop_chat.platform.dock import activate
-
-            # Not a panel: a menu-bar-only app must be active to show a window in front.
-            activate()
-        self.show()
-        self.raise_()
-        self.activateWindow()
+        # Not a panel: a menu-bar-only app must be active to show a window in front.
+        bring_forward(self, activate_app=not panel.make_floating_panel(int(self.winId())))
         self.input.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
         self.shown.emit()
 
