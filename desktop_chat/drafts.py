@@ -8,7 +8,6 @@ A draft is kept under a key: a conversation's id, ``NEW`` for the new chat not y
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from concurrent.futures import Future
 
@@ -41,7 +40,7 @@ class Drafts:
             return self._on_the_way[key]
         try:
             return self.store.draft(key)
-        except sqlite3.Error:
+        except StoreError:  # a damaged page, a disk error: the composer starts empty
             log.warning("reading the draft %r failed", key, exc_info=True)
             return ""
 

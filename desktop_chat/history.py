@@ -200,6 +200,32 @@ class StoredChat:
         """How many conversations no longer on show still hold something the store refused."""
         return len(self._unsaved)
 
+    def repaired(self) -> None:
+        """The store's file was damaged and replaced by a copy of what could still be read:
+        the conversation on show is written again from the first message the copy lacks (a
+        new branch; what the copy kept of the old one stays as another version). Nothing on
+        show is lost; a conversation the copy lacks altogether gets a new row."""
+        self._settle(tell=False)
+        if self.conversation_id is None or not self.ids:
+            return
+        try:
+            if self.store.conversation(self.conversation_id) is None:
+                kept: set[int] = set()
+                self.conversation_id = None
+            else:
+                kept = self.store.message_ids(self.conversation_id)
+        except StoreError as err:
+            log.warning("could not read the repaired copy: %s", err)
+            return
+        lost = next((n for n, i in enumerate(self.ids) if i is not None and i not in kept), None)
+        if lost is None:
+            return
+        self._recent.pop(self.conversation_id, None)
+        self.ids[lost:] = [None] * (len(self.ids) - lost)
+        log.info("writing the conversation on show again from message %d", lost)
+        self._catch_up()
+        self._tell()
+
     def _later(self, change: Callable, *args: Any) -> None:
         """Run ``change`` on the store's thread, after the writes asked before it."""
         self._pending = self.store.later(change, *args)
@@ -420,7 +446,13 @@ class StoredChat:
         """(position from 1, count) of message ``index`` among its versions."""
         if index >= len(self.ids) or self.ids[index] is None:  # not saved yet: the only one
             return 1, 1
-        ids = self.store.versions(self.ids[index])
+        try:
+            ids = self.store.versions(self.ids[index])
+        except StoreError as err:  # the other versions cannot be offered; the message stands
+            log.warning("versions of message %s: %s", self.ids[index], err)
+            return 1, 1
+        if self.ids[index] not in ids:  # not in the store (a repaired copy lacks it)
+            return 1, 1
         return ids.index(self.ids[index]) + 1, len(ids)
 
     def show_version(self, index: int, step: int) -> bool:

@@ -2,12 +2,17 @@
 search with FTS5. Nothing is ever lost: a reply being written is saved at least once a second,
 edits and regenerations make branches instead of overwriting, a delete can be undone for
 ``UNDO_S`` seconds (then the conversation leaves the file for good). A write SQLite refuses
-raises ``StoreError`` with a sentence and a hint; ``store_files`` says what went wrong.
+raises ``StoreError`` with a sentence and a hint, and so does a read it cannot do (a damaged
+page, a disk error); ``store_files`` says what went wrong.
 
 One connection serves every thread: a lock keeps it to one at a time (a statement of one thread
 never lands inside another's transaction). ``later()`` runs a write on the store's own thread
 (``store_writes``), where its checkpoints run too: SQLite's automatic one would run inside
 whichever write crosses its mark, the window's included.
+
+A damaged file that still opens is found without making opening wait; what can still be read
+is copied into a new file, the damaged one is kept aside under a name no earlier copy has, and
+``listen()`` tells the client where it went (``store_repair``).
 
 Messages form a tree (``parent_id``); a conversation's ``leaf_id`` names the last message of
 the branch on show, and the branch is the path from the root to it.
@@ -38,6 +43,7 @@ from desktop_chat.store_files import (
     read_copy,
     set_aside,
 )
+from desktop_chat.store_repair import Repairs
 from desktop_chat.store_writes import WriteQueue
 
 log = logging.getLogger(__name__)
@@ -189,12 +195,16 @@ def _conversation(row: tuple) -> ConversationInfo:
 
 
 def _reads(method: Callable) -> Callable:
-    """The connection to itself while it reads (see ``Store._lock``)."""
+    """The connection to itself while it reads (see ``Store._lock``). What SQLite cannot read
+    (a damaged page, a disk error) raises ``StoreError``, never a bare ``sqlite3`` error."""
 
     @functools.wraps(method)
     def read(self: Store, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise self._trouble(exc, reading=True) from exc
 
     return read
 
@@ -209,14 +219,14 @@ def _writes(method: Callable) -> Callable:
             try:
                 result = method(self, *args, **kwargs)
             except sqlite3.Error as exc:
-                raise error_for(exc, self.path) from exc
+                raise self._trouble(exc) from exc
             self._wrote(sum(len(a) for a in (*args, *kwargs.values()) if isinstance(a, str)))
             return result
 
     return write
 
 
-class Store:
+class Store(Repairs):
     """One connection, shared by the threads that use it (the GUI's, and the store's own for
     ``later()``), one at a time."""
 
@@ -242,15 +252,18 @@ class Store:
         self._checkpoints: sqlite3.Connection | None = None
         self._checkpointing = threading.Lock()
         self._unchecked = 0
+        self._init_repairs()
 
     # --- opening -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path) -> Store:
+    def open(cls, path: str | Path, *, check: bool = True) -> Store:
         """Open or create the database. Only a file SQLite itself reports as damaged is moved
         aside (under a name no earlier copy has; never deleted) and a fresh one started; any
         other problem (a full disk, a read-only file or folder, a lock held by another program,
-        a data folder that is a file) raises ``StoreError`` and leaves every file as it is."""
+        a data folder that is a file) raises ``StoreError`` and leaves every file as it is.
+        ``check``: look for damage in the whole file after opening, on the store's own thread
+        (``checked()`` waits for it)."""
         path = Path(path)
         notes: list[str] = []
         try:
@@ -286,16 +299,18 @@ class Store:
             store.purge(UNDO_S)
         except StoreError as err:
             log.warning("could not remove deleted conversations: %s", err)
+        if check:
+            store._repairs.put(store._check)
         return store
 
     @classmethod
-    def open_anyway(cls, path: str | Path) -> Store:
+    def open_anyway(cls, path: str | Path, *, check: bool = True) -> Store:
         """``open()``, or, when the file cannot be used, a store for this session only that
         says why in ``notes``: the conversations copied from the file when it can be read
         (nothing is written to it), else an empty one. For the window and ``llmchat``, which
         start whatever the disk is like."""
         try:
-            return cls.open(path)
+            return cls.open(path, check=check)
         except StoreError as err:
             log.warning("conversation database not used: %s", err)
             path = Path(path)
@@ -313,6 +328,10 @@ class Store:
                 db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
                 _prepare(db, None, [])
             return cls(db, path, [note], saved=False)
+
+    @staticmethod
+    def _new_schema(db: sqlite3.Connection) -> None:
+        _prepare(db, None, [])
 
     @staticmethod
     def _connect(path: Path, notes: list[str]) -> sqlite3.Connection:
@@ -333,7 +352,9 @@ class Store:
         return db
 
     def close(self) -> None:
-        """Close the file once what ``later()`` was asked to write is written."""
+        """Close the file once what ``later()`` was asked to write is written (a check under
+        way is stopped; a repair under way ends first)."""
+        self._stop_repairs()
         self._queue.wait()
         with self._lock, self._checkpointing:
             if self._checkpoints is not None:
@@ -395,7 +416,7 @@ class Store:
                         self.db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
-                raise error_for(exc, self.path) from exc
+                raise self._trouble(exc) from exc
 
     @_reads
     def integrity_ok(self) -> bool:
@@ -567,6 +588,13 @@ class Store:
                                " WHERE conversation_id = ? ORDER BY id",
                                (conversation_id,))  # fmt: skip
         return [message_from_row(r) for r in rows]
+
+    @_reads
+    def message_ids(self, conversation_id: int) -> set[int]:
+        """The ids of every message of a conversation (no text read)."""
+        rows = self.db.execute("SELECT id FROM messages WHERE conversation_id = ?",
+                               (conversation_id,))  # fmt: skip
+        return {r[0] for r in rows}
 
     @_reads
     def branch(self, conversation_id: int, leaf_id: int | None = None) -> list[StoredMessage]:

@@ -89,8 +89,10 @@ def _nearly_full(folder: Path) -> bool:
     return False
 
 
-def error_for(exc: BaseException, path: Path, *, opening: bool = False) -> StoreError:
-    """A sentence for what SQLite (or the file system) said, and what to do about it."""
+def error_for(exc: BaseException, path: Path, *, opening: bool = False,
+              reading: bool = False) -> StoreError:  # fmt: skip
+    """A sentence for what SQLite (or the file system) said while opening, reading or
+    writing, and what to do about it."""
     folder = path.parent
     if opening and isinstance(exc, OSError) and not folder.is_dir():
         blocker = next((p for p in (folder, *folder.parents) if p.exists()), folder)
@@ -118,8 +120,10 @@ def error_for(exc: BaseException, path: Path, *, opening: bool = False) -> Store
     }.get(kind, "Check the disk (Disk Utility → First Aid)")  # fmt: skip
     then = "then start Desktop Chat (or llmchat) again" if opening else "then try again"
     hint = f"{fix}." if kind == "damaged" else f"{fix}, {then}."
-    message = (f"The conversation database {path} cannot be used: {why}." if opening
-               else f"Could not save to the conversation database: {why}.")  # fmt: skip
+    if opening:
+        message = f"The conversation database {path} cannot be used: {why}."
+    else:
+        message = f"Could not {'read' if reading else 'save to'} the conversation database: {why}."
     return StoreError(message, hint, kind=kind, why=why, fix=fix)
 
 
@@ -147,29 +151,53 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def set_aside(path: Path, seen: tuple[int, int] | None) -> Path | None:
-    """Move the damaged file (and its -wal and -shm) to a name no file has yet; None when it
-    is no longer the file found damaged (another start moved it aside first)."""
+def new_name(path: Path, label: str) -> Path:
+    """``path`` + ``.label-<date>-<time>`` (``-2``, ``-3``… when taken), made empty now: the name
+    is ours once made, nothing else can take it and nothing is replaced."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 10_000):
+        name = path.with_name(f"{path.name}.{label}-{stamp}" + (f"-{n}" if n > 1 else ""))
+        if any(Path(f"{name}{s}").exists() for s in ("-wal", "-shm")):
+            continue
+        try:
+            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            continue
+        return name
+    raise FileExistsError(errno.EEXIST, f"no free name for {path.name}.{label}-{stamp}")
+
+
+def set_aside(path: Path, seen: tuple[int, int] | None, fresh: Path | None = None) -> Path | None:
+    """Move the damaged file (and its -wal and -shm) to a name no file has yet, and put
+    ``fresh`` (a repaired copy) in its place; None when it is no longer the file found damaged
+    (another start moved it aside first). ``fresh`` stays where it is when it cannot take the
+    place (a file made there since is never replaced)."""
     with _folder_lock(path.parent):
         if seen is None or identity(path) != seen:
             return None
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        for n in range(1, 10_000):
-            aside = path.with_name(f"{path.name}.damaged-{stamp}" + (f"-{n}" if n > 1 else ""))
-            if any(Path(f"{aside}{s}").exists() for s in ("-wal", "-shm")):
-                continue
-            try:  # the name is ours once created: nothing else can take it, nothing is replaced
-                os.close(os.open(aside, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            except FileExistsError:
-                continue
-            break
-        else:
-            raise FileExistsError(errno.EEXIST, "no free name to set the damaged file aside")
+        aside = new_name(path, "damaged")
         for suffix in ("-wal", "-shm", ""):  # the database itself last: it names the set
             part = Path(f"{path}{suffix}")
             if part.exists():
                 os.replace(part, Path(f"{aside}{suffix}"))
+        if fresh is not None:
+            with contextlib.suppress(OSError):
+                _move_to_free_name(fresh, path)
         return aside
+
+
+def _move_to_free_name(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target`` unless a file is there (a hard link fails on an existing
+    name; a file system without hard links is looked at first)."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        if not target.exists():
+            os.replace(source, target)
+    else:
+        os.unlink(source)
 
 
 def read_copy(path: Path) -> sqlite3.Connection | None:

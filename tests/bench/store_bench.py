@@ -2,7 +2,10 @@
 
 1. open a conversation of 10,000 messages to first paint, against one of 40 messages;
 2. full-text search over 100,000 messages (FTS5), against a ``LIKE`` scan of the same rows;
-3. switch between two conversations of 10,000 messages, against two of 40.
+3. switch between two conversations of 10,000 messages, against two of 40;
+4. open a database of 100,000 messages (``Store.open``), against an empty one; open it, list the
+   conversations and read the latest one's branch as a start does (the check for damage comes
+   ``store_repair.CHECK_AFTER_S`` later, on its thread); that check's own time, asked at once.
 """
 
 from __future__ import annotations
@@ -113,4 +116,39 @@ def rows(runs: int = 15) -> list[tuple]:
         out.append((f"search {total:,} messages, ms", f, lk, f"{lk / f:.1f}× faster",
                     "≤ 30 ms median"))  # fmt: skip
         store.close()
+        out += _opening(Path(tmp) / "bench.sqlite3", total, runs)
     return out
+
+
+def _opening(path: Path, total: int, runs: int) -> list[tuple]:
+    """Opening the database, against an empty one; a start's first reads with the check for
+    damage to come, against the same with none; the check's own time."""
+    from desktop_chat.store import Store
+
+    empty = path.with_name("empty.sqlite3")
+    Store.open(empty).close()
+    opens, bare, starts, unchecked, checks = [], [], [], [], []
+    for _ in range(runs):  # interleaved, so drift hits both alike
+        for target, times in ((path, opens), (empty, bare)):
+            start = time.perf_counter()
+            store = Store.open(target)
+            times.append(time.perf_counter() - start)
+            store.close()
+        for check, times in ((True, starts), (False, unchecked)):
+            start = time.perf_counter()
+            store = Store.open(path, check=check)
+            store.branch(store.conversations()[0].id)  # the latest: 10,000 messages
+            times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            store.checked()
+            if check:
+                checks.append(time.perf_counter() - start)
+            store.close()
+    o, b = statistics.median(opens) * 1000, statistics.median(bare) * 1000
+    st, un = statistics.median(starts) * 1000, statistics.median(unchecked) * 1000
+    ck = statistics.median(checks) * 1000
+    return [
+        (f"open a {total:,}-message database, ms", o, b, f"{o / b:.2f}×", "≈ 1× empty"),
+        ("open, list, read the latest chat, ms", st, un, f"{st / un:.2f}×", "≈ 1× unchecked"),
+        ("damage check, on the store's thread, ms", ck, st, f"{ck / st:.2f}×", "not waited"),
+    ]
