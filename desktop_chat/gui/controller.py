@@ -71,6 +71,7 @@ class ChatController(StoreActions, SettingsActions, QObject):
     context_changed = Signal(int, object, dict)  # used, window or None, parts
 
     _progress_relay = Signal(object)  # from the download's worker threads
+    _store_relay = Signal(object)  # from the store's check thread: a damaged file repaired
 
     def __init__(self, paths: AppPaths | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -78,6 +79,8 @@ class ChatController(StoreActions, SettingsActions, QObject):
         self.loaded = LoadedSettings(Settings(), [], [])
         self.store = self._open_store()
         self.chat = StoredChat(self.store, on_problem=self.store_problem)
+        self._store_relay.connect(self._relay_store_news)
+        self.store.listen(self._store_relay.emit)
         from desktop_chat.personas import DEFAULT, Library
 
         self.library = Library(self.store)
@@ -536,6 +539,10 @@ class ChatController(StoreActions, SettingsActions, QObject):
         await self.refresh()
         await self.choose(catalog.find(self.choices, choice.key) or choice)
         return Path(folder)
+
+    @Slot(object)
+    def _relay_store_news(self, news) -> None:
+        self.store_news(news)
 
     @Slot(object)
     def _relay_progress(self, progress) -> None:

@@ -1,8 +1,9 @@
 """The controller's conversation-library actions: open a stored conversation (at a search
 hit), flip versions, rename, pin, delete with undo (and for good once the Undo bar is gone),
 export and import. Every change the store refuses (a full disk, a lock held by another
-program) is said in a banner; nothing on screen is lost. Mixed into ``ChatController``, whose
-signals and store they use."""
+program) and every read it cannot do (a damaged page, a disk error) is said in a banner;
+nothing on screen is lost. A damaged file the store repaired is said too, with where the
+damaged one went. Mixed into ``ChatController``, whose signals and store they use."""
 
 from __future__ import annotations
 
@@ -32,6 +33,26 @@ class StoreActions:
             return False
         return True
 
+    def read(self, what: Callable, *args: Any, default: Any = None) -> Any:
+        """A read of the store; what it cannot read is said in a banner, and ``default``
+        comes back instead (never raised)."""
+        try:
+            return what(*args)
+        except StoreError as err:
+            log.warning("store read failed: %s", err)
+            self.notice.emit(err.message, err.hint)
+            return default
+
+    def store_news(self, news: StoreError) -> None:
+        """The store found its file damaged after opening: repaired (what was kept, where the
+        damaged file went) or not. The chat on show is written again where the repaired copy
+        lacks it, and the sidebar shows the copy."""
+        log.warning("store: %s", news.message)
+        if news.kind == "repaired":
+            self.chat.repaired()
+            self.history_changed.emit()
+        self.notice.emit(news.message, news.hint)
+
     def store_problem(self, problem: StoreError | None) -> None:
         """The chat on show stopped being saved (``problem``) or is saved again (None). Said
         once the action at hand is done: a new chat's first message is on show by then, not
@@ -44,8 +65,17 @@ class StoreActions:
 
     async def open_conversation(self, conversation_id: int, message_id: int = 0) -> int | None:
         """Show a stored conversation; with ``message_id`` (a search hit), the branch that
-        holds that message. Returns the message's index to scroll to."""
+        holds that message. Returns the message's index to scroll to (None also when it
+        could not be read: a banner says why, and the conversation on show stays)."""
         await self.stop_and_wait()
+        try:
+            return self._open_conversation(conversation_id, message_id)
+        except StoreError as err:
+            log.warning("could not open conversation %s: %s", conversation_id, err)
+            self.notice.emit(err.message, err.hint)
+            return None
+
+    def _open_conversation(self, conversation_id: int, message_id: int) -> int | None:
         fresh = bool(message_id) and message_id not in self.store.branch_ids(conversation_id)
         if fresh and not self.write(self.store.show_version, message_id):
             fresh = False  # the branch on show stays; the hit is on another one
@@ -90,7 +120,7 @@ class StoreActions:
     def delete(self, conversation_id: int) -> str | None:
         """Hide a conversation (Undo brings it back, until the Undo bar is gone: then it is
         removed from the file); returns its title, or None when the store refused."""
-        info = self.store.conversation(conversation_id)
+        info = self.read(self.store.conversation, conversation_id)
         if not self.write(self.store.delete_conversation, conversation_id):
             return None
         self.spawn(self._purge_later(conversation_id))
@@ -112,8 +142,12 @@ class StoreActions:
         self.write(self.store.undelete, conversation_id)
         self.history_changed.emit()
 
-    def export_text(self, conversation_id: int, kind: str) -> str:
-        """The conversation as Markdown (its current branch) or JSON (every branch)."""
+    def export_text(self, conversation_id: int, kind: str) -> str | None:
+        """The conversation as Markdown (its current branch) or JSON (every branch); None when
+        it cannot be read (a banner says why)."""
+        return self.read(self._export_text, conversation_id, kind)
+
+    def _export_text(self, conversation_id: int, kind: str) -> str:
         import json
 
         from desktop_chat.store_export import export_conversation, to_markdown

@@ -78,7 +78,9 @@ class Tray(QObject):
         menu.addAction("New Chat").triggered.connect(self.new_chat)
         menu.addAction("Show Window").triggered.connect(self.show_window)
         menu.addSeparator()
-        recent = controller.store.conversations(limit=5) if controller else []
+        recent = []
+        if controller:  # what the store cannot read is said in the window
+            recent = controller.read(controller.store.conversations, 5, default=[])
         if recent:
             menu.addSection("Recent")
         for info in recent:

@@ -37,8 +37,10 @@ class HistoryPanel:
 
     @Slot()
     def refresh_sidebar(self) -> None:
-        self.sidebar.show_conversations(self.controller.store.conversations(),
-                                        self.controller.chat.conversation_id)  # fmt: skip
+        c = self.controller
+        found = c.read(c.store.conversations)
+        if found is not None:  # else a banner says why; the list stays as it was
+            self.sidebar.show_conversations(found, c.chat.conversation_id)
 
     @Slot()
     def _versions_changed(self) -> None:
@@ -52,7 +54,8 @@ class HistoryPanel:
     @Slot(str)
     def search(self, text: str) -> None:
         if text.strip():
-            self.sidebar.show_hits(self.controller.store.search(text))
+            c = self.controller
+            self.sidebar.show_hits(c.read(c.store.search, text, default=[]))
         else:
             self.refresh_sidebar()
 
@@ -77,10 +80,14 @@ class HistoryPanel:
 
     @Slot(int, str)
     def export_conversation(self, conversation_id: int, kind: str) -> None:
-        info = self.controller.store.conversation(conversation_id)
+        c = self.controller
+        info = c.read(c.store.conversation, conversation_id)
+        # Read before asking where: one that cannot be read is said now, not after the panel.
+        text = c.export_text(conversation_id, kind)
+        if text is None:
+            return
         name = "".join(ch for ch in (info.title if info else "") if ch.isalnum() or ch in " -_")
-        self.save_text(f"{name.strip() or 'Conversation'}.{kind}",
-                       lambda: self.controller.export_text(conversation_id, kind))  # fmt: skip
+        self.save_text(f"{name.strip() or 'Conversation'}.{kind}", lambda: text)
 
     @Slot()
     def import_conversation(self) -> None:
