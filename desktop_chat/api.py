@@ -611,6 +611,7 @@ class _Manager:
         self.timeout = timeout
         self._chats: dict[str, Any] = {}
         self.store = _open_store(store)
+        self._notes_told = 0 if self.store is None else len(self.store.notes)
 
     def get_chat(self, chat_id: str, stream: bool = True, config: LLMConfig | None = None):
         self._expire()
@@ -626,11 +627,31 @@ class _Manager:
     def _stored(self, chat_id: str):
         if self.store is None:
             return None
+        from desktop_chat.store_files import StoreError, StoreWarning
+
         stored = ChatSession(self.store, external_id=f"api:{chat_id}")
+        try:
+            try:
+                self._reopen(stored, chat_id)
+            except StoreError as err:
+                if err.kind != "damaged":
+                    raise
+                self.store.checked()  # the store copies what can still be read meanwhile
+                self._reopen(stored, chat_id)
+        except StoreError as err:  # never raised: the chat goes on, in a conversation of its own
+            stored = ChatSession(self.store)
+            warnings.warn(f"The stored history of chat {chat_id!r} could not be read: "
+                          f"{err.why}. {err.fix}. The chat starts afresh, and is saved as a "
+                          "conversation of its own.", StoreWarning, stacklevel=3)  # fmt: skip
+        told, self._notes_told = self._notes_told, len(self.store.notes)
+        for note in self.store.notes[told:]:  # a damaged file repaired meanwhile
+            warnings.warn(note, StoreWarning, stacklevel=3)
+        return stored
+
+    def _reopen(self, stored, chat_id: str) -> None:
         found = self.store.find_external(f"api:{chat_id}")
         if found is not None:
             stored.open(found)
-        return stored
 
     def remove_chat(self, chat_id: str) -> bool:
         """Forget a chat here and close it (a stored one stays in the store)."""

@@ -14,6 +14,7 @@ from desktop_chat.cli.state import ChatState
 from desktop_chat.errors import DesktopChatError, ProviderError
 from desktop_chat.events import Finished, Retrying, TextDelta
 from desktop_chat.session import ChatSession
+from desktop_chat.store_files import StoreError
 
 EXIT_WORDS = {"quit", "bye", "exit"}
 PROMPT = "prompt -> "
@@ -56,10 +57,10 @@ async def reply(state: ChatState, prompt: str) -> None:
 
 
 def tell_store_news() -> None:
-    for problem in _store_news:
+    while _store_news:  # the store's check thread may add to it meanwhile
+        problem = _store_news.pop(0)
         out(f"\n[{problem.message}]\n{problem.hint}\n" if problem else
             "\n[The chat is saved again.]\n")  # fmt: skip
-    _store_news.clear()
 
 
 def _figures(event: Finished) -> str:
@@ -75,6 +76,7 @@ def chat_loop(state: ChatState, log_dir) -> None:
     with contextlib.suppress(ImportError):  # absent on Windows
         import readline  # noqa: F401  (line editing and input history for input())
     while True:
+        tell_store_news()  # a damaged file the store found and repaired since
         try:
             line = input(PROMPT).strip()
         except (EOFError, KeyboardInterrupt):
@@ -108,16 +110,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = app_paths()
     store = open_store(paths.database)
     if args.list:
-        list_conversations(store)
+        status = 0
+        try:
+            list_conversations(store)
+        except StoreError as err:
+            out(f"Error: {err.message}\n{err.hint}")
+            status = 1
+        store.checked()  # a damaged file the check after opening finds is said before leaving
+        tell_store_news()
         store.close()
-        return 0
+        return status
     session = ChatSession(store, on_problem=_store_news.append)
     if args.resume:
-        last = store.latest()
+        try:
+            last = read_or_repair(store, store.latest)
+            if last is not None:
+                read_or_repair(store, session.open, last.id)
+        except StoreError as err:
+            out(f"Could not continue the last conversation. {err.message} {err.hint}")
+            last = None
+            session.new()
         if last is None:
             out("There is no saved conversation to continue; starting a new one.")
         else:
-            session.open(last.id)
             args.model = args.model or last.model
             out(f"Continuing “{last.title}” ({len(session.conversation.messages)} messages).")
     loaded = offer_to_move_keys(load_settings(paths, cwd=Path.cwd()), paths)
@@ -203,19 +218,36 @@ def open_store(path):
     store = Store.open_anyway(path)
     for note in store.notes:
         out(f"{'Note' if store.saved else 'Warning'}: {note}")
+    # What the store's check finds later (a damaged file it repaired): said before a prompt.
+    store.listen(_store_news.append)
     return store
+
+
+def read_or_repair(store, read, *args):
+    """``read(*args)``; when the file turns out damaged, wait while the store copies what can
+    still be read into a new file (on its own thread), say so, and read once more. What still
+    fails raises ``StoreError``."""
+    try:
+        return read(*args)
+    except StoreError as err:
+        if err.kind != "damaged":
+            raise
+        out(f"[{err.message}] Copying what can still be read into a new file…")
+        store.checked()
+        tell_store_news()
+        return read(*args)
 
 
 def list_conversations(store) -> None:
     import datetime as dt
 
-    rows = store.conversations()
+    rows = read_or_repair(store, store.conversations)
     if not rows:
         out("No saved conversations yet.")
         return
     for info in rows:
         when = dt.datetime.fromtimestamp(info.updated).strftime("%Y-%m-%d %H:%M")
-        count = len(store.branch_ids(info.id))
+        count = len(read_or_repair(store, store.branch_ids, info.id))
         pin = "★ " if info.pinned else ""
         out(f"{info.id:>5}  {when}  {count:>4} msgs  {pin}{info.title or 'New chat'}"
             + (f"  [{info.model}]" if info.model else ""))  # fmt: skip
