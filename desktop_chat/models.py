@@ -119,13 +119,12 @@ def resolve(
     label: str | None = None
     params = GenerationParams()
     seen: set[str] = set()
-    while name in settings.aliases and name not in seen:  # aliases may point at aliases
-        seen.add(name)
+    while (folder := _folder(name)) is None and name in settings.aliases and name not in seen:
+        seen.add(name)  # aliases may point at aliases
         label = label or name  # an alias is shown by its own name
         alias = settings.aliases[name]
         params = params.over(alias.params)
         name = alias.target.strip()
-    folder = _folder(name)
     if folder is not None:
         return local_choice(folder, label, params=params)
     offers = _offers(name, settings.providers)
