@@ -125,3 +125,27 @@ def test_hf_token_opens_a_gated_repo(hub, tiny_model_dir, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_test_token")
     folder = download("meta/gated")
     assert (folder / "config.json").exists()
+
+
+def test_what_a_model_folder_says_about_itself(tmp_path):
+    """Read in one place for the engine, the resolver and the window's context meter: a vision
+    model's window sits under text_config, and a config changed on disk is read again."""
+    import json
+
+    from desktop_chat.hub import context_length, is_model_folder, weights_bytes
+
+    folder = tmp_path / "vision-model"
+    folder.mkdir()
+    assert not is_model_folder(folder) and context_length(folder) is None
+    config = folder / "config.json"
+    config.write_text(
+        json.dumps({"model_type": "x", "text_config": {"max_position_embeddings": 8192}})
+    )
+    (folder / "model-1.safetensors").write_bytes(b"1" * 300)
+    (folder / "model-2.safetensors").write_bytes(b"2" * 200)
+    assert is_model_folder(folder) and weights_bytes(folder) == 500
+    assert context_length(folder) == 8192
+    config.write_text(json.dumps({"model_type": "x", "max_position_embeddings": 131072}))
+    assert context_length(folder) == 131072
+    config.write_text("{not json")
+    assert context_length(folder) is None
