@@ -106,7 +106,7 @@ def test_the_quick_prompt_writes_a_2_mb_question_off_the_gui_thread(qapp, qtbot,
             store.db = watched.db
             quick.hide()
             quick.deleteLater()
-        conversation_id = quick.chat.conversation_id
+        conversation_id = quick.session.conversation_id
     assert watched.big(True) == [], "nothing of the text's size was written on the GUI thread"
     (message,) = [s for s in watched.big(False) if s[0] == "INSERT INTO messages"]
     assert message[3] == 0, "the question was saved before the request was sent"

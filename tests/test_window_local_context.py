@@ -126,7 +126,7 @@ def test_a_long_quick_prompt_gets_the_context_it_needs(qapp, qtbot, tiny_model_d
             await wait_for(lambda: quick.continue_button.isEnabled(), what="the answer")
 
         loop.run_until_complete(scenario())
-        meta = quick.chat.conversation.messages[-1].meta
+        meta = quick.session.conversation.messages[-1].meta
         assert "The message is" not in quick.reply.text and quick.reply.text
         assert meta["dropped_messages"] == 0 and meta["usage"]["prompt_tokens"] > 1000
         assert controller._engine_host.engine.info.context_length == meta["context_tokens"] > 1000

@@ -24,13 +24,12 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.context import ContextError, ContextFiles, read_file
 from desktop_chat.drafts import QUICK, Drafts
-from desktop_chat.errors import DesktopChatError
-from desktop_chat.events import Finished, Retrying, TextDelta
 from desktop_chat.gui import theme
 from desktop_chat.gui.activation import bring_forward
 from desktop_chat.gui.composer import DraftKeeper, PromptEdit
 from desktop_chat.gui.messages import AssistantMessage
-from desktop_chat.history import StoredChat, run_stored_turn
+from desktop_chat.gui.turns import in_words, relay
+from desktop_chat.session import ChatSession
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,9 @@ class QuickPrompt(QFrame):
         self.setFixedWidth(WIDTH)
         self.controller = controller
         self.app_was_active: bool | None = None
-        self.chat = StoredChat(controller.store, on_problem=self._store_problem)
+        #: Its own conversation, asked as the main window asks (model, persona, code only).
+        self.session = ChatSession(controller.store, on_problem=self._store_problem)
+        #: Files for the next question: they join the session's message when it is sent.
         self.files = ContextFiles()
         self._reading: list[str] = []  # names of dropped files not read yet
         self._read_lock = asyncio.Lock()  # one drop after the other: files stay in order
@@ -77,7 +78,7 @@ class QuickPrompt(QFrame):
         # What is typed here survives a crash or a quit, like the main window's composer.
         self.drafts = DraftKeeper(self.input, Drafts(controller.store), QUICK, self)
         controller.closing.connect(self.drafts.save_now)
-        controller.closing.connect(self.chat.flush)  # what a full disk refused, last chance
+        controller.closing.connect(self.session.chat.flush)  # what a full disk refused
         self.model_label = QLabel("", self)
         self.model_label.setObjectName("hintLabel")
         self.model_label.setTextFormat(Qt.TextFormat.PlainText)  # a server's name for its model
@@ -123,8 +124,8 @@ class QuickPrompt(QFrame):
     def present(self) -> None:
         """Centred in the upper third of the screen, in front, the input focused; a fresh
         conversation if the last one was answered (it stays in the store)."""
-        if self.chat.conversation.messages and (self.task is None or self.task.done()):
-            self.chat.new()
+        if self.session.conversation.messages and (self.task is None or self.task.done()):
+            self.session.new()
             self._clear_answer()
         choice = self.controller.choice
         self.model_label.setText(choice.label if choice else "no model chosen")
@@ -181,7 +182,6 @@ class QuickPrompt(QFrame):
         typed, files = text, self.files
         if self.use_clipboard.isChecked():
             text = with_clipboard(text, QGuiApplication.clipboard().text())
-        text = files.prompt_with(text)
         self.files = ContextFiles()
         self.attached.hide()
         self.drafts.sent(QUICK)
@@ -199,15 +199,21 @@ class QuickPrompt(QFrame):
         self._show_attached([])
 
     async def ask(self, prompt: str, typed: str = "", files: ContextFiles | None = None) -> None:
-        controller, choice = self.controller, self.controller.choice
+        """Answer ``prompt`` (``typed`` and the clipboard) with ``files``; a question no model
+        could take comes back into the input."""
+        files = files or ContextFiles()
+        session, c = self.session, self.controller
+        # Asked as the main window asks now: its model, persona, code only and settings.
+        session.settings, session.persona, session.code_only = c.settings, c.persona, c.code_only
+        session.set_model(choice := c.choice)
         page = QWidget(self)
         column = QVBoxLayout(page)
         column.setContentsMargins(2, 4, 2, 4)
-        asked = QLabel(prompt.split("\n\n--- ", 1)[0], page)  # what was typed, not the context
+        asked = QLabel(typed or prompt, page)  # what was typed, not the context
         asked.setObjectName("quickQuestion")
         asked.setWordWrap(True)
         asked.setTextFormat(Qt.TextFormat.PlainText)
-        self.reply = AssistantMessage(len(self.chat.conversation.messages) + 1, parent=page)
+        self.reply = AssistantMessage(len(session.conversation.messages) + 1, parent=page)
         column.addWidget(asked)
         column.addWidget(self.reply)
         column.addStretch(1)
@@ -215,44 +221,32 @@ class QuickPrompt(QFrame):
         self.answer.show()
         screen = QGuiApplication.primaryScreen().availableGeometry()
         self.setFixedHeight(min(screen.height() // 2, 360))
-        meta: dict = {}
-        asked_model = False  # from then on the question is in the conversation
+        turn, meta = None, {"interrupted": True}
         try:
-            provider = await controller.ready_provider(choice)
-            if provider is None:  # the load failed; the main window says why
-                meta = {"model": choice.label, "failed": True,
-                        "error": "the model could not be loaded"}  # fmt: skip
-                self._give_back(typed, files or ContextFiles())
-                return
-            asked_model = True
-            turn = run_stored_turn(self.chat, provider, prompt, choice.model,
-                                   controller.params(), choice.label)  # fmt: skip
-            async for event in turn:
-                if isinstance(event, TextDelta):
-                    self.reply.feed(event.text)
-                elif isinstance(event, Retrying):  # said, so a retry is never a silent wait
-                    self.reply.stats.setText(event.note())
-                elif isinstance(event, Finished):
-                    meta = event.as_metadata()
-                    if note := event.context_note():  # a long quick chat: why turns went
-                        self.attached.setText(" ".join(note))
+            with in_words(choice.label) as outcome:
+                provider = await c.ready_provider(choice)
+                if provider is None:  # the load failed; the main window says why
+                    outcome.reason = "the model could not be loaded"
+                else:  # from here on the question is in the conversation
+                    session.files = files
+                    turn = session.send(prompt, display=typed or None)
+                    reply = self.reply
+                    if note := await relay(turn, provider, reply.feed, reply.stats.setText):
+                        self.attached.setText(" ".join(note))  # a long quick chat: why turns went
                         self.attached.show()
-        except DesktopChatError as err:
-            # Nothing arrived: the reply failed; something did: it was cut off.
-            meta = {"interrupted" if self.reply.text else "failed": True, "error": err.message}
-            self.reply.feed(f"\n\n**{err.message}** {err.hint}")
-            if not asked_model:
-                self._give_back(typed, files or ContextFiles())
-        except Exception:  # a bug: said here and logged with its traceback, the text kept
-            log.exception("the quick prompt's reply failed unexpectedly")
-            meta = {"failed": True, "error": "an unexpected error (the log says what)"}
-            if not asked_model:
-                self._give_back(typed, files or ContextFiles())
+            if outcome.failure is not None:
+                self.reply.feed("\n\n**{}** {}".format(*outcome.failure))
+            if turn is None:
+                meta = {"model": choice.label, "failed": True, "error": outcome.reason}
+                self._give_back(typed, files)
         finally:
+            if turn is not None:
+                turn.end()  # stopped before it began: it ends all the same
+                meta = turn.meta
             if self.reply is not None:
-                self.reply.finish(meta or {"interrupted": True}, last=False)
-            self.continue_button.setEnabled(self.chat.conversation_id is not None)
-            controller.history_changed.emit()
+                self.reply.finish(meta, last=False)
+            self.continue_button.setEnabled(session.conversation_id is not None)
+            c.history_changed.emit()
 
     def _store_problem(self, problem) -> None:
         """The quick chat stopped being saved (a full disk…), or is saved again (None): said
@@ -265,8 +259,8 @@ class QuickPrompt(QFrame):
 
     @Slot()
     def _continue(self) -> None:
-        if self.chat.conversation_id is not None:
-            self.continue_requested.emit(self.chat.conversation_id)
+        if self.session.conversation_id is not None:
+            self.continue_requested.emit(self.session.conversation_id)
             self.hide()
 
     # --- files ---------------------------------------------------------------------------
