@@ -44,6 +44,7 @@ from desktop_chat.store_files import (
     set_aside,
 )
 from desktop_chat.store_repair import Repairs
+from desktop_chat.store_rescue import salvage_into
 from desktop_chat.store_writes import WriteQueue
 
 log = logging.getLogger(__name__)
@@ -270,6 +271,7 @@ class Store(Repairs):
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise error_for(exc, path, opening=True) from exc
+        found: tuple[Path, BaseException] | None = None  # the damaged file this start set aside
         for _ in range(3):  # another start may set the same damaged file aside meanwhile
             seen = identity(path)
             try:
@@ -288,12 +290,13 @@ class Store(Repairs):
                     ) from exc  # fmt: skip
                 if aside is not None:
                     log.warning("%s is damaged (%s); kept as %s", path, exc, aside)
-                    notes.append(f"The conversation database was damaged ({exc}); it was kept "
-                                 f"as {aside} and a new one was started.")  # fmt: skip
+                    found = (aside, exc)
         else:
             raise StoreError(f"The conversation database {path} keeps being replaced by a "
                              "damaged file.", "Quit every Desktop Chat and llmchat, then "
                              "start one again.", kind="damaged")  # fmt: skip
+        if found is not None:
+            notes.append(cls._salvaged(db, *found))
         store = cls(db, path, notes)
         try:  # what was deleted before the Undo bar of an earlier session ran out
             store.purge(UNDO_S)
@@ -328,6 +331,19 @@ class Store(Repairs):
                 db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
                 _prepare(db, None, [])
             return cls(db, path, [note], saved=False)
+
+    @staticmethod
+    def _salvaged(db: sqlite3.Connection, aside: Path, exc: BaseException) -> str:
+        """Into the new file ``db``, what can still be read of the damaged one kept as
+        ``aside`` (``store_rescue``); the note that says so."""
+        salvage = salvage_into(db, aside)
+        if salvage is None:
+            return (f"The conversation database was damaged ({exc}); it was kept as {aside} "
+                    "and a new one was started.")  # fmt: skip
+        log.warning("copied out of %s: %s", aside, salvage)
+        return (f"The conversation database was damaged ({exc}); it was kept as {aside}, and "
+                f"what could still be read ({salvage.conversations:,} conversations, "
+                f"{salvage.messages:,} messages) was copied into a new one.")  # fmt: skip
 
     @staticmethod
     def _new_schema(db: sqlite3.Connection) -> None:

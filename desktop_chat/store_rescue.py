@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 #: The tables holding the user's things, parents first. The search index and the migrations'
 #: table are made by the new file itself.
@@ -154,6 +155,28 @@ def copy_readable(source: sqlite3.Connection, target: sqlite3.Connection) -> Sal
     salvage.conversations = target.execute("SELECT count(*) FROM conversations").fetchone()[0]
     salvage.messages = target.execute("SELECT count(*) FROM messages").fetchone()[0]
     return salvage
+
+
+def salvage_into(target: sqlite3.Connection, damaged: Path) -> Salvage | None:
+    """What can still be read of ``damaged`` (a file set aside as it was), copied into
+    ``target``, a new file; None when nothing could be read, or when ``target`` already holds
+    chats (another start's, which are not to be mixed with these)."""
+    for query in ("mode=ro", "mode=ro&immutable=1"):  # immutable: no -shm file to make
+        try:
+            source = sqlite3.connect(f"{damaged.resolve().as_uri()}?{query}", uri=True,
+                                     timeout=0.5, isolation_level=None)  # fmt: skip
+        except sqlite3.Error:
+            continue
+        try:
+            if target.execute("SELECT 1 FROM conversations LIMIT 1").fetchone():
+                return None
+            salvage = copy_readable(source, target)
+            return salvage if salvage.conversations or salvage.messages else None
+        except sqlite3.Error:  # not even the schema can be read, or the new file is refused
+            continue
+        finally:
+            source.close()
+    return None
 
 
 def _mend(db: sqlite3.Connection) -> None:

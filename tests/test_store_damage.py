@@ -14,9 +14,10 @@ import pytest
 
 from desktop_chat import store_files
 from desktop_chat.history import StoredChat
-from desktop_chat.store import Store, StoreError
+from desktop_chat.store import MIGRATIONS, Store, StoreError
 from tests.support.damaged_db import (
     garble,
+    leaf_pages,
     readable_messages,
     unreadable_conversations,
     write_chats,
@@ -175,4 +176,28 @@ def test_the_chat_on_show_is_written_again_where_the_repaired_copy_lacks_it(tmp_
         m.content for m in chat.conversation.messages
     ]
     assert len(chat.conversation.messages) == counts[conv]
+    store.close()
+
+
+def test_a_file_damaged_where_opening_reads_is_set_aside_and_what_can_be_read_copied(
+    tmp_path, monkeypatch
+):
+    """Damage in the page opening reads (the migrations' table): the file is set aside at
+    once, as before, and now the chats it still holds are copied into the new one."""
+    monkeypatch.setattr(store_files.time, "strftime", lambda fmt: STAMP)
+    path = tmp_path / "conversations.sqlite3"
+    counts = write_chats(path)
+    size, (page,) = leaf_pages(path, "schema_migrations")
+    with open(path, "r+b") as f:
+        f.seek((page - 1) * size)
+        f.write(b"\xff" * size)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    store = Store.open(path)
+    (note,) = store.notes
+    aside = path.with_name(f"{path.name}.damaged-{STAMP}")
+    assert f"it was kept as {aside}" in note
+    assert f"(12 conversations, {sum(counts.values()):,} messages) was copied" in note
+    assert hashlib.sha256(aside.read_bytes()).hexdigest() == digest
+    assert all(len(store.branch(conv)) == n for conv, n in counts.items())
+    assert store.integrity_ok() and store.version == len(MIGRATIONS)
     store.close()
