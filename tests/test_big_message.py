@@ -5,7 +5,7 @@ window shows its start with "Show all", so nothing on the GUI thread is sized to
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QPlainTextEdit
 
 from tests.support.fake_openai import Step
 from tests.support.gui import reply_done, running_window, screenshot, wait_for
@@ -14,22 +14,34 @@ LINE = "The quick brown fox jumps over the lazy dog, and then it rests a while. 
 BIG = (LINE + "\n") * (2_000_000 // (len(LINE) + 1)) + "the very end"
 
 
-def test_a_2_mb_message_is_sent_whole_and_shown_by_its_start(qapp, qtbot, fake):
-    from desktop_chat.gui.messages import BUBBLE_CHARS
+def count_reads(monkeypatch) -> list[int]:
+    """The length of each text read out of a plain-text document (a copy of all of it)."""
+    reads = []
+    read = QPlainTextEdit.toPlainText
+
+    def counting(edit):
+        text = read(edit)
+        reads.append(len(text))
+        return text
+
+    monkeypatch.setattr(QPlainTextEdit, "toPlainText", counting)
+    return reads
+
+
+def test_a_2_mb_message_is_sent_whole_and_shown_by_its_start(qapp, qtbot, fake, monkeypatch):
+    from desktop_chat.gui.messages import PREVIEW_CHARS
 
     fake.script = [Step(pieces=["Got it."])]
+    reads = count_reads(monkeypatch)
     with running_window(qapp) as (loop, window):
         edit = window.composer.edit
-        reads = []
-        read = edit.toPlainText
-        edit.toPlainText = lambda: (text := read(), reads.append(len(text)))[0]
 
         async def scenario():
             await window.controller.refresh()
             edit.setPlainText(BIG)  # pasted
             reads.clear()
             qtbot.keyClick(edit, Qt.Key.Key_Return)
-            assert read() == "", "the composer is empty once it is sent"
+            assert edit.toPlainText() == "", "the composer is empty once it is sent"
             await wait_for(lambda: reply_done(window), what="the reply")
 
         loop.run_until_complete(scenario())
@@ -39,7 +51,9 @@ def test_a_2_mb_message_is_sent_whole_and_shown_by_its_start(qapp, qtbot, fake):
         assert sent["role"] == "user" and sent["content"] == BIG.strip()
         assert window.controller.conversation.messages[0].content == BIG.strip()
         bubble = window.view.items[0]
-        assert len(bubble.label.text()) <= BUBBLE_CHARS + 2, "the label holds only the start"
+        assert len(bubble.label.text()) <= PREVIEW_CHARS + 2, "the label holds only the start"
+        high = bubble.label.height() / bubble.label.fontMetrics().lineSpacing()
+        assert high <= 14, f"collapsed to a few lines, not a screenful ({high:.0f} lines high)"
         assert bubble.label.text().startswith(LINE[:200]) and bubble.label.text().endswith("…")
         assert bubble.show_all.isVisible()
         assert bubble.show_all.text() == "Show all (1,983 lines, 2.0 MB)"
@@ -59,3 +73,34 @@ def test_a_short_message_shows_whole_without_show_all(qapp):
     message = Conversation().add_user("Two lines,\nshort ones.")
     bubble = UserMessage(0, message)
     assert bubble.label.text() == "Two lines,\nshort ones." and bubble.show_all is None
+    medium = "\n".join(f"line {i}: " + "x" * 60 for i in range(39))  # a function pasted
+    bubble = UserMessage(0, Conversation().add_user(medium))
+    assert bubble.label.text() == medium and bubble.show_all is None, "not collapsed"
+
+
+def test_enter_after_the_draft_is_saved_reads_the_2_mb_no_more(qapp, qtbot, fake, monkeypatch):
+    """The draft's save (a moment after the paste) reads the composer's text; Enter, later,
+    sends that copy instead of reading 2 MB out of the document again in its own turn."""
+    from desktop_chat.gui.composer import DRAFT_DELAY_MS
+
+    fake.script = [Step(pieces=["Got it."])]
+    reads = count_reads(monkeypatch)
+    with running_window(qapp) as (loop, window):
+        edit = window.composer.edit
+
+        async def scenario():
+            await window.controller.refresh()
+            edit.setPlainText(BIG)  # pasted
+            drafts, key = window.drafts.drafts, window._draft_key()
+            await wait_for(lambda: drafts.get(key) == BIG, limit_s=10 + DRAFT_DELAY_MS / 1000,
+                           what="the draft saved")  # fmt: skip
+            reads.clear()
+            qtbot.keyClick(edit, Qt.Key.Key_Return)
+            assert max(reads, default=0) < 1_000, "Enter read the 2 MB out of the document again"
+            await wait_for(lambda: reply_done(window), what="the reply")
+
+        loop.run_until_complete(scenario())
+        assert fake.requests[-1]["body"]["messages"][-1]["content"] == BIG.strip()
+        assert window.controller.conversation.messages[0].content == BIG.strip()
+        edit.insertPlainText("typed after")  # a change: the next read is of the new text
+        assert edit.toPlainText() == "typed after" and reads[-1] == len("typed after")

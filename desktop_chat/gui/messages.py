@@ -34,10 +34,14 @@ if TYPE_CHECKING:
 STATS_REASON = 90
 #: Milliseconds between two renders of a streaming reply (~30 per second).
 FRAME_MS = 33
-#: A longer question shows its start and "Show all": wrapping and painting a 2 MB label
-#: froze the window for seconds after Send.
+#: A longer question is collapsed to its start, with "Show all": wrapping and painting a 2 MB
+#: label froze the window for seconds after Send.
 BUBBLE_CHARS = 3_000
 BUBBLE_LINES = 40
+#: What a collapsed question shows: a few lines, not a screenful. A selectable label lays out
+#: its text several times over; a 3,000-character start paused the window 10-30 ms after Send.
+PREVIEW_CHARS = 1_000
+PREVIEW_LINES = 12
 
 
 def _quiet_button(text: str, tip: str, parent: QWidget) -> QToolButton:
@@ -129,7 +133,7 @@ class UserMessage(QWidget):
         self.whole: QWidget | None = None  # the whole text, once "Show all" is pressed
         if self.shown != self.text:
             lines = self.text.count("\n") + 1
-            size = len(self.text.encode(errors="replace"))
+            size = _utf8_size(self.text)
             self.show_all = _quiet_button(
                 f"Show all ({lines:,} lines, {_size(size)})",
                 "Show the whole message in a scrolling box", self.bubble)  # fmt: skip
@@ -196,17 +200,24 @@ class UserMessage(QWidget):
 
 
 def _start_of(text: str) -> str:
-    """The text, or its first ``BUBBLE_LINES`` lines up to ``BUBBLE_CHARS`` characters, and
-    "…" after them."""
-    cut = len(text) if len(text) <= BUBBLE_CHARS else BUBBLE_CHARS
+    """The text, if it has at most ``BUBBLE_CHARS`` characters and ``BUBBLE_LINES`` lines;
+    else its first ``PREVIEW_LINES`` lines up to ``PREVIEW_CHARS`` characters, and "…"."""
+    if len(text) <= BUBBLE_CHARS and text.count("\n") < BUBBLE_LINES:
+        return text
+    cut = min(len(text), PREVIEW_CHARS)
     newline = -1
-    for _ in range(BUBBLE_LINES):
+    for _ in range(PREVIEW_LINES):
         newline = text.find("\n", newline + 1, cut)
         if newline < 0:
             break
     else:
         cut = newline
-    return text if cut >= len(text) else text[:cut].rstrip() + " …"
+    return text[:cut].rstrip() + " …"
+
+
+def _utf8_size(text: str) -> int:
+    # ASCII (most pastes) is one byte a character: known without a 2 MB copy.
+    return len(text) if text.isascii() else len(text.encode(errors="replace"))
 
 
 def _size(size: int) -> str:
