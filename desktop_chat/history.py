@@ -479,20 +479,3 @@ def _columns(message: Message, new: bool = True) -> dict[str, Any]:
         if new:
             columns["interrupted"] = message.interrupted
     return columns
-
-
-async def run_stored_turn(
-    chat: StoredChat,
-    provider: Provider,
-    prompt: str,
-    model: str,
-    params: GenerationParams,
-    label: str | None = None,
-    **meta: object,
-) -> AsyncIterator[Event]:
-    """``session.run_turn`` with the turn kept in the store as it happens."""
-    chat.add_user(prompt, label or model, **meta)
-    chat.reply_started(label or model, provider.name, params.to_dict())
-    async with aclosing(chat.stream(provider, model, params)) as events:
-        async for event in events:
-            yield event
