@@ -217,12 +217,14 @@ class ChatSession:
 
     def params(self, call: GenerationParams | None = None) -> GenerationParams:
         """One call's options, the caller's flags, the persona, the model's alias and
-        provider, then the defaults; the persona's prompt replaces the default one, and code
-        only adds its instruction."""
+        provider, then the defaults; the persona's prompt replaces the default one (not the
+        caller's), and code only adds its instruction."""
         model = self.choice.params if self.choice is not None else GenerationParams()
         base = self.base if self.base is not None else self.settings.defaults
         params = self.flags.over(self.persona.params).over(model).over(base)
-        if self.persona.system_prompt:
+        # The persona's prompt replaces the defaults' one, not one the caller gave (llmchat's
+        # --system, an LLMConfig's system_prompt).
+        if self.persona.system_prompt and not self.flags.system_prompt:
             params = params.replace(system_prompt=self.persona.system_prompt)
         if call is not None:
             params = call.over(params)

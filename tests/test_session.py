@@ -116,10 +116,13 @@ def test_parameters_are_layered_once_for_every_client():
     assert session.params().system_prompt == "Be brief.", "the persona's prompt replaces"
     session.flags = GenerationParams(temperature=0.1)
     assert session.params().temperature == 0.1, "the caller's flags beat the persona"
+    assert session.params().system_prompt == "Be brief."
+    session.flags = GenerationParams(temperature=0.1, system_prompt="Answer in French.")
+    assert session.params().system_prompt == "Answer in French.", "llmchat's --system wins"
     call = session.params(GenerationParams(max_tokens=7))
     assert call.max_tokens == 7 and call.temperature == 0.1, "one call's options on top"
     session.code_only = True
-    assert session.params().system_prompt == f"Be brief.\n\n{CODE_ONLY_PROMPT}"
+    assert session.params().system_prompt == f"Answer in French.\n\n{CODE_ONLY_PROMPT}"
 
 
 def test_attached_files_join_one_message_and_an_edit_keeps_them(tmp_path):
