@@ -175,6 +175,8 @@ class AsyncLLMChat:
     def update_system_prompt(self, prompt: str) -> None:
         self.conversation.system_prompt = prompt
         self.config.system_prompt = prompt
+        if self._params is not None:  # the parameters made for the first turn carry it too
+            self._params = self._params.replace(system_prompt=prompt or None)
 
     # --- the provider ----------------------------------------------------------------------
 

@@ -289,3 +289,17 @@ def test_the_async_manager_closes_what_it_drops(mlx_server):
         return closed_on_removal, [c.is_closed() for c in clients]
 
     assert asyncio.run(go()) == ([True, False], [True, True])
+
+
+def test_a_new_system_prompt_after_a_turn_is_the_one_sent_next():
+    from tests.support.fake_openai import FakeOpenAI, Step
+
+    with FakeOpenAI() as server:
+        server.script = [Step(pieces=["One."]), Step(pieces=["Two."])]
+        chat = LLMChat(base_url=server.base_url, model="m", system_prompt="Old.")
+        assert chat.chat("first", stream=False) == "One."
+        chat.update_system_prompt("New.")
+        assert chat.chat("second", stream=False) == "Two."
+        chat.close()
+    sent = [r["body"]["messages"][0] for r in server.requests if r["method"] == "POST"]
+    assert sent == [{"role": "system", "content": "Old."}, {"role": "system", "content": "New."}]
