@@ -26,14 +26,16 @@ from typing import Any
 from desktop_chat.conversation import Conversation
 from desktop_chat.errors import DesktopChatError
 from desktop_chat.events import TextDelta
-from desktop_chat.params import GenerationParams
+from desktop_chat.params import SAMPLING, GenerationParams
 from desktop_chat.providers.base import Health, Provider
 from desktop_chat.session import ChatSession, Turn, opened_choice
 
 log = logging.getLogger(__name__)
 
-_PARAM_NAMES = ("temperature", "top_p", "top_k", "max_tokens", "frequency_penalty",
-                "presence_penalty", "seed", "stop")  # fmt: skip
+#: The sampling options ``LLMConfig`` and one call take: every ``GenerationParams`` field but
+#: the system prompt (``LLMConfig`` spells each out, with pywayne's defaults; a test checks
+#: that none is missing).
+_PARAM_NAMES = SAMPLING
 
 
 #: pywayne's documented defaults, so code written for it behaves the same here.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_chat.errors import ConfigError
+from desktop_chat.params import NAMES as PARAM_NAMES
 from desktop_chat.params import GenerationParams
 from desktop_chat.paths import AppPaths
 
@@ -280,8 +281,7 @@ def _params(data: Any, where: _Where, table: tuple[str, ...], errors: list) -> G
                     "is not a generation parameter.",
                     table,
                     key,
-                    "Known ones: temperature, top_p, top_k, max_tokens, frequency_penalty, "
-                    "presence_penalty, seed, stop, system_prompt.",
+                    f"Known ones: {', '.join(PARAM_NAMES)}.",
                 )
             )
         except (ValueError, TypeError) as exc:

@@ -83,3 +83,10 @@ class GenerationParams:
             if value not in (None, ()):
                 out[f.name] = list(value) if f.name == "stop" else value
         return out
+
+
+#: Every parameter's name, in order: what settings tables, ``LLMConfig`` and a call's options
+#: accept (derived, so a new parameter is known everywhere at once).
+NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(GenerationParams))
+#: The sampling ones: all but the system prompt, which clients keep apart.
+SAMPLING: tuple[str, ...] = tuple(n for n in NAMES if n != "system_prompt")

@@ -303,3 +303,28 @@ def test_a_new_system_prompt_after_a_turn_is_the_one_sent_next():
         chat.close()
     sent = [r["body"]["messages"][0] for r in server.requests if r["method"] == "POST"]
     assert sent == [{"role": "system", "content": "Old."}, {"role": "system", "content": "New."}]
+
+
+def test_llm_config_knows_every_generation_parameter():
+    """A parameter added to GenerationParams is an LLMConfig option and a call option too."""
+    import dataclasses
+
+    from desktop_chat.api import LLMConfig, call_params
+    from desktop_chat.params import SAMPLING, GenerationParams
+
+    config_fields = {f.name for f in dataclasses.fields(LLMConfig)}
+    assert set(SAMPLING) <= config_fields
+    values = {
+        "temperature": 0.3,
+        "top_p": 0.5,
+        "top_k": 7,
+        "max_tokens": 9,
+        "seed": 3,
+        "frequency_penalty": 0.1,
+        "presence_penalty": 0.2,
+        "stop": ("END",),
+    }
+    assert set(values) == set(SAMPLING), "this test names every parameter"
+    params = LLMConfig(**values).params()
+    assert {n: getattr(params, n) for n in SAMPLING} == values
+    assert call_params(GenerationParams(), None, values).to_dict() == {**values, "stop": ["END"]}
