@@ -130,7 +130,12 @@ class StoredChat:
                 self._unsaved.append([self.conversation, cid, self.ids])
             return
         if cid is not None and self._reply_id is None:
-            self._recent[cid] = (self.store.stamp(cid), self.conversation, self.ids)
+            try:
+                stamp = self.store.stamp(cid)
+            except StoreError as err:  # not kept for a quick return; nothing else depends on it
+                log.warning("conversation %s not kept: %s", cid, err)
+                return
+            self._recent[cid] = (stamp, self.conversation, self.ids)
             while len(self._recent) > 4:
                 self._recent.pop(next(iter(self._recent)))
 

@@ -9,7 +9,7 @@ import asyncio
 import shutil
 
 from desktop_chat import store_files
-from tests.support.damaged_db import garble, unreadable_conversations, write_chats
+from tests.support.damaged_db import garble, leaf_pages, unreadable_conversations, write_chats
 from tests.support.gui import running_window, screenshot, wait_for
 
 STAMP = "20260101-120000"
@@ -27,6 +27,17 @@ def _said(window) -> str:
     if banner is not None:
         shown += [banner.message.text(), banner.hint.text()]
     return "\n".join(shown)
+
+
+async def _repaired(window) -> None:
+    """Wait until the window says the repair is done (the hint while it runs says "kept
+    aside")."""
+    await wait_for(lambda: "the damaged file is kept as" in _said(window), what="the repair said")
+
+
+async def _banner_shown(window) -> None:
+    await wait_for(lambda: _banner(window) is not None and _banner(window).isVisible(),
+                   what="the banner on screen")  # fmt: skip
 
 
 def _titles(window) -> list[str]:
@@ -59,7 +70,7 @@ def test_the_window_finds_a_damaged_file_after_opening_and_says_where_it_went(
 
         async def scenario():
             await c.refresh()
-            await wait_for(lambda: "kept as" in _said(window), what="the repair said")
+            await _repaired(window)
 
         loop.run_until_complete(scenario())
         aside = path.with_name(f"{path.name}.damaged-{STAMP}")
@@ -111,7 +122,8 @@ def test_a_conversation_that_cannot_be_read_is_a_banner_and_the_file_is_repaired
                 assert "copies what can still be read into a new file" in banner.hint.text()
                 assert len(c.conversation.messages) == counts[good], "the chat on show stays"
                 screenshot(window, "store-read-damaged")
-            await wait_for(lambda: "kept as" in _said(window), what="the repair said")
+            await _repaired(window)
+            await _banner_shown(window)
             screenshot(window, "store-read-damaged-repaired")
             await _click(window, bad)
             assert c.chat.conversation_id == bad
@@ -122,3 +134,57 @@ def test_a_conversation_that_cannot_be_read_is_a_banner_and_the_file_is_repaired
         assert sorted(_titles(window)) == sorted(f"Chat {n}" for n in range(len(counts)))
     assert [p.name for p in path.parent.iterdir() if ".damaged-" in p.name]
     assert unreadable_conversations(path) == []
+
+
+def _overwrite(path, table: str) -> None:
+    """Every leaf page of ``table`` overwritten with garbage (the app running)."""
+    size, pages = leaf_pages(path, table)
+    with open(path, "r+b") as f:
+        for page in pages:
+            f.seek((page - 1) * size)
+            f.write(b"\xa5" * size)
+
+
+def test_the_list_and_search_the_store_cannot_read_are_banners_and_come_back_repaired(
+    qapp, qtbot, fake, _isolated_home
+):
+    """The conversations' own rows and the search index damaged while the app runs: ⌘N still
+    starts a chat, the sidebar keeps its list and says why, a search says why; once repaired
+    every chat is listed again (under "Recovered conversation", its title lost) and search
+    finds words."""
+    from PySide6.QtCore import Qt
+
+    path = _isolated_home / "data" / "conversations.sqlite3"
+    path.parent.mkdir()
+    counts = write_chats(path)
+    with running_window(qapp) as (loop, window):
+        c = window.controller
+
+        async def scenario():
+            await c.refresh()
+            c.store.checked()
+            await _click(window, min(counts))
+            _overwrite(path, "conversations")
+            _overwrite(path, "messages_fts_data")
+            c.store.db.execute("PRAGMA shrink_memory")
+            with c.store._lock:  # the repair waits while the banners are looked at
+                qtbot.keyClick(window.composer.edit, Qt.Key.Key_N,
+                               Qt.KeyboardModifier.ControlModifier)  # fmt: skip
+                await wait_for(lambda: c.chat.conversation_id is None, what="a new chat")
+                window.refresh_sidebar()
+                assert "Could not read the conversation database" in _said(window)
+                assert len(_titles(window)) == len(counts), "the list stays as it was"
+                window.sidebar.search.clear()
+                qtbot.keyClicks(window.sidebar.search, "robot")
+                assert "Could not read the conversation database" in _said(window)
+                await _banner_shown(window)
+                screenshot(window, "store-search-damaged")
+            await _repaired(window)
+            window.sidebar.search.clear()
+            assert _titles(window) == ["Recovered conversation"] * len(counts)
+            qtbot.keyClicks(window.sidebar.search, "robot")
+            assert window.sidebar.showing_hits and window.sidebar.list.count() > 0
+            await _banner_shown(window)
+            screenshot(window, "store-search-repaired")
+
+        loop.run_until_complete(scenario())
