@@ -125,3 +125,38 @@ def test_the_api_reads_a_damaged_chat_after_repairing_the_file_and_never_raises(
     store = Store.open(path)
     assert len(store.branch(store.find_external("api:alice"))) == kept + 2
     store.close()
+
+
+def test_llmchat_running_when_the_check_finds_damage_says_so_and_goes_on_saved(
+    tiny_model_dir, _isolated_home
+):
+    """The file is damaged while llmchat waits at its prompt: the check after opening finds
+    it (``CHECK_AFTER_S``), the repair is said after the next reply, and the chat is saved in
+    the repaired copy."""
+    from desktop_chat.store_repair import CHECK_AFTER_S
+
+    path = _isolated_home / "data" / "conversations.sqlite3"
+    path.parent.mkdir(parents=True)
+    counts = write_chats(path)
+    latest = max(counts)
+    child = _spawn([str(tiny_model_dir), "--continue", "--temperature", "0", "--max-tokens",
+                    "24"], _isolated_home)  # fmt: skip
+    child.expect_exact(PROMPT)
+    assert f"Continuing “Chat {latest - 1}” ({counts[latest]} messages)" in (
+        child.logfile_read.getvalue()
+    )
+    garble(path)
+    (bad,) = unreadable_conversations(path)
+    child.expect(pexpect.TIMEOUT, timeout=CHECK_AFTER_S + 3)  # the check runs meanwhile
+    child.sendline("What is the capital of France?")
+    child.expect_exact("the damaged file is kept as")
+    child.expect_exact(PROMPT)
+    child.sendline("Bye")
+    child.expect(pexpect.EOF)
+    assert child.wait() == 0
+    assert "Traceback" not in child.logfile_read.getvalue()
+    store = Store.open(path)
+    contents = [m.content for m in store.branch(latest)]
+    assert len(contents) == counts[latest] + 2 and contents[-2] == "What is the capital of France?"
+    assert len(store.message_ids(bad)) < counts[bad] and store.integrity_ok()
+    store.close()

@@ -56,11 +56,15 @@ async def reply(state: ChatState, prompt: str) -> None:
         tell_store_news()
 
 
-def tell_store_news() -> None:
+def tell_store_news() -> bool:
+    """Say what the store met; True when that was a damaged file replaced by a repaired copy."""
+    repaired = False
     while _store_news:  # the store's check thread may add to it meanwhile
         problem = _store_news.pop(0)
+        repaired = repaired or getattr(problem, "kind", "") == "repaired"
         out(f"\n[{problem.message}]\n{problem.hint}\n" if problem else
             "\n[The chat is saved again.]\n")  # fmt: skip
+    return repaired
 
 
 def _figures(event: Finished) -> str:
@@ -76,7 +80,10 @@ def chat_loop(state: ChatState, log_dir) -> None:
     with contextlib.suppress(ImportError):  # absent on Windows
         import readline  # noqa: F401  (line editing and input history for input())
     while True:
-        tell_store_news()  # a damaged file the store found and repaired since
+        if tell_store_news():  # a damaged file the store found and repaired since
+            repaired = getattr(state.session.chat, "repaired", None)
+            if repaired is not None:  # the chat on show, written again where the copy lacks it
+                repaired()
         try:
             line = input(PROMPT).strip()
         except (EOFError, KeyboardInterrupt):
