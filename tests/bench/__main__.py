@@ -9,7 +9,9 @@ Each row sets the product against a baseline measured in the same run, on the sa
 - the quick prompt (``tests/bench/hotkey_bench.py``): hotkey press to its input focused, under
   Xvfb, vs ``xdotool key`` alone;
 - the store (``tests/bench/store_bench.py``): opening and switching 10,000-message
-  conversations vs 40-message ones, FTS search over 100,000 messages vs a ``LIKE`` scan.
+  conversations vs 40-message ones, FTS search over 100,000 messages vs a ``LIKE`` scan,
+  opening a 100,000-message database vs an empty one (and a start's first reads with the
+  damage check to come vs none, and that check's own time).
 Figures are medians; ratios are product / baseline.
 """
 
