@@ -95,8 +95,11 @@ def test_enter_after_the_draft_is_saved_reads_the_2_mb_no_more(qapp, qtbot, fake
             await wait_for(lambda: drafts.get(key) == BIG, limit_s=10 + DRAFT_DELAY_MS / 1000,
                            what="the draft saved")  # fmt: skip
             reads.clear()
+            typed = edit.toPlainText()
             qtbot.keyClick(edit, Qt.Key.Key_Return)
             assert max(reads, default=0) < 1_000, "Enter read the 2 MB out of the document again"
+            sent = window.controller.conversation.messages[0].content
+            assert sent is typed, "the 2 MB were copied on their way to the conversation"
             await wait_for(lambda: reply_done(window), what="the reply")
 
         loop.run_until_complete(scenario())

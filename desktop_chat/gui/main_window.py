@@ -356,7 +356,7 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
 
     # --- the user's actions --------------------------------------------------------------
 
-    @Slot(str)
+    @Slot(object)
     def send(self, text: str) -> None:
         if not text.strip():
             self._stop_waiting()
