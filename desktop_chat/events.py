@@ -1,10 +1,11 @@
-"""What a provider streams: text deltas, then one ``Finished`` with the reply's figures; before
-any text, a ``Retrying`` for each new attempt."""
+"""What a provider streams: the answer's text deltas (after its thinking's, for a reasoning
+model), then one ``Finished`` with the reply's figures; before any of them, a ``Retrying`` for
+each new attempt."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +14,9 @@ class Usage:
     completion_tokens: int | None = None
     #: True when the server did not report usage and the numbers were counted here.
     estimated: bool = False
+    #: Of ``completion_tokens``, those spent thinking (as OpenAI counts them); None for a
+    #: reply with no thinking. Counted one per piece when the server does not say.
+    reasoning_tokens: int | None = None
 
     @property
     def total_tokens(self) -> int | None:
@@ -26,6 +30,20 @@ class TextDelta:
     """A piece of the reply, in order."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the model's thinking, before the answer: shown apart, never part of the
+    answer's text, never sent back to the model.
+
+    ``was_answer``: this thought is the text streamed so far as the answer (every
+    ``TextDelta`` before it): the stream began inside a thought that only its closing marker
+    showed (``reasoning.ReplyParser``). Take that text out of the answer; the answer starts
+    again after this event."""
+
+    text: str
+    was_answer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +70,7 @@ class Finished:
 
     finish_reason: str | None
     usage: Usage
-    #: Seconds from sending the request to the first text.
+    #: Seconds from sending the request to the first token (thinking or answer).
     ttft_s: float | None
     #: Completion tokens per second, measured from the first token to the last.
     tokens_per_s: float | None
@@ -64,6 +82,8 @@ class Finished:
     #: prompt tokens, how many of the oldest messages were left out to fit the context, the
     #: context it held, and what kept it from growing ("memory" or "window").
     extra: dict[str, float | int | str] = field(default_factory=dict)
+    #: Seconds from sending the request to the answer's first text, after any thinking.
+    answer_ttft_s: float | None = None
 
     @property
     def dropped_messages(self) -> int:
@@ -90,38 +110,56 @@ class Finished:
                 f"{new_chat}, or choose a model with a longer window.")  # fmt: skip
 
     def as_metadata(self) -> dict[str, object]:
-        return {
+        usage: dict[str, object] = {
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "total_tokens": self.usage.total_tokens,
+            "estimated": self.usage.estimated,
+        }
+        meta: dict[str, object] = {
             "model": self.model,
             "provider": self.provider,
             "finish_reason": self.finish_reason,
-            "usage": {
-                "prompt_tokens": self.usage.prompt_tokens,
-                "completion_tokens": self.usage.completion_tokens,
-                "total_tokens": self.usage.total_tokens,
-                "estimated": self.usage.estimated,
-            },
+            "usage": usage,
             "ttft_s": self.ttft_s,
             "tokens_per_s": self.tokens_per_s,
             "total_s": self.total_s,
             **self.extra,
         }
+        # Only a reply that thought has these figures: a plain reply's stay as they were.
+        if self.usage.reasoning_tokens is not None:
+            usage["reasoning_tokens"] = self.usage.reasoning_tokens
+            meta["answer_ttft_s"] = self.answer_ttft_s
+        return meta
 
 
 class ReplyClock:
-    """Times one reply: time to first token and tokens per second after it."""
+    """Times one reply: time to first token, to the answer's first token after any thinking,
+    and tokens per second after the first; counts the pieces of each."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
         self.first_token: float | None = None
+        self.first_answer: float | None = None
         self.last_token: float | None = None
         self.chunks = 0
+        self.reasoning_chunks = 0
 
-    def tick(self) -> None:
+    def tick(self, *, reasoning: bool = False) -> None:
+        """One piece arrived: of the thinking when ``reasoning``, else of the answer."""
         now = time.perf_counter()
         if self.first_token is None:
             self.first_token = now
+        if reasoning:
+            self.reasoning_chunks += 1
+        elif self.first_answer is None:
+            self.first_answer = now
         self.last_token = now
         self.chunks += 1
+
+    def answer_was_thought(self) -> None:
+        """A ``ReasoningDelta(was_answer=True)``: every piece so far was thinking."""
+        self.reasoning_chunks, self.first_answer = self.chunks, None
 
     @property
     def ttft_s(self) -> float | None:
@@ -143,6 +181,9 @@ class ReplyClock:
             # The first token's time belongs to the prompt (prefill), so count the ones after it.
             span = (self.last_token or end) - self.first_token
             tps = (tokens - 1) / span if span > 0 else None
+        if usage.reasoning_tokens is None and self.reasoning_chunks:
+            usage = replace(usage, reasoning_tokens=self.reasoning_chunks)
+        answer = None if self.first_answer is None else self.first_answer - self.started
         return Finished(
             finish_reason=finish_reason,
             usage=usage,
@@ -152,7 +193,8 @@ class ReplyClock:
             model=model,
             provider=provider,
             extra=extra or {},
+            answer_ttft_s=answer,
         )
 
 
-Event = TextDelta | Retrying | Finished
+Event = TextDelta | ReasoningDelta | Retrying | Finished
