@@ -145,14 +145,15 @@ class ReplyClock:
         self.chunks = 0
         self.reasoning_chunks = 0
 
-    def tick(self, *, reasoning: bool = False) -> None:
-        """One piece arrived: of the thinking when ``reasoning``, else of the answer."""
+    def tick(self, kind: str = "answer") -> None:
+        """One piece arrived, of the ``kind`` ``"answer"``, ``"reasoning"`` or ``"held"``
+        (a marker's first characters, held until the next piece says what they are)."""
         now = time.perf_counter()
         if self.first_token is None:
             self.first_token = now
-        if reasoning:
+        if kind == "reasoning":
             self.reasoning_chunks += 1
-        elif self.first_answer is None:
+        elif kind == "answer" and self.first_answer is None:
             self.first_answer = now
         self.last_token = now
         self.chunks += 1

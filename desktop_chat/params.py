@@ -15,6 +15,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "frequency_penalty": (-2.0, 2.0),
     "presence_penalty": (-2.0, 2.0),
 }
+#: What OpenAI's reasoning models (and gpt-oss's chat template) take as ``reasoning_effort``.
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,11 @@ class GenerationParams:
     seed: int | None = None
     stop: tuple[str, ...] = field(default=())
     system_prompt: str | None = None
+    #: Thinking on or off, for a model whose chat template takes ``enable_thinking`` (sent
+    #: to servers as ``chat_template_kwargs``); None leaves it to the model.
+    think: bool | None = None
+    #: How hard a reasoning model thinks: one of ``EFFORTS``; None leaves it to the model.
+    reasoning_effort: str | None = None
 
     def __post_init__(self) -> None:
         for name, (low, high) in _RANGES.items():
@@ -54,6 +61,13 @@ class GenerationParams:
             object.__setattr__(self, "stop", tuple(self.stop))
         if self.system_prompt is not None and not isinstance(self.system_prompt, str):
             raise ValueError(f"system_prompt must be text, not {self.system_prompt!r}")
+        if self.think is not None and not isinstance(self.think, bool):
+            raise ValueError(f"think must be true or false, not {self.think!r}")
+        if self.reasoning_effort is not None and self.reasoning_effort not in EFFORTS:
+            raise ValueError(
+                f"reasoning_effort must be one of {', '.join(EFFORTS)}, not "
+                f"{self.reasoning_effort!r}"
+            )
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> GenerationParams:
@@ -88,5 +102,8 @@ class GenerationParams:
 #: Every parameter's name, in order: what settings tables, ``LLMConfig`` and a call's options
 #: accept (derived, so a new parameter is known everywhere at once).
 NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(GenerationParams))
-#: The sampling ones: all but the system prompt, which clients keep apart.
-SAMPLING: tuple[str, ...] = tuple(n for n in NAMES if n != "system_prompt")
+#: The switches for a reasoning model's thinking.
+REASONING: tuple[str, ...] = ("think", "reasoning_effort")
+#: The sampling ones: all but the system prompt and the thinking switches, which clients
+#: keep apart.
+SAMPLING: tuple[str, ...] = tuple(n for n in NAMES if n != "system_prompt" and n not in REASONING)

@@ -213,6 +213,17 @@ class ReplyParser:
         self._answer.clear()
 
 
+def piece_kind(events: list[Event], thinking: bool) -> str:
+    """What a piece of the stream was, for ``ReplyClock.tick``: ``"answer"`` if it showed
+    answer text, ``"reasoning"`` if it showed thinking or came while the reply was
+    ``thinking`` (a closing marker alone), else ``"held"``."""
+    if any(isinstance(e, TextDelta) for e in events):
+        return "answer"
+    if thinking or any(isinstance(e, ReasoningDelta) for e in events):
+        return "reasoning"
+    return "held"
+
+
 def _earliest(text: str, markers: tuple[str, ...]) -> tuple[int, str] | None:
     """The marker that starts first in ``text`` (the longest of those starting there)."""
     best: tuple[int, int, str] | None = None

@@ -69,13 +69,15 @@ def translate_error(
     base_url: str,
     partial_text: str = "",
     key_env: str | None = None,
+    midway: bool = False,
 ) -> ProviderError:
-    """The typed error for ``exc``; mid-reply failures become ``StreamInterrupted``."""
+    """The typed error for ``exc``; mid-reply failures (once text, or only thinking, has
+    arrived: ``midway``) become ``StreamInterrupted``."""
     import openai
 
     if isinstance(exc, ProviderError):
         return exc
-    if partial_text:
+    if partial_text or midway:
         return StreamInterrupted(
             f"The reply from {provider} stopped before it was finished "
             f"({type(exc).__name__}: {_server_message(exc)}).",

@@ -26,12 +26,13 @@ from desktop_chat.errors import (
     RequestTimeout,
     StreamInterrupted,
 )
-from desktop_chat.events import Event, ReplyClock, Retrying, TextDelta, Usage
+from desktop_chat.events import Event, ReasoningDelta, ReplyClock, Retrying, Usage
 from desktop_chat.keys import OPENAI_HOSTS, ensure_safe_transport, env_var_for, is_loopback
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers import request_body
 from desktop_chat.providers.base import Health
 from desktop_chat.providers.http_errors import translate_error
+from desktop_chat.reasoning import ReplyParser, ReplyParts, piece_kind
 from desktop_chat.redact import remember
 
 if TYPE_CHECKING:
@@ -82,6 +83,9 @@ class OpenAICompatProvider:
         # Learned from the server's refusals, so later requests are sent right the first time.
         self._send_stream_options = True
         self._max_tokens_key = "max_tokens"
+        # OpenAI's own API refuses chat-template arguments; the servers that template
+        # locally (vLLM, llama.cpp, mlx_lm.server, SGLang…) take them.
+        self._send_template_kwargs = (urlsplit(base_url).hostname or "") not in OPENAI_HOSTS
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAICompatProvider(name={self.name!r}, base_url={self.base_url!r})"
@@ -135,6 +139,11 @@ class OpenAICompatProvider:
         if params.top_k is not None:
             # Not part of the OpenAI API; the local servers that honour it read it from the body.
             body["top_k"] = params.top_k
+        if params.think is not None and self._send_template_kwargs:
+            # The thinking switch of Qwen3-style templates (``enable_thinking``).
+            body["chat_template_kwargs"] = {"enable_thinking": params.think}
+        if params.reasoning_effort is not None:
+            body["reasoning_effort"] = params.reasoning_effort
         if self._send_stream_options:
             body["stream_options"] = {"include_usage": True}
         return body
@@ -150,6 +159,11 @@ class OpenAICompatProvider:
             self._max_tokens_key = "max_completion_tokens"
             body["max_completion_tokens"] = body.pop("max_tokens")
             return True
+        if "chat_template_kwargs" in text and "chat_template_kwargs" in body:
+            # A server that does not template for itself: the switch can do nothing there.
+            self._send_template_kwargs = False
+            body.pop("chat_template_kwargs")
+            return True
         return False
 
     # --- streaming -----------------------------------------------------------------------
@@ -159,17 +173,17 @@ class OpenAICompatProvider:
     ) -> AsyncIterator[Event]:
         body = self._request(messages, model, params)
         clock = ReplyClock()
-        parts: list[str] = []
+        reply = ReplyParts()
         attempt = 0
         while True:
             attempt += 1
             try:
-                async with aclosing(self._attempt(body, clock, parts, messages)) as events:
+                async with aclosing(self._attempt(body, clock, reply, messages)) as events:
                     async for event in events:
                         yield event
                 return
             except ProviderError as err:
-                if parts:
+                if reply.started:  # a thought or answer shown is never shown twice
                     raise
                 if attempt <= 2 and self._adapt(body, err):
                     attempt -= 1
@@ -193,7 +207,7 @@ class OpenAICompatProvider:
         self,
         body: dict[str, Any],
         clock: ReplyClock,
-        parts: list[str],
+        reply: ReplyParts,
         messages: Sequence[dict[str, str]],
     ) -> AsyncIterator[Event]:
         # Until the stream's first chunk, a deadline: a server that accepted the request and
@@ -203,7 +217,7 @@ class OpenAICompatProvider:
         deadline = asyncio.timeout(self.first_token_timeout_s)
         try:
             async with deadline:
-                async for event in self._chunks(client, body, clock, parts, messages, deadline):
+                async for event in self._chunks(client, body, clock, reply, messages, deadline):
                     yield event
         except TimeoutError:
             if not deadline.expired():
@@ -223,7 +237,7 @@ class OpenAICompatProvider:
         client: AsyncOpenAI,
         body: dict[str, Any],
         clock: ReplyClock,
-        parts: list[str],
+        reply: ReplyParts,
         messages: Sequence[dict[str, str]],
         deadline: asyncio.Timeout,
     ) -> AsyncIterator[Event]:
@@ -249,24 +263,35 @@ class OpenAICompatProvider:
             ) from exc
         finish_reason: str | None = None
         usage: Usage | None = None
+        parser = ReplyParser()
         try:
             async for chunk in response:
                 deadline.reschedule(None)
                 if getattr(chunk, "usage", None):
-                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                    usage = _usage(chunk.usage)
                 for choice in chunk.choices or ():
-                    text = choice.delta.content if choice.delta is not None else None
-                    if text:
-                        clock.tick()
-                        parts.append(text)
-                        yield TextDelta(text)
+                    delta = choice.delta
+                    thought, text = _thinking(delta), getattr(delta, "content", None) or ""
+                    if thought or text:
+                        thinking = parser.thinking
+                        # Thinking first: a piece that holds both ends the thought with it.
+                        events = [*parser.reasoning(thought), *parser.text(text)]
+                        clock.tick(piece_kind(events, thinking or parser.thinking))
+                        for event in events:
+                            if isinstance(event, ReasoningDelta) and event.was_answer:
+                                clock.answer_was_thought()
+                            reply.add(event)
+                            yield event
                     if choice.finish_reason:
                         finish_reason = choice.finish_reason
+            for event in parser.close():
+                reply.add(event)
+                yield event
         except (json.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
             raise MalformedResponse(
                 f"{self.name} sent a reply that is not a valid OpenAI-compatible stream.",
                 "Check that the base URL points at the API (it usually ends in /v1).",
-                partial_text="".join(parts),
+                partial_text=reply.text,
             ) from exc
         except Exception as exc:
             raise translate_error(
@@ -274,19 +299,19 @@ class OpenAICompatProvider:
                 provider=self.name,
                 model=model,
                 base_url=self.base_url,
-                partial_text="".join(parts),
+                partial_text=reply.text,
+                midway=reply.started,
             ) from exc
         finally:
             # Closing the stream also runs when the consuming task is cancelled: the server
             # sees the connection close and stops generating.
             await response.close()
         if finish_reason is None:
-            partial = "".join(parts)
-            if partial:
+            if reply.started:
                 raise StreamInterrupted(
                     f"The reply from {self.name} stopped before it was finished.",
                     "The partial reply was kept. Retry to ask again.",
-                    partial_text=partial,
+                    partial_text=reply.text,
                 )
             raise MalformedResponse(
                 f"{self.name} closed the stream without sending a reply.",
@@ -322,6 +347,23 @@ class OpenAICompatProvider:
             return Health(False, str(err), time.perf_counter() - start)
         latency = time.perf_counter() - start
         return Health(True, f"{len(models)} models available", latency, tuple(models))
+
+
+def _thinking(delta: Any) -> str:
+    """A delta's thinking field: ``reasoning_content`` (DeepSeek, vLLM, LM Studio, llama.cpp)
+    or ``reasoning`` (mlx_lm.server, OpenRouter, Ollama). The SDK keeps fields it does not
+    know as attributes; a server sending both sends the same text twice, so one is taken."""
+    if delta is None:
+        return ""
+    text = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+    return text if isinstance(text, str) else ""
+
+
+def _usage(reported: Any) -> Usage:
+    details = getattr(reported, "completion_tokens_details", None)
+    # OpenAI reports 0 for a reply that did not think: no thinking, as for other servers.
+    thought = getattr(details, "reasoning_tokens", None) or None
+    return Usage(reported.prompt_tokens, reported.completion_tokens, reasoning_tokens=thought)
 
 
 def _estimate_usage(messages: Sequence[dict[str, str]], chunks: int) -> Usage:

@@ -1,5 +1,6 @@
 """A scripted stand-in for the few cases no real server produces on demand: 401, 404, 429 with
-retry-after, 5xx, a stream cut mid-way, garbage SSE, a stream that ends without finishing.
+retry-after, 5xx, a stream cut mid-way, garbage SSE, a stream that ends without finishing,
+thinking in ``reasoning_content`` deltas (DeepSeek, vLLM, LM Studio, llama.cpp).
 
 Each request takes the next step of the script; requests are recorded for assertions.
 """
@@ -21,6 +22,9 @@ class Step:
     headers: dict[str, str] = field(default_factory=dict)
     #: For 200 streams: text pieces sent as chat.completion.chunk events.
     pieces: list[str] = field(default_factory=list)
+    #: Thinking sent before the pieces, each in a delta's ``reasoning_field``.
+    reasoning: list[str] = field(default_factory=list)
+    reasoning_field: str = "reasoning_content"
     #: "stop" sends finish_reason and [DONE]; "cut" drops the connection after the pieces
     #: mid-chunk; "end" closes cleanly without finishing; "garbage" sends invalid SSE data;
     #: "error" sends an error event (``error`` as its message) after the pieces.
@@ -32,14 +36,17 @@ class Step:
     body: Any = None
 
 
-def chunk(text: str | None = None, finish: str | None = None, usage=None) -> bytes:
+def chunk(
+    text: str | None = None, finish: str | None = None, usage=None, delta: dict | None = None
+) -> bytes:
+    delta = {"content": text} if text else (delta or {})
     data = {
         "id": "chatcmpl-1",
         "object": "chat.completion.chunk",
         "created": 0,
         "model": "fake",
         "choices": [] if usage and text is None and finish is None else [
-            {"index": 0, "delta": {"content": text} if text else {}, "finish_reason": finish}
+            {"index": 0, "delta": delta, "finish_reason": finish}
         ],
     }  # fmt: skip
     if usage:
@@ -97,6 +104,9 @@ class FakeOpenAI:
                     self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
                 try:
+                    for thought in step.reasoning:  # as DeepSeek sends it: no content key
+                        thinking = chunk(delta={step.reasoning_field: thought})
+                        self._send(thinking, step.ending == "end")
                     for piece in step.pieces:
                         self._send(chunk(piece), step.ending == "end")
                         fake.sent_at.append(time.time())
