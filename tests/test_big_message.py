@@ -91,7 +91,7 @@ def test_enter_after_the_draft_is_saved_reads_the_2_mb_no_more(qapp, qtbot, fake
         async def scenario():
             await window.controller.refresh()
             edit.setPlainText(BIG)  # pasted
-            drafts, key = window.drafts.drafts, window._draft_key()
+            drafts, key = window.history.drafts.drafts, window.history._draft_key()
             await wait_for(lambda: drafts.get(key) == BIG, limit_s=10 + DRAFT_DELAY_MS / 1000,
                            what="the draft saved")  # fmt: skip
             reads.clear()

@@ -66,7 +66,7 @@ def test_a_2_mb_message_and_its_draft_are_written_off_the_gui_thread(qapp, qtbot
             loop.run_until_complete(scenario())
         finally:
             store.db = watched.db
-        conversation_id = window.controller.chat.conversation_id
+        conversation_id = window.controller.conversation_id
     assert watched.big(True) == [], "nothing of the text's size was written on the GUI thread"
     kinds = [s[0] for s in watched.big(False)]
     assert kinds == ["INSERT INTO drafts", "INSERT INTO messages"], kinds
@@ -127,12 +127,12 @@ def test_a_new_chat_while_the_2_mb_question_is_being_written_keeps_it_once(qapp,
             await c.refresh()
             edit.setPlainText(BIG)
             qtbot.keyClick(edit, Qt.Key.Key_Return)
-            first = c.chat.conversation_id
+            first = c.conversation_id
             window.new_chat()  # before the loop has run the turn's first step
             await wait_for(lambda: not c.busy, what="the stopped turn")
             c.store.idle()
-            window.open_conversation(first)
-            await wait_for(lambda: c.chat.conversation_id == first, what="the first chat")
+            window.history.open_conversation(first)
+            await wait_for(lambda: c.conversation_id == first, what="the first chat")
             return first
 
         first = loop.run_until_complete(scenario())

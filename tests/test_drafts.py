@@ -76,7 +76,7 @@ def test_each_conversation_keeps_its_own_draft_and_sending_clears_it(qapp, qtbot
             await window.controller.refresh()
             type_and_send(qtbot, window, "What is the capital of France?")
             await wait_for(lambda: reply_done(window))
-            first = window.controller.chat.conversation_id
+            first = window.controller.conversation_id
             qtbot.keyClicks(edit, "And of Italy")
             # Saved while typing, without any switch, a moment after the last key.
             await wait_for(lambda: _drafts(_isolated_home).get(str(first)) == "And of Italy",
@@ -86,8 +86,8 @@ def test_each_conversation_keeps_its_own_draft_and_sending_clears_it(qapp, qtbot
             assert edit.toPlainText() == "", "a new chat has no draft yet"
             assert _drafts(_isolated_home)[str(first)] == "And of Italy?", "kept at once"
             qtbot.keyClicks(edit, "Remind me to buy milk")
-            window.open_conversation(first)
-            await wait_for(lambda: window.controller.chat.conversation_id == first)
+            window.history.open_conversation(first)
+            await wait_for(lambda: window.controller.conversation_id == first)
             assert edit.toPlainText() == "And of Italy?"
             assert edit.textCursor().atEnd(), "the cursor is where typing goes on"
             screenshot(window, "draft-restored")
@@ -106,8 +106,8 @@ def test_each_conversation_keeps_its_own_draft_and_sending_clears_it(qapp, qtbot
         assert window.composer.edit.toPlainText() == ""
 
         async def reopen():
-            window.open_conversation(first)
-            await wait_for(lambda: window.controller.chat.conversation_id == first)
+            window.history.open_conversation(first)
+            await wait_for(lambda: window.controller.conversation_id == first)
 
         loop.run_until_complete(reopen())
         assert window.composer.edit.toPlainText() == "And of Italy?"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from desktop_chat.gui.window_history import exported_as
 from desktop_chat.model_names import model_name
 from tests.support.fake_openai import FakeOpenAI, Step
 from tests.support.gui import reply_done, running_window, type_and_send, wait_for
@@ -73,9 +74,9 @@ models = ["{SERVED}"]
 
             loop.run_until_complete(scenario())
             done, cut = (r.stats.text() for r in window.view.replies())
-            conversation = window.controller.chat.conversation_id
+            conversation = window.controller.conversation_id
             stored = window.controller.store.branch(conversation)
-            exported = window.controller.export_text(conversation, "md")
+            exported = window.controller.with_store(exported_as, conversation, "md")[1]
             picker = window.picker.text()
     assert fake.requests[-1]["body"]["model"] == SERVED, "the server is still asked by its id"
     assert done.startswith("tiny-chat · ") and "tok/s" in done, done

@@ -54,10 +54,10 @@ def test_a_persona_per_conversation_and_templates_in_the_composer(qapp, qtbot, f
             assert window.persona_button.text().startswith("Persona: Concise")
             type_and_send(qtbot, window, "What is Python?")
             await wait_for(lambda: reply_done(window))
-            first = controller.chat.conversation_id
+            first = controller.conversation_id
             # A persona of the user's own, with its own model.
-            window.manage("persona")
-            dialog = window.dialog
+            window.persona_button.manage()
+            dialog = window.persona_button.dialog
             dialog._new()
             qtbot.keyClicks(dialog.name, "Pirate")
             qtbot.keyClicks(dialog.text, "Talk like a pirate.")
@@ -83,8 +83,8 @@ def test_a_persona_per_conversation_and_templates_in_the_composer(qapp, qtbot, f
         # Templates: around the selection, or around what is in the composer.
         edit = window.composer.edit
         edit.setPlainText("def f(): return 1/0")
-        explain = next(t for t in controller.library.templates() if t.name == "Find bugs")
-        window.use_template(explain)
+        explain = next(t for t in controller.templates() if t.name == "Find bugs")
+        window.templates_button.use(explain)
         assert edit.toPlainText().startswith("Find the bugs in this code.")
         assert edit.toPlainText().endswith("def f(): return 1/0")
         edit.setPlainText("keep this. summarise this part")
@@ -92,7 +92,7 @@ def test_a_persona_per_conversation_and_templates_in_the_composer(qapp, qtbot, f
         cursor.setPosition(11)
         cursor.movePosition(cursor.MoveOperation.End, cursor.MoveMode.KeepAnchor)
         edit.setTextCursor(cursor)
-        window.use_template(next(t for t in controller.library.templates()
+        window.templates_button.use(next(t for t in controller.templates()
                                  if t.name == "Summarise"))  # fmt: skip
         assert edit.toPlainText().endswith("\n\nsummarise this part")
         qtbot.keyClick(edit, Qt.Key.Key_Escape)  # nothing streaming: the text stays

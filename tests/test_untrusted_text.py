@@ -304,7 +304,7 @@ def test_a_title_and_a_search_hit_quoting_markup_show_as_typed(fake):
     shown = in_window(f"""
         send(window, {question!r})
         await wait_for(lambda: reply_done(window), what="the reply")
-        conversation = window.controller.chat.conversation_id
+        conversation = window.controller.conversation_id
         window.sidebar.search.setText("does")
         await wait_for(lambda: window.sidebar.showing_hits and window.sidebar.list.count(),
                        what="the search hits")
@@ -313,7 +313,7 @@ def test_a_title_and_a_search_hit_quoting_markup_show_as_typed(fake):
         item = window.sidebar.list.item(0)
         shown["hit"] = window.sidebar.list.itemWidget(item).text()
         window.sidebar.search.setText("")
-        window.delete_conversation(conversation)
+        window.history.delete_conversation(conversation)
         await wait_for(lambda: window.sidebar.undo_bar.isVisible(), what="the undo bar")
         grab(window)
         shown["undo"] = window.sidebar.undo_label.text()

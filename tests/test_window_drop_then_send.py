@@ -44,4 +44,4 @@ def test_a_message_sent_while_a_dropped_pdf_is_read_goes_with_it(qapp, qtbot, fa
         sent = posts[0]["body"]["messages"][-1]["content"]
         assert sent.startswith("Summarise the report") and "Page 1 of the report" in sent
         assert window.composer.edit.toPlainText() == "" and not window.waiting_label.isVisible()
-        assert window.controller.files.files == [], "the file went with this message"
+        assert window.controller.session.files.files == [], "the file went with this message"

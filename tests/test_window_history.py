@@ -114,30 +114,30 @@ def test_delete_undo_rename_pin_export_and_import(qapp, qtbot, fake, tmp_path):
         qtbot.mouseClick(window.view.replies()[-1].save_button, Qt.MouseButton.LeftButton)
         assert reply_file.read_text() == "Two.\n"
         stored = controller.store.branch(second)[-1]
-        assert stored.params == controller.params().to_dict() and stored.provider == "fake"
-        controller.rename(first, "Renamed")
-        controller.pin(first, True)
+        assert stored.params == controller.session.params().to_dict() and stored.provider == "fake"
+        window.history.rename(first, "Renamed")
+        window.history.pin(first, True)
         assert _titles(window) == ["Pinned", "Renamed", "Recent", "Second chat"]
-        window.delete_conversation(second)
+        window.history.delete_conversation(second)
         assert window.controller.conversation.messages == [], "the open chat was deleted"
         assert "Second chat" not in _titles(window) and window.sidebar.undo_bar.isVisible()
         qtbot.mouseClick(window.sidebar.undo_button, Qt.MouseButton.LeftButton)
         assert "Second chat" in _titles(window)
         out_md, out_json = tmp_path / "chat.md", tmp_path / "chat.json"
         window.ask_save_path = lambda suggested: str(out_md)
-        window.export_conversation(first, "md")
+        window.history.export_conversation(first, "md")
         assert out_md.read_text().startswith("# Renamed") and "One." in out_md.read_text()
         window.ask_save_path = lambda suggested: str(out_json)
-        window.export_conversation(first, "json")
+        window.history.export_conversation(first, "json")
         assert json.loads(out_json.read_text())["title"] == "Renamed"
-        window.ask_open_path = lambda *a: str(out_json)
-        window.import_conversation()
+        window.history.ask_open_path = lambda *a: str(out_json)
+        window.history.import_conversation()
         loop.run_until_complete(wait_for(lambda: len(controller.store.conversations()) == 3))
         assert [m.content for m in controller.conversation.messages] == ["First chat", "One."]
         bad = tmp_path / "bad.json"
         bad.write_text("{not json")
-        window.ask_open_path = lambda *a: str(bad)
-        window.import_conversation()
+        window.history.ask_open_path = lambda *a: str(bad)
+        window.history.import_conversation()
         loop.run_until_complete(asyncio.sleep(0.1))
         banner = window.view.items[-1]
         assert "bad.json could not be imported" in banner.message.text()
@@ -185,7 +185,7 @@ def test_a_long_conversation_opens_at_its_end_and_earlier_turns_come_on_request(
         window.controller.conversation_replaced.connect(
             lambda _conversation: first_frame.append(len(window.view.items))
         )
-        window.open_conversation(conv)
+        window.history.open_conversation(conv)
         loop.run_until_complete(wait_for(lambda: first_frame))
         assert first_frame == [FIRST], "the first frame draws only what shows"
         assert window.view.items[-1].index == 99
@@ -246,8 +246,8 @@ def test_importing_a_fifo_or_a_device_is_refused_at_once(qapp, qtbot, fake, tmp_
         loop.run_until_complete(a_chat_on_show())
         for chosen, said in ((fifo, "conversation.json is not a regular file"),
                              ("/dev/zero", "zero is not a regular file")):  # fmt: skip
-            window.ask_open_path = lambda *a, chosen=chosen: str(chosen)
-            window.import_conversation()
+            window.history.ask_open_path = lambda *a, chosen=chosen: str(chosen)
+            window.history.import_conversation()
             loop.run_until_complete(wait_for(
                 lambda said=said: type(window.view.items[-1]).__name__ == "ErrorBanner"
                 and said in window.view.items[-1].message.text(), limit_s=10, what=said))  # fmt: skip

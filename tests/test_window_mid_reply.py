@@ -22,7 +22,7 @@ async def _streaming(qtbot, window) -> int:
     type_and_send(qtbot, window, QUESTION)
     await wait_for(lambda: window.reply is not None and "upon" in window.reply.text,
                    what="the first words of the reply")  # fmt: skip
-    return window.controller.chat.conversation_id
+    return window.controller.conversation_id
 
 
 def _new_chat(qtbot, window, cid):
@@ -30,12 +30,12 @@ def _new_chat(qtbot, window, cid):
 
 
 def _delete(qtbot, window, cid):
-    window.delete_conversation(cid)
+    window.history.delete_conversation(cid)
 
 
 def _open_other(qtbot, window, cid):
     other = window.controller.store.new_conversation("Another chat")
-    window.open_conversation(other)
+    window.history.open_conversation(other)
 
 
 def _switch_model(qtbot, window, cid):
@@ -58,7 +58,7 @@ def test_an_action_mid_reply_keeps_the_question_and_the_partial_reply(
                 await wait_for(lambda: reply_done(window), what="the reply to end")
                 await asyncio.sleep(0.1)
                 if action is _delete:
-                    window.controller.undelete(cid)  # what Undo does
+                    window.history.undelete(cid)  # what Undo does
                 await window.controller.open_conversation(cid)
                 return cid
 

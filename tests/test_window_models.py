@@ -22,7 +22,7 @@ def test_download_a_model_from_the_picker_then_chat_with_it(qapp, qtbot, hub, ti
     hub.repos["mlx-community/tiny-chat"] = Repo(tiny_model_dir)
     with running_window(qapp) as (loop, window):
         progress = []
-        window.controller.download_progress.connect(progress.append)
+        window.controller.downloads.progress.connect(progress.append)
 
         async def scenario():
             await window.controller.refresh()
@@ -161,7 +161,7 @@ models = ["a"]
         assert "# my own notes" in text and "temperature = 0.2" in text
         assert 'system_prompt = "Answer in French."' in text
         assert (config.parent / "config.toml.bak").read_text().count("0.7") == 1
-        assert window.controller.params().system_prompt == "Answer in French."
+        assert window.controller.session.params().system_prompt == "Answer in French."
         window.open_settings()
         dialog = window.dialog
         dialog.provider_list.setCurrentRow(0)

@@ -152,7 +152,7 @@ def test_code_only_asks_for_code_and_shows_only_code(qapp, qtbot, fake, tmp_path
         # Off again: the prose comes back, and the next request is an ordinary one.
         qtbot.mouseClick(window.code_only, Qt.MouseButton.LeftButton)
         assert all(not s.isHidden() for s in prose)
-        assert CODE_ONLY_PROMPT not in (window.controller.params().system_prompt or "")
+        assert CODE_ONLY_PROMPT not in (window.controller.session.params().system_prompt or "")
 
 
 def test_streaming_is_coalesced_and_follows_unless_scrolled_up(qapp, qtbot, fake):
@@ -234,7 +234,7 @@ def test_dropped_files_become_chips_bad_ones_are_named(qapp, qtbot, fake, tmp_pa
         for name, line in zip(bad, lines, strict=True):
             assert line.startswith(name), (name, line)
         assert "tokens" in window.meter.label.text()
-        files_tokens = window.controller.files.tokens
+        files_tokens = window.controller.session.files.tokens
         assert files_tokens > 0
 
         # Remove one chip; the rest join the next prompt, then the chips clear.
@@ -251,7 +251,7 @@ def test_dropped_files_become_chips_bad_ones_are_named(qapp, qtbot, fake, tmp_pa
         assert sent.startswith("Summarise these")
         assert '{"answer": 42}' in sent and "Hello from a PDF" in sent
         assert "Remember the milk" not in sent
-        assert window.files.chips == [] and window.controller.files.files == []
+        assert window.files.chips == [] and window.controller.session.files.files == []
         bubble = window.view.items[-2] if window.view.items[-2].objectName() != "errorBanner" \
             else window.view.items[-3]  # fmt: skip
         assert bubble.label.text() == "Summarise these"

@@ -81,7 +81,7 @@ def test_the_window_finds_a_damaged_file_after_opening_and_says_where_it_went(
         assert sorted(_titles(window)) == sorted(f"Chat {n}" for n in range(len(counts)))
         screenshot(window, "store-damaged-found-after-opening")
         loop.run_until_complete(_click(window, bad))
-        assert c.chat.conversation_id == bad
+        assert c.conversation_id == bad
         assert 0 < len(c.conversation.messages) < counts[bad]
         assert unreadable_conversations(path) == []
 
@@ -107,7 +107,7 @@ def test_a_conversation_that_cannot_be_read_is_a_banner_and_the_file_is_repaired
             c.store.checked()
             assert c.store.notes == []  # sound when the window opened
             await _click(window, good)
-            assert c.chat.conversation_id == good
+            assert c.conversation_id == good
             assert len(c.conversation.messages) == counts[good]
             # The disk damages the file while the app runs, in pages SQLite no longer holds
             # in its cache (a long history does not fit in it).
@@ -126,7 +126,7 @@ def test_a_conversation_that_cannot_be_read_is_a_banner_and_the_file_is_repaired
             await _banner_shown(window)
             screenshot(window, "store-read-damaged-repaired")
             await _click(window, bad)
-            assert c.chat.conversation_id == bad
+            assert c.conversation_id == bad
             assert 0 < len(c.conversation.messages) < counts[bad]
 
         loop.run_until_complete(scenario())
@@ -170,8 +170,8 @@ def test_the_list_and_search_the_store_cannot_read_are_banners_and_come_back_rep
             with c.store._lock:  # the repair waits while the banners are looked at
                 qtbot.keyClick(window.composer.edit, Qt.Key.Key_N,
                                Qt.KeyboardModifier.ControlModifier)  # fmt: skip
-                await wait_for(lambda: c.chat.conversation_id is None, what="a new chat")
-                window.refresh_sidebar()
+                await wait_for(lambda: c.conversation_id is None, what="a new chat")
+                window.history.refresh_sidebar()
                 assert "Could not read the conversation database" in _said(window)
                 assert len(_titles(window)) == len(counts), "the list stays as it was"
                 window.sidebar.search.clear()

@@ -56,7 +56,7 @@ def test_a_disk_that_fills_while_chatting_loses_nothing(qapp, qtbot, fake, _isol
                                and "saved again" in _banner(window).message.text())  # fmt: skip
 
             loop.run_until_complete(room_again())
-            conversation_id = c.chat.conversation_id
+            conversation_id = c.conversation_id
         store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
         assert [m.content for m in store.branch(conversation_id)] == [
             "What is the capital of France?", "Paris is the capital.", "And of Italy?", "Rome."
@@ -73,7 +73,7 @@ def test_a_refused_delete_is_said_and_the_chat_stays(qapp, qtbot, fake, _isolate
             await window.controller.refresh()
             await _ask(qtbot, window, "First chat")
             disk.fill()
-            window.delete_conversation(window.controller.chat.conversation_id)
+            window.history.delete_conversation(window.controller.conversation_id)
             await wait_for(lambda: _banner(window), what="the banner")
 
         loop.run_until_complete(scenario())
@@ -133,13 +133,13 @@ def test_a_deleted_chat_leaves_the_file_when_its_undo_bar_is_gone(
         async def scenario():
             await c.refresh()
             await _ask(qtbot, window, "Tell me about zanzibarquokka")
-            gone = c.chat.conversation_id
+            gone = c.conversation_id
             window.new_chat()
             await _ask(qtbot, window, "Keep this one")
-            kept = c.chat.conversation_id
-            window.delete_conversation(kept)
+            kept = c.conversation_id
+            window.history.delete_conversation(kept)
             qtbot.mouseClick(window.sidebar.undo_button, Qt.MouseButton.LeftButton)  # undone
-            window.delete_conversation(gone)
+            window.history.delete_conversation(gone)
             assert window.sidebar.undo_bar.isVisible()
             await wait_for(lambda: not window.sidebar.undo_bar.isVisible(), what="the bar")
             await asyncio.sleep(0.8)  # the purge follows the bar
@@ -199,13 +199,13 @@ def test_a_chat_the_full_disk_refused_is_kept_when_left_and_saved_once_there_is_
             await _ask(qtbot, window, "What is the capital of France?")
             await wait_for(lambda: _banner(window), what="the not-saved banner")
             window.new_chat()  # ⌘N: the unsaved chat is left behind
-            assert c.chat.unsaved == 1, "kept, not dropped"
+            assert c.session.chat.unsaved == 1, "kept, not dropped"
             disk.free()
             await _ask(qtbot, window, "And of Italy?")
             window.new_chat()  # a switch with room again: the chat left is written
 
         loop.run_until_complete(scenario())
-        assert c.chat.unsaved == 0
+        assert c.session.chat.unsaved == 0
         reader = sqlite3.connect(path)
         chats = reader.execute(
             "SELECT c.title, group_concat(m.content, ' | ') FROM conversations c"

@@ -62,8 +62,8 @@ class DownloadDialog(QDialog):
         layout.addWidget(self.bar)
         layout.addWidget(self.status)
         layout.addLayout(buttons)
-        controller.download_progress.connect(self.show_progress)
-        controller.download_ended.connect(self.ended)
+        controller.downloads.progress.connect(self.show_progress)
+        controller.downloads.ended.connect(self.ended)
 
     @Slot()
     def start(self) -> None:
@@ -76,7 +76,7 @@ class DownloadDialog(QDialog):
         self.bar.show()
         self.bar.setValue(0)
         self.status.setText(f"Looking up {repo}…")
-        self.task = self.controller.spawn(self.controller.download(repo))
+        self.task = self.controller.spawn(self.controller.downloads.download(repo))
 
     @Slot(object)
     def show_progress(self, progress) -> None:
@@ -96,7 +96,7 @@ class DownloadDialog(QDialog):
     @Slot()
     def cancel(self) -> None:
         if self.task is not None and not self.task.done():
-            self.controller.cancel_download()  # the dialog closes when the download ends
+            self.controller.downloads.cancel()  # the dialog closes when the download ends
             self.status.setText("Cancelling… what has arrived is kept for next time.")
             return
         self.reject()

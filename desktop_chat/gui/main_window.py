@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMenu,
     QSplitter,
     QStackedWidget,
     QToolButton,
@@ -34,7 +33,7 @@ from desktop_chat.gui.model_picker import ModelPicker
 from desktop_chat.gui.sidebar import Sidebar
 from desktop_chat.gui.welcome import WelcomePanel
 from desktop_chat.gui.window_history import HistoryPanel
-from desktop_chat.gui.window_library import LibraryMenus
+from desktop_chat.gui.window_library import PersonaButton, TemplatesButton
 
 if TYPE_CHECKING:
     from desktop_chat.gui.controller import ChatController
@@ -43,19 +42,7 @@ if TYPE_CHECKING:
 APP_TITLE = "Desktop Chat"
 
 
-def _menu_button(parent, text: str, name: str, fill) -> tuple[QToolButton, QMenu]:
-    """A button that opens a menu, which ``fill`` rebuilds each time it opens."""
-    button = QToolButton(parent)
-    button.setObjectName(name)
-    button.setText(text)
-    button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-    menu = QMenu(button)
-    button.setMenu(menu)
-    menu.aboutToShow.connect(fill)
-    return button, menu
-
-
-class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
+class MainWindow(QMainWindow):
     """Built and shown before the controller (and asyncio, and the core) are imported, so the
     window appears at once; ``attach()`` then connects it to a controller."""
 
@@ -94,9 +81,7 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         self.settings_button = QToolButton(body)
         self.settings_button.setText("Settings")
         self.settings_button.setToolTip("Settings (⌘,)")
-        self.persona_button, self.persona_menu = _menu_button(
-            body, "Persona: Default", "personaPicker", self._persona_menu
-        )
+        self.persona_button = PersonaButton(body)
         top.addWidget(self.picker)
         top.addWidget(self.persona_button)
         top.addStretch(1)
@@ -141,10 +126,7 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         hint = QLabel("↩ send · ⇧↩ new line", body)
         hint.setObjectName("hintLabel")
         self.meter = ContextMeter(body)
-        self.templates_button, self.templates_menu = _menu_button(
-            body, "Templates", "quiet", self._templates_menu
-        )
-        self.templates_button.setToolTip("Reusable instructions: Summarise, Explain this code…")
+        self.templates_button = TemplatesButton(body, self.composer)
         row.addWidget(self.attach_button)
         row.addWidget(self.templates_button)
         row.addWidget(hint)
@@ -165,6 +147,7 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         splitter.setCollapsible(1, False)  # the sidebar folds away; the conversation never
         self.splitter = splitter
         self.setCentralWidget(splitter)
+        self.history = HistoryPanel(self)  # the sidebar's actions
 
     def _shortcuts(self) -> None:
         # Qt maps Ctrl to ⌘ on macOS, so each of these is the Mac shortcut there.
@@ -182,7 +165,7 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
             ("stop", [QKeySequence("Ctrl+.")], self.stop),
             ("escape", [QKeySequence(Qt.Key.Key_Escape)], self.escape),
             ("open", QKeySequence.keyBindings(std.Open), self.pick_files),
-            ("find", QKeySequence.keyBindings(std.Find), self.find),
+            ("find", QKeySequence.keyBindings(std.Find), self.history.find),
         ):
             action = QAction(self)
             action.setShortcuts(keys)
@@ -229,22 +212,9 @@ class MainWindow(LibraryMenus, HistoryPanel, QMainWindow):
         self.welcome.chosen.connect(self.choose)
         self.welcome.download_requested.connect(self.open_download)
         self.welcome.add_provider_requested.connect(self.add_provider)
-        c.history_changed.connect(self.refresh_sidebar)
-        c.persona_changed.connect(self._persona_changed)
-        c.versions_changed.connect(self._versions_changed)
-        self.view.version_requested.connect(self.show_version)
-        sb = self.sidebar
-        sb.open_requested.connect(self.open_conversation)
-        sb.new_requested.connect(self.new_chat)
-        sb.search_changed.connect(self.search)
-        sb.rename_requested.connect(c.rename)
-        sb.pin_requested.connect(c.pin)
-        sb.delete_requested.connect(self.delete_conversation)
-        sb.undo_requested.connect(c.undelete)
-        sb.export_requested.connect(self.export_conversation)
-        sb.import_requested.connect(self.import_conversation)
-        self.refresh_sidebar()
-        self.keep_drafts()
+        self.history.attach(c)
+        self.persona_button.attach(c)
+        self.templates_button.attach(c)
         self.code_only.toggled.connect(self.set_code_only)
         self.settings_button.clicked.connect(self.open_settings)
         self.attach_button.clicked.connect(self.pick_files)

@@ -38,7 +38,7 @@ def build(window, platform: str = sys.platform) -> QMenuBar:
     export.addAction("As Markdown…").triggered.connect(lambda: _export(window, "md"))
     export.addAction("As JSON…").triggered.connect(lambda: _export(window, "json"))
     export.aboutToShow.connect(lambda: export.setEnabled(_current(window) is not None))
-    file.addAction("Import Conversation…").triggered.connect(window.import_conversation)
+    file.addAction("Import Conversation…").triggered.connect(window.history.import_conversation)
     file.addSeparator()
     _add(file, actions["close"], "Close Window")
     _add(file, actions["quit"], "Quit Desktop Chat", Role.QuitRole)
@@ -102,13 +102,13 @@ def _zoom(widget: QWidget) -> None:
 
 def _current(window) -> int | None:
     """The conversation on show, if it is stored yet."""
-    return window.controller.chat.conversation_id if window.controller else None
+    return window.controller.conversation_id if window.controller else None
 
 
 def _export(window, kind: str) -> None:
     cid = _current(window)
     if cid is not None:
-        window.export_conversation(cid, kind)
+        window.history.export_conversation(cid, kind)
 
 
 def show_about(parent) -> None:

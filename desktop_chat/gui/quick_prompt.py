@@ -64,7 +64,7 @@ class QuickPrompt(QFrame):
         self.controller = controller
         self.app_was_active: bool | None = None
         #: Its own conversation, asked as the main window asks (model, persona, code only).
-        self.session = ChatSession(controller.store, on_problem=self._store_problem)
+        self.session = controller.with_store(ChatSession, on_problem=self._store_problem)
         #: Files for the next question: they join the session's message when it is sent.
         self.files = ContextFiles()
         self._reading: list[str] = []  # names of dropped files not read yet
@@ -76,7 +76,7 @@ class QuickPrompt(QFrame):
         self.input.setPlaceholderText("Ask anything…")
         self.input.submitted.connect(self.submit)
         # What is typed here survives a crash or a quit, like the main window's composer.
-        self.drafts = DraftKeeper(self.input, Drafts(controller.store), QUICK, self)
+        self.drafts = DraftKeeper(self.input, controller.with_store(Drafts), QUICK, self)
         controller.closing.connect(self.drafts.save_now)
         controller.closing.connect(self.session.chat.flush)  # what a full disk refused
         self.model_label = QLabel("", self)
@@ -310,7 +310,7 @@ def quick_prompt_for(window) -> QuickPrompt:
 
     def continue_there(conversation_id: int) -> None:
         window.bring_forward()  # activates the app first: it may be in the background
-        window.open_conversation(conversation_id)
+        window.history.open_conversation(conversation_id)
 
     quick.continue_requested.connect(continue_there)
     window.quick_prompt = quick

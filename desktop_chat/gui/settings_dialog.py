@@ -112,8 +112,10 @@ class ProviderDialog(QDialog):
                 key = await asyncio.to_thread(key_for, self.provider(), KeyStore())
             except DesktopChatError:
                 key = None
+        from desktop_chat.provider_setup import test_connection
+
         try:
-            health = await self.controller.test_connection(self.provider(), key)
+            health = await test_connection(self.provider(), key)
         except DesktopChatError as err:
             self.result.setText(f"✗ {err.message} {err.hint}".strip())
             return
@@ -135,9 +137,14 @@ class ProviderDialog(QDialog):
         if problem:
             self.result.setText(problem)
             return False
+        from desktop_chat.provider_setup import save_provider
+
+        c, provider = self.controller, self.provider()
         try:
-            await self.controller.save_provider(self.provider(), self.key.text().strip() or None,
-                                                self.old_name)  # fmt: skip
+            key = self.key.text().strip() or None
+            config, old = c.paths.config_file, self.old_name
+            await asyncio.to_thread(save_provider, config, c.settings, provider, key, old)
+            await c.reload(provider.name, *([old] if old else []))
         except DesktopChatError as err:
             self.result.setText(f"✗ {err.message} {err.hint}".strip())
             return False
@@ -302,7 +309,11 @@ class SettingsDialog(QDialog):
             self.task = self.controller.spawn(self._removed(provider.name))
 
     async def _removed(self, name: str) -> None:
-        await self.controller.remove_provider(name)
+        from desktop_chat.provider_setup import remove_provider
+
+        c = self.controller
+        await asyncio.to_thread(remove_provider, c.paths.config_file, c.settings, name)
+        await c.reload(name)
         self._fill()
 
     @Slot()
@@ -325,7 +336,11 @@ class SettingsDialog(QDialog):
             menu_bar_only = self.menu_bar_only.isChecked()
             if menu_bar_only == current.dock_hidden():
                 menu_bar_only = None
-            await self.controller.save_defaults(self.defaults(), hotkey, menu_bar_only)
+            from desktop_chat.config_writer import save_defaults
+
+            config = self.controller.paths.config_file
+            await asyncio.to_thread(save_defaults, config, self.defaults(), hotkey, menu_bar_only)
+            await self.controller.reload()
         except DesktopChatError as err:
             self.error.setText(f"{err.message} {err.hint}".strip())
             return False

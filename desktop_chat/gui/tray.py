@@ -78,9 +78,8 @@ class Tray(QObject):
         menu.addAction("New Chat").triggered.connect(self.new_chat)
         menu.addAction("Show Window").triggered.connect(self.show_window)
         menu.addSeparator()
-        recent = []
-        if controller:  # what the store cannot read is said in the window
-            recent = controller.read(controller.store.conversations, 5, default=[])
+        # What the store cannot read is said in the window.
+        recent = (controller.conversations(5) or []) if controller else []
         if recent:
             menu.addSection("Recent")
         for info in recent:
@@ -110,7 +109,7 @@ class Tray(QObject):
 
     def open(self, conversation_id: int) -> None:
         self.show_window()
-        self.window.open_conversation(conversation_id)
+        self.window.history.open_conversation(conversation_id)
 
     def settings(self) -> None:
         self.show_window()
