@@ -151,8 +151,11 @@ class ChatController(QObject):
             self.loaded = loaded = await asyncio.to_thread(load_settings, self.paths)
             self.session.settings = settings = loaded.settings
             logs.set_debug(settings.debug_log)
-            log.info("settings read from %s: %d providers, %s", [str(p) for p in loaded.sources],
-                     len(settings.providers), loaded.errors or "no problems")  # fmt: skip
+            log.info("settings read from %s: %d providers, %d problems",
+                     [str(p) for p in loaded.sources], len(settings.providers),
+                     len(loaded.errors))  # fmt: skip
+            for err in loaded.errors:
+                log.warning("settings: %s", err)
             self.settings_loaded.emit()
             self.discovered, self.cached = await asyncio.gather(
                 discover(local_servers(settings)), asyncio.to_thread(cached_models)
