@@ -21,16 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import aclosing
 from typing import Any
 
 from desktop_chat.conversation import Conversation, Message
-from desktop_chat.events import Event, TextDelta
-from desktop_chat.params import GenerationParams
-from desktop_chat.providers.base import Provider
-from desktop_chat.session import run_turn
 from desktop_chat.store import Store, StoredMessage, StoreError
 
 log = logging.getLogger(__name__)
@@ -70,8 +65,6 @@ def not_saved(err: StoreError) -> StoreError:
 
 #: What a failed write returns (a write's own result may be None).
 _FAILED = object()
-#: Until every client ends a turn with its reply: the reply is the conversation's last message.
-_IN_CONVERSATION = object()
 
 
 class StoredChat:
@@ -384,27 +377,7 @@ class StoredChat:
         self._tell()
         return saved is not _FAILED
 
-    async def stream(
-        self, provider: Provider, model: str, params: GenerationParams
-    ) -> AsyncIterator[Event]:
-        """Answer the last user message into the reply row ``reply_started`` made: the
-        provider's events, the reply saved at least once a second, then stored whole (or kept,
-        interrupted) however the turn ends."""
-        parts: list[str] = []
-        try:
-            await self.saved()  # the question is in the file before it is sent
-            conversation = self._reply_home[0] if self._reply_home else self.conversation
-            turn = run_turn(provider, conversation, None, model, params)
-            async with aclosing(turn) as events:
-                async for event in events:
-                    if isinstance(event, TextDelta):
-                        parts.append(event.text)
-                        self.reply_progress(parts)
-                    yield event
-        finally:
-            self.reply_ended()
-
-    def reply_ended(self, reply: Message | object | None = _IN_CONVERSATION) -> None:
+    def reply_ended(self, reply: Message | None) -> None:
         """The turn is over: ``reply`` (finished, stopped with its partial text, or failed;
         None when nothing arrived) joins the conversation it belongs to and is stored there,
         or the empty row is dropped."""
@@ -415,14 +388,14 @@ class StoredChat:
         finally:
             self._tell()
 
-    def _end_reply(self, reply: Message | object | None) -> None:
+    def _end_reply(self, reply: Message | None) -> None:
         reply_id, self._reply_id = self._reply_id, None
         home, self._reply_home = self._reply_home, None
         if home is None:
             return
         conversation, conversation_id, ids = home
         messages = conversation.messages
-        if isinstance(reply, Message):
+        if reply is not None:
             messages.append(reply)
         arrived = len(messages) > len(ids) and messages[-1].role == "assistant"
         if reply_id is None:  # the store took no row for it: saved whole, now or later

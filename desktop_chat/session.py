@@ -337,15 +337,15 @@ class ChatSession:
         self.choice = choice
 
 
-# --- until every client drives a ChatSession -----------------------------------------------
+# --- a provider the caller opened itself --------------------------------------------------
 
 
 def opened_choice(
     provider: Provider, model: str, label: str | None = None, params: GenerationParams | None = None
 ) -> ModelChoice:
-    """The ``ModelChoice`` a session asks with, for a provider a client opened itself (until
-    ``models.open_provider`` opens each client's from its choice): a local model by its folder,
-    a server by its name; ``params`` are the alias's and provider's own."""
+    """The ``ModelChoice`` a session asks with, for a provider a client opened itself (the
+    Python API's ``provider=`` or ``base_url=``, the Chat module's clients): a local model by
+    its folder, a server by its name; ``params`` are the alias's and provider's own."""
     from desktop_chat.config import ProviderSettings
     from desktop_chat.models import local_choice, remote_choice
 
@@ -354,53 +354,3 @@ def opened_choice(
         return local_choice(folder, label)
     server = ProviderSettings(provider.name, getattr(provider, "base_url", ""))
     return remote_choice(server, model, label, params or GenerationParams())
-
-
-async def run_turn(
-    provider: Provider,
-    conversation: Conversation,
-    prompt: str | None,
-    model: str,
-    params: GenerationParams,
-    **meta: object,
-) -> AsyncIterator[Event]:
-    """``prompt=None`` answers the conversation's last user message again (regenerate,
-    retry); ``meta`` is kept on the user's message (what the window showed, attached files)."""
-    if prompt is not None:
-        conversation.add_user(prompt, **meta)
-    messages = conversation.to_api(system_prompt=params.system_prompt)
-    parts: list[str] = []
-    finished = False
-    try:
-        async with aclosing(provider.stream(messages, model, params)) as events:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                elif isinstance(event, Finished):
-                    finished = True
-                    # Kept (and shown) by the model's name, not the path a server knows it by.
-                    conversation.add_assistant(
-                        "".join(parts), **{**event.as_metadata(), "model": model_name(event.model)}
-                    )
-                yield event
-    except ProviderError as err:
-        partial = err.partial_text or "".join(parts)
-        if partial:
-            conversation.add_assistant(
-                partial,
-                model=model_name(model),
-                provider=provider.name,
-                interrupted=True,
-                error=str(err),
-            )
-        raise
-    finally:
-        # Stopped by the user (task cancelled or iteration abandoned): keep what arrived.
-        if not finished and parts and not _has_reply(conversation):
-            conversation.add_assistant(
-                "".join(parts), model=model_name(model), provider=provider.name, interrupted=True
-            )
-
-
-def _has_reply(conversation: Conversation) -> bool:
-    return bool(conversation.messages) and conversation.messages[-1].role == "assistant"

@@ -54,6 +54,22 @@ def test_the_terminal_chat_modules_import_one_way():
     assert loops == []
 
 
+def test_no_module_imports_back_into_one_that_imports_it():
+    """The import graph has no loop, not even through an import inside a function, except the
+    global hotkey's lazy macOS plugin (``hotkey`` picks ``hotkey_mac``, which uses its types)."""
+    import grimp
+
+    graph = grimp.build_graph("desktop_chat", cache_dir=None)
+    ours = [m for m in graph.modules if m.startswith("desktop_chat")]
+    edges = {m: graph.find_modules_directly_imported_by(m) & set(ours) for m in ours}
+    loops = set()
+    for module, imported in edges.items():
+        for other in imported:
+            if other != module and graph.find_shortest_chain(other, module):
+                loops.add(tuple(sorted((module, other))))
+    assert loops == {("desktop_chat.platform.hotkey", "desktop_chat.platform.hotkey_mac")}
+
+
 def test_importing_the_package_is_cheap_and_does_nothing(tmp_path):
     """No heavy module, no file, no thread at import time — the public names included."""
     code = (
