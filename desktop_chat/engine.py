@@ -25,9 +25,10 @@ from typing import Any
 from desktop_chat import hub
 from desktop_chat.config import LOCAL_CONTEXT_TOKENS
 from desktop_chat.errors import DesktopChatError, ProviderError
-from desktop_chat.events import Event, ReplyClock, TextDelta, Usage
+from desktop_chat.events import Event, ReasoningDelta, ReplyClock, TextDelta, Usage
 from desktop_chat.model_names import model_name
 from desktop_chat.params import GenerationParams
+from desktop_chat.reasoning import DROPPED, THOUGHT_MARKERS, ReplyParser, opens_thought, piece_kind
 from desktop_chat.stop_strings import StopMatcher
 
 log = logging.getLogger(__name__)
@@ -309,18 +310,23 @@ class MlxEngine:
             loaded.info = replace(loaded.info, context_length=context)
 
     def _prompt_tokens(
-        self, messages: list[dict[str, str]], max_tokens: int, floor: int = 0
-    ) -> tuple[list[int], int]:
-        """Template the conversation, hold the context it needs (``_hold``), then drop the
-        oldest turns (never the system prompt, never the newest message) until it fits the
-        context held with room for the reply."""
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        floor: int = 0,
+        template_args: dict[str, Any] | None = None,
+    ) -> tuple[list[int], int, str]:
+        """Template the conversation (with ``template_args``: the thinking switches), hold the
+        context it needs (``_hold``), then drop the oldest turns (never the system prompt,
+        never the newest message) until it fits the context held with room for the reply.
+        Returns the tokens, how many turns were dropped, and the prompt's text."""
         loaded = self._loaded
         tokenizer = loaded.tokenizer
         budget = None
         dropped = 0
         while True:
             text = tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=False
+                messages, add_generation_prompt=True, tokenize=False, **(template_args or {})
             )
             tokens = tokenizer.encode(text, add_special_tokens=False)
             if budget is None:  # the whole conversation, before anything is left out
@@ -338,7 +344,7 @@ class MlxEngine:
                 f"beside a {max_tokens:,}-token reply.",
                 "Shorten the message or its attached files, or lower max_tokens.",
             )
-        return tokens, dropped
+        return tokens, dropped, text
 
     def _limit(self) -> str:
         """What keeps the context from growing: the model's own window, or the memory."""
@@ -360,7 +366,9 @@ class MlxEngine:
         if params.system_prompt and not any(m["role"] == "system" for m in messages):
             messages.insert(0, {"role": "system", "content": params.system_prompt})
         floor = min(context_tokens or 0, loaded.info.window)
-        tokens, dropped = self._prompt_tokens(messages, max_tokens, floor)
+        tokens, dropped, prompt = self._prompt_tokens(
+            messages, max_tokens, floor, _template_args(params)
+        )
 
         # Reuse the cache for the longest common prefix; feed only the rest. Always feed at
         # least one token, so the model has logits to sample the first reply token from.
@@ -394,7 +402,26 @@ class MlxEngine:
 
         clock = ReplyClock()
         generated: list[int] = []
+        # Thinking apart from the answer; stop strings end the answer only, so a thought that
+        # happens to contain one is not cut short of its answer.
+        parser = _reply_parser(loaded.tokenizer, prompt)
         matcher = StopMatcher(params.stop)
+        thought_tokens = answer_tokens = 0
+
+        def send(events: list[Event]) -> None:
+            nonlocal thought_tokens, answer_tokens
+            for event in events:
+                if isinstance(event, TextDelta):
+                    # Only the tail is searched; a stop string and what follows never show.
+                    if shown := matcher.feed(event.text):
+                        on_event(TextDelta(shown))
+                    continue
+                if isinstance(event, ReasoningDelta) and event.was_answer:
+                    matcher.discard()  # what it held was thinking
+                    clock.answer_was_thought()
+                    thought_tokens, answer_tokens = thought_tokens + answer_tokens, 0
+                on_event(event)
+
         finish = None
         last = None
         try:
@@ -405,11 +432,16 @@ class MlxEngine:
             ):  # fmt: skip
                 last = response
                 generated.append(response.token)
+                thinking = parser.thinking
+                events = parser.text(response.text)
+                kind = piece_kind(events, thinking or parser.thinking)
+                if kind == "reasoning":
+                    thought_tokens += 1
+                elif kind == "answer":
+                    answer_tokens += 1
                 if response.text:
-                    clock.tick()
-                    # Only the tail is searched; a stop string and what follows never show.
-                    if shown := matcher.feed(response.text):
-                        on_event(TextDelta(shown))
+                    clock.tick(kind)
+                send(events)
                 if matcher.stopped:
                     finish = "stop"
                     break
@@ -424,6 +456,8 @@ class MlxEngine:
         except Exception:
             loaded.cache, loaded.cache_tokens = None, []
             raise
+        if not matcher.stopped:
+            send(parser.close())
         if held := matcher.flush():  # the start of a stop string that never completed
             on_event(TextDelta(held))
         offset = loaded.cache[0].offset if loaded.cache else 0
@@ -437,8 +471,31 @@ class MlxEngine:
         }
         if dropped:
             extra["context_limit"] = self._limit()
-        usage = Usage(len(tokens), len(generated))
+        usage = Usage(len(tokens), len(generated), reasoning_tokens=thought_tokens or None)
         name = loaded.info.name
         on_event(
             clock.finish(finish_reason=finish, usage=usage, model=name, provider="mlx", extra=extra)
         )
+
+
+def _template_args(params: GenerationParams) -> dict[str, Any]:
+    """The thinking switches, as chat templates take them (only those set: a template that
+    does not know them ignores them; mlx-lm renames ``enable_thinking`` where it must)."""
+    args: dict[str, Any] = {}
+    if params.think is not None:
+        args["enable_thinking"] = params.think
+    if params.reasoning_effort is not None:
+        args["reasoning_effort"] = params.reasoning_effort  # gpt-oss's template reads it
+    return args
+
+
+def _reply_parser(tokenizer: Any, prompt: str) -> ReplyParser:
+    """The parser for this model's replies: every known thought marker and the tokenizer's own
+    (``TokenizerWrapper.think_start``/``think_end``), its structural markers dropped, starting
+    inside the thought when the templated prompt opened one."""
+    pairs, dropped = THOUGHT_MARKERS, DROPPED
+    if getattr(tokenizer, "has_thinking", False):
+        own = (tokenizer.think_start, tokenizer.think_end)
+        pairs = (own, *(p for p in pairs if p != own))
+    extra = tuple(m for m in getattr(tokenizer, "structural_markers", ()) if m not in dropped)
+    return ReplyParser(opens_thought(prompt, pairs), pairs, dropped + extra)

@@ -43,6 +43,10 @@ class StopMatcher:
         held, self._held = self._held, ""
         return "" if self.stopped else held
 
+    def discard(self) -> None:
+        """Forget what was held back: it turned out not to be the answer's (it was thinking)."""
+        self._held = ""
+
     def _partial(self, text: str) -> int:
         """The length of the longest end of ``text`` that begins some stop string."""
         best = 0

@@ -77,6 +77,20 @@ def mlx_server(tiny_model_dir):
         yield server
 
 
+@pytest.fixture(scope="session")
+def tiny_thinking_model_dir():
+    """A tiny reasoning model: a short thought in <think> tags, then the answer."""
+    from tests.support import tiny_thinking_model
+
+    return tiny_thinking_model.build()
+
+
+@pytest.fixture(scope="session")
+def mlx_thinking_server(tiny_thinking_model_dir):
+    with servers.mlx_server(tiny_thinking_model_dir) as server:
+        yield server
+
+
 @pytest.fixture
 def secret_service(monkeypatch):
     require_programs("dbus-daemon", "gnome-keyring-daemon")

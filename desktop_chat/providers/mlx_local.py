@@ -14,9 +14,10 @@ from pathlib import Path
 
 from desktop_chat.engine import MlxEngine
 from desktop_chat.errors import DesktopChatError, ProviderError
-from desktop_chat.events import Event, Finished, TextDelta
+from desktop_chat.events import Event, Finished
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.base import Health
+from desktop_chat.reasoning import ReplyParts
 
 _DONE = object()
 
@@ -53,24 +54,23 @@ class MlxLocalProvider:
 
         future = self.engine.generate(messages, params, forward, stop, self.context_tokens)
         future.add_done_callback(lambda _f: forward(_DONE))
-        parts: list[str] = []
+        reply = ReplyParts()  # the answer so far, without its thinking, kept on a failure
         finished = False
         try:
             while (item := await events.get()) is not _DONE:
-                if isinstance(item, TextDelta):
-                    parts.append(item.text)
+                reply.add(item)
                 finished = finished or isinstance(item, Finished)
                 yield item
             error = future.exception()
             if isinstance(error, DesktopChatError):
-                if isinstance(error, ProviderError) and parts:
-                    error.partial_text = "".join(parts)
+                if isinstance(error, ProviderError) and reply.text:
+                    error.partial_text = reply.text
                 raise error
             if error is not None:
                 raise ProviderError(
                     f"The local model failed: {type(error).__name__}: {error}",
                     "Retry; if it keeps failing, reload the model.",
-                    partial_text="".join(parts),
+                    partial_text=reply.text,
                 ) from error
         finally:
             stop.set()  # Stop pressed, task cancelled, or consumer gone: the engine stops too

@@ -8,11 +8,13 @@ its replies are real words and Markdown. Cached by the hash of this file and its
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 CHAT_TEMPLATE = (
@@ -51,9 +53,12 @@ PAIRS: list[tuple[str, str]] = [
 SYSTEM = "You are a helpful assistant."
 
 
-def _fingerprint() -> str:
-    src = Path(__file__).read_bytes()
-    return hashlib.sha256(src).hexdigest()[:16]
+def fingerprint(*sources: str | Path) -> str:
+    """The hash of the files a model is built by: a change to any of them builds it again."""
+    digest = hashlib.sha256()
+    for source in (__file__, *sources):
+        digest.update(Path(source).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def default_cache_root() -> Path:
@@ -82,6 +87,12 @@ def render(messages: list[dict[str, str]]) -> str:
 
 
 def _build_tokenizer(folder: Path) -> object:
+    return build_tokenizer(folder, [render(c) for c in conversations()] * 4, SPECIAL, CHAT_TEMPLATE)
+
+
+def build_tokenizer(folder: Path, corpus: list[str], special: list[str], template: str) -> object:
+    """A byte-level BPE tokenizer trained on ``corpus``, saved in ``folder`` with ``template``;
+    ``special`` tokens first (the first is padding, the third the end of a turn)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -89,11 +100,10 @@ def _build_tokenizer(folder: Path) -> object:
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=512,
-        special_tokens=SPECIAL,
+        special_tokens=special,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    corpus = [render(c) for c in conversations()] * 4
     tok.train_from_iterator(corpus, trainer)
     tok.save(str(folder / "tokenizer.json"))
     (folder / "tokenizer_config.json").write_text(
@@ -104,7 +114,7 @@ def _build_tokenizer(folder: Path) -> object:
                 "eos_token": "<|im_end|>",
                 "pad_token": "<|endoftext|>",
                 "unk_token": None,
-                "chat_template": CHAT_TEMPLATE,
+                "chat_template": template,
                 "model_max_length": 2048,
                 "clean_up_tokenization_spaces": False,
             },
@@ -118,6 +128,18 @@ def _build_tokenizer(folder: Path) -> object:
 
 
 def _train(folder: Path, tok, steps: int = 420) -> None:
+    examples = [
+        (render(conv[:-1]) + "<|im_start|>assistant\n", conv[-1]["content"] + "<|im_end|>\n")
+        for conv in conversations()
+    ]
+    train(folder, tok, examples, steps, splits=(10, 16))
+
+
+def train(
+    folder: Path, tok, examples: list[tuple[str, str]], steps: int, splits: Sequence[int]
+) -> None:
+    """Train the 2-layer llama on ``(prompt, answer)`` texts, in batches of similar length cut
+    at ``splits`` (indexes into the examples sorted by length), and save it in ``folder``."""
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
@@ -145,9 +167,8 @@ def _train(folder: Path, tok, steps: int = 420) -> None:
     # but the whole sequence keeps it simple and still makes the answers come out right.
     seqs = []
     masks = []
-    for conv in conversations():
-        prompt = render(conv[:-1]) + "<|im_start|>assistant\n"
-        full = prompt + conv[-1]["content"] + "<|im_end|>\n"
+    for prompt, answer in examples:
+        full = prompt + answer
         ids = tok.encode(full).ids
         n_prompt = len(tok.encode(prompt).ids)
         seqs.append(ids)
@@ -156,7 +177,8 @@ def _train(folder: Path, tok, steps: int = 420) -> None:
     # Batches of similar length: padding everything to the longest answer triples the work.
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     buckets = []
-    for chunk in (order[:10], order[10:16], order[16:]):
+    cuts = [0, *splits, len(order)]
+    for chunk in (order[a:b] for a, b in itertools.pairwise(cuts)):
         width = max(len(seqs[i]) for i in chunk)
         xb = mx.array([seqs[i] + [pad] * (width - len(seqs[i])) for i in chunk])
         mb = mx.array([masks[i] + [0] * (width - len(masks[i])) for i in chunk], mx.float32)
@@ -190,15 +212,26 @@ def _train(folder: Path, tok, steps: int = 420) -> None:
 
 def build(dest: Path | None = None) -> Path:
     """The model folder, built once per version of this file."""
+    return build_once("tiny-chat", fingerprint(), _make, dest)
+
+
+def _make(folder: Path) -> None:
+    _train(folder, _build_tokenizer(folder))
+
+
+def build_once(
+    name: str, version: str, make: Callable[[Path], None], dest: Path | None = None
+) -> Path:
+    """The folder ``name-version`` in the cache, made by ``make(folder)`` if it is not there
+    yet (in a temporary folder renamed at the end, so a build cut short is never used)."""
     root = default_cache_root() if dest is None else dest
-    folder = root / f"tiny-chat-{_fingerprint()}"
+    folder = root / f"{name}-{version}"
     if (folder / "config.json").exists():
         return folder
     root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="tiny-chat-", dir=root))
+    work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
     try:
-        tok = _build_tokenizer(work)
-        _train(work, tok)
+        make(work)
         try:
             work.rename(folder)
         except OSError:  # another process finished first
