@@ -324,10 +324,20 @@ class MlxEngine:
         tokenizer = loaded.tokenizer
         budget = None
         dropped = 0
+        args = dict(template_args or {})
         while True:
-            text = tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=False, **(template_args or {})
-            )
+            try:
+                text = tokenizer.apply_chat_template(
+                    messages, add_generation_prompt=True, tokenize=False, **args
+                )
+            except TypeError:
+                # A template written in Python (mlx-lm's chat_templates) that does not take a
+                # thinking switch: the reply is asked for without it.
+                if not args:
+                    raise
+                log.info("%s's chat template does not take %s", loaded.info.name, sorted(args))
+                args = {}
+                continue
             tokens = tokenizer.encode(text, add_special_tokens=False)
             if budget is None:  # the whole conversation, before anything is left out
                 self._hold(max(floor, len(tokens) + max_tokens))

@@ -99,6 +99,20 @@ def test_think_off_goes_through_the_chat_template(engine, tiny_thinking_model_di
     assert "reasoning_tokens" not in events[-1].as_metadata()["usage"]
 
 
+def test_a_template_in_python_that_takes_no_effort_still_answers(engine, tiny_thinking_model_dir):
+    """mlx-lm's DeepSeek-V3.2 template is a Python function that refuses ``reasoning_effort``:
+    the reply is asked for without it rather than failing."""
+    folder = tiny_thinking_model.twin(
+        tiny_thinking_model_dir, "v32", chat_template_type="deepseek_v32"
+    )
+    events = ask(
+        MlxLocalProvider(engine, folder),
+        "m",
+        params=GREEDY.replace(max_tokens=8, reasoning_effort="high"),
+    )
+    assert isinstance(events[-1], Finished) and events[-1].usage.completion_tokens > 0
+
+
 def test_a_stop_string_in_the_thought_does_not_cut_the_reply(engine, tiny_thinking_model_dir):
     """ "Paris" is in the thought and in the answer: the reply stops in the answer, where the
     user meant it, not before the answer began."""

@@ -87,13 +87,18 @@ def build(dest: Path | None = None) -> Path:
 def opened(folder: Path) -> Path:
     """The same model with DeepSeek-R1's kind of template, which opens the thought in the
     prompt: a sibling folder sharing the weights, made once."""
-    twin = folder.with_name(folder.name + "-opened")
+    return twin(folder, "opened", chat_template=OPENED_TEMPLATE)
+
+
+def twin(folder: Path, name: str, **tokenizer_config) -> Path:
+    """A copy of the model folder with ``tokenizer_config`` changed, made once."""
+    twin = folder.with_name(f"{folder.name}-{name}")
     if (twin / "config.json").exists():
         return twin
     work = Path(tempfile.mkdtemp(prefix=twin.name + "-", dir=folder.parent)) / "model"
     shutil.copytree(folder, work)
     config = json.loads((work / "tokenizer_config.json").read_text())
-    config["chat_template"] = OPENED_TEMPLATE
+    config.update(tokenizer_config)
     (work / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
     with contextlib.suppress(OSError):  # another process finished first
         work.rename(twin)
