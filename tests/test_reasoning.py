@@ -4,6 +4,8 @@ is cut into pieces, the thought and the answer come out the same, and no marker 
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +32,7 @@ def stream(pieces: list[tuple[str, str]], awaiting: str | None = None) -> list[E
 
 def cut(text: str, points: list[int]) -> list[str]:
     bounds = sorted({0, len(text), *(p % (len(text) + 1) for p in points)})
-    return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def whole(text: str, awaiting: str | None = None) -> tuple[str, str]:
@@ -70,8 +72,9 @@ def test_any_chunking_of_a_field_and_inline_text_gives_the_same_result(runs, poi
 
 
 @given(FREE, FREE, POINTS, st.sampled_from(THOUGHT_MARKERS))
-def test_an_inline_thought_is_told_from_the_answer_and_no_marker_shows(thought, answer, points,
-                                                                        pair):  # fmt: skip
+def test_an_inline_thought_is_told_from_the_answer_and_no_marker_shows(
+    thought, answer, points, pair
+):
     start, end = pair
     reply = f"\n{start}\n{thought}\n{end}\n\n{answer}"
     got = fold(stream([("text", p) for p in cut(reply, points)]))
@@ -128,10 +131,18 @@ def test_markers_later_in_the_answer_are_its_own_text():
 
 
 def test_a_field_thought_then_the_answer():
-    events = stream([("reasoning", "\nThe user greets."), ("reasoning", " Greet back.\n"),
-                     ("text", "\n\nHello!")])  # fmt: skip
-    assert events == [ReasoningDelta("The user greets."), ReasoningDelta(" Greet back."),
-                      TextDelta("Hello!")]  # fmt: skip
+    events = stream(
+        [
+            ("reasoning", "\nThe user greets."),
+            ("reasoning", " Greet back.\n"),
+            ("text", "\n\nHello!"),
+        ]
+    )
+    assert events == [
+        ReasoningDelta("The user greets."),
+        ReasoningDelta(" Greet back."),
+        TextDelta("Hello!"),
+    ]
 
 
 def test_an_empty_thought_gives_no_thinking():
@@ -142,8 +153,10 @@ def test_an_empty_thought_gives_no_thinking():
 
 
 def test_harmony_channels_passed_through_unparsed():
-    reply = ("<|channel|>analysis<|message|>User wants 2+2.<|end|>"
-             "<|start|>assistant<|channel|>final<|message|>4<|return|>")  # fmt: skip
+    reply = (
+        "<|channel|>analysis<|message|>User wants 2+2.<|end|>"
+        "<|start|>assistant<|channel|>final<|message|>4<|return|>"
+    )
     assert whole(reply) == ("User wants 2+2.", "4")
 
 

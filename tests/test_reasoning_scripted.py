@@ -43,10 +43,17 @@ def joined(events) -> tuple[str, str]:
 
 
 def test_reasoning_content_deltas_are_thinking_then_the_answer(fake):
-    fake.script = [Step(reasoning=["\nThe user ", "greets me.", " Greet back.\n"],
-                        pieces=["\n\n", "Hello", "!"],
-                        usage={"prompt_tokens": 4, "completion_tokens": 9,
-                               "completion_tokens_details": {"reasoning_tokens": 6}})]  # fmt: skip
+    fake.script = [
+        Step(
+            reasoning=["\nThe user ", "greets me.", " Greet back.\n"],
+            pieces=["\n\n", "Hello", "!"],
+            usage={
+                "prompt_tokens": 4,
+                "completion_tokens": 9,
+                "completion_tokens_details": {"reasoning_tokens": 6},
+            },
+        )
+    ]
     events = run(OpenAICompatProvider(fake.base_url, name="deepseek"))
     kinds = [type(e).__name__ for e in events]
     assert kinds == ["ReasoningDelta"] * 3 + ["TextDelta"] * 2 + ["Finished"], "thinking first"
@@ -67,8 +74,16 @@ def test_thinking_is_counted_when_the_server_does_not_say(fake):
 
 
 def test_a_plain_reply_keeps_its_figures_as_before(fake):
-    fake.script = [Step(pieces=["Hi", "."], usage={"prompt_tokens": 2, "completion_tokens": 2,
-                        "completion_tokens_details": {"reasoning_tokens": 0}})]  # fmt: skip
+    fake.script = [
+        Step(
+            pieces=["Hi", "."],
+            usage={
+                "prompt_tokens": 2,
+                "completion_tokens": 2,
+                "completion_tokens_details": {"reasoning_tokens": 0},
+            },
+        )
+    ]
     events = run(OpenAICompatProvider(fake.base_url, name="openai"))
     assert events[:-1] == [TextDelta("Hi"), TextDelta(".")]
     meta = events[-1].as_metadata()
@@ -116,8 +131,11 @@ def test_the_thinking_switches_are_sent_only_when_set(fake):
 
 
 def test_a_server_refusing_chat_template_kwargs_is_asked_again_without_them(fake):
-    fake.script = [Step(400, error="Unrecognized request argument supplied: chat_template_kwargs"),
-                   Step(pieces=["fine"]), Step(pieces=["again"])]  # fmt: skip
+    fake.script = [
+        Step(400, error="Unrecognized request argument supplied: chat_template_kwargs"),
+        Step(pieces=["fine"]),
+        Step(pieces=["again"]),
+    ]
     provider = OpenAICompatProvider(fake.base_url, name="acme")
     params = GenerationParams(think=True)
     assert run(provider, params)[0] == TextDelta("fine")
