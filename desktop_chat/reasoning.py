@@ -67,19 +67,19 @@ class ReplyParser:
     awaiting: str | None = None
     pairs: tuple[tuple[str, str], ...] = THOUGHT_MARKERS
     dropped: tuple[str, ...] = DROPPED
-    _state: str = _START
+    _state: str = field(default=_START, init=False, repr=False)
     #: In a thought: the closing marker that ends it (None: any, for a field's thought).
-    _end: str | None = None
+    _end: str | None = field(default=None, init=False, repr=False)
     #: Text that may be the start of a marker, held until the next piece says.
-    _held: str = ""
+    _held: str = field(default="", init=False, repr=False)
     #: Whitespace held back: before the answer's first word, or at the thought's end so far.
-    _space: str = ""
+    _space: str = field(default="", init=False, repr=False)
     #: Whether the thought (or the answer) has had a word yet.
-    _begun: bool = False
+    _begun: bool = field(default=False, init=False, repr=False)
     #: A thought has been seen: later markers are the answer's own text.
-    _thought: bool = False
+    _thought: bool = field(default=False, init=False, repr=False)
     #: The answer so far, while a bare closing marker could still show it was a thought.
-    _answer: list[str] = field(default_factory=list)
+    _answer: list[str] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.awaiting is not None:
@@ -249,8 +249,8 @@ def _partial(text: str, markers: tuple[str, ...]) -> int:
 class ReplyParts:
     """A reply's answer and thought, joined from its events as they come."""
 
-    _text: list[str] = field(default_factory=list)
-    _reasoning: list[str] = field(default_factory=list)
+    _text: list[str] = field(default_factory=list, init=False)
+    _reasoning: list[str] = field(default_factory=list, init=False)
 
     def add(self, event: Event) -> None:
         if isinstance(event, TextDelta):
