@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from desktop_chat.conversation import Conversation, Message
 from desktop_chat.errors import ProviderError
-from desktop_chat.events import Event, Finished, TextDelta
+from desktop_chat.events import Event, Finished, ReasoningDelta, TextDelta
 from desktop_chat.model_names import model_name
 from desktop_chat.params import GenerationParams
 
@@ -90,8 +90,10 @@ class Turn:
         self.params = params
         #: Where the reply goes in its conversation.
         self.index = len(keeper.conversation.messages)
-        #: The reply's text so far, in pieces: the one place they are collected.
+        #: The reply's answer so far, in pieces: the one place they are collected.
         self.parts: list[str] = []
+        #: Its thinking (a reasoning model's), apart: never in the answer, never sent back.
+        self.thought: list[str] = []
         self.finished: Finished | None = None
         self.reply: Message | None = None
         self.error: BaseException | None = None
@@ -106,6 +108,16 @@ class Turn:
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.thought)
+
+    def _kept(self, **meta: Any) -> Message:
+        """The reply as its conversation keeps it: the answer, with the thinking in its meta."""
+        if self.thought:
+            meta["reasoning"] = self.reasoning
+        return Message("assistant", meta.pop("text", self.text), meta)
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -133,29 +145,32 @@ class Turn:
                     if isinstance(event, TextDelta):
                         self.parts.append(event.text)
                         self.keeper.reply_progress(self.parts)
+                    elif isinstance(event, ReasoningDelta):
+                        if event.was_answer:  # what streamed as the answer was thinking
+                            self.parts.clear()
+                        self.thought.append(event.text)
                     elif isinstance(event, Finished):
                         self.finished = event
                         # Kept (and shown) by the model's name, not the path a server knows.
                         meta = {**event.as_metadata(), "model": model_name(event.model)}
-                        self.reply = Message("assistant", self.text, meta)
+                        self.reply = self._kept(**meta)
                     yield event
         except ProviderError as err:
             self.error = err
             partial = err.partial_text or self.text
             if partial:
-                self.reply = Message("assistant", partial, {
-                    "model": model_name(choice.model), "provider": provider.name,
-                    "interrupted": True, "error": str(err)})  # fmt: skip
+                self.reply = self._kept(text=partial, model=model_name(choice.model),
+                                        provider=provider.name, interrupted=True,
+                                        error=str(err))  # fmt: skip
             raise
         except BaseException as err:
             if not isinstance(err, GeneratorExit):
                 self.error = err if isinstance(err, Exception) else None
             raise
         finally:
-            if self.reply is None and self.parts:  # stopped by the user: keep what arrived
-                self.reply = Message("assistant", self.text, {
-                    "model": model_name(choice.model), "provider": provider.name,
-                    "interrupted": True})  # fmt: skip
+            if self.reply is None and (self.parts or self.thought):  # stopped: keep it
+                self.reply = self._kept(model=model_name(choice.model), provider=provider.name,
+                                        interrupted=True)  # fmt: skip
             self.end()
 
     def fail(self, reason: str) -> None:

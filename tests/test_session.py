@@ -142,3 +142,37 @@ def test_attached_files_join_one_message_and_an_edit_keeps_them(tmp_path):
     (edited,) = session.conversation.messages
     assert edited.content.startswith("Summarise in French\n\n--- notes.txt ---")
     assert session.edit_text(0) == "Summarise in French"
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        Step(reasoning=["The user greets. ", "Greet back."], pieces=["Hello!"]),
+        # The template opened the thought: only its end arrives, after text shown as answer.
+        Step(pieces=["The user greets.", "</think>", "Hello!"]),
+    ],
+    ids=["reasoning_content", "starts-inside-the-thought"],
+)
+def test_thinking_is_kept_apart_from_the_answer_and_never_sent_back(step, tmp_path):
+    store = Store.open(tmp_path / "c.db")
+    session = ChatSession(store)
+    with FakeOpenAI() as server:
+        server.script = [step, Step(pieces=["Fine."])]
+        session.set_model(_choice(server.base_url, "m"))
+        provider = OpenAICompatProvider(server.base_url, name="peer")
+
+        async def go():
+            first = session.send("hi")
+            await _run(first, provider)
+            await _run(session.send("how are you?"), provider)
+            await provider.aclose()
+            return first
+
+        first = asyncio.run(go())
+    assert first.reply.content == "Hello!" and first.text == "Hello!"
+    assert first.reply.meta["reasoning"].startswith("The user greets.")
+    stored = store.branch(session.conversation_id)[1]
+    assert stored.content == "Hello!" and stored.meta["reasoning"] == first.reasoning
+    second_request = [r for r in server.requests if r["method"] == "POST"][1]["body"]
+    assert [m["content"] for m in second_request["messages"]] == ["hi", "Hello!", "how are you?"]
+    store.close()
