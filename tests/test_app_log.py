@@ -71,7 +71,7 @@ def test_an_unexpected_error_in_a_reply_is_said_and_logged_with_its_traceback(
             raise RuntimeError("a bug in the app")
 
         provider = loop.run_until_complete(
-            window.controller.ready_provider(window.controller.choice)
+            window.controller.models.ready_provider(window.controller.choice)
         )
         provider.stream = broken
         type_and_send(qtbot, window, "Hello")

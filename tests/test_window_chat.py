@@ -148,7 +148,7 @@ def test_local_engine_in_the_window_and_switching_models(qapp, qtbot, remote_con
     with running_window(qapp) as (loop, window):
         controller = window.controller
         loads = []
-        controller.loading.connect(loads.append)
+        controller.models.loading.connect(loads.append)
 
         async def scenario():
             await controller.refresh()

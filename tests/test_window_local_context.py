@@ -44,7 +44,7 @@ def test_a_longer_conversation_opened_later_gets_a_bigger_context(qapp, qtbot, t
         async def scenario():
             await controller.refresh()
             await controller.choose(local_choice(tiny_model_dir))  # loaded for 512 tokens
-            assert controller._engine_host.engine.info.context_length == 512
+            assert controller.models._engine_host.engine.info.context_length == 512
             await controller.open_conversation(stored_stories(controller.store, 30))
             type_and_send(qtbot, window, "What is the capital of France?")
             await wait_for(lambda: reply_done(window), what="the reply")
@@ -52,7 +52,7 @@ def test_a_longer_conversation_opened_later_gets_a_bigger_context(qapp, qtbot, t
         loop.run_until_complete(scenario())
         reply = controller.conversation.messages[-1]
         assert reply.meta["dropped_messages"] == 0, "the whole conversation reached the model"
-        held = controller._engine_host.engine.info.context_length
+        held = controller.models._engine_host.engine.info.context_length
         assert held == reply.meta["context_tokens"] > 512
         assert held >= reply.meta["usage"]["prompt_tokens"] + 64
         assert not banners(window) and "left out" not in window.view.replies()[-1].stats.text()
@@ -86,7 +86,7 @@ def test_a_conversation_the_memory_cannot_hold_is_trimmed_and_the_window_says_so
             return conversation, said
 
         conversation, (message, hint) = loop.run_until_complete(scenario())
-        engine = controller._engine_host.engine
+        engine = controller.models._engine_host.engine
         assert engine.info.context_length == 700, "grown as far as the memory allows"
         reply = controller.conversation.messages[-3]
         dropped = reply.meta["dropped_messages"]
@@ -129,5 +129,6 @@ def test_a_long_quick_prompt_gets_the_context_it_needs(qapp, qtbot, tiny_model_d
         meta = quick.session.conversation.messages[-1].meta
         assert "The message is" not in quick.reply.text and quick.reply.text
         assert meta["dropped_messages"] == 0 and meta["usage"]["prompt_tokens"] > 1000
-        assert controller._engine_host.engine.info.context_length == meta["context_tokens"] > 1000
+        held = controller.models._engine_host.engine.info.context_length
+        assert held == meta["context_tokens"] > 1000
         quick.hide()

@@ -213,7 +213,7 @@ def test_the_activation_policy_is_set_only_for_an_explicit_choice(qapp, monkeypa
         loop.run_until_complete(gui_app._refresh(window.controller, window, Hotkey()))
         assert window.controller.settings.menu_bar_only is None and calls == []
         window.controller.settings.menu_bar_only = True
-        window.controller.settings_loaded.emit()
+        window.controller.models.settings_loaded.emit()
         assert calls == [True]
 
 

@@ -39,7 +39,7 @@ def _open_other(qtbot, window, cid):
 
 
 def _switch_model(qtbot, window, cid):
-    window.choose(catalog.find(window.controller.choices, "fake:n"))
+    window.choose(catalog.find(window.controller.models.choices, "fake:n"))
 
 
 @pytest.mark.parametrize("action", [_new_chat, _delete, _open_other, _switch_model],

@@ -87,7 +87,7 @@ def test_a_model_too_large_is_refused_before_loading(qapp, tiny_model_dir, monke
         banner = window.view.items[-1]
         assert "needs about" in banner.message.text() and "can give it" in banner.message.text()
         assert "smaller" in banner.hint.text()
-        assert window.controller._engine_host.engine.info is None, "nothing was loaded"
+        assert window.controller.models._engine_host.engine.info is None, "nothing was loaded"
 
 
 def test_add_a_provider_in_settings_key_to_the_keychain(qapp, qtbot, secret_service,
@@ -127,7 +127,8 @@ def test_add_a_provider_in_settings_key_to_the_keychain(qapp, qtbot, secret_serv
         for path in _isolated_home.rglob("*"):
             if path.is_file():
                 assert b"sk-test-secret-123" not in path.read_bytes(), path
-        assert any(c.provider and c.provider.name == "tiny" for c in window.controller.choices)
+        choices = window.controller.models.choices
+        assert any(c.provider and c.provider.name == "tiny" for c in choices)
 
 
 def test_settings_change_defaults_and_remove_a_provider(qapp, secret_service, _isolated_home):

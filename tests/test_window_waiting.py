@@ -56,7 +56,7 @@ def test_with_no_model_the_message_waits_for_the_users_choice(qapp, qtbot, _isol
             assert window.composer.edit.toPlainText() == "Are you there?"
             assert not any(r["method"] == "POST" for r in fake.requests)
             screenshot(window, "waiting-for-a-model")
-            window.choose(catalog.find(window.controller.choices, "fake:m"))
+            window.choose(catalog.find(window.controller.models.choices, "fake:m"))
             loop.run_until_complete(wait_for(lambda: window.controller.conversation.messages
                                              and reply_done(window)))  # fmt: skip
             assert not window.waiting_label.isVisible()

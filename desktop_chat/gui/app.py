@@ -86,7 +86,7 @@ async def _refresh(controller, window, hotkey=None) -> None:
             problems.append(problem)
             applied.append(wanted)
 
-        controller.settings_loaded.connect(settings_loaded)
+        controller.models.settings_loaded.connect(settings_loaded)
     try:
         await controller.refresh()
     except Exception as exc:  # the window stays useful whatever the background check meets

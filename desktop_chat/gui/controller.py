@@ -1,8 +1,8 @@
 """The one bridge between the window and the core: user actions come in as method calls, the
 core's answers go out as signals the window renders; the window never writes the conversation.
 
-It holds the window's ``ChatSession`` and the model state (the choices on offer, the servers
-found, the engine's thread, the model loading), and turns each turn's events into signals
+It holds the window's ``ChatSession`` and the model state (``models``, a ``ModelHost``: the
+settings, the choices on offer, the engine's thread), and turns each turn's events into signals
 (``gui.turns``, shared with the quick prompt). What the store refuses or cannot read is said in
 a banner, never raised. Every action that waits is an asyncio task on the qasync loop, kept
 here and cancelled in ``aclose()``.
@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop_chat import catalog
-from desktop_chat.config import LoadedSettings, Settings
 from desktop_chat.context import ContextError, estimate_tokens, read_file
-from desktop_chat.errors import DesktopChatError
+from desktop_chat.gui.model_host import ModelHost
 from desktop_chat.gui.turns import Outcome, in_words, relay
-from desktop_chat.hub import context_length
-from desktop_chat.models import ModelChoice, open_provider
+from desktop_chat.models import ModelChoice
 from desktop_chat.paths import AppPaths, app_paths
 from desktop_chat.session import CODE_ONLY_PROMPT, ChatSession, Turn
 from desktop_chat.store_files import StoreError
@@ -48,14 +44,7 @@ class ChatController(QObject):
     conversation_replaced = Signal(object)
     closing = Signal()  # the store closes next: save what is still to be saved (drafts)
     busy_changed = Signal(bool)
-    settings_loaded = Signal()  # before models are looked for: the hotkey needs no model
-    # Models.
-    choices_changed = Signal(list)
-    model_changed = Signal(object)  # ModelChoice or None
-    model_ready = Signal(object)  # the chosen model can answer now (a local one has loaded)
-    started = Signal()  # the first look for settings and models is over
-    loading = Signal(str)  # "Loading …" while a local model loads, "" when done
-    reach_changed = Signal(list, set, str)  # servers found, downloaded repos, notes
+    model_changed = Signal(object)  # ModelChoice or None (what can be chosen: ``models``)
     # The store.
     history_changed = Signal()  # titles, order, a conversation added or removed
     versions_changed = Signal()  # the branch on show changed its versions
@@ -73,7 +62,9 @@ class ChatController(QObject):
         from desktop_chat.store import Store
 
         self.paths = paths or app_paths()
-        self.loaded = LoadedSettings(Settings(), [], [])  # until refresh() reads them
+        self.models = ModelHost(self.paths, self)
+        self.models.failed.connect(self.failed)
+        self.models.notice.connect(self.notice)
         # A full disk, a read-only or locked file: the app still starts (read-only or in
         # memory), and the store's notes say why new chats are not saved.
         self.store = Store.open_anyway(self.paths.database)
@@ -82,18 +73,8 @@ class ChatController(QObject):
         self.store.listen(self._store_news.emit)
         #: Drops whose files are still being read: a message sent meanwhile waits for them.
         self.reading_files = 0
-        #: What the model menu offers, and the servers and cached MLX models it came from.
-        self.choices: list[ModelChoice] = []
-        self.discovered: list = []
-        self.cached: list = []
-        #: The choice that finished loading: until it is ``choice``, a message waits.
-        self.ready_choice: ModelChoice | None = None
-        self.has_started = False  # the first refresh() is over, whatever it found
         #: Why the global shortcut does not work, for Settings → App ("" when it does).
         self.hotkey_note = ""
-        self._told: list[str] = []  # the settings and store problems last said
-        self._providers: dict[str, Any] = {}  # remote ones by name, each made once
-        self._engine_host = None  # the engine's thread, from the first local model on
         self._turn: asyncio.Task | None = None
         self._trimmed_told: int | None = 0  # the conversation told its oldest turns went
         self._tasks: set[asyncio.Task] = set()
@@ -107,7 +88,7 @@ class ChatController(QObject):
     choice = property(lambda self: self.session.choice)
     persona = property(lambda self: self.session.persona)
     code_only = property(lambda self: self.session.code_only)
-    settings = property(lambda self: self.loaded.settings)
+    settings = property(lambda self: self.models.settings)
     busy = property(lambda self: self._turn is not None and not self._turn.done())
 
     def spawn(self, coro: Coroutine) -> asyncio.Task:
@@ -123,15 +104,7 @@ class ChatController(QObject):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        providers, self._providers = list(self._providers.values()), {}
-        for provider in providers:
-            try:
-                await provider.aclose()
-            except Exception:  # quitting goes on; the log says what was left
-                log.exception("closing the provider %s failed", getattr(provider, "name", "?"))
-        if self._engine_host is not None:
-            self._engine_host.stop()
-            self._engine_host = None
+        await self.models.aclose()
         self.closing.emit()
         if not (chat := self.session.chat).flush():  # left on a full disk, still refused
             log.warning("%d conversations could not be saved before quitting: %s",
@@ -141,55 +114,24 @@ class ChatController(QObject):
     # --- settings and models -------------------------------------------------------------
 
     async def refresh(self) -> None:
-        """Read settings, look for local servers and cached MLX models, offer them."""
-        from desktop_chat import logs
-        from desktop_chat.config import load_settings
-        from desktop_chat.hub import cached_models
-        from desktop_chat.providers.discovery import discover, local_servers
-
+        """Read settings, look for local servers and cached MLX models, offer them; the default
+        model is chosen when none is yet."""
+        models = self.models
         try:
-            self.loaded = loaded = await asyncio.to_thread(load_settings, self.paths)
-            self.session.settings = settings = loaded.settings
-            logs.set_debug(settings.debug_log)
-            log.info("settings read from %s: %d providers, %d problems",
-                     [str(p) for p in loaded.sources], len(settings.providers),
-                     len(loaded.errors))  # fmt: skip
-            for err in loaded.errors:
-                log.warning("settings: %s", err)
-            self.settings_loaded.emit()
-            self.discovered, self.cached = await asyncio.gather(
-                discover(local_servers(settings)), asyncio.to_thread(cached_models)
-            )
-            log.info("local servers found: %s; MLX models in the cache: %d",
-                     [s.name for s in self.discovered] or "none", len(self.cached))  # fmt: skip
-            self.choices = catalog.build(settings, self.discovered, self.cached)
-            self.choices_changed.emit(self.choices)
-            notes = [str(err) for err in loaded.errors] + self.store.notes
-            servers = {s.name for s in self.discovered}
-            found = [c for c in self.choices if c.provider and c.provider.name in servers]
-            self.reach_changed.emit(found, {m.repo_id for m in self.cached}, "\n".join(notes))
-            default = settings.default_model
-            if self.choice is None and (
-                choice := catalog.pick(self.choices, default, settings, self.discovered)
-            ):
+            self.session.settings = await models.read_settings()
+            notes = await models.look(self.store.notes)
+            if self.choice is None and (choice := models.pick(self.settings.default_model)):
                 await self.choose(choice)
-            # A banner when the welcome panel (which lists them) is not on show; each set once.
-            if self.choice is not None:
-                if notes and notes != self._told:
-                    many = (f"{len(notes)} problems were found:", "\n".join(notes))
-                    self.notice.emit(*(many if len(notes) > 1 else (notes[0], "")))
-                self._told = notes
+            if self.choice is not None:  # else the welcome panel lists the problems
+                models.tell(notes)
             self._update_context()
         finally:
-            if not self.has_started:
-                self.has_started = True
-                self.started.emit()
+            models.looked()
 
     async def reload(self, *changed: str) -> None:
         """Settings changed on disk (``provider_setup``): read them again; the providers named
         ``changed`` are made afresh."""
-        for name in changed:
-            self._providers.pop(name, None)
+        self.models.forget(*changed)
         await self.refresh()
 
     async def choose(self, choice: ModelChoice) -> None:
@@ -199,51 +141,8 @@ class ChatController(QObject):
         log.info("model chosen: %s", choice.key)
         self.model_changed.emit(choice)
         self._update_context()
-        if choice.local and not await self._load_local(choice):
-            return
-        if self.choice is choice:  # not replaced by another choice while it loaded
-            self.ready_choice = choice
-            self.model_ready.emit(choice)
-
-    async def _load_local(self, choice: ModelChoice) -> bool:
-        """Load the weights once, for the setting's context: the engine grows it on its thread
-        (memory-checked again there) for a longer conversation, the quick prompt's too."""
-        if self._engine_host is None:
-            from desktop_chat.gui.engine_thread import EngineThread
-
-            self._engine_host = EngineThread(self)
-            self._engine_host.start()
-        if (info := self._engine_host.engine.info) is not None and info.path == str(choice.path):
-            return True
-        size = f" ({choice.size_bytes / 1e9:.1f} GB)" if choice.size_bytes >= 1e8 else ""
-        self.loading.emit(f"Loading {choice.label}{size}…")
-        started = time.perf_counter()
-        try:
-            await self._engine_host.load(choice.path, self.settings.local_context_tokens)
-            log.info("loaded %s in %.1f s", choice.label, time.perf_counter() - started)
-            return True
-        except DesktopChatError as err:
-            log.warning("loading %s failed: %s", choice.label, err)
-            self.failed.emit(err.message, err.hint, False)
-            return False
-        finally:
-            self.loading.emit("")
-
-    async def ready_provider(self, choice: ModelChoice):
-        """The provider for ``choice`` with its local model loaded; None when the load failed
-        (the window has been told why)."""
-        if choice.local:
-            if not await self._load_local(choice):  # on the window's one engine thread
-                return None
-            return open_provider(choice, self.settings, engine=self._engine_host.engine).provider
-        name, url = choice.provider.name, choice.provider.base_url
-        if getattr(self._providers.get(name), "base_url", None) != url:
-            # Off the GUI thread: reading the Keychain can wait on a prompt ("… wants to use
-            # your confidential information") for as long as the user takes to answer it.
-            made = (await asyncio.to_thread(open_provider, choice, self.settings)).provider
-            if getattr(self._providers.get(name), "base_url", None) != url:  # not made meanwhile
-                self._providers[name] = made
-        return self._providers[name]
+        if await self.models.load(choice) and self.choice is choice:  # not replaced meanwhile
+            self.models.ready(choice)
 
     # --- turns ---------------------------------------------------------------------------
 
@@ -308,7 +207,7 @@ class ChatController(QObject):
             with in_words(turn.choice.label) as outcome:
                 await turn.keeper.saved()  # the question is in the file before it is sent
                 self.history_changed.emit()  # the sidebar reads the store once it is written
-                provider = await self.ready_provider(turn.choice)
+                provider = await self.models.ready_provider(turn.choice)
                 if provider is None:  # the load failed, and the window has been told why
                     turn.fail("the model could not be loaded")
                 else:  # saved at least once a second as it streams
@@ -381,14 +280,7 @@ class ChatController(QObject):
             "history": sum(estimate_tokens(m.content) for m in self.conversation.messages),
             "files": self.session.files.tokens,
         }
-        window, choice = None, self.choice
-        if choice is not None and choice.local:
-            window = context_length(choice.path)
-            info = self._engine_host.engine.info if self._engine_host is not None else None
-            if info is not None and info.path == str(choice.path):
-                window = info.context_length  # what the engine holds, not what the model could
-            elif window:
-                window = min(window, self.settings.local_context_tokens)
+        window = self.models.context_window(self.choice)
         self.context_changed.emit(sum(parts.values()), window, parts)
 
     # --- the store -----------------------------------------------------------------------
@@ -474,8 +366,7 @@ class ChatController(QObject):
         self.persona_changed.emit(self.persona)
         self._update_context()
         if model := self.persona.model:
-            choice = catalog.pick(self.choices, model, self.settings, self.discovered)
-            if choice is None:
+            if (choice := self.models.pick(model)) is None:
                 self.notice.emit(f"The persona's model {model} is not available.",
                                  "Edit the persona, or choose a model from the menu.")  # fmt: skip
             elif self.choice is None or choice.key != self.choice.key:

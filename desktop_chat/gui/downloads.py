@@ -47,7 +47,7 @@ class Downloads(QObject):
         c = self.controller
         await c.refresh()
         choice = local_choice(folder, repo)
-        await c.choose(catalog.find(c.choices, choice.key) or choice)
+        await c.choose(catalog.find(c.models.choices, choice.key) or choice)
         return folder
 
     def cancel(self) -> None:

@@ -189,12 +189,12 @@ class MainWindow(QMainWindow):
         c.truncated.connect(self.view.truncate)
         c.conversation_replaced.connect(self._conversation_replaced)
         c.busy_changed.connect(self.composer.set_busy)
-        c.choices_changed.connect(self.picker.set_choices)
+        c.models.choices_changed.connect(self.picker.set_choices)
         c.model_changed.connect(self._model_changed)
-        c.model_ready.connect(self._model_ready)
-        c.started.connect(self._started)
-        c.loading.connect(self.picker.set_busy)
-        c.reach_changed.connect(self._reach_changed)
+        c.models.model_ready.connect(self._model_ready)
+        c.models.started.connect(self._started)
+        c.models.loading.connect(self.picker.set_busy)
+        c.models.reach_changed.connect(self._reach_changed)
         c.files_changed.connect(self.files.show_files)
         c.files_changed.connect(self._files_read)
         c.context_changed.connect(self.meter.show_usage)
@@ -303,7 +303,7 @@ class MainWindow(QMainWindow):
     def _choose_a_model(self) -> str:
         if self.stack.currentWidget() is not self.welcome:
             where = "pick one from the model menu at the top"
-        elif self.controller.discovered:
+        elif self.controller.models.discovered:
             where = "Use a server found on this machine above, or the model menu at the top"
         else:
             where = "one of the choices above, or the model menu at the top"
@@ -332,9 +332,9 @@ class MainWindow(QMainWindow):
             self._stop_waiting()
             return
         c = self.controller
-        if c is None or c.choice is None or c.ready_choice is not c.choice:
+        if c is None or c.choice is None or c.models.ready_choice is not c.choice:
             # Typed before the app (or the model) is ready: sent as soon as it is.
-            if c is not None and c.has_started and c.choice is None:
+            if c is not None and c.models.has_started and c.choice is None:
                 self._wait(self._choose_a_model())
             else:
                 model = c.choice.label if c is not None and c.choice else "Desktop Chat"

@@ -224,7 +224,7 @@ class QuickPrompt(QFrame):
         turn, meta = None, {"interrupted": True}
         try:
             with in_words(choice.label) as outcome:
-                provider = await c.ready_provider(choice)
+                provider = await c.models.ready_provider(choice)
                 if provider is None:  # the load failed; the main window says why
                     outcome.reason = "the model could not be loaded"
                 else:  # from here on the question is in the conversation

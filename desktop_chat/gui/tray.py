@@ -89,7 +89,7 @@ class Tray(QObject):
         menu.addSeparator()
         choice = controller.choice if controller else None
         models = menu.addMenu(f"Model: {choice.label if choice else 'none'}")
-        for option in controller.choices if controller else []:
+        for option in controller.models.choices if controller else []:
             action = QAction(option.label, models)
             action.setCheckable(True)
             action.setChecked(choice is not None and option.key == choice.key)
