@@ -107,3 +107,10 @@ def test_enter_after_the_draft_is_saved_reads_the_2_mb_no_more(qapp, qtbot, fake
         assert window.controller.conversation.messages[0].content == BIG.strip()
         edit.insertPlainText("typed after")  # a change: the next read is of the new text
         assert edit.toPlainText() == "typed after" and reads[-1] == len("typed after")
+        edit.blockSignals(True)  # a change nobody is told of is still seen
+        edit.selectAll()
+        edit.insertPlainText("set quietly")  # as long as what was there
+        edit.blockSignals(False)
+        assert edit.toPlainText() == "set quietly"
+        edit.undo()
+        assert edit.toPlainText() == "typed after"

@@ -21,10 +21,8 @@ class PromptEdit(QPlainTextEdit):
         self.setPlaceholderText("Ask anything…")
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setTabChangesFocus(True)
-        #: The text as last read; None once it changes. Connected first, so that no other
-        #: receiver of ``textChanged`` reads a stale copy.
-        self._text: str | None = None
-        self.textChanged.connect(self._forget)
+        #: (document, its revision, its text) as last read.
+        self._read: tuple[object, int, str] | None = None
         self.document().contentsChanged.connect(self._grow)
         self._grow()
 
@@ -32,13 +30,12 @@ class PromptEdit(QPlainTextEdit):
         """The text, read from the document once per change: the draft's save, Enter and the
         window share one read (a read of a pasted 2 MB costs the window ~5-10 ms; the draft
         is saved before Enter is pressed, so Enter usually reads nothing)."""
-        if self._text is None:
-            self._text = super().toPlainText()
-        return self._text
-
-    @Slot()
-    def _forget(self) -> None:
-        self._text = None
+        document = self.document()
+        revision = document.revision()  # grows with every change, undo and redo included
+        read = self._read
+        if read is None or read[0] is not document or read[1] != revision:
+            read = self._read = (document, revision, super().toPlainText())
+        return read[2]
 
     def dragEnterEvent(self, event) -> None:
         # Files dropped here join the context (the window takes them), not the prompt's text.
