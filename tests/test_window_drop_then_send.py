@@ -29,7 +29,7 @@ def test_a_message_sent_while_a_dropped_pdf_is_read_goes_with_it(qapp, qtbot, fa
             edit.setFocus()
             qtbot.keyClicks(edit, "Summarise the report")
             qtbot.keyClick(edit, Qt.Key.Key_Return)
-            said = (window.controller.reading_files, window.waiting_label.isVisible(),
+            said = (window.controller.context.reading, window.waiting_label.isVisible(),
                     window.waiting_label.text(), edit.toPlainText())  # fmt: skip
             await wait_for(lambda: any(r["method"] == "POST" for r in fake.requests)
                            and reply_done(window), what="the reply")  # fmt: skip

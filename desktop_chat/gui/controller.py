@@ -1,11 +1,12 @@
 """The one bridge between the window and the core: user actions come in as method calls, the
 core's answers go out as signals the window renders; the window never writes the conversation.
 
-It holds the window's ``ChatSession`` and the model state (``models``, a ``ModelHost``: the
-settings, the choices on offer, the engine's thread), and turns each turn's events into signals
-(``gui.turns``, shared with the quick prompt). What the store refuses or cannot read is said in
-a banner, never raised. Every action that waits is an asyncio task on the qasync loop, kept
-here and cancelled in ``aclose()``.
+It holds the window's ``ChatSession``, the model state (``models``, a ``ModelHost``: the
+settings, the choices on offer, the engine's thread) and what the next message is sent with
+(``context``, a ``MessageContext``: the files attached, the token count), and turns each turn's
+events into signals (``gui.turns``, shared with the quick prompt). What the store refuses or
+cannot read is said in a banner, never raised. Every action that waits is an asyncio task on
+the qasync loop, kept here and cancelled in ``aclose()``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop_chat.context import ContextError, estimate_tokens, read_file
+from desktop_chat.gui.message_context import MessageContext
 from desktop_chat.gui.model_host import ModelHost
 from desktop_chat.gui.turns import Outcome, in_words, relay
 from desktop_chat.models import ModelChoice
@@ -49,9 +49,6 @@ class ChatController(QObject):
     history_changed = Signal()  # titles, order, a conversation added or removed
     versions_changed = Signal()  # the branch on show changed its versions
     persona_changed = Signal(object)  # personas.Persona
-    # Context.
-    files_changed = Signal(list)
-    context_changed = Signal(int, object, dict)  # used, window or None, parts
 
     _store_news = Signal(object)  # from the store's check thread: a damaged file repaired
 
@@ -71,8 +68,8 @@ class ChatController(QObject):
         self.session = ChatSession(self.store, on_problem=self.store_problem)
         self._store_news.connect(self.store_news)
         self.store.listen(self._store_news.emit)
-        #: Drops whose files are still being read: a message sent meanwhile waits for them.
-        self.reading_files = 0
+        self.context = MessageContext(self.session, self.models, self.spawn, self)
+        self.context.notice.connect(self.notice)
         #: Why the global shortcut does not work, for Settings → App ("" when it does).
         self.hotkey_note = ""
         self._turn: asyncio.Task | None = None
@@ -124,7 +121,7 @@ class ChatController(QObject):
                 await self.choose(choice)
             if self.choice is not None:  # else the welcome panel lists the problems
                 models.tell(notes)
-            self._update_context()
+            self.context.update()
         finally:
             models.looked()
 
@@ -140,7 +137,7 @@ class ChatController(QObject):
         self.session.set_model(choice)
         log.info("model chosen: %s", choice.key)
         self.model_changed.emit(choice)
-        self._update_context()
+        self.context.update()
         if await self.models.load(choice) and self.choice is choice:  # not replaced meanwhile
             self.models.ready(choice)
 
@@ -165,7 +162,7 @@ class ChatController(QObject):
         if replace_from is not None:  # the old turn stays in the store, a version
             self.truncated.emit(replace_from)
         elif files:
-            self.files_changed.emit([])
+            self.context.files_changed.emit([])
         self.user_added.emit(turn.index - 1, self.conversation.messages[turn.index - 1])
         self._start(turn)
         return True
@@ -227,7 +224,7 @@ class ChatController(QObject):
             self._trimmed_told = self.conversation_id
             log.info("context full: %s", note[0])
             self.notice.emit(*note)
-        self._update_context()
+        self.context.update()
         self.busy_changed.emit(False)
         self.history_changed.emit()
         self.versions_changed.emit()
@@ -236,52 +233,14 @@ class ChatController(QObject):
         self.stop()
         self.session.new()
         self.conversation_replaced.emit(self.conversation)
-        self._update_context()
+        self.context.update()
 
     def edit_text(self, index: int) -> str:
         return self.session.edit_text(index)
 
-    # --- what the next message carries ---------------------------------------------------
-
-    def attach_files(self, paths: list[str | Path]) -> None:
-        """Read dropped or chosen files off the GUI thread. Counted as being read from now,
-        before the read starts: Enter pressed at once must already wait for them."""
-        self.reading_files += 1
-        self.spawn(self._read_files(paths))
-
-    async def _read_files(self, paths: list[str | Path]) -> None:
-        refused: list[str] = []
-        try:
-            for path in paths:
-                try:
-                    self.session.files.add(await asyncio.to_thread(read_file, path))
-                except ContextError as err:
-                    refused.append(f"{err.message} {err.hint}".strip())
-        finally:
-            self.reading_files -= 1
-        self.remove_file(None)
-        if refused:
-            count = "1 file was" if len(refused) == 1 else f"{len(refused)} files were"
-            self.notice.emit(f"{count} not added to the context.", "\n".join(refused))
-
-    def remove_file(self, name: str | None) -> None:
-        if name is not None:
-            self.session.files.remove(name)
-        self.files_changed.emit(list(self.session.files.files))
-        self._update_context()
-
     def set_code_only(self, on: bool) -> None:
         self.session.code_only = on
-        self._update_context()
-
-    def _update_context(self) -> None:
-        parts = {
-            "system prompt": estimate_tokens(self.session.params().system_prompt or ""),
-            "history": sum(estimate_tokens(m.content) for m in self.conversation.messages),
-            "files": self.session.files.tokens,
-        }
-        window = self.models.context_window(self.choice)
-        self.context_changed.emit(sum(parts.values()), window, parts)
+        self.context.update()
 
     # --- the store -----------------------------------------------------------------------
 
@@ -356,7 +315,7 @@ class ChatController(QObject):
     def _replaced(self) -> None:
         self.conversation_replaced.emit(self.conversation)
         self.versions_changed.emit()
-        self._update_context()
+        self.context.update()
 
     # --- personas ------------------------------------------------------------------------
 
@@ -364,7 +323,7 @@ class ChatController(QObject):
         """Use a persona from now on in this conversation; its model, if it names one."""
         self.with_store(lambda _: self.session.set_persona(self.session.library.persona(name)))
         self.persona_changed.emit(self.persona)
-        self._update_context()
+        self.context.update()
         if model := self.persona.model:
             if (choice := self.models.pick(model)) is None:
                 self.notice.emit(f"The persona's model {model} is not available.",

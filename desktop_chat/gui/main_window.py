@@ -195,11 +195,11 @@ class MainWindow(QMainWindow):
         c.models.started.connect(self._started)
         c.models.loading.connect(self.picker.set_busy)
         c.models.reach_changed.connect(self._reach_changed)
-        c.files_changed.connect(self.files.show_files)
-        c.files_changed.connect(self._files_read)
-        c.context_changed.connect(self.meter.show_usage)
+        c.context.files_changed.connect(self.files.show_files)
+        c.context.files_changed.connect(self._files_read)
+        c.context.changed.connect(self.meter.show_usage)
         self.composer.stop_requested.connect(self.stop)
-        self.files.remove_requested.connect(c.remove_file)
+        self.files.remove_requested.connect(c.context.remove)
         self.view.edit_requested.connect(self.edit)
         self.view.regenerate_requested.connect(c.regenerate)
         self.view.retry_requested.connect(c.retry)
@@ -292,7 +292,7 @@ class MainWindow(QMainWindow):
     @Slot(list)
     def _files_read(self, files: list) -> None:
         """A message sent while dropped files were read goes now, with them."""
-        if self.waiting and not self.controller.reading_files:
+        if self.waiting and not self.controller.context.reading:
             self.send(self.composer.edit.toPlainText())
 
     @Slot()
@@ -340,7 +340,7 @@ class MainWindow(QMainWindow):
                 model = c.choice.label if c is not None and c.choice else "Desktop Chat"
                 self._wait(f"Waiting for {model} to be ready… your message is sent then.")
             return
-        if c.reading_files:  # a file dropped a moment ago (a long PDF): it goes with this
+        if c.context.reading:  # a file dropped a moment ago (a long PDF): it goes with this
             self._wait("Reading the dropped files… your message is sent with them.")
             return
         self._stop_waiting()
@@ -395,7 +395,7 @@ class MainWindow(QMainWindow):
             self.add_files(paths)
 
     def add_files(self, paths: list[str]) -> None:
-        self.controller.attach_files(paths)
+        self.controller.context.attach(paths)
 
     @Slot()
     def open_model_folder(self) -> None:
