@@ -5,8 +5,8 @@ It holds the window's ``ChatSession``, the model state (``models``, a ``ModelHos
 settings, the choices on offer, the engine's thread) and what the next message is sent with
 (``context``, a ``MessageContext``: the files attached, the token count), and turns each turn's
 events into signals (``gui.turns``, shared with the quick prompt). What the store refuses or
-cannot read is said in a banner, never raised. Every action that waits is an asyncio task on
-the qasync loop, kept here and cancelled in ``aclose()``.
+cannot read is said in a banner, never raised (``guard``, a ``StoreGuard``). Every action
+that waits is an asyncio task on the qasync loop, kept here and cancelled in ``aclose()``.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop_chat.gui.message_context import MessageContext
 from desktop_chat.gui.model_host import ModelHost
+from desktop_chat.gui.store_guard import StoreGuard
 from desktop_chat.gui.turns import Outcome, in_words, relay
 from desktop_chat.models import ModelChoice
 from desktop_chat.paths import AppPaths, app_paths
 from desktop_chat.session import CODE_ONLY_PROMPT, ChatSession, Turn
-from desktop_chat.store_files import StoreError
 
 __all__ = ["CODE_ONLY_PROMPT", "ChatController"]
 
@@ -50,8 +50,6 @@ class ChatController(QObject):
     versions_changed = Signal()  # the branch on show changed its versions
     persona_changed = Signal(object)  # personas.Persona
 
-    _store_news = Signal(object)  # from the store's check thread: a damaged file repaired
-
     def __init__(self, paths: AppPaths | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         from desktop_chat.gui.downloads import Downloads
@@ -65,9 +63,10 @@ class ChatController(QObject):
         # A full disk, a read-only or locked file: the app still starts (read-only or in
         # memory), and the store's notes say why new chats are not saved.
         self.store = Store.open_anyway(self.paths.database)
-        self.session = ChatSession(self.store, on_problem=self.store_problem)
-        self._store_news.connect(self.store_news)
-        self.store.listen(self._store_news.emit)
+        self.guard = StoreGuard(self.store, self)
+        self.guard.notice.connect(self.notice)
+        self.guard.repaired.connect(self._repaired)
+        self.session = ChatSession(self.store, on_problem=self.guard.problem)
         self.context = MessageContext(self.session, self.models, self.spawn, self)
         self.context.notice.connect(self.notice)
         #: Why the global shortcut does not work, for Settings → App ("" when it does).
@@ -245,19 +244,9 @@ class ChatController(QObject):
     # --- the store -----------------------------------------------------------------------
 
     def with_store(self, what: Callable, *args: Any, default: Any = None, **kwargs: Any) -> Any:
-        """``what(store, *args, **kwargs)``: what the window asks of the conversation store (a
-        ``Store`` method, an export, drafts or a session kept there). What the store cannot
-        do (a full disk, a damaged page, a lock held by another program) is said in a banner,
-        and ``default`` comes back instead: never raised."""
-        try:
-            return what(self.store, *args, **kwargs)
-        except StoreError as err:
-            self._refused(err)
-            return default
-
-    def _refused(self, err: StoreError) -> None:
-        log.warning("store: %s", err)
-        self.notice.emit(err.message, err.hint)
+        """``what(store, *args, **kwargs)``, or ``default`` with a banner saying why the store
+        refused (``StoreGuard.call``): never raised."""
+        return self.guard.call(what, *args, default=default, **kwargs)
 
     def conversations(self, limit: int = 500) -> list | None:
         """Pinned first, then the newest; None when they cannot be read (a banner says why)."""
@@ -275,29 +264,18 @@ class ChatController(QObject):
     def templates(self) -> list:
         return self.session.library.templates()
 
-    def store_news(self, news: StoreError) -> None:
-        """The store found its file damaged after opening: repaired (what was kept, where the
-        damaged file went) or not. The chat on show is written again where the repaired copy
-        lacks it, and the sidebar shows the copy."""
-        log.warning("store: %s", news.message)
-        if news.kind == "repaired":
-            self.session.chat.repaired()
-            self.history_changed.emit()
-        self.notice.emit(news.message, news.hint)
-
-    def store_problem(self, problem: StoreError | None) -> None:
-        """The chat on show stopped being saved (``problem``) or is saved again (None). Said
-        once the action at hand is done: a new chat's first message is on show by then, not
-        the welcome panel the banner would land on."""
-        said = (problem.message, problem.hint) if problem else ("The chat is saved again.", "")
-        asyncio.get_event_loop().call_soon(self.notice.emit, *said)
+    def _repaired(self) -> None:
+        """The store is a repaired copy of its damaged file: the chat on show is written again
+        where the copy lacks it, and the sidebar shows the copy."""
+        self.session.chat.repaired()
+        self.history_changed.emit()
 
     async def open_conversation(self, conversation_id: int, message_id: int = 0) -> int | None:
         """Show a stored conversation, with its persona; with ``message_id`` (a search hit),
         the branch that holds it. Returns that message's index to scroll to (None also when
         the conversation cannot be read: a banner says why, and the one on show stays)."""
         await self.stop_and_wait()
-        session, refused = self.session, self._refused  # a hit's branch refused: it stays
+        session, refused = self.session, self.guard.refused  # a hit's branch refused: it stays
         opened = self.with_store(lambda _: [session.open(conversation_id, message_id, refused)])
         if opened is None:
             return None
