@@ -49,6 +49,8 @@ def _message(stored: StoredMessage) -> Message:
     if stored.role == "assistant":
         meta.setdefault("model", stored.model)
         meta.setdefault("provider", stored.provider)
+        if stored.reasoning:
+            meta["reasoning"] = stored.reasoning
     if stored.interrupted:
         meta["interrupted"] = True
     return Message(stored.role, stored.content, meta)  # type: ignore[arg-type]
@@ -447,13 +449,18 @@ class StoredChat:
         return True
 
 
+#: What a message's meta holds that the store keeps in columns of their own.
+_OWN_COLUMNS = ("model", "provider", "reasoning")
+
+
 def _columns(message: Message, new: bool = True) -> dict[str, Any]:
-    """A message's store columns besides its text: the model and provider apart from the rest
-    of its meta (and ``interrupted`` for a new row)."""
+    """A message's store columns besides its text: the model, provider and thinking apart from
+    the rest of its meta (and ``interrupted`` for a new row)."""
     meta = message.meta
-    columns = {"meta": {k: v for k, v in meta.items() if k not in ("model", "provider")}}
+    columns = {"meta": {k: v for k, v in meta.items() if k not in _OWN_COLUMNS}}
     if message.role == "assistant":
         columns.update(model=meta.get("model"), provider=meta.get("provider"))
+        columns["reasoning"] = str(meta.get("reasoning") or "")
         if new:
             columns["interrupted"] = message.interrupted
     return columns

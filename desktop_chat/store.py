@@ -135,8 +135,21 @@ def _v4(db: sqlite3.Connection) -> None:
                " DELETE FROM drafts WHERE key = CAST(old.id AS TEXT); END")  # fmt: skip
 
 
+def _v5(db: sqlite3.Connection) -> None:
+    """A reasoning model's thinking, kept with its reply in a column of its own: out of the
+    search index (the triggers index ``content`` only) and never part of the answer's text."""
+    db.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''")
+    # Replies saved before this version kept their thinking in ``meta``: moved here.
+    db.execute(
+        "UPDATE messages SET reasoning = json_extract(meta, '$.reasoning'),"
+        " meta = json_remove(meta, '$.reasoning')"
+        " WHERE instr(meta, '\"reasoning\"') AND json_valid(meta)"
+        " AND json_type(meta, '$.reasoning') = 'text'"
+    )
+
+
 #: Applied in order; each runs once, recorded in ``schema_migrations``. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 
 
 @dataclass(slots=True)
@@ -152,6 +165,8 @@ class StoredMessage:
     meta: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
     created: float = 0.0
+    #: A reasoning model's thinking before the answer ("" for none).
+    reasoning: str = ""
 
 
 @dataclass(slots=True)
@@ -178,7 +193,7 @@ class SearchHit:
 
 MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, role, content, model, provider, params, meta, "
-    "interrupted, created"
+    "interrupted, created, reasoning"
 )
 
 
@@ -187,8 +202,14 @@ def _json(text: str) -> dict[str, Any]:
 
 
 def message_from_row(row: tuple) -> StoredMessage:
-    return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
-                         _json(row[7]), _json(row[8]), bool(row[9]), row[10])  # fmt: skip
+    return StoredMessage(
+        *row[:7],
+        params=_json(row[7]),
+        meta=_json(row[8]),
+        interrupted=bool(row[9]),
+        created=row[10],
+        reasoning=row[11],
+    )
 
 
 def _conversation(row: tuple) -> ConversationInfo:
@@ -548,22 +569,43 @@ class Store(Repairs):
     # --- messages ------------------------------------------------------------------------
 
     @_writes
-    def add_message(self, conversation_id: int, role: str, content: str, *,
-                    parent_id: int | None = None, model: str | None = None,
-                    provider: str | None = None, params: dict | None = None,
-                    meta: dict | None = None, interrupted: bool = False) -> int:  # fmt: skip
+    def add_message(
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        *,
+        parent_id: int | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+        params: dict | None = None,
+        meta: dict | None = None,
+        interrupted: bool = False,
+        reasoning: str = "",
+    ) -> int:
         """Add a message after ``parent_id`` (a new branch if that parent already has a child)
-        and make it the conversation's current leaf."""
+        and make it the conversation's current leaf. ``reasoning``: a reply's thinking."""
         now = time.time()
         with self.transaction():
             cur = self.db.execute(
                 "INSERT INTO messages (conversation_id, parent_id, role, content, model,"
-                " provider, params, meta, interrupted, created, updated)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, parent_id, role, content, model, provider,
-                 json.dumps(params or {}), json.dumps(meta or {}, default=str),
-                 int(interrupted), now, now),
-            )  # fmt: skip
+                " provider, params, meta, interrupted, created, updated, reasoning)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    parent_id,
+                    role,
+                    content,
+                    model,
+                    provider,
+                    json.dumps(params or {}),
+                    json.dumps(meta or {}, default=str),
+                    int(interrupted),
+                    now,
+                    now,
+                    reasoning,
+                ),
+            )
             message_id = int(cur.lastrowid)
             self.db.execute("UPDATE conversations SET leaf_id = ?, updated = ? WHERE id = ?",
                             (message_id, now, conversation_id))  # fmt: skip
@@ -578,13 +620,28 @@ class Store(Repairs):
                             (leaf_id, time.time(), conversation_id))  # fmt: skip
 
     @_writes
-    def update_message(self, message_id: int, content: str, *, interrupted: bool,
-                       meta: dict | None = None, model: str | None = None,
-                       provider: str | None = None) -> None:  # fmt: skip
-        """Save a reply's text so far (``interrupted`` until it completes)."""
+    def update_message(
+        self,
+        message_id: int,
+        content: str,
+        *,
+        interrupted: bool,
+        meta: dict | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+        reasoning: str | None = None,
+    ) -> None:
+        """Save a reply's text so far (``interrupted`` until it completes); what is None
+        stays as it was (the thinking too, which a reply's progress saves leave out)."""
         sets = ["content = ?", "interrupted = ?", "updated = ?"]
         values: list[Any] = [content, int(interrupted), time.time()]
-        for name, value in (("meta", meta), ("model", model), ("provider", provider)):
+        changes = (
+            ("meta", meta),
+            ("model", model),
+            ("provider", provider),
+            ("reasoning", reasoning),
+        )
+        for name, value in changes:
             if value is not None:
                 sets.append(f"{name} = ?")
                 values.append(json.dumps(value, default=str) if name == "meta" else value)

@@ -1,5 +1,7 @@
 """A conversation out of the store and back in: JSON with every branch (for import), or
-Markdown of the branch on show (for reading)."""
+Markdown of the branch on show (for reading). A reply's thinking is in the JSON (``reasoning``),
+and in the Markdown only when asked for: a document to read or share is the conversation, and
+a reasoning model's thought is often longer than its answer."""
 
 from __future__ import annotations
 
@@ -23,13 +25,28 @@ def export_conversation(store: Store, conversation_id: int) -> dict[str, Any]:
         "persona": info.persona,
         "model": info.model,
         "leaf": info.leaf_id,
-        "messages": [
-            {"id": m.id, "parent": m.parent_id, "role": m.role, "content": m.content,
-             "model": m.model, "provider": m.provider, "params": m.params, "meta": m.meta,
-             "interrupted": m.interrupted, "created": m.created}
-            for m in messages
-        ],
-    }  # fmt: skip
+        "messages": [_exported(m) for m in messages],
+    }
+
+
+def _exported(m: StoredMessage) -> dict[str, Any]:
+    """One message as the JSON export has it; ``reasoning`` only for a reply that thought
+    (an export made before thinking was kept reads the same)."""
+    out = {
+        "id": m.id,
+        "parent": m.parent_id,
+        "role": m.role,
+        "content": m.content,
+        "model": m.model,
+        "provider": m.provider,
+        "params": m.params,
+        "meta": m.meta,
+        "interrupted": m.interrupted,
+        "created": m.created,
+    }
+    if m.reasoning:
+        out["reasoning"] = m.reasoning
+    return out
 
 
 def import_conversation(store: Store, data: dict[str, Any]) -> int:
@@ -52,11 +69,21 @@ def import_conversation(store: Store, data: dict[str, Any]) -> int:
                                         data.get("persona"))  # fmt: skip
         ids: dict[Any, int] = {}
         for m in messages:
+            meta = dict(m.get("meta") or {})
+            # An export from before thinking had its own field kept it in the meta.
+            reasoning = m.get("reasoning") or meta.pop("reasoning", "") or ""
             ids[m["id"]] = store.add_message(
-                new_id, m["role"], m["content"], parent_id=ids.get(m.get("parent")),
-                model=m.get("model"), provider=m.get("provider"), params=m.get("params"),
-                meta=m.get("meta"), interrupted=bool(m.get("interrupted")),
-            )  # fmt: skip
+                new_id,
+                m["role"],
+                m["content"],
+                parent_id=ids.get(m.get("parent")),
+                model=m.get("model"),
+                provider=m.get("provider"),
+                params=m.get("params"),
+                meta=meta,
+                interrupted=bool(m.get("interrupted")),
+                reasoning=str(reasoning),
+            )
         leaf = ids.get(data.get("leaf"))
         if leaf is not None:
             store.update_conversation(new_id, leaf_id=leaf)
@@ -78,6 +105,8 @@ def _check(m: Any, known: set[Any]) -> str:
     for name in ("params", "meta"):
         if m.get(name) is not None and not isinstance(m[name], dict):
             return f"has a “{name}” that is not an object"
+    if m.get("reasoning") is not None and not isinstance(m["reasoning"], str):
+        return "has a “reasoning” (its thinking) that is not a string"
     return ""
 
 
@@ -86,12 +115,20 @@ def _malformed(what: str) -> StoreError:
                             "conversation again from Desktop Chat.")  # fmt: skip
 
 
-def to_markdown(title: str, messages: Iterable[StoredMessage]) -> str:
-    """A conversation's current branch as a readable Markdown document."""
+def to_markdown(title: str, messages: Iterable[StoredMessage], *, reasoning: bool = False) -> str:
+    """A conversation's current branch as a readable Markdown document; with ``reasoning``, each
+    reply's thinking too, quoted above its answer."""
     parts = [f"# {title or 'Conversation'}\n"]
     for m in messages:
         who = {"user": "You", "assistant": m.model or "Assistant", "system": "System"}[m.role]
         text = m.meta.get("display", m.content) if m.role == "user" else m.content
         note = " *(interrupted)*" if m.interrupted else ""
-        parts.append(f"## {who}{note}\n\n{text.rstrip()}\n")
+        thought = _quoted(m.reasoning) if reasoning and m.reasoning.strip() else ""
+        parts.append(f"## {who}{note}\n\n{thought}{text.rstrip()}\n")
     return "\n".join(parts)
+
+
+def _quoted(thought: str) -> str:
+    """A thought as a Markdown quote headed "Thinking", apart from the answer after it."""
+    lines = ["**Thinking**", "", *thought.strip().splitlines()]
+    return "\n".join(f"> {line}".rstrip() for line in lines) + "\n\n"

@@ -172,7 +172,8 @@ def test_thinking_is_kept_apart_from_the_answer_and_never_sent_back(step, tmp_pa
     assert first.reply.content == "Hello!" and first.text == "Hello!"
     assert first.reply.meta["reasoning"].startswith("The user greets.")
     stored = store.branch(session.conversation_id)[1]
-    assert stored.content == "Hello!" and stored.meta["reasoning"] == first.reasoning
+    assert stored.content == "Hello!" and stored.reasoning == first.reasoning
+    assert "reasoning" not in stored.meta, "kept in its own column"
     second_request = [r for r in server.requests if r["method"] == "POST"][1]["body"]
     assert [m["content"] for m in second_request["messages"]] == ["hi", "Hello!", "how are you?"]
     store.close()
