@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Coroutine
 
 from PySide6.QtCore import QObject, Signal
 
@@ -72,7 +71,6 @@ class ChatController(QObject):
         #: Why the global shortcut does not work, for Settings → App ("" when it does).
         self.hotkey_note = ""
         self._turn: asyncio.Task | None = None
-        self._trimmed_told: int | None = 0  # the conversation told its oldest turns went
         self._tasks: set[asyncio.Task] = set()
         self.downloads = Downloads(self)
         # A reply streams at full speed into a hidden window: no App Nap while one runs.
@@ -86,6 +84,8 @@ class ChatController(QObject):
     code_only = property(lambda self: self.session.code_only)
     settings = property(lambda self: self.models.settings)
     busy = property(lambda self: self._turn is not None and not self._turn.done())
+    #: ``with_store(what, *args, default=…)``: ``what(store, *args)``, a refusal said, not raised.
+    with_store = property(lambda self: self.guard.call)
 
     def spawn(self, coro: Coroutine) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
@@ -102,10 +102,7 @@ class ChatController(QObject):
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.models.aclose()
         self.closing.emit()
-        if not (chat := self.session.chat).flush():  # left on a full disk, still refused
-            log.warning("%d conversations could not be saved before quitting: %s",
-                        chat.unsaved, chat.problem or "the store refused them")  # fmt: skip
-        self.store.close()
+        self.guard.close(self.session.chat)
 
     # --- settings and models -------------------------------------------------------------
 
@@ -218,12 +215,7 @@ class ChatController(QObject):
         self.reply_ended.emit(turn.meta)
         if outcome.failure is not None:
             self.failed.emit(*outcome.failure, True)
-        if note is not None and self._trimmed_told != self.conversation_id:
-            # Said once per conversation (each reply's line still counts), with what to do.
-            self._trimmed_told = self.conversation_id
-            log.info("context full: %s", note[0])
-            self.notice.emit(*note)
-        self.context.update()
+        self.context.update(trimmed=note)
         self.busy_changed.emit(False)
         self.history_changed.emit()
         self.versions_changed.emit()
@@ -242,11 +234,6 @@ class ChatController(QObject):
         self.context.update()
 
     # --- the store -----------------------------------------------------------------------
-
-    def with_store(self, what: Callable, *args: Any, default: Any = None, **kwargs: Any) -> Any:
-        """``what(store, *args, **kwargs)``, or ``default`` with a banner saying why the store
-        refused (``StoreGuard.call``): never raised."""
-        return self.guard.call(what, *args, default=default, **kwargs)
 
     def conversations(self, limit: int = 500) -> list | None:
         """Pinned first, then the newest; None when they cannot be read (a banner says why)."""

@@ -6,6 +6,7 @@ count of tokens against the model's window. The controller holds one (``controll
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,11 +16,13 @@ from desktop_chat.context import ContextError, estimate_tokens, read_file
 from desktop_chat.gui.model_host import ModelHost
 from desktop_chat.session import ChatSession
 
+log = logging.getLogger(__name__)
+
 
 class MessageContext(QObject):
     files_changed = Signal(list)
     changed = Signal(int, object, dict)  # tokens used, the window or None, the parts
-    notice = Signal(str, str)  # files refused: how many, and why each
+    notice = Signal(str, str)  # files refused (how many, why each), or the oldest turns left out
 
     def __init__(
         self, session: ChatSession, models: ModelHost, spawn: Callable, parent: QObject | None
@@ -28,6 +31,7 @@ class MessageContext(QObject):
         self.session, self.models, self._spawn = session, models, spawn
         #: Drops whose files are still being read: a message sent meanwhile waits for them.
         self.reading = 0
+        self._trimmed_told: int | None = 0  # the conversation told its oldest turns went
 
     def attach(self, paths: list[str | Path]) -> None:
         """Read dropped or chosen files off the GUI thread. Counted as being read from now,
@@ -56,9 +60,15 @@ class MessageContext(QObject):
         self.files_changed.emit(list(self.session.files.files))
         self.update()
 
-    def update(self) -> None:
-        """Count again: the conversation, the persona, the files or the model changed."""
+    def update(self, trimmed: tuple[str, str] | None = None) -> None:
+        """Count again: the conversation, the persona, the files or the model changed. After a
+        reply, ``trimmed`` says why its oldest turns were left out of the request, if they were:
+        said once per conversation (each reply's line still counts), with what to do."""
         session = self.session
+        if trimmed is not None and self._trimmed_told != session.conversation_id:
+            self._trimmed_told = session.conversation_id
+            log.info("context full: %s", trimmed[0])
+            self.notice.emit(*trimmed)
         parts = {
             "system prompt": estimate_tokens(session.params().system_prompt or ""),
             "history": sum(estimate_tokens(m.content) for m in session.conversation.messages),

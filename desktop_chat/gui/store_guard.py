@@ -1,7 +1,8 @@
 """The conversation store as the window meets it: what the store refuses or cannot read (a full
 disk, a damaged page, a lock held by another program), what its check finds after opening and
-a chat that stops being saved are said in a banner (``notice``), never raised. The controller
-holds one (``controller.guard``); the window calls the store through ``controller.with_store``.
+a chat that stops being saved are said in a banner (``notice``), never raised; at quitting, the
+log says what a full disk still refused. The controller holds one (``controller.guard``); the
+window calls the store through ``controller.with_store``.
 """
 
 from __future__ import annotations
@@ -59,3 +60,13 @@ class StoreGuard(QObject):
         the welcome panel the banner would land on."""
         said = (problem.message, problem.hint) if problem else ("The chat is saved again.", "")
         asyncio.get_event_loop().call_soon(self.notice.emit, *said)
+
+    def close(self, chat) -> None:
+        """Close the store, once the window's ``chat`` has written what it still can; what a
+        full disk still refuses is in the log."""
+        if not chat.flush():
+            problem = chat.problem or "the store refused them"
+            log.warning(
+                "%d conversations could not be saved before quitting: %s", chat.unsaved, problem
+            )
+        self.store.close()
