@@ -10,9 +10,10 @@ from pathlib import Path
 
 from desktop_chat.cli.commands import run_command
 from desktop_chat.cli.options import params_from, parser, read_user_config, user_config_path
+from desktop_chat.cli.reply_view import ReplyView, figures
 from desktop_chat.cli.state import ChatState
 from desktop_chat.errors import DesktopChatError, ProviderError
-from desktop_chat.events import Finished, Retrying, TextDelta
+from desktop_chat.events import Finished, ReasoningDelta, Retrying, TextDelta
 from desktop_chat.session import ChatSession
 from desktop_chat.store_files import StoreError
 
@@ -37,20 +38,24 @@ async def reply(state: ChatState, prompt: str) -> None:
     turn = session.send(prompt)
     state.log("user", session.conversation.messages[-1].content)
     sys.stdout.write("\n")
+    view = ReplyView(sys.stdout)  # the thinking dimmed (or marked), then the answer
     events = turn.events(state.current.provider)
     try:
         async for event in events:
             if isinstance(event, TextDelta):
-                sys.stdout.write(event.text)
-                sys.stdout.flush()
+                view.text(event.text)
+            elif isinstance(event, ReasoningDelta):
+                view.thought(event)
             elif isinstance(event, Retrying):
                 out(f"[{event.note()}]")
             elif isinstance(event, Finished):
-                out(f"\n\n[{_figures(event)}]")
+                view.end()
+                out(f"\n\n[{figures(event)}]")
                 if note := event.context_note():  # the oldest turns were left out: why
                     out(f"[{' '.join(note)}]")
                 out()
     finally:
+        view.end()  # a thought cut short leaves the terminal dimmed no longer
         await events.aclose()  # the reply stored now, however the turn ended
         state.log("assistant", turn.text)
         tell_store_news()
@@ -65,15 +70,6 @@ def tell_store_news() -> bool:
         out(f"\n[{problem.message}]\n{problem.hint}\n" if problem else
             "\n[The chat is saved again.]\n")  # fmt: skip
     return repaired
-
-
-def _figures(event: Finished) -> str:
-    bits = [f"{event.total_s:.2f} s"]
-    if event.tokens_per_s:
-        bits.append(f"{event.tokens_per_s:.1f} tok/s")
-    if event.usage.completion_tokens is not None:
-        bits.append(f"{event.usage.completion_tokens} tokens")
-    return " · ".join(bits)
 
 
 def chat_loop(state: ChatState, log_dir) -> None:

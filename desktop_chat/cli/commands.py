@@ -20,6 +20,7 @@ HELP = """Commands:
   /logging start|end    append the conversation to a log file, or stop
   /save <file>          write the last reply to a file
   /codeonly, /codeoff   answer with code only, or normally again
+  /think on|off         a reasoning model thinks before it answers, or answers at once
   /quit                 leave (also quit, bye, exit)"""
 
 
@@ -144,6 +145,17 @@ def _codeoff(arg, state: ChatState, out, log_dir):
     out("Code-only answers: off.")
 
 
+def _think(arg, state: ChatState, out, log_dir):
+    session = state.session
+    if arg.lower() not in ("on", "off"):
+        now = {True: "on", False: "off", None: "the model's default"}[session.params().think]
+        out(f"Thinking: {now}. Usage: /think on|off")
+        return
+    # The session's flags: over the persona, the model's alias and the defaults, as --no-think.
+    session.flags = session.flags.replace(think=arg.lower() == "on")
+    out(f"Thinking: {arg.lower()} (for models whose chat template has the switch).")
+
+
 def _quit(arg, state, out, log_dir):
     return False
 
@@ -151,5 +163,5 @@ def _quit(arg, state, out, log_dir):
 _COMMANDS = {
     "/help": _help, "/file": _file, "/showfile": _showfile, "/model": _model,
     "/listmodels": _listmodels, "/logging": _logging, "/save": _save,
-    "/codeonly": _codeonly, "/codeoff": _codeoff, "/quit": _quit,
+    "/codeonly": _codeonly, "/codeoff": _codeoff, "/think": _think, "/quit": _quit,
 }  # fmt: skip

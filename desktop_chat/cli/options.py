@@ -36,6 +36,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--system", help="system prompt")
     p.add_argument("--no-history", action="store_true", help="answer each prompt on its own")
     p.add_argument(
+        "--think",
+        action=argparse.BooleanOptionalAction,
+        help="a reasoning model thinks before it answers, or (--no-think) answers at once; "
+        "for models whose chat template has the switch (default: the model's own)",
+    )
+    p.add_argument(
         "--continue",
         dest="resume",
         action="store_true",
@@ -74,9 +80,12 @@ def params_from(
     then config.toml's [defaults], then the built-in defaults.
     """
     flags = GenerationParams(
-        temperature=args.temperature, max_tokens=args.max_tokens, top_p=args.top_p,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        top_p=args.top_p,
         system_prompt=args.system,
-    )  # fmt: skip
+        think=args.think,
+    )
     user_params = GenerationParams.from_mapping(
         {("system_prompt" if k == "system" else k): v for k, v in user.items()}
     )
