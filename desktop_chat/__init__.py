@@ -23,9 +23,15 @@ __all__ = [
     "LLMChat",
     "LLMConfig",
     "OpenAIClient",
+    "ReasoningDelta",
+    "TextDelta",
 ]
-#: Public names that live outside ``desktop_chat.api``, by module.
-_ELSEWHERE = dict.fromkeys(("AIMLClient", "ChatClient", "OpenAIClient"), "chat_clients")
+#: Public names that live outside ``desktop_chat.api``, by module: the Chat module's clients,
+#: and the pieces of a stream asked ``include_reasoning=True``.
+_ELSEWHERE = {
+    **dict.fromkeys(("AIMLClient", "ChatClient", "OpenAIClient"), "chat_clients"),
+    **dict.fromkeys(("ReasoningDelta", "TextDelta"), "events"),
+}
 
 if TYPE_CHECKING:
     from desktop_chat.api import (
@@ -37,6 +43,7 @@ if TYPE_CHECKING:
         LLMConfig,
     )
     from desktop_chat.chat_clients import AIMLClient, ChatClient, OpenAIClient
+    from desktop_chat.events import ReasoningDelta, TextDelta
 
 
 def __getattr__(name: str) -> Any:

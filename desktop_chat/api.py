@@ -7,6 +7,10 @@ thread, so they also work inside Jupyter or another running loop.
     print(chat.ask("What is the capital of France?"))
     for piece in chat.chat("And of Italy?", stream=True):
         print(piece, end="")
+
+A reasoning model's thinking is never in the text: ``ChatResponse.reasoning`` holds it, and a
+stream gives it only when asked (``include_reasoning=True``: the pieces are then the core's
+``ReasoningDelta`` and ``TextDelta`` events, each with its ``text``).
 """
 
 from __future__ import annotations
@@ -25,17 +29,19 @@ from typing import Any
 
 from desktop_chat.conversation import Conversation
 from desktop_chat.errors import DesktopChatError
-from desktop_chat.events import TextDelta
-from desktop_chat.params import SAMPLING, GenerationParams
+from desktop_chat.events import ReasoningDelta, TextDelta
+from desktop_chat.params import REASONING, SAMPLING, GenerationParams
 from desktop_chat.providers.base import Health, Provider
 from desktop_chat.session import ChatSession, Turn, opened_choice
 
 log = logging.getLogger(__name__)
 
-#: The sampling options ``LLMConfig`` and one call take: every ``GenerationParams`` field but
-#: the system prompt (``LLMConfig`` spells each out, with pywayne's defaults; a test checks
-#: that none is missing).
-_PARAM_NAMES = SAMPLING
+#: The options ``LLMConfig`` and one call take: every ``GenerationParams`` field but the system
+#: prompt, the sampling ones and a reasoning model's thinking switches (``LLMConfig`` spells
+#: each out, with pywayne's defaults; a test checks that none is missing).
+_PARAM_NAMES = SAMPLING + REASONING
+#: A piece of a stream asked ``include_reasoning=True``.
+Piece = ReasoningDelta | TextDelta
 
 
 #: pywayne's documented defaults, so code written for it behaves the same here.
@@ -70,6 +76,12 @@ class LLMConfig:
     #: Send the key over plain http to another machine (a trusted LAN server, e.g. Ollama on
     #: another Mac). Off by default: the key would cross the network in the clear.
     allow_insecure_key: bool = False
+    #: A reasoning model's switches (last: pywayne's positional order stays). ``think``: it
+    #: thinks first (True) or answers at once (False), for models whose chat template has the
+    #: switch; ``reasoning_effort``: how hard it thinks (``params.EFFORTS``: "low", "high"…).
+    #: None leaves each to the model.
+    think: bool | None = None
+    reasoning_effort: str | None = None
 
     def params(self) -> GenerationParams:
         return GenerationParams(**{n: getattr(self, n) for n in _PARAM_NAMES})
@@ -87,12 +99,15 @@ class LLMConfig:
 
 @dataclass(slots=True)
 class ChatResponse:
-    """A reply that never raises: ``success`` or an ``error`` sentence; figures in ``metadata``."""
+    """A reply that never raises: ``success`` or an ``error`` sentence; figures in ``metadata``;
+    a reasoning model's thinking in ``reasoning`` ("" when it did not think), never in
+    ``content``."""
 
     content: str
     success: bool = True
     error: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    reasoning: str = ""
 
     @property
     def is_error(self) -> bool:
@@ -267,14 +282,19 @@ class AsyncLLMChat:
 
     # --- asking ----------------------------------------------------------------------------
 
-    def ask(self, prompt: str, stream: bool = False) -> Awaitable[str] | AsyncIterator[str]:
-        """One turn, no history: `await ask(p)`, or `async for t in ask(p, stream=True)`."""
-        return self._reply(prompt, self._session(history=False), stream)
+    def ask(
+        self, prompt: str, stream: bool = False, *, include_reasoning: bool = False
+    ) -> Awaitable[str] | AsyncIterator[str] | AsyncIterator[Piece]:
+        """One turn, no history: `await ask(p)`, or `async for t in ask(p, stream=True)`.
+        ``include_reasoning``: the stream gives the thinking too, as ``Piece`` events."""
+        return self._reply(prompt, self._session(history=False), stream, include_reasoning)
 
-    def chat(self, prompt: str, stream: bool | None = None) -> Awaitable[str] | AsyncIterator[str]:
-        """A turn that joins the history."""
+    def chat(
+        self, prompt: str, stream: bool | None = None, *, include_reasoning: bool = False
+    ) -> Awaitable[str] | AsyncIterator[str] | AsyncIterator[Piece]:
+        """A turn that joins the history (its answer; the thinking is never sent back)."""
         stream = self.stream if stream is None else stream
-        return self._reply(prompt, self._session(history=True), stream)
+        return self._reply(prompt, self._session(history=True), stream, include_reasoning)
 
     def _session(self, history: bool) -> ChatSession:
         """The chat's own session, or (no history) one in memory for this turn alone, asked
@@ -283,8 +303,15 @@ class AsyncLLMChat:
             return self.session
         return plain_session(system_prompt=self.system_prompt)
 
-    def _reply(self, prompt: str, session: ChatSession, stream: bool):
-        return self._pieces(prompt, session) if stream else self._text(prompt, session)
+    def _reply(self, prompt: str, session: ChatSession, stream: bool, reasoning: bool = False):
+        if reasoning and not stream:
+            raise ValueError(
+                "include_reasoning=True streams the thinking apart from the answer: use it "
+                "with stream=True, or read the thinking from ask_response(...).reasoning."
+            )
+        if stream:
+            return self._pieces(prompt, session, reasoning=reasoning)
+        return self._text(prompt, session)
 
     async def _text(self, prompt: str, session: ChatSession) -> str:
         async with aclosing(self._pieces(prompt, session, whole=True)) as reply:
@@ -293,9 +320,10 @@ class AsyncLLMChat:
         return ""
 
     async def _pieces(
-        self, prompt: str, session: ChatSession, whole: bool = False
-    ) -> AsyncIterator[str]:
-        """The reply's pieces as they arrive; ``whole``: its text once, when it is done."""
+        self, prompt: str, session: ChatSession, whole: bool = False, reasoning: bool = False
+    ) -> AsyncIterator[Any]:
+        """The answer's pieces as they arrive; ``whole``: its text once, when it is done;
+        ``reasoning``: the thinking's and the answer's events (``Piece``) instead."""
         self.last_activity = time.monotonic()
         prompt = _check_prompt(prompt)
         await self._close_retired()
@@ -307,8 +335,12 @@ class AsyncLLMChat:
             # reply, closing the HTTP stream) runs now, not whenever the loop finalizes it.
             async with aclosing(turn.events(provider)) as events:
                 async for event in events:
-                    if isinstance(event, TextDelta) and not whole:
-                        yield event.text
+                    if whole:
+                        continue
+                    if isinstance(event, TextDelta):
+                        yield event if reasoning else event.text
+                    elif reasoning and isinstance(event, ReasoningDelta):
+                        yield event
             if problem := self._not_saved(session):  # the reply stands; the caller is told
                 from desktop_chat.store_files import StoreWarning
 
@@ -411,12 +443,13 @@ async def response_from(turn: Turn, provider: Provider) -> ChatResponse:
     except DesktopChatError as err:
         partial = turn.reply.content if turn.reply is not None else ""
         meta = {"model": turn.choice.model, "error_type": type(err).__name__}
-        return ChatResponse(partial, False, str(err), meta)
+        return ChatResponse(partial, False, str(err), meta, turn.reasoning)
     except ValueError as err:  # a value the provider refused before sending
         return ChatResponse(turn.text, False, str(err), {"error_type": "ValueError"})
     if turn.finished is None:
-        return ChatResponse(turn.text, False, "The reply ended without finishing.", {})
-    return ChatResponse(turn.text, True, None, turn.finished.as_metadata())
+        unfinished = "The reply ended without finishing."
+        return ChatResponse(turn.text, False, unfinished, {}, turn.reasoning)
+    return ChatResponse(turn.text, True, None, turn.finished.as_metadata(), turn.reasoning)
 
 
 def _check_prompt(prompt: str) -> str:
@@ -517,7 +550,7 @@ class _LoopThread:
             future.cancel()  # Ctrl+C in the caller stops the request too
             raise
 
-    def iterate(self, agen: AsyncIterator[str]) -> Iterator[str]:
+    def iterate(self, agen: AsyncIterator[Any]) -> Iterator[Any]:
         try:
             while True:
                 try:
@@ -565,12 +598,19 @@ class LLMChat:
     def update_system_prompt(self, prompt: str) -> None:
         self._async.update_system_prompt(prompt)
 
-    def ask(self, prompt: str, stream: bool = False) -> str | Iterator[str]:
-        return self._sync(self._async.ask(prompt, stream), stream)
+    def ask(
+        self, prompt: str, stream: bool = False, *, include_reasoning: bool = False
+    ) -> str | Iterator[str] | Iterator[Piece]:
+        """``include_reasoning``: the stream gives the thinking too, as ``Piece`` events."""
+        reply = self._async.ask(prompt, stream, include_reasoning=include_reasoning)
+        return self._sync(reply, stream)
 
-    def chat(self, prompt: str, stream: bool | None = None) -> str | Iterator[str]:
+    def chat(
+        self, prompt: str, stream: bool | None = None, *, include_reasoning: bool = False
+    ) -> str | Iterator[str] | Iterator[Piece]:
         stream = self._async.stream if stream is None else stream
-        return self._sync(self._async.chat(prompt, stream), stream)
+        reply = self._async.chat(prompt, stream, include_reasoning=include_reasoning)
+        return self._sync(reply, stream)
 
     def _sync(self, result, stream: bool):
         return self._loop.iterate(result) if stream else self._loop.run(result)

@@ -289,7 +289,7 @@ class OpenAIClient(ChatClient):
                         yield event.text
                     elif isinstance(event, Finished):
                         self.last_response = ChatResponse(
-                            turn.text, True, None, event.as_metadata()
+                            turn.text, True, None, event.as_metadata(), turn.reasoning
                         )
             return
         except Exception as exc:  # GeneratorExit and cancellation pass through untouched

@@ -310,10 +310,11 @@ def test_llm_config_knows_every_generation_parameter():
     import dataclasses
 
     from desktop_chat.api import LLMConfig, call_params
-    from desktop_chat.params import SAMPLING, GenerationParams
+    from desktop_chat.params import NAMES, GenerationParams
 
+    options = tuple(n for n in NAMES if n != "system_prompt")  # a call's system prompt is apart
     config_fields = {f.name for f in dataclasses.fields(LLMConfig)}
-    assert set(SAMPLING) <= config_fields
+    assert set(options) <= config_fields
     values = {
         "temperature": 0.3,
         "top_p": 0.5,
@@ -323,8 +324,12 @@ def test_llm_config_knows_every_generation_parameter():
         "frequency_penalty": 0.1,
         "presence_penalty": 0.2,
         "stop": ("END",),
+        "think": False,
+        "reasoning_effort": "low",
     }
-    assert set(values) == set(SAMPLING), "this test names every parameter"
+    assert set(values) == set(options), "this test names every parameter"
     params = LLMConfig(**values).params()
-    assert {n: getattr(params, n) for n in SAMPLING} == values
+    assert {n: getattr(params, n) for n in options} == values
     assert call_params(GenerationParams(), None, values).to_dict() == {**values, "stop": ["END"]}
+    # One call's think=False wins over a chat that thinks (False is a choice, not "unset").
+    assert call_params(GenerationParams(think=True), None, {"think": False}).think is False
