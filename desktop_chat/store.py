@@ -202,14 +202,9 @@ def _json(text: str) -> dict[str, Any]:
 
 
 def message_from_row(row: tuple) -> StoredMessage:
-    return StoredMessage(
-        *row[:7],
-        params=_json(row[7]),
-        meta=_json(row[8]),
-        interrupted=bool(row[9]),
-        created=row[10],
-        reasoning=row[11],
-    )
+    # Positional: this runs for every message a conversation opens with (keywords cost more).
+    params, meta = _json(row[7]), _json(row[8])
+    return StoredMessage(*row[:7], params, meta, bool(row[9]), row[10], row[11])
 
 
 def _conversation(row: tuple) -> ConversationInfo:
