@@ -148,8 +148,11 @@ class AsyncLLMChat:
     ) -> None:
         """``session``: one with a store, to keep the conversation in (the window and
         ``llmchat`` see it); ``ChatManager(store=True)`` passes one per chat id."""
-        given = {k: v for k, v in (("base_url", base_url), ("api_key", api_key), ("model", model))
-                 if v is not None}  # fmt: skip
+        given = {
+            k: v
+            for k, v in (("base_url", base_url), ("api_key", api_key), ("model", model))
+            if v is not None
+        }
         self.config = _config_from(config, {**given, **options})
         self.stream = stream
         self._provider = provider
@@ -360,9 +363,13 @@ class AsyncLLMChat:
         return provider
 
     async def ask_response(
-        self, prompt: str, *, history: bool = False, system_prompt: str | None = None,
+        self,
+        prompt: str,
+        *,
+        history: bool = False,
+        system_prompt: str | None = None,
         **options: Any,
-    ) -> ChatResponse:  # fmt: skip
+    ) -> ChatResponse:
         """Like ``ask`` (or ``chat`` with ``history=True``) but returns a ``ChatResponse``.
         ``system_prompt`` and sampling options (``temperature=``, ``max_tokens=``…) apply to
         this call only."""
@@ -428,8 +435,10 @@ def call_params(
     names an unknown option or a value out of range."""
     unknown = sorted(set(options) - set(_PARAM_NAMES))
     if unknown:
-        raise ValueError(f"Unknown option(s): {', '.join(unknown)}. "
-                         f"Known options: system_prompt, {', '.join(_PARAM_NAMES)}.")  # fmt: skip
+        raise ValueError(
+            f"Unknown option(s): {', '.join(unknown)}. "
+            f"Known options: system_prompt, {', '.join(_PARAM_NAMES)}."
+        )
     return GenerationParams(**options, system_prompt=system_prompt).over(base)
 
 
@@ -469,8 +478,14 @@ def plain_session(session: ChatSession | None = None, system_prompt: str = "") -
 
 def _served_by(config: LLMConfig) -> tuple:
     """What decides the provider (and, without a URL, the local model) a config talks to."""
-    return (config.base_url, config.api_key, config.provider_name, config.request_timeout,
-            config.allow_insecure_key, None if config.base_url else config.model)  # fmt: skip
+    return (
+        config.base_url,
+        config.api_key,
+        config.provider_name,
+        config.request_timeout,
+        config.allow_insecure_key,
+        None if config.base_url else config.model,
+    )
 
 
 def _build_provider(
@@ -486,9 +501,12 @@ def _build_provider(
         if not config.model:
             raise ValueError("Say which model to use: LLMChat(..., model='name').")
         provider = OpenAICompatProvider(
-            config.base_url, config.api_key, name=config.provider_name,
-            timeout_s=config.request_timeout, allow_insecure_key=config.allow_insecure_key,
-        )  # fmt: skip
+            config.base_url,
+            config.api_key,
+            name=config.provider_name,
+            timeout_s=config.request_timeout,
+            allow_insecure_key=config.allow_insecure_key,
+        )
         return provider, config.model, params, None
     # No URL: a model as llmchat names it (an alias, provider:model, a folder, a Hugging Face
     # id), found through the user's settings as every client finds it (models.resolve).
@@ -616,12 +634,19 @@ class LLMChat:
         return self._loop.iterate(result) if stream else self._loop.run(result)
 
     def ask_response(
-        self, prompt: str, *, history: bool = False, system_prompt: str | None = None,
+        self,
+        prompt: str,
+        *,
+        history: bool = False,
+        system_prompt: str | None = None,
         **options: Any,
-    ) -> ChatResponse:  # fmt: skip
+    ) -> ChatResponse:
         """``system_prompt`` and sampling options (``temperature=``…) apply to this call only."""
-        return self._loop.run(self._async.ask_response(
-            prompt, history=history, system_prompt=system_prompt, **options))  # fmt: skip
+        return self._loop.run(
+            self._async.ask_response(
+                prompt, history=history, system_prompt=system_prompt, **options
+            )
+        )
 
     def chat_response(self, prompt: str) -> ChatResponse:
         return self._loop.run(self._async.chat_response(prompt))
@@ -648,10 +673,13 @@ class _Manager:
 
     chat_class: type
 
-    def __init__(self, *args: Any, timeout: float | None = math.inf, store: Any = None,
-                 **kwargs: Any) -> None:  # fmt: skip
-        self.default_config = _config_from(kwargs.pop("config", None), dict(
-            zip(("base_url", "api_key", "model"), args, strict=False), **kwargs))  # fmt: skip
+    def __init__(
+        self, *args: Any, timeout: float | None = math.inf, store: Any = None, **kwargs: Any
+    ) -> None:
+        self.default_config = _config_from(
+            kwargs.pop("config", None),
+            dict(zip(("base_url", "api_key", "model"), args, strict=False), **kwargs),
+        )
         self.timeout = timeout
         self._chats: dict[str, Any] = {}
         self.store = _open_store(store)
@@ -661,8 +689,9 @@ class _Manager:
         self._expire()
         chat = self._chats.get(chat_id)
         if chat is None:
-            chat = self.chat_class(config=config or self.default_config, stream=stream,
-                                   session=self._stored(chat_id))  # fmt: skip
+            chat = self.chat_class(
+                config=config or self.default_config, stream=stream, session=self._stored(chat_id)
+            )
             self._chats[chat_id] = chat
         elif config is not None:  # get-or-create, as pywayne: the history stays
             chat.reconfigure(config)
@@ -684,9 +713,13 @@ class _Manager:
                 self._reopen(stored, chat_id)
         except StoreError as err:  # never raised: the chat goes on, in a conversation of its own
             stored = ChatSession(self.store)
-            warnings.warn(f"The stored history of chat {chat_id!r} could not be read: "
-                          f"{err.why}. {err.fix}. The chat starts afresh, and is saved as a "
-                          "conversation of its own.", StoreWarning, stacklevel=3)  # fmt: skip
+            warnings.warn(
+                f"The stored history of chat {chat_id!r} could not be read: "
+                f"{err.why}. {err.fix}. The chat starts afresh, and is saved as a "
+                "conversation of its own.",
+                StoreWarning,
+                stacklevel=3,
+            )
         told, self._notes_told = self._notes_told, len(self.store.notes)
         for note in self.store.notes[told:]:  # a damaged file repaired meanwhile
             warnings.warn(note, StoreWarning, stacklevel=3)
@@ -730,8 +763,9 @@ class _Manager:
         if self.timeout is None:
             return
         now = time.monotonic()
-        idle = [i for i, c in self._chats.items()
-                if not c.busy and now - c.last_activity > self.timeout]  # fmt: skip
+        idle = [
+            i for i, c in self._chats.items() if not c.busy and now - c.last_activity > self.timeout
+        ]
         for chat_id in idle:
             self._drop(self._chats.pop(chat_id))
 

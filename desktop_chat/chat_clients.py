@@ -161,8 +161,12 @@ async def _guarded(call: Awaitable[ChatResponse]) -> ChatResponse:
         return await call
     except Exception as exc:
         log.info("a chat call failed: %s", type(exc).__name__, exc_info=True)
-        return ChatResponse("", False, f"The request failed ({type(exc).__name__}: {exc}).",
-                            {"error_type": type(exc).__name__})  # fmt: skip
+        return ChatResponse(
+            "",
+            False,
+            f"The request failed ({type(exc).__name__}: {exc}).",
+            {"error_type": type(exc).__name__},
+        )
 
 
 class OpenAIClient(ChatClient):
@@ -203,8 +207,11 @@ class OpenAIClient(ChatClient):
         )
         # Checked now, so a wrong option or an insecure URL fails at construction.
         self.defaults: GenerationParams = call_params(GenerationParams(), system_prompt, params)
-        self._options = {"name": self.name, "timeout_s": timeout,
-                         "allow_insecure_key": allow_insecure_key}  # fmt: skip
+        self._options = {
+            "name": self.name,
+            "timeout_s": timeout,
+            "allow_insecure_key": allow_insecure_key,
+        }
         self._provider = self._new_provider()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -256,8 +263,9 @@ class OpenAIClient(ChatClient):
         if not model:
             models = await provider.list_models()
             if not models:
-                raise ValueError(f"{self.name} lists no models; "
-                                 f"name one: {type(self).__name__}(model='name').")  # fmt: skip
+                raise ValueError(
+                    f"{self.name} lists no models; name one: {type(self).__name__}(model='name')."
+                )
             model = self.model = models[0]
         return provider, model, call
 
@@ -299,8 +307,11 @@ class OpenAIClient(ChatClient):
 
     async def health_check(self) -> HealthResponse:
         """Reachable, key accepted, and which models the server lists (``metadata["models"]``)."""
-        meta: dict[str, Any] = {"model": self.model, "provider": self.name,
-                                "base_url": self.base_url}  # fmt: skip
+        meta: dict[str, Any] = {
+            "model": self.model,
+            "provider": self.name,
+            "base_url": self.base_url,
+        }
         try:
             health = await self._ready_provider().health()
         except Exception as exc:

@@ -35,8 +35,14 @@ FIRST_TOKEN_TIMEOUT_LOCAL_S = 180.0
 #: while the memory it costs stays small (Llama 3.2 3B: 1.75 GiB of KV cache at 16,384 tokens,
 #: against 14 GiB at the 131,072 it was trained for). Never more than the model's own window.
 LOCAL_CONTEXT_TOKENS = 16_384
-_APP_KEYS = ("hotkey", "menu_bar_only", "debug_log", "first_token_timeout",
-             "first_token_timeout_local", "local_context_tokens")  # fmt: skip
+_APP_KEYS = (
+    "hotkey",
+    "menu_bar_only",
+    "debug_log",
+    "first_token_timeout",
+    "first_token_timeout_local",
+    "local_context_tokens",
+)
 _PROVIDER_KEYS = {"base_url", "models", "key", "allow_insecure_key", "params"}
 
 
@@ -111,8 +117,9 @@ def default_config_text() -> str:
     return (Path(__file__).with_name("default_config.toml")).read_text(encoding="utf-8")
 
 
-def load_settings(paths: AppPaths, *, write_default: bool = True,
-                  cwd: Path | None = None) -> LoadedSettings:  # fmt: skip
+def load_settings(
+    paths: AppPaths, *, write_default: bool = True, cwd: Path | None = None
+) -> LoadedSettings:
     """Read ``config.toml`` (writing the commented default when there is none) and the older
     ``chat_config.toml`` beside it when present; with ``cwd`` (``llmchat``), also the
     ``chat_config.toml`` of that folder, where chatybot read it. What a file names first
@@ -344,13 +351,20 @@ def _apply_app(settings: Settings, table: Any, where: _Where, errors: list) -> N
         return
     for key in table:
         if key not in _APP_KEYS:
-            errors.append(where.error("is not an [app] setting; it was ignored.", ("app",), key,
-                                      f"Known ones: {', '.join(_APP_KEYS)}."))  # fmt: skip
+            errors.append(
+                where.error(
+                    "is not an [app] setting; it was ignored.",
+                    ("app",),
+                    key,
+                    f"Known ones: {', '.join(_APP_KEYS)}.",
+                )
+            )
     if "hotkey" in table:
         value = table["hotkey"]
         if not isinstance(value, str):
-            errors.append(where.error("must be text, like \"ctrl+alt+space\" or \"off\".",
-                                      ("app",), "hotkey"))  # fmt: skip
+            errors.append(
+                where.error('must be text, like "ctrl+alt+space" or "off".', ("app",), "hotkey")
+            )
         elif value.strip().lower() in ("off", "none", ""):
             settings.hotkey = "off"
         else:
@@ -379,8 +393,13 @@ def _apply_app(settings: Settings, table: Any, where: _Where, errors: list) -> N
     if isinstance(value, int) and not isinstance(value, bool) and 512 <= value <= 1 << 20:
         settings.local_context_tokens = value
     elif value is not None:
-        errors.append(where.error("must be a number of tokens from 512 up, like 16384.",
-                                  ("app",), "local_context_tokens"))  # fmt: skip
+        errors.append(
+            where.error(
+                "must be a number of tokens from 512 up, like 16384.",
+                ("app",),
+                "local_context_tokens",
+            )
+        )
 
 
 def _apply_discovery(settings: Settings, table: Any, where: _Where, errors: list) -> None:
@@ -391,8 +410,14 @@ def _apply_discovery(settings: Settings, table: Any, where: _Where, errors: list
         return
     for key in table:
         if key not in ("enabled", "ports"):
-            errors.append(where.error("is not a [discovery] setting; it was ignored.", at, key,
-                                      "Known ones: enabled, ports."))  # fmt: skip
+            errors.append(
+                where.error(
+                    "is not a [discovery] setting; it was ignored.",
+                    at,
+                    key,
+                    "Known ones: enabled, ports.",
+                )
+            )
     if "enabled" in table:
         if isinstance(table["enabled"], bool):
             settings.discover_local_servers = table["enabled"]
@@ -406,8 +431,9 @@ def _apply_discovery(settings: Settings, table: Any, where: _Where, errors: list
         if good:
             settings.local_servers = tuple((str(name), port) for name, port in ports.items())
         else:
-            errors.append(where.error("must be a table of name = port, like { ollama = 11434 }.",
-                                      at, "ports"))  # fmt: skip
+            errors.append(
+                where.error("must be a table of name = port, like { ollama = 11434 }.", at, "ports")
+            )
 
 
 def _provider(name: str, table: Any, where: _Where, errors: list) -> ProviderSettings | None:

@@ -77,8 +77,12 @@ def remove_provider(path: Path, name: str) -> None:
         _save(path, doc)
 
 
-def save_defaults(path: Path, params: GenerationParams, hotkey: str | None = None,
-                  menu_bar_only: bool | None = None) -> None:  # fmt: skip
+def save_defaults(
+    path: Path,
+    params: GenerationParams,
+    hotkey: str | None = None,
+    menu_bar_only: bool | None = None,
+) -> None:
     """Replace ``[defaults]`` with what the window shows (unset values are removed), and
     ``[app]``'s shortcut and mode when given: one write, one backup."""
     import tomlkit

@@ -85,8 +85,11 @@ def _pdf_text(path: Path, raw: bytes) -> str:
         text = "\n\n".join((page.extract_text() or "").strip() for page in reader.pages).strip()
     except Exception as exc:  # any parser failure (a RecursionError, a TypeError…) is a refusal
         log.info("pypdf could not read %s", path.name, exc_info=True)
-        why = str(exc) if isinstance(exc, PyPdfError | ValueError) and str(exc) \
-            else f"the PDF reader failed with {type(exc).__name__}"  # fmt: skip
+        why = (
+            str(exc)
+            if isinstance(exc, PyPdfError | ValueError) and str(exc)
+            else f"the PDF reader failed with {type(exc).__name__}"
+        )
         raise ContextError(
             f"{path.name} could not be read as a PDF ({why}).",
             "Check that it opens in Preview; if it does, export it again as PDF and add that copy.",
@@ -140,8 +143,9 @@ def _read_bounded(path: Path, text_bytes: int) -> tuple[bytes, int, bool]:
                     )
                 raw += f.read(PDF_BYTE_CAP + 1 - len(raw))
                 if len(raw) > PDF_BYTE_CAP:  # it grew since it was looked at
-                    raise ContextError(f"{path.name} is still being written.",
-                                       "Add it again once it is complete.")  # fmt: skip
+                    raise ContextError(
+                        f"{path.name} is still being written.", "Add it again once it is complete."
+                    )
                 return raw, info.st_size, False
         except OSError as exc:
             raise _unreadable(path, exc) from exc
@@ -155,8 +159,10 @@ def read_whole(path: str | Path, limit: int) -> bytes:
     path = Path(path).expanduser()
     raw, size, more = _read_bounded(path, limit)
     if more:
-        raise ContextError(f"{path.name} is {_human_bytes(size)}, more than can be read here.",
-                           "Choose a smaller file.")  # fmt: skip
+        raise ContextError(
+            f"{path.name} is {_human_bytes(size)}, more than can be read here.",
+            "Choose a smaller file.",
+        )
     return raw
 
 

@@ -305,8 +305,13 @@ class MlxEngine:
         held = loaded.info.context_length
         context = grown_context(Path(loaded.info.path), held, needed)
         if context != held:
-            log.info("context of %s grown from %d to %d tokens (%d needed)",
-                     loaded.info.name, held, context, needed)  # fmt: skip
+            log.info(
+                "context of %s grown from %d to %d tokens (%d needed)",
+                loaded.info.name,
+                held,
+                context,
+                needed,
+            )
             loaded.info = replace(loaded.info, context_length=context)
 
     def _prompt_tokens(
@@ -361,8 +366,9 @@ class MlxEngine:
         info = self._loaded.info
         return "window" if info.context_length >= info.window else "memory"
 
-    def _generate(self, messages, params: GenerationParams, on_event, stop,
-                  context_tokens: int | None = None) -> None:  # fmt: skip
+    def _generate(
+        self, messages, params: GenerationParams, on_event, stop, context_tokens: int | None = None
+    ) -> None:
         self._check_thread()
         if self._loaded is None:
             raise ProviderError("No local model is loaded.", "Choose a model to load first.")
@@ -436,10 +442,15 @@ class MlxEngine:
         last = None
         try:
             for response in stream_generate(
-                loaded.model, loaded.tokenizer, tokens[common:], max_tokens=max_tokens,
-                sampler=sampler, logits_processors=processors, prompt_cache=loaded.cache,
+                loaded.model,
+                loaded.tokenizer,
+                tokens[common:],
+                max_tokens=max_tokens,
+                sampler=sampler,
+                logits_processors=processors,
+                prompt_cache=loaded.cache,
                 prompt_progress_callback=progress,
-            ):  # fmt: skip
+            ):
                 last = response
                 generated.append(response.token)
                 thinking = parser.thinking

@@ -96,18 +96,24 @@ class Finished:
         if not dropped:
             return None
         held = int(self.extra.get("context_tokens", 0))
-        left = ("Its oldest message was left out of this reply; it stays in the chat."
-                if dropped == 1 else
-                f"Its {dropped} oldest messages were left out of this reply; they stay in the "
-                "chat.")  # fmt: skip
+        left = (
+            "Its oldest message was left out of this reply; it stays in the chat."
+            if dropped == 1
+            else f"Its {dropped} oldest messages were left out of this reply; they stay in the "
+            "chat."
+        )
         new_chat = "Start a new chat to give the model the whole conversation"
         if self.extra.get("context_limit") == "memory":
-            return (f"This conversation no longer fits in memory: {self.model} can hold "
-                    f"{held:,} tokens of it on this machine. {left}",
-                    f"{new_chat}, or choose a smaller (4-bit) model.")  # fmt: skip
+            return (
+                f"This conversation no longer fits in memory: {self.model} can hold "
+                f"{held:,} tokens of it on this machine. {left}",
+                f"{new_chat}, or choose a smaller (4-bit) model.",
+            )
         window = f"{self.model}'s {held:,}-token window" if held else "the model's window"
-        return (f"This conversation is longer than {window}. {left}",
-                f"{new_chat}, or choose a model with a longer window.")  # fmt: skip
+        return (
+            f"This conversation is longer than {window}. {left}",
+            f"{new_chat}, or choose a model with a longer window.",
+        )
 
     def as_metadata(self) -> dict[str, object]:
         usage: dict[str, object] = {

@@ -59,10 +59,14 @@ def _message(stored: StoredMessage) -> Message:
 def not_saved(err: StoreError) -> StoreError:
     """A store failure as the chat's user meets it: the chat goes on, unsaved for now."""
     once = "once there is room" if err.kind == "full" else "once that is done"
-    return StoreError(f"This chat is not being saved: {err.why}.",
-                      f"{err.fix}. Nothing is lost meanwhile: the chat goes on, and is saved "
-                      f"with your next message {once}.",
-                      kind=err.kind, why=err.why, fix=err.fix)  # fmt: skip
+    return StoreError(
+        f"This chat is not being saved: {err.why}.",
+        f"{err.fix}. Nothing is lost meanwhile: the chat goes on, and is saved "
+        f"with your next message {once}.",
+        kind=err.kind,
+        why=err.why,
+        fix=err.fix,
+    )
 
 
 #: What a failed write returns (a write's own result may be None).
@@ -113,8 +117,11 @@ class StoredChat:
     # --- which conversation --------------------------------------------------------------
 
     def _unsaved_parts(self, conversation: Conversation, ids: list[int | None]) -> bool:
-        return (None in ids or any(i in self._behind for i in ids)
-                or len(conversation.messages) > len(ids))  # fmt: skip
+        return (
+            None in ids
+            or any(i in self._behind for i in ids)
+            or len(conversation.messages) > len(ids)
+        )
 
     def _keep(self) -> None:
         """Remember the conversation being left, as it stands in the store now; one with
@@ -275,8 +282,13 @@ class StoredChat:
             return True
         first = next((m for m in self.conversation.messages if m.role == "user"), None)
         title = title_from(first.meta.get("display", first.content)) if first else ""
-        made = self._write(self.store.new_conversation, title, model=model, persona=persona,
-                           external_id=self.external_id)  # fmt: skip
+        made = self._write(
+            self.store.new_conversation,
+            title,
+            model=model,
+            persona=persona,
+            external_id=self.external_id,
+        )
         if made is _FAILED:
             return False
         self.conversation_id = made
@@ -296,13 +308,22 @@ class StoredChat:
                 continue
             if known is None:
                 parent = self.ids[index - 1] if index else None
-                done = self._write(self.store.add_message, self.conversation_id, message.role,
-                                   message.content, parent_id=parent,
-                                   **_columns(message))  # fmt: skip
+                done = self._write(
+                    self.store.add_message,
+                    self.conversation_id,
+                    message.role,
+                    message.content,
+                    parent_id=parent,
+                    **_columns(message),
+                )
             else:
-                done = self._write(self.store.update_message, known, message.content,
-                                   interrupted=message.interrupted,
-                                   **_columns(message, False))  # fmt: skip
+                done = self._write(
+                    self.store.update_message,
+                    known,
+                    message.content,
+                    interrupted=message.interrupted,
+                    **_columns(message, False),
+                )
             if done is _FAILED:
                 return False
             if known is None:
@@ -315,8 +336,9 @@ class StoredChat:
 
     # --- turns ---------------------------------------------------------------------------
 
-    def add_user(self, content: str, model: str | None = None, *, persona: str | None = None,
-                 **meta) -> Message:  # fmt: skip
+    def add_user(
+        self, content: str, model: str | None = None, *, persona: str | None = None, **meta
+    ) -> Message:
         """The user's message, in the conversation at once, in the store as soon as it takes
         it: written on the store's thread (``saved()`` waits for it). A new conversation's row
         is made now, small, so that its id is known at once (the window keeps the draft and
@@ -334,8 +356,9 @@ class StoredChat:
     def _save_user(self, model: str | None, had_row: bool, shown: str) -> None:
         """On the store's thread: the new message and anything still unsaved before it."""
         if self._catch_up(model) and had_row and len(self.ids) == 1:  # the first one, edited
-            self._write(self.store.update_conversation, self.conversation_id,
-                        title=title_from(shown))  # fmt: skip
+            self._write(
+                self.store.update_conversation, self.conversation_id, title=title_from(shown)
+            )
 
     def truncate(self, index: int) -> None:
         """Continue from before message ``index`` (edit, regenerate): the store keeps the old
@@ -344,8 +367,9 @@ class StoredChat:
         self.conversation.truncate(index)
         del self.ids[index:]
 
-    def reply_started(self, model: str | None, provider: str | None,
-                      params: dict | None = None) -> Conversation:  # fmt: skip
+    def reply_started(
+        self, model: str | None, provider: str | None, params: dict | None = None
+    ) -> Conversation:
         """A row for the reply (with the parameters it is asked with), empty and marked
         interrupted until it completes; made on the store's thread after the user's message
         (``saved()`` waits for both). Without a row (the store refused it), the reply is
@@ -361,9 +385,17 @@ class StoredChat:
     def _reply_row(self, model: str | None, provider: str | None, params: dict | None) -> None:
         """On the store's thread: the reply's row (and anything still unsaved before it)."""
         if self._catch_up(model):
-            made = self._write(self.store.add_message, self.conversation_id, "assistant", "",
-                               parent_id=self.ids[-1] if self.ids else None, model=model,
-                               provider=provider, params=params, interrupted=True)  # fmt: skip
+            made = self._write(
+                self.store.add_message,
+                self.conversation_id,
+                "assistant",
+                "",
+                parent_id=self.ids[-1] if self.ids else None,
+                model=model,
+                provider=provider,
+                params=params,
+                interrupted=True,
+            )
             self._reply_id = None if made is _FAILED else made
         self._reply_home = (self.conversation, self.conversation_id, self.ids)
 
@@ -374,8 +406,9 @@ class StoredChat:
         if self._reply_id is None or now - self._saved_at < SAVE_EVERY_S:
             return False
         self._saved_at = now  # a refused save is tried again in a second, not every token
-        saved = self._write(self.store.update_message, self._reply_id, "".join(parts),
-                            interrupted=True)  # fmt: skip
+        saved = self._write(
+            self.store.update_message, self._reply_id, "".join(parts), interrupted=True
+        )
         self._tell()
         return saved is not _FAILED
 
@@ -412,13 +445,19 @@ class StoredChat:
         if arrived:
             last = messages[-1]
             ids.append(reply_id)
-            saved = self._write(self.store.update_message, reply_id, last.content,
-                                interrupted=last.interrupted, **_columns(last, False))  # fmt: skip
+            saved = self._write(
+                self.store.update_message,
+                reply_id,
+                last.content,
+                interrupted=last.interrupted,
+                **_columns(last, False),
+            )
             if saved is _FAILED:  # the row keeps the last text saved, marked interrupted
                 self._behind.add(reply_id)
         else:
-            self._write(self.store.drop_message, reply_id, conversation_id,
-                        ids[-1] if ids else None)  # fmt: skip
+            self._write(
+                self.store.drop_message, reply_id, conversation_id, ids[-1] if ids else None
+            )
 
     # --- versions ------------------------------------------------------------------------
 

@@ -227,8 +227,11 @@ def download(
     cancel = cancel or threading.Event()
     meter = _Meter(report, cancel)
     try:  # already complete in the cache: no network needed
-        cached = Path(snapshot_download(repo_id, allow_patterns=MLX_PATTERNS,
-                                        cache_dir=cache_dir, local_files_only=True))  # fmt: skip
+        cached = Path(
+            snapshot_download(
+                repo_id, allow_patterns=MLX_PATTERNS, cache_dir=cache_dir, local_files_only=True
+            )
+        )
         if is_mlx_folder(cached):
             return cached
     except (LocalEntryNotFoundError, OSError, ValueError):
@@ -250,10 +253,13 @@ def download(
         fetch_large_files(api, repo_id, info.sha, weights, cache_dir, meter.add)
         folder = Path(
             snapshot_download(
-                repo_id, allow_patterns=MLX_PATTERNS, cache_dir=cache_dir,
-                tqdm_class=_progress_class(meter), endpoint=api.endpoint,
+                repo_id,
+                allow_patterns=MLX_PATTERNS,
+                cache_dir=cache_dir,
+                tqdm_class=_progress_class(meter),
+                endpoint=api.endpoint,
             )
-        )  # fmt: skip
+        )
     except DesktopChatError:
         raise
     except GatedRepoError as exc:

@@ -30,8 +30,10 @@ OPENAI_HOSTS = frozenset({"api.openai.com"})
 
 
 def _unlock_hint() -> str:
-    return hint("Unlock the keychain and retry, or use the <PROVIDER>_API_KEY variable.",
-                "Unlock the login keychain (Keychain Access) and retry.")  # fmt: skip
+    return hint(
+        "Unlock the keychain and retry, or use the <PROVIDER>_API_KEY variable.",
+        "Unlock the login keychain (Keychain Access) and retry.",
+    )
 
 
 def _refused(backend) -> bool:

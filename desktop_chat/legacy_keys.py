@@ -32,9 +32,10 @@ def plaintext_keys(path: Path) -> list[PlaintextKey]:
     return [
         PlaintextKey(path, alias, table["api_key"].strip())
         for alias, table in data.items()
-        if isinstance(table, dict) and isinstance(table.get("api_key"), str)
+        if isinstance(table, dict)
+        and isinstance(table.get("api_key"), str)
         and table["api_key"].strip()
-    ]  # fmt: skip
+    ]
 
 
 def move_to_keychain(found: list[PlaintextKey], store, key_name=lambda alias: alias) -> None:

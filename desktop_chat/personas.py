@@ -39,31 +39,61 @@ class Template:
 DEFAULT = Persona("Default", built_in=True)
 BUILT_IN_PERSONAS = (
     DEFAULT,
-    Persona("Concise", "Answer in as few words as the question allows. No preamble, no "
-            "summary at the end.", built_in=True),
-    Persona("Code reviewer", "You are a senior engineer reviewing code. Point out bugs first, "
-            "then risky patterns, then style, each with the line it concerns and a fix.",
-            params=GenerationParams(temperature=0.2), built_in=True),
-    Persona("Writing editor", "You are a careful editor. Improve clarity and flow, keep the "
-            "author's voice, and list the changes you made.", built_in=True),
-    Persona("Patient teacher", "Explain step by step, with a small example, and check "
-            "understanding with one question at the end.", built_in=True),
-)  # fmt: skip
+    Persona(
+        "Concise",
+        "Answer in as few words as the question allows. No preamble, no summary at the end.",
+        built_in=True,
+    ),
+    Persona(
+        "Code reviewer",
+        "You are a senior engineer reviewing code. Point out bugs first, "
+        "then risky patterns, then style, each with the line it concerns and a fix.",
+        params=GenerationParams(temperature=0.2),
+        built_in=True,
+    ),
+    Persona(
+        "Writing editor",
+        "You are a careful editor. Improve clarity and flow, keep the "
+        "author's voice, and list the changes you made.",
+        built_in=True,
+    ),
+    Persona(
+        "Patient teacher",
+        "Explain step by step, with a small example, and check "
+        "understanding with one question at the end.",
+        built_in=True,
+    ),
+)
 BUILT_IN_TEMPLATES = (
-    Template("Summarise", "Summarise the following in five bullet points:\n\n{selection}",
-             built_in=True),
-    Template("Explain this code", "Explain what this code does, step by step, and any "
-             "surprising behaviour:\n\n{selection}", built_in=True),
-    Template("Find bugs", "Find the bugs in this code. For each: the line, what goes wrong, "
-             "and the fix.\n\n{selection}", built_in=True),
-    Template("Summarise the attached files", "Summarise the attached files: what each one is "
-             "for, and how they relate.", built_in=True),
-)  # fmt: skip
+    Template(
+        "Summarise", "Summarise the following in five bullet points:\n\n{selection}", built_in=True
+    ),
+    Template(
+        "Explain this code",
+        "Explain what this code does, step by step, and any surprising behaviour:\n\n{selection}",
+        built_in=True,
+    ),
+    Template(
+        "Find bugs",
+        "Find the bugs in this code. For each: the line, what goes wrong, "
+        "and the fix.\n\n{selection}",
+        built_in=True,
+    ),
+    Template(
+        "Summarise the attached files",
+        "Summarise the attached files: what each one is for, and how they relate.",
+        built_in=True,
+    ),
+)
 
 
 def _persona(name: str, data: dict) -> Persona:
-    return Persona(name, data.get("system_prompt", ""), data.get("model") or None,
-                   GenerationParams.from_mapping(data.get("params", {})))  # fmt: skip
+    return Persona(
+        name,
+        data.get("system_prompt", ""),
+        data.get("model") or None,
+        GenerationParams.from_mapping(data.get("params", {})),
+    )
 
 
 class Library:
@@ -81,13 +111,18 @@ class Library:
         return next((p for p in self.personas() if p.name == name), DEFAULT)
 
     def save_persona(self, persona: Persona) -> None:
-        data = {"system_prompt": persona.system_prompt, "model": persona.model,
-                "params": persona.params.to_dict()}  # fmt: skip
+        data = {
+            "system_prompt": persona.system_prompt,
+            "model": persona.model,
+            "params": persona.params.to_dict(),
+        }
         self._save("persona", persona.name, data)
 
     def templates(self) -> list[Template]:
-        mine = {name: Template(name, data["text"])
-                for name, data in self.store.library_items("template")}  # fmt: skip
+        mine = {
+            name: Template(name, data["text"])
+            for name, data in self.store.library_items("template")
+        }
         built = [mine.pop(t.name, t) for t in BUILT_IN_TEMPLATES]
         return built + list(mine.values())
 

@@ -27,8 +27,13 @@ async def test_connection(settings: ProviderSettings, key: str | None):
         await provider.aclose()
 
 
-def save_provider(config_file: Path, current: Settings, provider: ProviderSettings,
-                  key: str | None, old_name: str | None = None) -> None:  # fmt: skip
+def save_provider(
+    config_file: Path,
+    current: Settings,
+    provider: ProviderSettings,
+    key: str | None,
+    old_name: str | None = None,
+) -> None:
     """``provider`` in config.toml (in the place of ``old_name``, when edited), its key (if one
     was typed) in the Keychain."""
     from desktop_chat.config_writer import save_provider

@@ -49,8 +49,9 @@ class Unsaved:
         self.conversation = Conversation(system_prompt)
         self._home: Conversation | None = None
 
-    def add_user(self, content: str, model: str | None = None, *, persona: str | None = None,
-                 **meta: Any) -> Message:  # fmt: skip
+    def add_user(
+        self, content: str, model: str | None = None, *, persona: str | None = None, **meta: Any
+    ) -> Message:
         return self.conversation.add_user(content, **meta)
 
     def truncate(self, index: int) -> None:
@@ -159,9 +160,13 @@ class Turn:
             self.error = err
             partial = err.partial_text or self.text
             if partial:
-                self.reply = self._kept(text=partial, model=model_name(choice.model),
-                                        provider=provider.name, interrupted=True,
-                                        error=str(err))  # fmt: skip
+                self.reply = self._kept(
+                    text=partial,
+                    model=model_name(choice.model),
+                    provider=provider.name,
+                    interrupted=True,
+                    error=str(err),
+                )
             raise
         except BaseException as err:
             if not isinstance(err, GeneratorExit):
@@ -169,8 +174,9 @@ class Turn:
             raise
         finally:
             if self.reply is None and (self.parts or self.thought):  # stopped: keep it
-                self.reply = self._kept(model=model_name(choice.model), provider=provider.name,
-                                        interrupted=True)  # fmt: skip
+                self.reply = self._kept(
+                    model=model_name(choice.model), provider=provider.name, interrupted=True
+                )
             self.end()
 
     def fail(self, reason: str) -> None:
@@ -189,9 +195,15 @@ class ChatSession:
     """One conversation and what its next reply is asked with. With a ``store``, every turn is
     kept there as it happens (``history.StoredChat``); without, in memory."""
 
-    def __init__(self, store: Store | None = None, settings: Settings | None = None, *,
-                 on_problem: Any = None, external_id: str | None = None,
-                 system_prompt: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: Store | None = None,
+        settings: Settings | None = None,
+        *,
+        on_problem: Any = None,
+        external_id: str | None = None,
+        system_prompt: str = "",
+    ) -> None:
         from desktop_chat.config import Settings
         from desktop_chat.personas import DEFAULT
 
@@ -250,16 +262,24 @@ class ChatSession:
 
     # --- turns ---------------------------------------------------------------------------
 
-    def send(self, text: str, *, replace_from: int | None = None, display: str | None = None,
-             call: GenerationParams | None = None) -> Turn:  # fmt: skip
+    def send(
+        self,
+        text: str,
+        *,
+        replace_from: int | None = None,
+        display: str | None = None,
+        call: GenerationParams | None = None,
+    ) -> Turn:
         """Add the user's message (with the attached files, which then leave) and make the
         turn that answers it. ``replace_from``: an edit of message ``replace_from``, which
         keeps that message's files; the old turn stays in the store, a version. ``display``:
         what the window shows of the message when it is not ``text`` (the quick prompt's
         clipboard)."""
         attached = ""
-        files = [{"name": f.name, "size_bytes": f.size_bytes, "tokens": f.tokens}
-                 for f in self.files.files]  # fmt: skip
+        files = [
+            {"name": f.name, "size_bytes": f.size_bytes, "tokens": f.tokens}
+            for f in self.files.files
+        ]
         if replace_from is not None:
             old = self.conversation.messages[replace_from]
             attached = str(old.meta.get("attached", ""))
@@ -305,8 +325,12 @@ class ChatSession:
     def new(self) -> None:
         self.chat.new()
 
-    def open(self, conversation_id: int, message_id: int = 0,
-             refused: Callable[[StoreError], None] | None = None) -> int | None:  # fmt: skip
+    def open(
+        self,
+        conversation_id: int,
+        message_id: int = 0,
+        refused: Callable[[StoreError], None] | None = None,
+    ) -> int | None:
         """Show a stored conversation (with its persona); with ``message_id`` (a search
         hit), the branch that holds it. Returns that message's index, if on show. When the
         store refuses to show the hit's branch, ``refused`` is told and the branch on show

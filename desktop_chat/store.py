@@ -115,24 +115,31 @@ _V1 = (
 def _v2(db: sqlite3.Connection) -> None:
     """Conversations the Python API keeps under a name of the caller's (ChatManager ids)."""
     db.execute("ALTER TABLE conversations ADD COLUMN external_id TEXT")
-    db.execute("CREATE UNIQUE INDEX conversations_by_external_id ON conversations(external_id)"
-               " WHERE external_id IS NOT NULL")  # fmt: skip
+    db.execute(
+        "CREATE UNIQUE INDEX conversations_by_external_id ON conversations(external_id)"
+        " WHERE external_id IS NOT NULL"
+    )
 
 
 def _v3(db: sqlite3.Connection) -> None:
     """The user's own personas and prompt templates (``personas.Library``)."""
-    db.execute("CREATE TABLE library (kind TEXT NOT NULL, name TEXT NOT NULL,"
-               " data TEXT NOT NULL, PRIMARY KEY (kind, name))")  # fmt: skip
+    db.execute(
+        "CREATE TABLE library (kind TEXT NOT NULL, name TEXT NOT NULL,"
+        " data TEXT NOT NULL, PRIMARY KEY (kind, name))"
+    )
 
 
 def _v4(db: sqlite3.Connection) -> None:
     """What is typed and not yet sent (``drafts.Drafts``), by conversation id, "new" (the
     unsaved new chat) or "quick" (the quick prompt)."""
-    db.execute("CREATE TABLE drafts (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
-               " updated REAL NOT NULL)")  # fmt: skip
+    db.execute(
+        "CREATE TABLE drafts (key TEXT PRIMARY KEY, text TEXT NOT NULL, updated REAL NOT NULL)"
+    )
     # A conversation removed for good takes its draft with it.
-    db.execute("CREATE TRIGGER drafts_ad AFTER DELETE ON conversations BEGIN"
-               " DELETE FROM drafts WHERE key = CAST(old.id AS TEXT); END")  # fmt: skip
+    db.execute(
+        "CREATE TRIGGER drafts_ad AFTER DELETE ON conversations BEGIN"
+        " DELETE FROM drafts WHERE key = CAST(old.id AS TEXT); END"
+    )
 
 
 def _v5(db: sqlite3.Connection) -> None:
@@ -247,8 +254,9 @@ class Store(Repairs):
     """One connection, shared by the threads that use it (the GUI's, and the store's own for
     ``later()``), one at a time."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path, notes: list[str],
-                 saved: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self, db: sqlite3.Connection, path: Path, notes: list[str], saved: bool = True
+    ) -> None:
         self.db = db
         self.path = path
         #: What opening had to do (a backup before migrating, a damaged file set aside, a
@@ -302,15 +310,19 @@ class Store(Repairs):
                     cause = error_for(move, path, opening=True)
                     raise StoreError(
                         f"The conversation database {path} is damaged, and it could not be "
-                        f"moved aside: {cause.why}.", cause.hint, kind="damaged",
-                    ) from exc  # fmt: skip
+                        f"moved aside: {cause.why}.",
+                        cause.hint,
+                        kind="damaged",
+                    ) from exc
                 if aside is not None:
                     log.warning("%s is damaged (%s); kept as %s", path, exc, aside)
                     found = (aside, exc)
         else:
-            raise StoreError(f"The conversation database {path} keeps being replaced by a "
-                             "damaged file.", "Quit every Desktop Chat and llmchat, then "
-                             "start one again.", kind="damaged")  # fmt: skip
+            raise StoreError(
+                f"The conversation database {path} keeps being replaced by a damaged file.",
+                "Quit every Desktop Chat and llmchat, then start one again.",
+                kind="damaged",
+            )
         if found is not None:
             notes.append(cls._salvaged(db, *found))
         store = cls(db, path, notes)
@@ -335,8 +347,10 @@ class Store(Repairs):
             path = Path(path)
             db = None if err.kind == "damaged" else read_copy(path)
             if db is not None:
-                note = (f"{err.message} Your conversations are shown read-only, and new chats "
-                        f"are not saved. {err.hint}")  # fmt: skip
+                note = (
+                    f"{err.message} Your conversations are shown read-only, and new chats "
+                    f"are not saved. {err.hint}"
+                )
             else:
                 note = f"{err.message} For now, new chats are not saved. {err.hint}"
                 db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
@@ -354,12 +368,16 @@ class Store(Repairs):
         ``aside`` (``store_rescue``); the note that says so."""
         salvage = salvage_into(db, aside)
         if salvage is None:
-            return (f"The conversation database was damaged ({exc}); it was kept as {aside} "
-                    "and a new one was started.")  # fmt: skip
+            return (
+                f"The conversation database was damaged ({exc}); it was kept as {aside} "
+                "and a new one was started."
+            )
         log.warning("copied out of %s: %s", aside, salvage)
-        return (f"The conversation database was damaged ({exc}); it was kept as {aside}, and "
-                f"what could still be read ({salvage.conversations:,} conversations, "
-                f"{salvage.messages:,} messages) was copied into a new one.")  # fmt: skip
+        return (
+            f"The conversation database was damaged ({exc}); it was kept as {aside}, and "
+            f"what could still be read ({salvage.conversations:,} conversations, "
+            f"{salvage.messages:,} messages) was copied into a new one."
+        )
 
     @staticmethod
     def _new_schema(db: sqlite3.Connection) -> None:
@@ -423,9 +441,9 @@ class Store(Repairs):
         with self._checkpointing:
             try:
                 if self._checkpoints is None:
-                    self._checkpoints = sqlite3.connect(self.path, timeout=0,
-                                                        isolation_level=None,
-                                                        check_same_thread=False)  # fmt: skip
+                    self._checkpoints = sqlite3.connect(
+                        self.path, timeout=0, isolation_level=None, check_same_thread=False
+                    )
                 self._checkpoints.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             except sqlite3.Error as exc:  # the journal keeps it; tried again as it grows
                 log.warning("checkpoint of %s failed: %s", self.path, exc)
@@ -462,9 +480,13 @@ class Store(Repairs):
     # --- conversations -------------------------------------------------------------------
 
     @_writes
-    def new_conversation(self, title: str = "", model: str | None = None,
-                         persona: str | None = None,
-                         external_id: str | None = None) -> int:  # fmt: skip
+    def new_conversation(
+        self,
+        title: str = "",
+        model: str | None = None,
+        persona: str | None = None,
+        external_id: str | None = None,
+    ) -> int:
         now = time.time()
         cur = self.db.execute(
             "INSERT INTO conversations (title, created, updated, model, persona, external_id)"
@@ -476,8 +498,9 @@ class Store(Repairs):
     @_reads
     def find_external(self, external_id: str) -> int | None:
         """The conversation kept under a caller's name (deleted ones are not found)."""
-        row = self.db.execute("SELECT id FROM conversations WHERE external_id = ?"
-                              " AND deleted IS NULL", (external_id,)).fetchone()  # fmt: skip
+        row = self.db.execute(
+            "SELECT id FROM conversations WHERE external_id = ? AND deleted IS NULL", (external_id,)
+        ).fetchone()
         return row[0] if row else None
 
     @_reads
@@ -492,8 +515,9 @@ class Store(Repairs):
     @_reads
     def stamp(self, conversation_id: int) -> tuple | None:
         """(leaf, updated): changes whenever the conversation does."""
-        return self.db.execute("SELECT leaf_id, updated FROM conversations WHERE id = ?",
-                               (conversation_id,)).fetchone()  # fmt: skip
+        return self.db.execute(
+            "SELECT leaf_id, updated FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
 
     @_reads
     def latest(self) -> ConversationInfo | None:
@@ -529,8 +553,9 @@ class Store(Repairs):
     @_writes
     def delete_conversation(self, conversation_id: int) -> None:
         """Hidden at once; ``undelete()`` brings it back; ``purge()`` removes it for good."""
-        self.db.execute("UPDATE conversations SET deleted = ? WHERE id = ?",
-                        (time.time(), conversation_id))  # fmt: skip
+        self.db.execute(
+            "UPDATE conversations SET deleted = ? WHERE id = ?", (time.time(), conversation_id)
+        )
 
     @_writes
     def undelete(self, conversation_id: int) -> None:
@@ -544,13 +569,15 @@ class Store(Repairs):
         where, args = "deleted IS NOT NULL AND deleted <= ?", [time.time() - older_than_s]
         if conversation_id is not None:
             where, args = f"{where} AND id = ?", [*args, conversation_id]
-        if not self.db.execute(f"SELECT 1 FROM conversations WHERE {where} LIMIT 1",
-                               args).fetchone():  # fmt: skip
+        if not self.db.execute(
+            f"SELECT 1 FROM conversations WHERE {where} LIMIT 1", args
+        ).fetchone():
             return 0
         with self.transaction():
             if _FTS_SECURE_DELETE:  # deleting then drops the words from the index itself
-                self.db.execute("INSERT INTO messages_fts(messages_fts, rank)"
-                                " VALUES ('secure-delete', 1)")  # fmt: skip
+                self.db.execute(
+                    "INSERT INTO messages_fts(messages_fts, rank) VALUES ('secure-delete', 1)"
+                )
             count = self.db.execute(f"DELETE FROM conversations WHERE {where}", args).rowcount
             if not _FTS_SECURE_DELETE:
                 # Older FTS5 only marks deleted words as gone; merging the index drops them.
@@ -602,8 +629,10 @@ class Store(Repairs):
                 ),
             )
             message_id = int(cur.lastrowid)
-            self.db.execute("UPDATE conversations SET leaf_id = ?, updated = ? WHERE id = ?",
-                            (message_id, now, conversation_id))  # fmt: skip
+            self.db.execute(
+                "UPDATE conversations SET leaf_id = ?, updated = ? WHERE id = ?",
+                (message_id, now, conversation_id),
+            )
         return message_id
 
     @_writes
@@ -611,8 +640,10 @@ class Store(Repairs):
         """Remove a reply row that never got any text; ``leaf_id`` is on show again."""
         with self.transaction():
             self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
-            self.db.execute("UPDATE conversations SET leaf_id = ?, updated = ? WHERE id = ?",
-                            (leaf_id, time.time(), conversation_id))  # fmt: skip
+            self.db.execute(
+                "UPDATE conversations SET leaf_id = ?, updated = ? WHERE id = ?",
+                (leaf_id, time.time(), conversation_id),
+            )
 
     @_writes
     def update_message(
@@ -640,28 +671,32 @@ class Store(Repairs):
             if value is not None:
                 sets.append(f"{name} = ?")
                 values.append(json.dumps(value, default=str) if name == "meta" else value)
-        self.db.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?",
-                        (*values, message_id))  # fmt: skip
+        self.db.execute(
+            f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*values, message_id)
+        )
 
     @_reads
     def message(self, message_id: int) -> StoredMessage | None:
-        row = self.db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?",
-                              (message_id,)).fetchone()  # fmt: skip
+        row = self.db.execute(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
         return message_from_row(row) if row else None
 
     @_reads
     def messages(self, conversation_id: int) -> list[StoredMessage]:
         """Every message of a conversation, every branch, oldest first."""
-        rows = self.db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages"
-                               " WHERE conversation_id = ? ORDER BY id",
-                               (conversation_id,))  # fmt: skip
+        rows = self.db.execute(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        )
         return [message_from_row(r) for r in rows]
 
     @_reads
     def message_ids(self, conversation_id: int) -> set[int]:
         """The ids of every message of a conversation (no text read)."""
-        rows = self.db.execute("SELECT id FROM messages WHERE conversation_id = ?",
-                               (conversation_id,))  # fmt: skip
+        rows = self.db.execute(
+            "SELECT id FROM messages WHERE conversation_id = ?", (conversation_id,)
+        )
         return {r[0] for r in rows}
 
     @_reads
@@ -686,9 +721,11 @@ class Store(Repairs):
         if leaf_id is None:
             stamp = self.stamp(conversation_id)
             leaf_id = stamp[0] if stamp else None
-        parents = dict(self.db.execute(
-            "SELECT id, parent_id FROM messages WHERE conversation_id = ?", (conversation_id,)
-        ).fetchall())  # fmt: skip
+        parents = dict(
+            self.db.execute(
+                "SELECT id, parent_id FROM messages WHERE conversation_id = ?", (conversation_id,)
+            ).fetchall()
+        )
         path = []
         node = leaf_id
         while node is not None and node in parents:
@@ -700,8 +737,9 @@ class Store(Repairs):
     def versions(self, message_id: int) -> list[int]:
         """The ids of a message and its siblings (other versions of the same turn), oldest
         first. Reads no text: the window asks this of every message after each reply."""
-        found = self.db.execute("SELECT conversation_id, parent_id, role FROM messages"
-                                " WHERE id = ?", (message_id,)).fetchone()  # fmt: skip
+        found = self.db.execute(
+            "SELECT conversation_id, parent_id, role FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
         if found is None:
             return []
         rows = self.db.execute(
@@ -717,15 +755,18 @@ class Store(Repairs):
         leaf) and return it."""
         leaf = message_id
         while True:
-            row = self.db.execute("SELECT max(id) FROM messages WHERE parent_id = ?",
-                                  (leaf,)).fetchone()  # fmt: skip
+            row = self.db.execute(
+                "SELECT max(id) FROM messages WHERE parent_id = ?", (leaf,)
+            ).fetchone()
             if row[0] is None:
                 break
             leaf = row[0]
-        (conversation_id,) = self.db.execute("SELECT conversation_id FROM messages WHERE id = ?",
-                                             (message_id,)).fetchone()  # fmt: skip
-        self.db.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?",
-                        (leaf, conversation_id))  # fmt: skip
+        (conversation_id,) = self.db.execute(
+            "SELECT conversation_id FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
+        self.db.execute(
+            "UPDATE conversations SET leaf_id = ? WHERE id = ?", (leaf, conversation_id)
+        )
         return self.branch(conversation_id, leaf)
 
     # --- search --------------------------------------------------------------------------
@@ -759,8 +800,11 @@ class Store(Repairs):
                 [rowid for rowid, _ in found],
             )
         }
-        return [SearchHit(about[rowid][0], rowid, about[rowid][1], about[rowid][2], snippet)
-                for rowid, snippet in found if rowid in about]  # fmt: skip
+        return [
+            SearchHit(about[rowid][0], rowid, about[rowid][1], about[rowid][2], snippet)
+            for rowid, snippet in found
+            if rowid in about
+        ]
 
     # --- the user's personas and templates ----------------------------------------------
 
@@ -842,8 +886,9 @@ def _prepare(db: sqlite3.Connection, path: Path | None, notes: list[str]) -> Non
     for version, migrate in pending:
         db.execute("BEGIN IMMEDIATE")
         try:
-            if db.execute("SELECT 1 FROM schema_migrations WHERE version = ?",
-                          (version,)).fetchone():  # fmt: skip
+            if db.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+            ).fetchone():
                 db.execute("COMMIT")  # another start applied it while this one waited
                 continue
             migrate(db)

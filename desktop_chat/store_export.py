@@ -53,8 +53,10 @@ def import_conversation(store: Store, data: dict[str, Any]) -> int:
     """A conversation exported by ``export()``, as a new conversation: all of it in one
     transaction, or nothing (a ``StoreError`` names the part that is wrong)."""
     if not isinstance(data, dict) or data.get("format") != "desktop-chat-conversation":
-        raise StoreError("This file is not a Desktop Chat conversation export.",
-                         "Choose a .json file exported from Desktop Chat.")  # fmt: skip
+        raise StoreError(
+            "This file is not a Desktop Chat conversation export.",
+            "Choose a .json file exported from Desktop Chat.",
+        )
     messages = data.get("messages", [])
     if not isinstance(messages, list):
         raise _malformed("Its “messages” is not a list.")
@@ -65,8 +67,9 @@ def import_conversation(store: Store, data: dict[str, Any]) -> int:
             raise _malformed(f"Message {number} of {len(messages)} {problem}.")
         known.add(m["id"])
     with store.transaction():  # a failure half-way leaves no half conversation behind
-        new_id = store.new_conversation(str(data.get("title") or "Imported"), data.get("model"),
-                                        data.get("persona"))  # fmt: skip
+        new_id = store.new_conversation(
+            str(data.get("title") or "Imported"), data.get("model"), data.get("persona")
+        )
         ids: dict[Any, int] = {}
         for m in messages:
             meta = dict(m.get("meta") or {})
@@ -111,8 +114,11 @@ def _check(m: Any, known: set[Any]) -> str:
 
 
 def _malformed(what: str) -> StoreError:
-    return StoreError(what, "Nothing was added. Fix that part of the file, or export the "
-                            "conversation again from Desktop Chat.")  # fmt: skip
+    return StoreError(
+        what,
+        "Nothing was added. Fix that part of the file, or export the "
+        "conversation again from Desktop Chat.",
+    )
 
 
 def to_markdown(title: str, messages: Iterable[StoredMessage], *, reasoning: bool = False) -> str:

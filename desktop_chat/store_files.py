@@ -22,8 +22,9 @@ class StoreError(DesktopChatError):
     "damaged", "cannot open", "not a folder", "disk error", "other"); ``why`` says it as the
     end of a sentence; ``fix`` what to do about it."""
 
-    def __init__(self, message: str, hint: str = "", *, kind: str = "other", why: str = "",
-                 fix: str = "") -> None:  # fmt: skip
+    def __init__(
+        self, message: str, hint: str = "", *, kind: str = "other", why: str = "", fix: str = ""
+    ) -> None:
         super().__init__(message, hint)
         self.kind = kind
         self.why = why or message
@@ -89,8 +90,9 @@ def _nearly_full(folder: Path) -> bool:
     return False
 
 
-def error_for(exc: BaseException, path: Path, *, opening: bool = False,
-              reading: bool = False) -> StoreError:  # fmt: skip
+def error_for(
+    exc: BaseException, path: Path, *, opening: bool = False, reading: bool = False
+) -> StoreError:
     """A sentence for what SQLite (or the file system) said while opening, reading or
     writing, and what to do about it."""
     folder = path.parent
@@ -110,14 +112,14 @@ def error_for(exc: BaseException, path: Path, *, opening: bool = False,
     }.get(kind, str(exc))
     fix = {
         "damaged": "Quit and reopen Desktop Chat: it keeps the damaged file aside and starts a "
-                   "new one",
+        "new one",
         "full": "Free some space on the disk",
         "read-only": f"Make {path.name} and its folder {folder} writable (Finder → Get Info → "
-                     "Sharing & Permissions)",
+        "Sharing & Permissions)",
         "locked": "Quit the other Desktop Chat (or llmchat) using it",
         "cannot open": f"Check that you may read and write {folder}",
         "not a folder": f"Move or rename the file {blocker}",
-    }.get(kind, "Check the disk (Disk Utility → First Aid)")  # fmt: skip
+    }.get(kind, "Check the disk (Disk Utility → First Aid)")
     then = "then start Desktop Chat (or llmchat) again" if opening else "then try again"
     hint = f"{fix}." if kind == "damaged" else f"{fix}, {then}."
     if opening:
@@ -210,8 +212,7 @@ def read_copy(path: Path) -> sqlite3.Connection | None:
     # disk), but not for a locked file, whose writer may be halfway through a change.
     for query in ("mode=ro", "mode=ro&immutable=1"):
         try:
-            source = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=0.5,
-                                     isolation_level=None)  # fmt: skip
+            source = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=0.5, isolation_level=None)
         except sqlite3.Error:
             continue
         try:

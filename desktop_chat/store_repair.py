@@ -93,12 +93,15 @@ class Repairs:
         if seen is not None and seen not in self._repaired:
             self._check_now.set()  # the repair is not to wait behind the check's delay
             self._repairs.put(self._repair, exc, seen)
-            fix = ("Wait a moment while Desktop Chat copies what can still be read into a new "
-                   "file (the damaged one is kept aside)")  # fmt: skip
+            fix = (
+                "Wait a moment while Desktop Chat copies what can still be read into a new "
+                "file (the damaged one is kept aside)"
+            )
         else:
             fix = "Quit and reopen Desktop Chat (or llmchat): it tries to repair the file again"
-        return StoreError(err.message, f"{fix}, then try again.", kind="damaged", why=err.why,
-                          fix=fix)  # fmt: skip
+        return StoreError(
+            err.message, f"{fix}, then try again.", kind="damaged", why=err.why, fix=fix
+        )
 
     def _check(self) -> None:
         """On the store's check thread, ``CHECK_AFTER_S`` after opening (or when ``checked()``
@@ -109,8 +112,9 @@ class Repairs:
             return
         seen = identity(self.path)
         try:
-            check = sqlite3.connect(self.path, timeout=2.0, isolation_level=None,
-                                    check_same_thread=False)  # fmt: skip
+            check = sqlite3.connect(
+                self.path, timeout=2.0, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error as exc:
             log.info("no check of %s: %s", self.path, exc)
             return
@@ -160,12 +164,14 @@ class Repairs:
                     f"The conversation database {self.path} is damaged, and no repaired copy "
                     f"could be made: {why.why}.",
                     f"{why.fix}, then quit and reopen Desktop Chat (or llmchat): it tries "
-                    "again. Until then, what can still be read is shown.", kind="damaged",
-                )  # fmt: skip
+                    "again. Until then, what can still be read is shown.",
+                    kind="damaged",
+                )
             else:
                 news = self._swap(fresh, salvage, seen)
-                log.warning("%s repaired in %.1f s: %s", self.path, time.monotonic() - started,
-                            news.message)  # fmt: skip
+                log.warning(
+                    "%s repaired in %.1f s: %s", self.path, time.monotonic() - started, news.message
+                )
         self._tell(news)
 
     def _copy_readable(self) -> tuple[Path, Salvage]:
@@ -200,8 +206,10 @@ class Repairs:
         with contextlib.suppress(sqlite3.Error, AttributeError):  # SQLite older than 3.28
             self.db.setconfig(sqlite3.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, True)
         self.db.close()
-        kept = (f"What could still be read ({salvage.conversations:,} conversations, "
-                f"{salvage.messages:,} messages)")  # fmt: skip
+        kept = (
+            f"What could still be read ({salvage.conversations:,} conversations, "
+            f"{salvage.messages:,} messages)"
+        )
         try:
             aside = set_aside(self.path, seen, fresh)
         except OSError as exc:  # not moved: the damaged file goes on being used
@@ -209,18 +217,23 @@ class Repairs:
             aside = None
         self.db = self._reopen()
         if aside is not None and not fresh.exists():
-            return StoreError(f"The conversation database was damaged. {kept} is in a new "
-                              f"file; the damaged file is kept as {aside}.",
-                              "Nothing needs doing. What stood in its damaged parts could not "
-                              "be read; a recovery tool (the sqlite3 shell's .recover) may get "
-                              "more out of the kept file.", kind="repaired")  # fmt: skip
+            return StoreError(
+                f"The conversation database was damaged. {kept} is in a new "
+                f"file; the damaged file is kept as {aside}.",
+                "Nothing needs doing. What stood in its damaged parts could not "
+                "be read; a recovery tool (the sqlite3 shell's .recover) may get "
+                "more out of the kept file.",
+                kind="repaired",
+            )
         # Another start set it aside first, or made a new file in its place since: the
         # copy stays beside it.
         also = f" The damaged file is kept as {aside}." if aside is not None else ""
-        return StoreError(f"The conversation database {self.path} was damaged. {kept} is "
-                          f"kept as {fresh}.{also}",
-                          f"To go on with that copy, quit Desktop Chat (and llmchat) and put "
-                          f"it in the place of {self.path.name}.", kind="repaired")  # fmt: skip
+        return StoreError(
+            f"The conversation database {self.path} was damaged. {kept} is kept as {fresh}.{also}",
+            f"To go on with that copy, quit Desktop Chat (and llmchat) and put "
+            f"it in the place of {self.path.name}.",
+            kind="repaired",
+        )
 
     def _reopen(self) -> sqlite3.Connection:
         """The connection to the file now at ``path``; one for this session only (saying so)

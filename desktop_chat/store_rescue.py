@@ -44,8 +44,9 @@ def _columns(db: sqlite3.Connection, table: str) -> list[str]:
     return [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
 
 
-def readable_rows(db: sqlite3.Connection, table: str, columns: list[str],
-                  skips: list[int]) -> list[tuple]:  # fmt: skip
+def readable_rows(
+    db: sqlite3.Connection, table: str, columns: list[str], skips: list[int]
+) -> list[tuple]:
     """Every row of ``table`` that can be read, as (rowid, *columns), in rowid order; each
     damaged part stepped over is counted in ``skips``."""
     select = f"SELECT rowid, {', '.join(columns)} FROM {table} WHERE rowid >= ? ORDER BY rowid"
@@ -124,8 +125,9 @@ def copy_readable(source: sqlite3.Connection, target: sqlite3.Connection) -> Sal
     target.execute("PRAGMA foreign_keys = OFF")  # rows whose parent was lost are mended after
     target.execute("BEGIN")
     try:
-        (indexing,) = target.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'"
-                                     " AND name = 'messages_ai'").fetchone()  # fmt: skip
+        (indexing,) = target.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'messages_ai'"
+        ).fetchone()
         target.execute("DROP TRIGGER messages_ai")
         for table in TABLES:
             try:
@@ -140,8 +142,9 @@ def copy_readable(source: sqlite3.Connection, target: sqlite3.Connection) -> Sal
                 continue
             rows = readable_rows(source, table, columns, skips)
             marks = ", ".join("?" * (len(columns) + 1))
-            target.executemany(f"INSERT INTO {table} (rowid, {', '.join(columns)})"
-                               f" VALUES ({marks})", rows)  # fmt: skip
+            target.executemany(
+                f"INSERT INTO {table} (rowid, {', '.join(columns)}) VALUES ({marks})", rows
+            )
         target.execute(indexing)
         target.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
         _mend(target)
@@ -163,8 +166,9 @@ def salvage_into(target: sqlite3.Connection, damaged: Path) -> Salvage | None:
     chats (another start's, which are not to be mixed with these)."""
     for query in ("mode=ro", "mode=ro&immutable=1"):  # immutable: no -shm file to make
         try:
-            source = sqlite3.connect(f"{damaged.resolve().as_uri()}?{query}", uri=True,
-                                     timeout=0.5, isolation_level=None)  # fmt: skip
+            source = sqlite3.connect(
+                f"{damaged.resolve().as_uri()}?{query}", uri=True, timeout=0.5, isolation_level=None
+            )
         except sqlite3.Error:
             continue
         try:

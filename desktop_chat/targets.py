@@ -43,8 +43,12 @@ def key_for(
 
 def variables_for(provider: ProviderSettings) -> tuple[str, ...]:
     """The environment variables this provider's key may come from, in order."""
-    return key_variables(provider.key_name, provider.base_url,
-                         configured=not provider.discovered, named=bool(provider.key))  # fmt: skip
+    return key_variables(
+        provider.key_name,
+        provider.base_url,
+        configured=not provider.discovered,
+        named=bool(provider.key),
+    )
 
 
 def first_token_timeout(provider: ProviderSettings, settings: Settings) -> float:
@@ -55,9 +59,14 @@ def first_token_timeout(provider: ProviderSettings, settings: Settings) -> float
     return settings.first_token_timeout_s
 
 
-def remote_provider(provider: ProviderSettings, store: KeyStore | None, *,
-                    api_key: str | None = None, settings: Settings | None = None,
-                    **options) -> OpenAICompatProvider:  # fmt: skip
+def remote_provider(
+    provider: ProviderSettings,
+    store: KeyStore | None,
+    *,
+    api_key: str | None = None,
+    settings: Settings | None = None,
+    **options,
+) -> OpenAICompatProvider:
     """The client for a configured or discovered server, with its key (or none), hints that
     name the variable really read for it (only Settings for a Mac app opened from Finder,
     which sees no shell variables), and the settings' first-token time. The one place all
@@ -68,10 +77,13 @@ def remote_provider(provider: ProviderSettings, store: KeyStore | None, *,
         options.setdefault("first_token_timeout_s", first_token_timeout(provider, settings))
     variables = variables_for(provider)
     return OpenAICompatProvider(
-        provider.base_url, api_key or key_for(provider, store), name=provider.name,
+        provider.base_url,
+        api_key or key_for(provider, store),
+        name=provider.name,
         allow_insecure_key=options.pop("allow_insecure_key", False) or provider.allow_insecure_key,
-        key_env=variables[0] if variables and not launched_from_finder() else "", **options,
-    )  # fmt: skip
+        key_env=variables[0] if variables and not launched_from_finder() else "",
+        **options,
+    )
 
 
 def _local(base_url: str) -> bool:

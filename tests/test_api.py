@@ -23,8 +23,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def chat(mlx_server):
-    c = LLMChat(base_url=mlx_server.base_url, model=mlx_server.model_id, temperature=0.0,
-                max_tokens=64, system_prompt="")  # fmt: skip
+    c = LLMChat(
+        base_url=mlx_server.base_url,
+        model=mlx_server.model_id,
+        temperature=0.0,
+        max_tokens=64,
+        system_prompt="",
+    )
     yield c
     c.close()
 
@@ -40,8 +45,13 @@ def test_ask_streams_pieces(chat):
 
 
 def test_chat_keeps_history_and_clear_keeps_the_system_prompt(mlx_server):
-    chat = LLMChat(base_url=mlx_server.base_url, model=mlx_server.model_id, temperature=0.0,
-                   max_tokens=64, system_prompt="You are a helpful assistant.")  # fmt: skip
+    chat = LLMChat(
+        base_url=mlx_server.base_url,
+        model=mlx_server.model_id,
+        temperature=0.0,
+        max_tokens=64,
+        system_prompt="You are a helpful assistant.",
+    )
     first = "".join(chat.chat("What is the capital of France?"))
     assert first.startswith("The capital of")
     second = chat.chat("Say hello.", stream=False)
@@ -102,8 +112,13 @@ def test_health(chat):
 
 
 def test_config_object_and_validation(mlx_server):
-    cfg = LLMConfig(base_url=mlx_server.base_url, api_key="secret-k", model=mlx_server.model_id,
-                    temperature=0.0, max_tokens=32)  # fmt: skip
+    cfg = LLMConfig(
+        base_url=mlx_server.base_url,
+        api_key="secret-k",
+        model=mlx_server.model_id,
+        temperature=0.0,
+        max_tokens=32,
+    )
     d = cfg.to_dict()
     assert d["model"] == mlx_server.model_id and d["api_key"] == "secret-k"
     assert cfg.to_dict(include_key=False)["api_key"] is None
@@ -115,9 +130,14 @@ def test_config_object_and_validation(mlx_server):
 
 
 def test_chat_manager_keeps_chats_apart_and_expires_idle_ones(mlx_server):
-    manager = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id,
-                          temperature=0.0, max_tokens=32, timeout=0.5,
-                          system_prompt="")  # fmt: skip
+    manager = ChatManager(
+        base_url=mlx_server.base_url,
+        model=mlx_server.model_id,
+        temperature=0.0,
+        max_tokens=32,
+        timeout=0.5,
+        system_prompt="",
+    )
     a = manager.get_chat("a", stream=False)
     b = manager.get_chat("b")
     assert manager.get_chat("a") is a and a is not b
@@ -133,8 +153,13 @@ def test_chat_manager_keeps_chats_apart_and_expires_idle_ones(mlx_server):
 
 def test_async_api(mlx_server):
     async def go():
-        chat = AsyncLLMChat(base_url=mlx_server.base_url, model=mlx_server.model_id,
-                            temperature=0.0, max_tokens=64, system_prompt="")  # fmt: skip
+        chat = AsyncLLMChat(
+            base_url=mlx_server.base_url,
+            model=mlx_server.model_id,
+            temperature=0.0,
+            max_tokens=64,
+            system_prompt="",
+        )
         text = await chat.ask("What is the capital of France?")
         pieces = [p async for p in chat.chat("Say hello.", stream=True)]
         batch = await chat.batch(["Say hello.", "List three colours."], concurrency=2)
@@ -171,17 +196,23 @@ def test_the_same_api_runs_a_local_mlx_model(tiny_model_dir):
 def test_chat_manager_backed_by_the_store_survives_a_restart(mlx_server, _isolated_home):
     from desktop_chat.store import Store
 
-    manager = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id,
-                          temperature=0.0, max_tokens=32, store=True,
-                          system_prompt="")  # fmt: skip
+    manager = ChatManager(
+        base_url=mlx_server.base_url,
+        model=mlx_server.model_id,
+        temperature=0.0,
+        max_tokens=32,
+        store=True,
+        system_prompt="",
+    )
     alice = manager.get_chat("alice", stream=False)
     answer = alice.chat("Say hello.")
     assert answer and len(alice.history) == 2
     manager.get_chat("bob", stream=False).chat("What is the capital of France?")
     manager.close_store()
 
-    again = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id, store=True,
-                        system_prompt="")  # fmt: skip
+    again = ChatManager(
+        base_url=mlx_server.base_url, model=mlx_server.model_id, store=True, system_prompt=""
+    )
     alice = again.get_chat("alice", stream=False)
     assert [m["content"] for m in alice.history] == ["Say hello.", answer]
     alice.chat("Who are you?")
@@ -198,9 +229,14 @@ def test_chat_manager_backed_by_the_store_survives_a_restart(mlx_server, _isolat
 def test_chats_the_manager_drops_close_their_connections(mlx_server):
     """Removed, expired, or moved to another server by ``get_chat(config=…)``: the HTTP client
     that served the chat is closed then, not left open for the life of the process."""
-    manager = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id,
-                          temperature=0.0, max_tokens=16, timeout=0.5,
-                          system_prompt="")  # fmt: skip
+    manager = ChatManager(
+        base_url=mlx_server.base_url,
+        model=mlx_server.model_id,
+        temperature=0.0,
+        max_tokens=16,
+        timeout=0.5,
+        system_prompt="",
+    )
     clients = {}
     for chat_id in "abc":
         chat = manager.get_chat(chat_id, stream=False)
@@ -247,8 +283,9 @@ def test_a_dropped_local_chat_frees_its_model_and_the_engine_thread(tiny_model_d
     other = tmp_path / "another-model"
     shutil.copytree(tiny_model_dir, other)
     before = mx.get_active_memory()
-    manager = ChatManager(model=str(tiny_model_dir), temperature=0.0, max_tokens=16,
-                          timeout=0.5, system_prompt="")  # fmt: skip
+    manager = ChatManager(
+        model=str(tiny_model_dir), temperature=0.0, max_tokens=16, timeout=0.5, system_prompt=""
+    )
 
     def used(chat_id, config=None):
         chat = manager.get_chat(chat_id, stream=False, config=config)
@@ -261,8 +298,9 @@ def test_a_dropped_local_chat_frees_its_model_and_the_engine_thread(tiny_model_d
     assert engines() == [] and mx.get_active_memory() <= before, "removed: model and thread"
     chat = used("b")
     assert len(engines()) == 1
-    moved = manager.get_chat("b", config=LLMConfig(model=str(other), temperature=0.0,
-                                                   max_tokens=16, system_prompt=""))  # fmt: skip
+    moved = manager.get_chat(
+        "b", config=LLMConfig(model=str(other), temperature=0.0, max_tokens=16, system_prompt="")
+    )
     assert moved is chat and engines() == [], "another model: the first one freed at once"
     used("b")
     assert len(engines()) == 1 and chat._async._owned.engine.info.path == str(other)
@@ -275,8 +313,9 @@ def test_a_dropped_local_chat_frees_its_model_and_the_engine_thread(tiny_model_d
 
 def test_the_async_manager_closes_what_it_drops(mlx_server):
     async def go():
-        manager = AsyncChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id,
-                                   max_tokens=16, system_prompt="")  # fmt: skip
+        manager = AsyncChatManager(
+            base_url=mlx_server.base_url, model=mlx_server.model_id, max_tokens=16, system_prompt=""
+        )
         clients = []
         for chat_id in ("removed", "kept"):
             chat = manager.get_chat(chat_id)

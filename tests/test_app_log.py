@@ -43,8 +43,15 @@ def _ask_and_quit(home, monkeypatch, *, debug: bool) -> str:
 
 def test_the_log_has_what_happened_and_no_key_or_message_text(_isolated_home, monkeypatch):
     text = _ask_and_quit(_isolated_home, monkeypatch, debug=False)
-    for expected in ("starting", "settings read", "model chosen: fake:m", "sending to",
-                     "reply from m: ttft_s=", "failed", "quitting"):  # fmt: skip
+    for expected in (
+        "starting",
+        "settings read",
+        "model chosen: fake:m",
+        "sending to",
+        "reply from m: ttft_s=",
+        "failed",
+        "quitting",
+    ):
         assert expected in text, f"{expected!r} not in the log:\n{text}"
     assert KEY not in text and "[redacted]" in text
     assert "Secret question" not in text and "Paris." not in text

@@ -66,13 +66,16 @@ def test_an_activity_is_held_while_a_reply_streams(qapp, qtbot, fake, process_in
 
         loop.run_until_complete(scenario())
         assert process_info.open == {}
-        assert process_info.log == [("begin", "Answering a message"),
-                                    ("end", "Answering a message")]  # fmt: skip
+        assert process_info.log == [
+            ("begin", "Answering a message"),
+            ("end", "Answering a message"),
+        ]
 
 
 @pytest.mark.slow
-def test_an_activity_is_held_while_a_model_downloads(qapp, qtbot, hub, tiny_model_dir,
-                                                     process_info):  # fmt: skip
+def test_an_activity_is_held_while_a_model_downloads(
+    qapp, qtbot, hub, tiny_model_dir, process_info
+):
     from desktop_chat.gui.download_dialog import DownloadDialog
 
     hub.repos["mlx-community/tiny-chat"] = Repo(tiny_model_dir)

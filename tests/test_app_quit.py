@@ -50,9 +50,16 @@ def test_quit_from_outside_while_the_local_engine_answers(_isolated_home, tiny_m
         app.xdo("type", "--delay", "1", "Tell me a story.")
         app.xdo("key", "Return")
         db_path = _isolated_home / "data" / "conversations.sqlite3"
-        _wait(lambda: db_path.exists() and sqlite3.connect(db_path).execute(
-            "SELECT count(*) FROM messages WHERE role = 'assistant'").fetchone()[0],
-              app, what="the reply to start")  # fmt: skip
+        _wait(
+            lambda: (
+                db_path.exists()
+                and sqlite3.connect(db_path)
+                .execute("SELECT count(*) FROM messages WHERE role = 'assistant'")
+                .fetchone()[0]
+            ),
+            app,
+            what="the reply to start",
+        )
         app.proc.send_signal(signal.SIGTERM)
         assert app.proc.wait(30) == 0
         out = app.output()

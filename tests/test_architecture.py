@@ -18,8 +18,9 @@ BIN = Path(sys.executable).parent
 
 
 def test_import_linter_contracts_hold():
-    result = subprocess.run([str(BIN / "lint-imports"), "--no-cache"], cwd=ROOT,
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [str(BIN / "lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 kept, 0 broken" in result.stdout
 
@@ -36,8 +37,10 @@ def test_every_core_module_is_covered_by_the_contracts():
     assert top == named, f"give a floor to: {sorted(top - named)}"
     for contract in (no_qt, no_mlx):
         assert contract["source_modules"] == ["desktop_chat"]
-    assert all(rule.startswith(("desktop_chat.gui.", "desktop_chat.__main__"))
-               for rule in no_qt["ignore_imports"])  # fmt: skip
+    assert all(
+        rule.startswith(("desktop_chat.gui.", "desktop_chat.__main__"))
+        for rule in no_qt["ignore_imports"]
+    )
     assert all(rule.startswith("desktop_chat.engine ->") for rule in no_mlx["ignore_imports"])
 
 
@@ -82,8 +85,9 @@ def test_importing_the_package_is_cheap_and_does_nothing(tmp_path):
     )
     home = tmp_path / "home"
     env = {**os.environ, "DESKTOP_CHAT_HOME": str(home)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env=env)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     report = json.loads(out.stdout)
     assert report == {"loaded": [], "threads": 1}
     assert not home.exists(), "importing must not create the app's folders"

@@ -114,8 +114,9 @@ def test_ask_response_takes_a_system_prompt_and_sampling_options_per_call(mlx_se
     chat = LLMChat(
         base_url=mlx_server.base_url, model=mlx_server.model_id, system_prompt="Be terse."
     )
-    reply = chat.ask_response("Say hello.", system_prompt="You are a helpful assistant.",
-                              temperature=0.0, max_tokens=32)  # fmt: skip
+    reply = chat.ask_response(
+        "Say hello.", system_prompt="You are a helpful assistant.", temperature=0.0, max_tokens=32
+    )
     assert reply.success and reply.content == "Hello! How can I help you today?"
     assert chat.system_prompt == "Be terse.", "the per-call prompt does not stick"
     wrong = chat.ask_response("Say hello.", temprature=0.1)
@@ -126,8 +127,14 @@ def test_ask_response_takes_a_system_prompt_and_sampling_options_per_call(mlx_se
 def test_ask_response_sends_the_per_call_choices_and_only_for_that_call():
     with FakeOpenAI() as fake:
         chat = LLMChat(base_url=fake.base_url, model="m", system_prompt="Be terse.")
-        chat.ask_response("one", system_prompt="You are a pirate.", temperature=0.0, top_p=0.5,
-                          max_tokens=7, stop="END")  # fmt: skip
+        chat.ask_response(
+            "one",
+            system_prompt="You are a pirate.",
+            temperature=0.0,
+            top_p=0.5,
+            max_tokens=7,
+            stop="END",
+        )
         chat.ask_response("two")
         chat.close()
     first, second = (r["body"] for r in fake.requests)
@@ -162,12 +169,12 @@ def test_a_subclass_gets_analysis_batch_and_health_from_its_chat(mlx_server):
     client = LocalClient(mlx_server.base_url, mlx_server.model_id)
 
     async def go():
-        chat = await client.chat("Say hello.", system_prompt="You are a helpful assistant.",
-                                 temperature=0.0)  # fmt: skip
+        chat = await client.chat(
+            "Say hello.", system_prompt="You are a helpful assistant.", temperature=0.0
+        )
         pieces = [p async for p in client.stream_chat("Say hello.")]
         summary = await client.analyze_text("The robot read one page every night.", "summary")
-        batch = await client.batch_process(["Say hello.", "List three colours."],
-                                           temperature=0.0)  # fmt: skip
+        batch = await client.batch_process(["Say hello.", "List three colours."], temperature=0.0)
         health = await client.health_check()
         return chat, pieces, summary, batch, health
 
@@ -176,8 +183,10 @@ def test_a_subclass_gets_analysis_batch_and_health_from_its_chat(mlx_server):
     assert chat.metadata["usage"]["prompt_tokens"] > 0
     assert "".join(pieces).startswith("Hello")
     assert summary.success and summary.metadata["analysis_type"] == "summary"
-    assert [r.content for r in batch] == ["Hello! How can I help you today?",
-                                          "Here are three colours:\n\n- red\n- green\n- blue\n"]  # fmt: skip
+    assert [r.content for r in batch] == [
+        "Hello! How can I help you today?",
+        "Here are three colours:\n\n- red\n- green\n- blue\n",
+    ]
     assert health.success and health
 
 
@@ -220,12 +229,18 @@ def test_chat_client_is_abstract_and_batch_keeps_order_with_bounded_concurrency(
 
 def test_the_key_goes_in_the_authorization_header_and_usage_comes_back_exact():
     with FakeOpenAI() as fake:
-        fake.script = [Step(pieces=["It is ", "sunny."], usage={"prompt_tokens": 17,
-                                                                "completion_tokens": 4})]  # fmt: skip
+        fake.script = [
+            Step(pieces=["It is ", "sunny."], usage={"prompt_tokens": 17, "completion_tokens": 4})
+        ]
         client = AIMLClient(api_key=KEY, base_url=fake.base_url)
-        response = asyncio.run(client.chat("What is the weather like?",
-                                           system_prompt="You are a helpful assistant",
-                                           temperature=0.2, max_tokens=50))  # fmt: skip
+        response = asyncio.run(
+            client.chat(
+                "What is the weather like?",
+                system_prompt="You are a helpful assistant",
+                temperature=0.2,
+                max_tokens=50,
+            )
+        )
     assert response.success and response.content == "It is sunny."
     assert response.metadata["usage"]["prompt_tokens"] == 17
     assert response.metadata["usage"]["completion_tokens"] == 4
@@ -299,8 +314,12 @@ def test_a_server_that_is_not_there():
     client = OpenAIClient(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m")
 
     async def go():
-        return (await client.chat("hi"), await _collect(client.stream_chat("hi")),
-                await client.health_check(), await client.batch_process(["a", "b"]))  # fmt: skip
+        return (
+            await client.chat("hi"),
+            await _collect(client.stream_chat("hi")),
+            await client.health_check(),
+            await client.batch_process(["a", "b"]),
+        )
 
     chat, pieces, health, batch = asyncio.run(go())
     assert not chat.success and chat.error.startswith("Could not connect to 127.0.0.1:")

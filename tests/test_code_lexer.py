@@ -96,8 +96,10 @@ def test_every_step_of_a_stream_is_typed_as_pygments_types_the_whole(language):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(sorted(SAMPLES)),
-       st.lists(st.integers(min_value=1, max_value=25), min_size=1, max_size=80))  # fmt: skip
+@given(
+    st.sampled_from(sorted(SAMPLES)),
+    st.lists(st.integers(min_value=1, max_value=25), min_size=1, max_size=80),
+)
 def test_any_cutting_ends_typed_as_pygments_types_the_whole(language, sizes):
     text = SAMPLES[language]
     *_, lexer = stream(language, text, sizes)

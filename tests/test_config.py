@@ -121,15 +121,29 @@ BROKEN = [
     ("colour = 'blue'\n", 1, "colour", "not a setting"),
     ("[providers.x]\nmodels = ['a']\n", 1, "providers.x", "no base_url"),
     ("[providers.x]\nbase_url = 'ftp://h'\n", 2, "providers.x.base_url", "http(s) URL"),
-    ("[providers.x]\nbase_url = 'http://h/v1'\nmodels = 3\n", 3, "providers.x.models", "list of model names"),
-    ("[providers.x]\nbase_url = 'http://h/v1'\napi_key = 'sk-1'\n", 3, "providers.x.api_key", "keychain"),
-    ("[providers.x]\nbase_url = 'http://h/v1'\nallow_insecure_key = 'yes'\n", 3,
-     "providers.x.allow_insecure_key", "true or false"),
+    (
+        "[providers.x]\nbase_url = 'http://h/v1'\nmodels = 3\n",
+        3,
+        "providers.x.models",
+        "list of model names",
+    ),
+    (
+        "[providers.x]\nbase_url = 'http://h/v1'\napi_key = 'sk-1'\n",
+        3,
+        "providers.x.api_key",
+        "keychain",
+    ),
+    (
+        "[providers.x]\nbase_url = 'http://h/v1'\nallow_insecure_key = 'yes'\n",
+        3,
+        "providers.x.allow_insecure_key",
+        "true or false",
+    ),
     ("providers = 'none'\n", 1, "providers", "[providers.NAME]"),
     ("[aliases]\nfast = 3\n", 2, "aliases.fast", "provider:model"),
     ("[aliases.fast]\ntemperature = 0.1\n", 1, "aliases.fast", "needs a model"),
     ("[defaults]\na = 1\n[defaults]\nb = 2\n", 3, None, "not valid TOML"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("text", "line", "key", "words"), BROKEN)
@@ -158,11 +172,29 @@ def test_non_utf8_file_is_reported_with_its_line(tmp_path):
 
 
 toml_values = st.one_of(
-    st.integers(-10, 10**6), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),
-    st.booleans(), st.lists(st.one_of(st.integers(), st.text(max_size=4)), max_size=3),
-)  # fmt: skip
-keys = st.sampled_from(["temperature", "top_p", "top_k", "max_tokens", "seed", "stop", "base_url",
-                        "models", "key", "model", "default_model", "system_prompt", "x"])  # fmt: skip
+    st.integers(-10, 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+    st.booleans(),
+    st.lists(st.one_of(st.integers(), st.text(max_size=4)), max_size=3),
+)
+keys = st.sampled_from(
+    [
+        "temperature",
+        "top_p",
+        "top_k",
+        "max_tokens",
+        "seed",
+        "stop",
+        "base_url",
+        "models",
+        "key",
+        "model",
+        "default_model",
+        "system_prompt",
+        "x",
+    ]
+)
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])

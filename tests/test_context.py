@@ -23,8 +23,12 @@ def minimal_pdf(text: str) -> bytes:
 
 
 def test_text_code_json_csv_and_pdf_are_read_and_counted(tmp_path):
-    for name, body in [("notes.md", "# Title\n\nSome *text*."), ("code.py", "def f():\n    return 1\n"),
-                       ("data.json", '{"a": 1}'), ("table.csv", "a,b\n1,2\n")]:  # fmt: skip
+    for name, body in [
+        ("notes.md", "# Title\n\nSome *text*."),
+        ("code.py", "def f():\n    return 1\n"),
+        ("data.json", '{"a": 1}'),
+        ("table.csv", "a,b\n1,2\n"),
+    ]:
         (tmp_path / name).write_text(body)
         f = read_file(tmp_path / name)
         assert f.text == body and f.tokens >= 1 and not f.truncated and f.size_bytes == len(body)
@@ -34,12 +38,16 @@ def test_text_code_json_csv_and_pdf_are_read_and_counted(tmp_path):
 
 BAD = [
     ("folder", lambda p: p.mkdir(), "is a folder"),
-    ("image.png", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), "looks like a binary file"),
+    (
+        "image.png",
+        lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+        "looks like a binary file",
+    ),
     ("latin1.txt", lambda p: p.write_bytes("café".encode("latin-1")), "is not UTF-8 text"),
     ("missing.txt", lambda p: None, "could not be read"),
     ("broken.pdf", lambda p: p.write_bytes(b"%PDF-1.4\nnot really"), "PDF"),
     ("scanned.pdf", lambda p: p.write_bytes(minimal_pdf("")), "no text to extract"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("name", "make", "words"), BAD)

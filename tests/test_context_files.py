@@ -33,19 +33,30 @@ def hostile(tmp_path):
     with open(tmp_path / "huge.log", "wb") as f:
         f.truncate(SPARSE_BYTES)
     (tmp_path / "nested.pdf").write_bytes(recursion_pdf())
-    return {"pipe.txt": tmp_path / "pipe.txt", "zero": "/dev/zero",
-            "zero-link.txt": tmp_path / "zero-link.txt", "folder": tmp_path / "folder",
-            "huge.log": tmp_path / "huge.log", "nested.pdf": tmp_path / "nested.pdf"}  # fmt: skip
+    return {
+        "pipe.txt": tmp_path / "pipe.txt",
+        "zero": "/dev/zero",
+        "zero-link.txt": tmp_path / "zero-link.txt",
+        "folder": tmp_path / "folder",
+        "huge.log": tmp_path / "huge.log",
+        "nested.pdf": tmp_path / "nested.pdf",
+    }
 
 
 #: What each refusal says, besides the file's name.
-WORDS = {"pipe.txt": "not a regular file", "zero": "not a regular file",
-         "zero-link.txt": "not a regular file", "folder": "is a folder",
-         "huge.log": "binary", "nested.pdf": "could not be read as a PDF"}  # fmt: skip
+WORDS = {
+    "pipe.txt": "not a regular file",
+    "zero": "not a regular file",
+    "zero-link.txt": "not a regular file",
+    "folder": "is a folder",
+    "huge.log": "binary",
+    "nested.pdf": "could not be read as a PDF",
+}
 
 
 def read_in_child(path, timeout_s: float = 20) -> dict:
-    out = run_python(f"""
+    out = run_python(
+        f"""
         import json
         from desktop_chat.context import ContextError, read_file
         try:
@@ -53,7 +64,10 @@ def read_in_child(path, timeout_s: float = 20) -> dict:
             print(json.dumps({{"text": f.text, "truncated": f.truncated, "size": f.size_bytes}}))
         except ContextError as err:
             print(json.dumps({{"refused": err.message, "hint": err.hint}}))
-    """, timeout_s=timeout_s, what=f"read_file({path})")  # fmt: skip
+    """,
+        timeout_s=timeout_s,
+        what=f"read_file({path})",
+    )
     return json.loads(out.splitlines()[-1])
 
 
@@ -70,7 +84,8 @@ def test_a_fifo_swapped_in_after_the_check_cannot_block_the_read(tmp_path):
     and looked at again through the open file, it is refused."""
     os.mkfifo(tmp_path / "swapped.txt")
     (tmp_path / "plain.txt").write_text("plain")
-    out = run_python(f"""
+    out = run_python(
+        f"""
         import os
         import desktop_chat.context as context
         real_stat = os.stat
@@ -80,7 +95,10 @@ def test_a_fifo_swapped_in_after_the_check_cannot_block_the_read(tmp_path):
             context.read_file({str(tmp_path / "swapped.txt")!r})
         except context.ContextError as err:
             print(err.message)
-    """, timeout_s=20, what="reading a FIFO swapped in")  # fmt: skip
+    """,
+        timeout_s=20,
+        what="reading a FIFO swapped in",
+    )
     assert "swapped.txt is not a regular file" in out
 
 
@@ -102,7 +120,8 @@ def test_pdf_parser_failures_and_warnings(tmp_path):
     one it warns about is read, and its warning goes to the app's log, not the terminal."""
     (tmp_path / "nested.pdf").write_bytes(recursion_pdf())
     (tmp_path / "odd-font.pdf").write_bytes(warning_pdf("Quarterly figures"))
-    out = run_python(f"""
+    out = run_python(
+        f"""
         import json, logging
         from desktop_chat.context import ContextError, read_file
         records = []
@@ -117,7 +136,10 @@ def test_pdf_parser_failures_and_warnings(tmp_path):
         except ContextError as err:
             refused = str(err)
         print(json.dumps({{"text": text, "refused": refused, "records": records}}))
-    """, timeout_s=30, what="reading the PDFs")  # fmt: skip
+    """,
+        timeout_s=30,
+        what="reading the PDFs",
+    )
     result = json.loads(out.splitlines()[-1])
     assert "Quarterly figures" in result["text"]
     assert "nested.pdf could not be read as a PDF" in result["refused"]
@@ -127,10 +149,18 @@ def test_pdf_parser_failures_and_warnings(tmp_path):
 def test_pdf_warnings_do_not_print_into_the_terminal(tmp_path):
     (tmp_path / "odd-font.pdf").write_bytes(warning_pdf("Quarterly figures"))
     proc = __import__("subprocess").run(
-        [sys.executable, "-c", "import sys; from desktop_chat.context import read_file;"
-         f" print(read_file({str(tmp_path / 'odd-font.pdf')!r}).text)"],
-        capture_output=True, text=True, timeout=30, cwd=isolated.ROOT,
-        env=isolated.limited_env())  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys; from desktop_chat.context import read_file;"
+            f" print(read_file({str(tmp_path / 'odd-font.pdf')!r}).text)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=isolated.ROOT,
+        env=isolated.limited_env(),
+    )
     assert proc.returncode == 0 and "Quarterly figures" in proc.stdout, proc.stderr
     assert proc.stderr == "", f"printed into the terminal: {proc.stderr!r}"
 
@@ -154,11 +184,22 @@ def test_llmchat_file_refuses_each_hostile_file_and_goes_on(hostile, tmp_path, _
     with FakeOpenAI() as fake:
         fake.script = [Step(pieces=["Read it."])]
         write_config(_isolated_home, f'[providers.fake]\nbase_url = "{fake.base_url}"\n')
-        env = {**os.environ, "DESKTOP_CHAT_HOME": str(_isolated_home), "PYTHONUNBUFFERED": "1",
-               "LLMCHAT_CONFIG": str(_isolated_home / "none"), "TERM": "dumb"}  # fmt: skip
-        child = pexpect.spawn(sys.executable, ["-m", "desktop_chat.cli", "fake:m"], env=env,
-                              encoding="utf-8", timeout=20, dimensions=(40, 200),
-                              preexec_fn=isolated._limit_memory)  # fmt: skip
+        env = {
+            **os.environ,
+            "DESKTOP_CHAT_HOME": str(_isolated_home),
+            "PYTHONUNBUFFERED": "1",
+            "LLMCHAT_CONFIG": str(_isolated_home / "none"),
+            "TERM": "dumb",
+        }
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "desktop_chat.cli", "fake:m"],
+            env=env,
+            encoding="utf-8",
+            timeout=20,
+            dimensions=(40, 200),
+            preexec_fn=isolated._limit_memory,
+        )
         try:
             child.expect_exact("prompt -> ")
             for name, path in hostile.items():
@@ -192,7 +233,8 @@ def test_the_window_refuses_each_dropped_hostile_file_by_name(hostile, tmp_path)
     banner names every refused file."""
     (tmp_path / "notes.md").write_text("Remember the milk.")
     paths = [*hostile.values(), tmp_path / "notes.md"]
-    out = run_python(f"""
+    out = run_python(
+        f"""
         import asyncio, json
         from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
         from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -217,7 +259,10 @@ def test_the_window_refuses_each_dropped_hostile_file_by_name(hostile, tmp_path)
             banner = window.view.items[-1]
             print(json.dumps({{"chips": [c.name for c in window.files.chips],
                               "message": banner.message.text(), "hint": banner.hint.text()}}))
-    """, timeout_s=90, what="the window's drop")  # fmt: skip
+    """,
+        timeout_s=90,
+        what="the window's drop",
+    )
     result = json.loads(out.splitlines()[-1])
     assert result["chips"] == ["notes.md"]
     assert result["message"] == f"{len(hostile)} files were not added to the context."

@@ -28,8 +28,10 @@ def _reply_row(db_path: Path):
         return None
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1)
     try:
-        return db.execute("SELECT content, updated, interrupted FROM messages"
-                          " WHERE role = 'assistant' ORDER BY id DESC LIMIT 1").fetchone()  # fmt: skip
+        return db.execute(
+            "SELECT content, updated, interrupted FROM messages"
+            " WHERE role = 'assistant' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
     except sqlite3.OperationalError:  # the schema is being created
         return None
     finally:
@@ -71,8 +73,9 @@ def _check_store(home: Path, killed_at: float, last_seen: str) -> str:
         assert question.content == PROMPT and conv.title == PROMPT
         assert reply.interrupted, "a reply cut by a crash is marked interrupted"
         assert reply.content.startswith(last_seen), "nothing saved before the kill is lost"
-        updated = store.db.execute("SELECT updated FROM messages WHERE id = ?",
-                                   (reply.id,)).fetchone()[0]  # fmt: skip
+        updated = store.db.execute(
+            "SELECT updated FROM messages WHERE id = ?", (reply.id,)
+        ).fetchone()[0]
         assert killed_at - updated <= 1.5, f"last save {killed_at - updated:.2f} s before kill"
         return reply.content
     finally:
@@ -95,12 +98,15 @@ def test_kill_9_mid_reply_from_a_remote_model(qapp, _isolated_home):
     with FakeOpenAI() as fake:
         words = [f"word{i} " for i in range(400)]
         fake.script = [Step(pieces=words, delay_s=0.03)]  # 12 s of reply
-        write_config(_isolated_home, f"""
+        write_config(
+            _isolated_home,
+            f"""
 default_model = "fake:m"
 [providers.fake]
 base_url = "{fake.base_url}"
 models = ["m"]
-""")  # fmt: skip
+""",
+        )
         killed_at, last_seen = _run_and_kill(_isolated_home)
         sent_before = sum(1 for t in fake.sent_at if t <= killed_at - 1.5)
     content = _check_store(_isolated_home, killed_at, last_seen)
@@ -115,12 +121,15 @@ def test_kill_9_mid_reply_from_the_local_engine(qapp, _isolated_home, tmp_path):
     model = tmp_path / "random-model"
     model.mkdir()
     build_random_model(model)  # random weights: a long reply at ~70 tokens/s here
-    write_config(_isolated_home, f"""
+    write_config(
+        _isolated_home,
+        f"""
 default_model = "{model}"
 [defaults]
 temperature = 0.0
 max_tokens = 3000
-""")  # fmt: skip
+""",
+    )
     killed_at, last_seen = _run_and_kill(_isolated_home)
     content = _check_store(_isolated_home, killed_at, last_seen)
     _reopen_and_look(qapp, content)

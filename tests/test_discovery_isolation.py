@@ -27,8 +27,11 @@ def in_private_network(*command: str) -> subprocess.CompletedProcess:
     script = 'ip link set lo up && exec "$@"'
     result = subprocess.run(
         ["unshare", *userns, "--net", "sh", "-c", script, "sh", *command],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if result.returncode != 0 and "unshare" in result.stderr:
         missing(f"could not make a network namespace: {result.stderr.strip()}")
     return result

@@ -37,8 +37,9 @@ def _drafts(home: Path) -> dict[str, str]:
 def _user_messages(home: Path) -> list[str]:
     db = sqlite3.connect(home / "data" / "conversations.sqlite3", timeout=2)
     try:
-        return [r[0] for r in db.execute("SELECT content FROM messages WHERE role = 'user'"
-                                         " ORDER BY id")]  # fmt: skip
+        return [
+            r[0] for r in db.execute("SELECT content FROM messages WHERE role = 'user' ORDER BY id")
+        ]
     finally:
         db.close()
 
@@ -66,8 +67,9 @@ def test_a_blank_draft_is_none_and_a_refused_write_is_said_not_raised(tmp_path):
     store.close()
 
 
-def test_each_conversation_keeps_its_own_draft_and_sending_clears_it(qapp, qtbot, fake,
-                                                                      _isolated_home):  # fmt: skip
+def test_each_conversation_keeps_its_own_draft_and_sending_clears_it(
+    qapp, qtbot, fake, _isolated_home
+):
     fake.script = [Step(pieces=["Paris."]), Step(pieces=["Noted."])]
     with running_window(qapp) as (loop, window):
         edit = window.composer.edit
@@ -79,8 +81,11 @@ def test_each_conversation_keeps_its_own_draft_and_sending_clears_it(qapp, qtbot
             first = window.controller.conversation_id
             qtbot.keyClicks(edit, "And of Italy")
             # Saved while typing, without any switch, a moment after the last key.
-            await wait_for(lambda: _drafts(_isolated_home).get(str(first)) == "And of Italy",
-                           limit_s=3, what="the draft saved while typing")  # fmt: skip
+            await wait_for(
+                lambda: _drafts(_isolated_home).get(str(first)) == "And of Italy",
+                limit_s=3,
+                what="the draft saved while typing",
+            )
             qtbot.keyClicks(edit, "?")
             qtbot.keyClick(edit, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
             assert edit.toPlainText() == "", "a new chat has no draft yet"

@@ -140,8 +140,9 @@ def test_prompt_cache_reuses_history_and_survives_edits(engine, tiny_model_dir):
     assert cached(final4) == final4.usage.prompt_tokens - 1
 
 
-def test_a_long_chat_drops_its_oldest_turns_but_keeps_the_system_prompt(engine, tiny_model_dir,
-                                                                        monkeypatch):  # fmt: skip
+def test_a_long_chat_drops_its_oldest_turns_but_keeps_the_system_prompt(
+    engine, tiny_model_dir, monkeypatch
+):
     import desktop_chat.engine as engine_module
 
     # A machine whose memory holds 160 tokens of context beside the weights: the context cannot
@@ -162,8 +163,9 @@ def test_a_long_chat_drops_its_oldest_turns_but_keeps_the_system_prompt(engine, 
     assert text_of(events)
 
 
-def test_memory_check_refuses_with_numbers_and_unload_frees_memory(engine, tiny_model_dir,
-                                                                   monkeypatch):  # fmt: skip
+def test_memory_check_refuses_with_numbers_and_unload_frees_memory(
+    engine, tiny_model_dir, monkeypatch
+):
     import desktop_chat.engine as engine_module
 
     # A context is never counted past the model's own window (tests/test_memory_check.py):

@@ -49,8 +49,9 @@ def test_llmchat_says_a_reply_failed_and_why(_isolated_home):
     from tests.test_llmchat import PROMPT, finish, spawn
 
     with FakeOpenAI() as server:
-        write_config(_isolated_home, f'[providers.acme]\nbase_url = "{server.base_url}"\n'
-                                     'models = ["m"]\n')  # fmt: skip
+        write_config(
+            _isolated_home, f'[providers.acme]\nbase_url = "{server.base_url}"\nmodels = ["m"]\n'
+        )
         server.script = [Step(401, error="Incorrect API key provided")]
         child = spawn(["acme:m"], _isolated_home, ACME_API_KEY=KEY)
         child.expect_exact(PROMPT)

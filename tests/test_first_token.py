@@ -137,14 +137,17 @@ def test_only_connection_failures_and_429_5xx_are_retried_and_each_retry_is_said
 @pytest.mark.slow
 def test_the_window_says_a_hung_server_failed_with_retry(qapp, qtbot, _isolated_home):
     with hung_server() as server:
-        write_config(_isolated_home, f"""default_model = "stuck:m"
+        write_config(
+            _isolated_home,
+            f"""default_model = "stuck:m"
 [app]
 first_token_timeout_local = 1
 
 [providers.stuck]
 base_url = "{server.base_url}"
 models = ["m"]
-""")  # fmt: skip
+""",
+        )
         with running_window(qapp) as (loop, window):
 
             async def scenario():

@@ -49,9 +49,12 @@ def test_generation_runs_on_the_qthread_and_streams_to_asyncio(host, tiny_model_
 def test_stopping_mid_reply_ends_the_thread_cleanly(host, tiny_model_dir):
     host.engine.load(tiny_model_dir).result(60)
     stop, seen = threading.Event(), []
-    future = host.engine.generate([{"role": "user", "content": "Tell me a story."}],
-                                  GenerationParams(temperature=0.0, max_tokens=500),
-                                  lambda e: (seen.append(e), stop.set()), stop)  # fmt: skip
+    future = host.engine.generate(
+        [{"role": "user", "content": "Tell me a story."}],
+        GenerationParams(temperature=0.0, max_tokens=500),
+        lambda e: (seen.append(e), stop.set()),
+        stop,
+    )
     assert host.stop(), "the thread should end"
     assert future.done() and not host.thread.isRunning()
     assert host.engine.info is None, "the model was freed on its own thread"

@@ -71,7 +71,11 @@ def test_macos_key_codes_for_carbon():
     assert carbon_codes(parse("ctrl+f5")) == (96, 1 << 12)
     assert carbon_codes(parse("ctrl+f12"))[0] == 111
     assert [carbon_codes(parse(f"cmd+{k}"))[0] for k in ("left", "right", "down", "up")] == [
-        123, 124, 125, 126]  # fmt: skip
+        123,
+        124,
+        125,
+        126,
+    ]
     # A key recorded in Settings carries the code of the key pressed: it wins over the name
     # (on AZERTY the key labelled A is kVK_ANSI_Q, 12).
     assert carbon_codes(parse("option+a@12")) == (12, 1 << 11)
@@ -143,8 +147,9 @@ def test_the_mac_hotkey_unregisters_when_changed_or_turned_off(qapp, monkeypatch
     monkeypatch.setitem(sys.modules, "quickmachotkey", module)
     from desktop_chat.gui import hotkey_host
 
-    monkeypatch.setattr(hotkey_host, "register",
-                        lambda spec, cb: register(spec, cb, platform="darwin"))  # fmt: skip
+    monkeypatch.setattr(
+        hotkey_host, "register", lambda spec, cb: register(spec, cb, platform="darwin")
+    )
     host = hotkey_host.HotkeyHost()
     try:
         assert host.apply("option+space") == ""
@@ -270,8 +275,9 @@ def test_the_settings_window_changes_the_shortcut_and_mode(qapp, _isolated_home)
         assert 'hotkey = "ctrl+shift+k"' in text and "menu_bar_only = true" in text
 
 
-def test_no_global_shortcut_here_is_said_in_settings_not_at_every_start(qapp, monkeypatch,
-                                                                        _isolated_home):  # fmt: skip
+def test_no_global_shortcut_here_is_said_in_settings_not_at_every_start(
+    qapp, monkeypatch, _isolated_home
+):
     from PySide6.QtWidgets import QLabel
 
     from desktop_chat.gui.app import _refresh
@@ -296,7 +302,12 @@ def test_x11_grabs_function_and_arrow_keys(monkeypatch):
     from desktop_chat.platform.hotkey import x11_keysym_name
 
     assert [x11_keysym_name(k) for k in ("f5", "up", "space", "a", "return")] == [
-        "F5", "Up", "space", "a", "Return"]  # fmt: skip
+        "F5",
+        "Up",
+        "space",
+        "a",
+        "Return",
+    ]
     require_programs("Xvfb", "xdotool")
     with xvfb() as display:
         monkeypatch.setenv("DISPLAY", display)

@@ -45,8 +45,9 @@ def test_the_default_backend_is_the_secret_service_not_a_file(secret_service):
         "from desktop_chat.keys import KeyStore; s = KeyStore();"
         "print(type(s._usable_backend()).__module__)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ})  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ}
+    )
     assert "SecretService" in out.stdout
 
 

@@ -92,13 +92,18 @@ def test_a_refused_key_hint_from_a_real_401(started):
 
     with FakeOpenAI() as server:
         server.script = [Step(401, error="Incorrect API key")]
-        provider = remote_provider(ProviderSettings("acme", server.base_url), None,
-                                   api_key="sk-wrong", backoff_s=0.01)  # fmt: skip
+        provider = remote_provider(
+            ProviderSettings("acme", server.base_url), None, api_key="sk-wrong", backoff_s=0.01
+        )
 
         async def go():
             try:
-                return [e async for e in provider.stream([{"role": "user", "content": "hi"}],
-                                                         "m", GenerationParams())]  # fmt: skip
+                return [
+                    e
+                    async for e in provider.stream(
+                        [{"role": "user", "content": "hi"}], "m", GenerationParams()
+                    )
+                ]
             finally:
                 await provider.aclose()
 

@@ -16,10 +16,22 @@ PROMPT = "prompt -> "
 
 
 def spawn(args, home, **env):
-    full_env = {**os.environ, "DESKTOP_CHAT_HOME": str(home), "LLMCHAT_CONFIG": str(home / "none"),
-                "PYTHONUNBUFFERED": "1", "TERM": "dumb", **env}  # fmt: skip
-    child = pexpect.spawn(sys.executable, ["-m", "desktop_chat.cli", *args], env=full_env,
-                          encoding="utf-8", timeout=60, dimensions=(40, 200))  # fmt: skip
+    full_env = {
+        **os.environ,
+        "DESKTOP_CHAT_HOME": str(home),
+        "LLMCHAT_CONFIG": str(home / "none"),
+        "PYTHONUNBUFFERED": "1",
+        "TERM": "dumb",
+        **env,
+    }
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "desktop_chat.cli", *args],
+        env=full_env,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 200),
+    )
     return child
 
 
@@ -82,7 +94,9 @@ def test_local_mlx_chat_session(tiny_model_dir, _isolated_home, tmp_path):
     finish(child)
     assert saved.read_text() == "The capital of France is Paris."
     assert sorted(p.name for p in saved.parent.iterdir() if p != _isolated_home) == [
-        "note.txt", "reply.md"]  # no leftovers  # fmt: skip
+        "note.txt",
+        "reply.md",
+    ]  # no leftovers
 
 
 def test_ctrl_c_stops_a_reply_and_at_the_prompt_exits_cleanly(_isolated_home):
@@ -90,8 +104,10 @@ def test_ctrl_c_stops_a_reply_and_at_the_prompt_exits_cleanly(_isolated_home):
     from tests.support.fake_openai import FakeOpenAI, Step
 
     with FakeOpenAI() as fake:
-        fake.script = [Step(pieces=["Once upon a time "] + ["and then "] * 400, delay_s=0.02),
-                       Step(pieces=["Still ", "here."])]  # fmt: skip
+        fake.script = [
+            Step(pieces=["Once upon a time "] + ["and then "] * 400, delay_s=0.02),
+            Step(pieces=["Still ", "here."]),
+        ]
         write_config(_isolated_home, f'[providers.slow]\nbase_url = "{fake.base_url}"\n')
         child = spawn(["slow:story"], _isolated_home)
         child.expect_exact(PROMPT)
@@ -177,8 +193,11 @@ def test_no_history_and_the_logging_transcript(_isolated_home):
     from tests.support.fake_openai import FakeOpenAI, Step
 
     with FakeOpenAI() as fake:
-        fake.script = [Step(pieces=["First ", "answer."]), Step(pieces=["Second ", "answer."]),
-                       Step(pieces=["Third."])]  # fmt: skip
+        fake.script = [
+            Step(pieces=["First ", "answer."]),
+            Step(pieces=["Second ", "answer."]),
+            Step(pieces=["Third."]),
+        ]
         write_config(_isolated_home, f'[providers.fake]\nbase_url = "{fake.base_url}"\n')
         child = spawn(["fake:m", "--no-history", "--system", "Be brief."], _isolated_home)
         child.expect_exact(PROMPT)
@@ -276,8 +295,12 @@ def test_conversations_are_saved_listed_and_continued(tiny_model_dir, _isolated_
     store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
     first = next(c for c in store.conversations() if c.title.startswith("What is"))
     store.add_message(first.id, "user", "Say hello.", parent_id=store.branch_ids(first.id)[-1])
-    store.add_message(first.id, "assistant", "Hello! How can I help you today?",
-                      parent_id=store.branch_ids(first.id)[-1])  # fmt: skip
+    store.add_message(
+        first.id,
+        "assistant",
+        "Hello! How can I help you today?",
+        parent_id=store.branch_ids(first.id)[-1],
+    )
     store.close()
     child = spawn(["--continue", "--temperature", "0"], _isolated_home)
     child.expect("Continuing “What is the capital of France\\?” \\(4 messages\\)")

@@ -18,11 +18,23 @@ PROMPT = "prompt -> "
 
 
 def spawn(args, home, cwd, **env):
-    full_env = {**os.environ, "DESKTOP_CHAT_HOME": str(home), "LLMCHAT_CONFIG": str(home / "none"),
-                "PYTHONUNBUFFERED": "1", "TERM": "dumb", **env}  # fmt: skip
-    return pexpect.spawn(sys.executable, ["-m", "desktop_chat.cli", *args], env=full_env,
-                         cwd=str(cwd), encoding="utf-8", timeout=60,
-                         dimensions=(40, 200))  # fmt: skip
+    full_env = {
+        **os.environ,
+        "DESKTOP_CHAT_HOME": str(home),
+        "LLMCHAT_CONFIG": str(home / "none"),
+        "PYTHONUNBUFFERED": "1",
+        "TERM": "dumb",
+        **env,
+    }
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "desktop_chat.cli", *args],
+        env=full_env,
+        cwd=str(cwd),
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 200),
+    )
 
 
 def finish(child):
@@ -52,10 +64,12 @@ def test_no_argument_starts_the_first_model_of_chat_config_in_this_folder(
 
 
 def test_default_model_in_config_toml_comes_first(mlx_server, _isolated_home, tmp_path):
-    write_config(_isolated_home,
-                 f'default_model = "small"\n[providers.tiny]\nbase_url = "{mlx_server.base_url}"\n'
-                 f'models = ["{mlx_server.model_id}"]\n'
-                 f'[aliases.small]\nmodel = "tiny:{mlx_server.model_id}"\n')  # fmt: skip
+    write_config(
+        _isolated_home,
+        f'default_model = "small"\n[providers.tiny]\nbase_url = "{mlx_server.base_url}"\n'
+        f'models = ["{mlx_server.model_id}"]\n'
+        f'[aliases.small]\nmodel = "tiny:{mlx_server.model_id}"\n',
+    )
     child = spawn([], _isolated_home, tmp_path)
     child.expect("Loading model small")
     child.expect("Model loaded successfully!")
@@ -71,14 +85,17 @@ def test_with_nothing_configured_the_usage_says_what_to_do(_isolated_home, tmp_p
 
 
 def _config_with_key(folder, server) -> str:
-    text = (f"# my models\n[remote]\nmodel = \"m\"\nbase_url = \"{server.base_url}\"\n"
-            "api_key = \"sk-legacy-0123456789\"  # chatybot kept it here\ntemperature = 0.0\n")  # fmt: skip
+    text = (
+        f'# my models\n[remote]\nmodel = "m"\nbase_url = "{server.base_url}"\n'
+        'api_key = "sk-legacy-0123456789"  # chatybot kept it here\ntemperature = 0.0\n'
+    )
     (folder / "chat_config.toml").write_text(text)
     return text
 
 
-def test_a_plaintext_key_is_moved_to_the_keychain_on_request(secret_service, _isolated_home,
-                                                             tmp_path):  # fmt: skip
+def test_a_plaintext_key_is_moved_to_the_keychain_on_request(
+    secret_service, _isolated_home, tmp_path
+):
     from desktop_chat.keys import KeyStore
 
     with FakeOpenAI() as server:
@@ -99,12 +116,14 @@ def test_a_plaintext_key_is_moved_to_the_keychain_on_request(secret_service, _is
     assert "sk-legacy" not in left and "api_key" not in left
     assert "# my models" in left and 'model = "m"' in left  # the rest as the user wrote it
     assert sorted(p.name for p in tmp_path.iterdir() if p != _isolated_home) == [
-        "chat_config.toml"]  # no copy of the key kept  # fmt: skip
+        "chat_config.toml"
+    ]  # no copy of the key kept
     assert KeyStore().get("remote") == "sk-legacy-0123456789"
 
 
-def test_a_declined_move_leaves_the_file_and_says_the_key_is_not_used(secret_service,
-                                                                      _isolated_home, tmp_path):  # fmt: skip
+def test_a_declined_move_leaves_the_file_and_says_the_key_is_not_used(
+    secret_service, _isolated_home, tmp_path
+):
     with FakeOpenAI() as server:
         server.script = [Step(pieces=["Hello."])]
         text = _config_with_key(tmp_path, server)

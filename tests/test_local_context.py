@@ -50,15 +50,18 @@ def checks(monkeypatch):
 def machine_with_room_for(monkeypatch, model_dir, tokens: int) -> None:
     """A machine whose memory holds the weights and ``tokens`` of KV cache, no more."""
     weights, _ = engine_module.estimate_bytes(model_dir, 1)
-    monkeypatch.setattr(engine_module, "memory_limit_bytes",
-                        lambda: weights + tokens * KV_PER_TOKEN)  # fmt: skip
+    monkeypatch.setattr(
+        engine_module, "memory_limit_bytes", lambda: weights + tokens * KV_PER_TOKEN
+    )
 
 
 def story_chat(pairs: int) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": "You are a helpful assistant."}]
     for _ in range(pairs):
-        messages += [{"role": "user", "content": "Tell me a story."},
-                     {"role": "assistant", "content": "Once upon a time there was a robot."}]  # fmt: skip
+        messages += [
+            {"role": "user", "content": "Tell me a story."},
+            {"role": "assistant", "content": "Once upon a time there was a robot."},
+        ]
     return [*messages, {"role": "user", "content": "What is the capital of France?"}]
 
 
@@ -71,8 +74,9 @@ def ask(provider, messages) -> tuple[str, Finished]:
     return text, next(e for e in events if isinstance(e, Finished))
 
 
-def test_a_longer_conversation_grows_the_context_after_a_fresh_memory_check(engine, checks,
-                                                                           tiny_model_dir):  # fmt: skip
+def test_a_longer_conversation_grows_the_context_after_a_fresh_memory_check(
+    engine, checks, tiny_model_dir
+):
     """Loaded for 160 tokens, asked with a 350-token chat: nothing is left out, the memory is
     checked again for what the chat needs, and the weights are not loaded again."""
     engine.load(tiny_model_dir, 160).result(60)
@@ -90,8 +94,9 @@ def test_a_longer_conversation_grows_the_context_after_a_fresh_memory_check(engi
     assert len(messages) == 12 * 2 + 2, "the caller's conversation is untouched"
 
 
-def test_what_the_memory_cannot_hold_loses_its_oldest_turns_and_says_why(engine, tiny_model_dir,
-                                                                         monkeypatch):  # fmt: skip
+def test_what_the_memory_cannot_hold_loses_its_oldest_turns_and_says_why(
+    engine, tiny_model_dir, monkeypatch
+):
     """The memory holds 300 tokens of context: the context grows to exactly that, the oldest
     turns go (never the system prompt, never the question), and the reply says what happened
     and what to do."""
@@ -115,8 +120,7 @@ def test_what_the_memory_cannot_hold_loses_its_oldest_turns_and_says_why(engine,
     assert final.as_metadata()["context_limit"] == "memory", "stored with the reply"
 
 
-def test_a_conversation_past_the_models_own_window_says_the_window_is_why(engine,
-                                                                          tiny_model_dir):  # fmt: skip
+def test_a_conversation_past_the_models_own_window_says_the_window_is_why(engine, tiny_model_dir):
     engine.load(tiny_model_dir, 512).result(60)
     text, final = ask(MlxLocalProvider(engine, tiny_model_dir, 512), story_chat(80))
     assert engine.info.context_length == 2048 == engine.info.window
@@ -139,9 +143,9 @@ def test_a_single_message_past_what_the_memory_holds_is_refused_with_a_sentence(
     assert engine.info.context_length == 300, "the model is still loaded, at what fits"
 
 
-def test_a_raised_setting_on_a_loaded_model_is_checked_again_without_a_reload(engine, checks,
-                                                                             tiny_model_dir,
-                                                                             monkeypatch):  # fmt: skip
+def test_a_raised_setting_on_a_loaded_model_is_checked_again_without_a_reload(
+    engine, checks, tiny_model_dir, monkeypatch
+):
     engine.load(tiny_model_dir, 512).result(60)
     weights = engine._loaded.model
     assert engine.load(tiny_model_dir, 1024).result(60).context_length == 1024
@@ -171,8 +175,9 @@ def test_the_python_api_grows_the_context_for_a_long_chat(tiny_model_dir, _isola
         chat.close()
 
 
-def test_llmchat_grows_the_context_then_says_what_the_window_could_not_hold(tiny_model_dir,
-                                                                           _isolated_home):  # fmt: skip
+def test_llmchat_grows_the_context_then_says_what_the_window_could_not_hold(
+    tiny_model_dir, _isolated_home
+):
     """``llmchat`` on a model loaded for 512 tokens: a 1,300-token question is answered; a
     second one takes the chat past the model's 2,048-token window, and the reply says that its
     oldest messages were left out, and what to do."""
@@ -189,9 +194,11 @@ def test_llmchat_grows_the_context_then_says_what_the_window_could_not_hold(tiny
     child.expect_exact(PROMPT)
     child.sendline(long + "What is the capital of France?")
     # The first question goes (one message: the engine leaves out as little as it can).
-    child.expect(rf"\[This conversation is longer than {tiny_model_dir.name}'s 2,048-token "
-                 r"window\. Its oldest message was left out of this reply; it stays in the "
-                 r"chat\. Start a new chat")  # fmt: skip
+    child.expect(
+        rf"\[This conversation is longer than {tiny_model_dir.name}'s 2,048-token "
+        r"window\. Its oldest message was left out of this reply; it stays in the "
+        r"chat\. Start a new chat"
+    )
     child.expect_exact(PROMPT)
     finish(child)
     assert "Traceback" not in child.before

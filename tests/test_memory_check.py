@@ -73,11 +73,19 @@ def test_llama_3_2_3b_on_a_16_gb_mac(tmp_path, monkeypatch):
     context the app holds. The weights file is sparse: its size is the 4-bit model's."""
     folder = tmp_path / "Llama-3.2-3B-Instruct-4bit"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "llama", "num_hidden_layers": 28, "num_attention_heads": 24,
-        "num_key_value_heads": 8, "head_dim": 128, "hidden_size": 3072,
-        "max_position_embeddings": 131072,
-    }))  # fmt: skip
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "llama",
+                "num_hidden_layers": 28,
+                "num_attention_heads": 24,
+                "num_key_value_heads": 8,
+                "head_dim": 128,
+                "hidden_size": 3072,
+                "max_position_embeddings": 131072,
+            }
+        )
+    )
     with (folder / "model.safetensors").open("wb") as f:
         f.truncate(1_807_000_000)
     monkeypatch.setattr(engine_module, "memory_limit_bytes", lambda: int(16 * GIB * 2 / 3))

@@ -12,20 +12,25 @@ from tests.support.fake_openai import FakeOpenAI, Step
 from tests.support.gui import reply_done, running_window, type_and_send, wait_for
 from tests.support.settings import write_config
 
-SNAPSHOT = ("/Users/me/.cache/huggingface/hub/models--mlx-community--Llama-3.2-1B-Instruct-4bit"
-            "/snapshots/0123456789abcdef0123456789abcdef01234567")  # fmt: skip
+SNAPSHOT = (
+    "/Users/me/.cache/huggingface/hub/models--mlx-community--Llama-3.2-1B-Instruct-4bit"
+    "/snapshots/0123456789abcdef0123456789abcdef01234567"
+)
 SERVED = "/srv/models/tiny-chat"
 
 
-@pytest.mark.parametrize(("model", "name"), [
-    (SERVED, "tiny-chat"),
-    (SERVED + "/", "tiny-chat"),
-    (SNAPSHOT, "mlx-community/Llama-3.2-1B-Instruct-4bit"),
-    ("~/models/Qwen2.5-0.5B-Instruct-4bit", "Qwen2.5-0.5B-Instruct-4bit"),
-    ("mlx-community/Llama-3.2-1B-Instruct-4bit", "mlx-community/Llama-3.2-1B-Instruct-4bit"),
-    ("gpt-4o-mini", "gpt-4o-mini"),
-    ("llama3:8b", "llama3:8b"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [
+        (SERVED, "tiny-chat"),
+        (SERVED + "/", "tiny-chat"),
+        (SNAPSHOT, "mlx-community/Llama-3.2-1B-Instruct-4bit"),
+        ("~/models/Qwen2.5-0.5B-Instruct-4bit", "Qwen2.5-0.5B-Instruct-4bit"),
+        ("mlx-community/Llama-3.2-1B-Instruct-4bit", "mlx-community/Llama-3.2-1B-Instruct-4bit"),
+        ("gpt-4o-mini", "gpt-4o-mini"),
+        ("llama3:8b", "llama3:8b"),
+    ],
+)
 def test_a_model_is_named_by_its_folder_or_repo(model, name):
     assert model_name(model) == name
 
@@ -37,13 +42,16 @@ def test_a_model_named_by_a_path_is_labelled_by_its_name(_isolated_home):
     from desktop_chat.config import load_settings
     from desktop_chat.paths import app_paths
 
-    write_config(_isolated_home, f"""
+    write_config(
+        _isolated_home,
+        f"""
 [providers.box]
 base_url = "http://127.0.0.1:9/v1"
 models = ["{SERVED}"]
 [aliases]
 small = "box:{SERVED}"
-""")  # fmt: skip
+""",
+    )
     settings = load_settings(app_paths()).settings
     assert catalog.pick([], f"box:{SERVED}", settings).label == "tiny-chat"
     assert catalog.pick([], "small", settings).label == "small"
@@ -55,14 +63,19 @@ def test_the_reply_line_names_a_model_served_by_path(qapp, qtbot, _isolated_home
     """A server that knows its model by a path: the reply's line, a reply cut off mid-way,
     the stored row and the Markdown export say "tiny-chat", never the path."""
     with FakeOpenAI() as fake:
-        write_config(_isolated_home, f"""
+        write_config(
+            _isolated_home,
+            f"""
 default_model = "box:{SERVED}"
 [providers.box]
 base_url = "{fake.base_url}"
 models = ["{SERVED}"]
-""")  # fmt: skip
-        fake.script = [Step(pieces=["The capital ", "is Paris."]),
-                       Step(pieces=["Half of "], ending="cut")]  # fmt: skip
+""",
+        )
+        fake.script = [
+            Step(pieces=["The capital ", "is Paris."]),
+            Step(pieces=["Half of "], ending="cut"),
+        ]
         with running_window(qapp) as (loop, window):
 
             async def scenario():

@@ -30,7 +30,9 @@ def _settings(home: Path, extra: str = ""):
 
 
 def test_each_kind_of_name(tiny_model_dir, tmp_path, _isolated_home):
-    settings = _settings(_isolated_home, f"""
+    settings = _settings(
+        _isolated_home,
+        f"""
 [providers.box]
 base_url = "http://127.0.0.1:9/v1"
 models = ["m1", "shared"]
@@ -47,7 +49,8 @@ temperature = 0.1
 [aliases.mine]
 model = "{tiny_model_dir}"
 temperature = 0.2
-""")  # fmt: skip
+""",
+    )
     # Aliases (an alias of an alias too): shown by their own name, their parameters over the
     # provider's; the app's defaults are the client's to layer under them.
     careful = resolve("careful", settings, [])
@@ -88,18 +91,24 @@ def test_every_choice_the_picker_offers_resolves_to_itself(tiny_model_dir, _isol
     from desktop_chat import catalog
     from desktop_chat.hub import CachedModel
 
-    settings = _settings(_isolated_home, """
+    settings = _settings(
+        _isolated_home,
+        """
 [providers.box]
 base_url = "http://127.0.0.1:9/v1"
 models = ["m1", "/models/tiny-chat"]
-""")  # fmt: skip
+""",
+    )
     cached = [CachedModel("mlx-community/tiny-chat", 1, tiny_model_dir)]
     choices = catalog.build(settings, [], cached)
     assert len(choices) == 3
     for choice in choices:
         again = resolve(choice.key, settings, [])
-        assert (again.key, again.model, again.provider) == (choice.key, choice.model,
-                                                            choice.provider)  # fmt: skip
+        assert (again.key, again.model, again.provider) == (
+            choice.key,
+            choice.model,
+            choice.provider,
+        )
 
 
 @pytest.mark.slow
@@ -134,8 +143,9 @@ def test_a_found_server_is_used_alike_by_the_window_llmchat_and_the_api(
     repo = "mlx-community/tiny-chat"
     with mlx_server(tiny_model_dir, repo_id=repo) as server, pytest.MonkeyPatch.context() as mp:
         mp.setenv(SERVERS_VARIABLE, f"local-test={server.port}")
-        settings = _settings(_isolated_home,
-                             f'default_model = "{repo}"\n[defaults]\ntemperature = 0.0\n')  # fmt: skip
+        settings = _settings(
+            _isolated_home, f'default_model = "{repo}"\n[defaults]\ntemperature = 0.0\n'
+        )
         expected = "local-test:mlx-community/tiny-chat"
         # llmchat: opened by the name typed; kept as provider:model, which --continue reopens.
         opened = open_model(repo, settings)

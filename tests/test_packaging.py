@@ -24,13 +24,28 @@ def _build(tmp: Path, **env: str) -> Path:
     codesign = bin_dir / "codesign"  # the ad-hoc signing py2app ends with; macOS-only
     codesign.write_text("#!/bin/sh\nexit 0\n")
     codesign.chmod(0o755)
-    full_env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
-                "DESKTOP_CHAT_ICON_DIR": str(tmp / "icons"), **env}  # fmt: skip
+    full_env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "DESKTOP_CHAT_ICON_DIR": str(tmp / "icons"),
+        **env,
+    }
     done = subprocess.run(
-        [sys.executable, str(ROOT / "packaging" / "setup.py"), "py2app", "-A",
-         "--dist-dir", str(tmp / "dist"), "--bdist-base", str(tmp / "build")],
-        env=full_env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "packaging" / "setup.py"),
+            "py2app",
+            "-A",
+            "--dist-dir",
+            str(tmp / "dist"),
+            "--bdist-base",
+            str(tmp / "build"),
+        ],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return tmp / "dist" / "Desktop Chat.app"
 
@@ -119,8 +134,12 @@ def imported(tiny_model_dir, tmp_path_factory):
     """Every module the app imports doing what it does at run time (zip_safety.exercise), in
     a fresh interpreter with its own home."""
     home = tmp_path_factory.mktemp("app-run")
-    env = {**os.environ, "DESKTOP_CHAT_HOME": str(home / "app"), "HF_HOME": str(home / "hf"),
-           "QT_QPA_PLATFORM": "offscreen"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DESKTOP_CHAT_HOME": str(home / "app"),
+        "HF_HOME": str(home / "hf"),
+        "QT_QPA_PLATFORM": "offscreen",
+    }
     return zip_safety.imported_modules(tiny_model_dir, env)
 
 
@@ -134,8 +153,10 @@ def test_every_zip_unsafe_library_the_app_imports_ships_as_a_folder(imported):
     # Each folder is there for a reason the scan sees, or one it cannot (binaries' rpaths,
     # the app's own resources): nothing is copied out of habit.
     assert set(bundle.PACKAGES) - set(flagged) <= {"desktop_chat", "shiboken6"}
-    assert all(name.split(".")[0] in {m.split(".")[0] for m in imported}
-               for name in [*bundle.PACKAGES, *bundle.FOLDERS])  # fmt: skip
+    assert all(
+        name.split(".")[0] in {m.split(".")[0] for m in imported}
+        for name in [*bundle.PACKAGES, *bundle.FOLDERS]
+    )
 
 
 def test_packages_are_what_py2app_can_find_and_mlx_is_not():
@@ -153,8 +174,9 @@ def test_packages_are_what_py2app_can_find_and_mlx_is_not():
         assert list(bundle.folder_of(name).glob("core*")), "the extension the folder carries"
 
 
-def test_transformers_fails_from_py2apps_zip_and_works_as_the_folder(imported, tmp_path,
-                                                                     tiny_model_dir):  # fmt: skip
+def test_transformers_fails_from_py2apps_zip_and_works_as_the_folder(
+    imported, tmp_path, tiny_model_dir
+):
     """The real thing, with py2app's own code: transformers' modules byte-compiled into a zip
     as py2app does (byte_compile, make_lib_archive: .pyc only) fail to import its tokenizer
     classes; the folder ``packages`` copies (py2app's copy_tree) loads the model's tokenizer."""
@@ -175,21 +197,32 @@ def test_transformers_fails_from_py2apps_zip_and_works_as_the_folder(imported, t
                 nodes.append(SourceModule(name, file))
     collect = tmp_path / "collect"
     byte_compile(nodes, target_dir=str(collect), optimize=0, force=1, verbose=0, dry_run=0)
-    archive = py2app.make_lib_archive(SimpleNamespace(compressed=False),
-                                      str(tmp_path / "python312.zip"), base_dir=str(collect))  # fmt: skip
-    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from transformers import "
-             "AutoTokenizer; t = AutoTokenizer.from_pretrained(sys.argv[2]); "
-             "print(transformers_file := sys.modules['transformers'].__file__); "
-             "print(len(t.encode('The capital of France')))")  # fmt: skip
-    from_zip = subprocess.run([sys.executable, "-c", probe, archive, str(tiny_model_dir)],
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+    archive = py2app.make_lib_archive(
+        SimpleNamespace(compressed=False), str(tmp_path / "python312.zip"), base_dir=str(collect)
+    )
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from transformers import "
+        "AutoTokenizer; t = AutoTokenizer.from_pretrained(sys.argv[2]); "
+        "print(transformers_file := sys.modules['transformers'].__file__); "
+        "print(len(t.encode('The capital of France')))"
+    )
+    from_zip = subprocess.run(
+        [sys.executable, "-c", probe, archive, str(tiny_model_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert from_zip.returncode != 0, from_zip.stdout
     said = from_zip.stderr[-2000:]
     assert "NotADirectoryError" in said and "python312.zip" in said, said
     lib = tmp_path / "lib" / bundle.PY
     copy_tree(str(site / "transformers"), str(lib / "transformers"))
-    from_folder = subprocess.run([sys.executable, "-c", probe, str(lib), str(tiny_model_dir)],
-                                 capture_output=True, text=True, timeout=300)  # fmt: skip
+    from_folder = subprocess.run(
+        [sys.executable, "-c", probe, str(lib), str(tiny_model_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert from_folder.returncode == 0, from_folder.stderr[-2000:]
     assert str(lib) in from_folder.stdout and int(from_folder.stdout.split()[-1]) > 0
     assert "transformers" in bundle.PACKAGES
@@ -214,8 +247,7 @@ def _macho(*deps: str) -> bytes:
         size = (24 + len(name) + 7) // 8 * 8
         commands += struct.pack("<IIIIII", 0xC, size, 24, 2, 0x10000, 0x10000)
         commands += name.ljust(size - 24, b"\0")
-    header = struct.pack("<IiiIIIII", 0xFEEDFACF, 0x0100000C, 0, 6, len(deps), len(commands),
-                         0, 0)  # fmt: skip
+    header = struct.pack("<IiiIIIII", 0xFEEDFACF, 0x0100000C, 0, 6, len(deps), len(commands), 0, 0)
     return header + commands
 
 
@@ -228,7 +260,9 @@ def test_pyside6_is_copied_trimmed_to_what_the_app_runs(tmp_path):
     src = tmp_path / "site" / "PySide6"
     fw = "@rpath/{0}.framework/Versions/A/{0}".format
     files = {
-        "__init__.py": b"", "support/__init__.py": b"", "QtCore.pyi": b"",
+        "__init__.py": b"",
+        "support/__init__.py": b"",
+        "QtCore.pyi": b"",
         "QtCore.abi3.so": _macho(fw("QtCore"), "@rpath/libpyside6.abi3.6.12.dylib"),
         "QtGui.abi3.so": _macho(fw("QtGui"), fw("QtCore")),
         "QtWidgets.abi3.so": _macho(fw("QtWidgets")),
@@ -236,7 +270,8 @@ def test_pyside6_is_copied_trimmed_to_what_the_app_runs(tmp_path):
         "QtQml.abi3.so": _macho(fw("QtQml")),
         "libpyside6.abi3.6.12.dylib": _macho(fw("QtCore"), "/usr/lib/libSystem.B.dylib"),
         "libpyside6qml.abi3.6.12.dylib": _macho(fw("QtQml")),
-        "Designer.app/Contents/MacOS/Designer": _macho(), "lupdate": _macho(),
+        "Designer.app/Contents/MacOS/Designer": _macho(),
+        "lupdate": _macho(),
         "Qt/lib/QtCore.framework/Versions/A/QtCore": _macho(),
         "Qt/lib/QtCore.framework/Resources/Info.plist": b"",
         "Qt/lib/QtGui.framework/Versions/A/QtGui": _macho(fw("QtCore"), fw("QtDBus")),
@@ -251,26 +286,39 @@ def test_pyside6_is_copied_trimmed_to_what_the_app_runs(tmp_path):
         "Qt/plugins/imageformats/libqicns.dylib": _macho(fw("QtGui")),
         "Qt/plugins/imageformats/libqjpeg.dylib": _macho(fw("QtGui")),
         "Qt/plugins/imageformats/libqsvg.dylib": _macho(fw("QtSvg")),
-        "Qt/qml/QtQuick/qmldir": b"", "Qt/translations/qtbase_de.qm": b"",
-    }  # fmt: skip
+        "Qt/qml/QtQuick/qmldir": b"",
+        "Qt/translations/qtbase_de.qm": b"",
+    }
     for rel, data in files.items():
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_bytes(data)
     assert bundle.qt_frameworks(src) == {"QtCore", "QtGui", "QtDBus", "QtWidgets", "QtNetwork"}
     command = bundle.py2app_command(src, platform="darwin")(Distribution({"app": ["main.py"]}))
     command.copy_tree(str(src), str(tmp_path / "app" / "PySide6"))
-    copied = {str(p.relative_to(tmp_path / "app" / "PySide6"))
-              for p in (tmp_path / "app" / "PySide6").rglob("*") if p.is_file()}  # fmt: skip
+    copied = {
+        str(p.relative_to(tmp_path / "app" / "PySide6"))
+        for p in (tmp_path / "app" / "PySide6").rglob("*")
+        if p.is_file()
+    }
     assert copied == {
-        "__init__.py", "support/__init__.py", "libpyside6.abi3.6.12.dylib",
-        "QtCore.abi3.so", "QtGui.abi3.so", "QtWidgets.abi3.so", "QtNetwork.abi3.so",
-        "Qt/lib/QtCore.framework/Versions/A/QtCore", "Qt/lib/QtCore.framework/Resources/Info.plist",
-        "Qt/lib/QtGui.framework/Versions/A/QtGui", "Qt/lib/QtDBus.framework/Versions/A/QtDBus",
+        "__init__.py",
+        "support/__init__.py",
+        "libpyside6.abi3.6.12.dylib",
+        "QtCore.abi3.so",
+        "QtGui.abi3.so",
+        "QtWidgets.abi3.so",
+        "QtNetwork.abi3.so",
+        "Qt/lib/QtCore.framework/Versions/A/QtCore",
+        "Qt/lib/QtCore.framework/Resources/Info.plist",
+        "Qt/lib/QtGui.framework/Versions/A/QtGui",
+        "Qt/lib/QtDBus.framework/Versions/A/QtDBus",
         "Qt/lib/QtWidgets.framework/Versions/A/QtWidgets",
         "Qt/lib/QtNetwork.framework/Versions/A/QtNetwork",
-        "Qt/plugins/platforms/libqcocoa.dylib", "Qt/plugins/styles/libqmacstyle.dylib",
-        "Qt/plugins/imageformats/libqicns.dylib", "Qt/plugins/imageformats/libqjpeg.dylib",
-    }  # fmt: skip
+        "Qt/plugins/platforms/libqcocoa.dylib",
+        "Qt/plugins/styles/libqmacstyle.dylib",
+        "Qt/plugins/imageformats/libqicns.dylib",
+        "Qt/plugins/imageformats/libqjpeg.dylib",
+    }
     # Anything else py2app copies is untouched; on Linux (no Mach-O) PySide6 too.
     other = tmp_path / "site" / "other"
     (other / "x").mkdir(parents=True)

@@ -68,15 +68,18 @@ def _sign(app: Path, tmp_path: Path, identity: str | None) -> list[list[str]]:
     bin_dir.mkdir(exist_ok=True)
     log = tmp_path / "codesign.log"
     stand_in = bin_dir / "codesign"
-    stand_in.write_text(f"#!{sys.executable}\nimport json, sys\n"
-                        f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")  # fmt: skip
+    stand_in.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
     stand_in.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     env.pop("SIGN_IDENTITY", None)
     if identity:
         env["SIGN_IDENTITY"] = identity
-    done = subprocess.run([sys.executable, str(SIGN), str(app)], env=env, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(SIGN), str(app)], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return [json.loads(line) for line in log.read_text().splitlines()]
 
@@ -108,8 +111,12 @@ def test_developer_id_signing_goes_inside_out(app, tmp_path):
     assert expected <= set(targets)
     assert root / "Contents/Resources/lib/python3.12/numpy/.dylibs/libopenblas" in targets
     assert root / "Contents/Resources/lib/python3.12/mlx/core.cpython-312-darwin.so" in targets
-    for not_code in ("Example.class", "menubar-template.png", "lib/python312.zip",
-                     "lib/python3.12/mlx/lib/mlx.metallib"):  # fmt: skip
+    for not_code in (
+        "Example.class",
+        "menubar-template.png",
+        "lib/python312.zip",
+        "lib/python3.12/mlx/lib/mlx.metallib",
+    ):
         assert root / "Contents/Resources" / not_code not in targets
     # Nothing is signed before what it contains: each item comes after every item inside it.
     for i, outer in enumerate(targets):
@@ -149,6 +156,9 @@ def test_ad_hoc_signing_has_no_timestamp_nor_hardened_runtime(app, tmp_path):
 def test_the_build_script_signs_with_sign_py_and_never_deep():
     script = (ROOT / "packaging" / "build_app.sh").read_text()
     assert 'packaging/sign.py "$app"' in script
-    signing = [line for line in script.splitlines() if "codesign" in line
-               and not line.lstrip().startswith("#") and "dmg" not in line]  # fmt: skip
+    signing = [
+        line
+        for line in script.splitlines()
+        if "codesign" in line and not line.lstrip().startswith("#") and "dmg" not in line
+    ]
     assert not any("--deep" in line and "--verify" not in line for line in signing), signing

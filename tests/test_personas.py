@@ -18,8 +18,9 @@ def test_library_has_built_ins_and_keeps_the_users_own(tmp_path):
     lib = Library(store)
     assert [p.name for p in lib.personas()][:2] == ["Default", "Concise"]
     assert {t.name for t in lib.templates()} >= {"Summarise", "Explain this code", "Find bugs"}
-    lib.save_persona(Persona("Pirate", "Talk like a pirate.", "fake:m",
-                             GenerationParams(temperature=1.1)))  # fmt: skip
+    lib.save_persona(
+        Persona("Pirate", "Talk like a pirate.", "fake:m", GenerationParams(temperature=1.1))
+    )
     lib.save_persona(Persona("Concise", "Even shorter."))  # a built-in, changed
     again = Library(Store.open(tmp_path / "c.sqlite3"))
     pirate = again.persona("Pirate")
@@ -92,8 +93,9 @@ def test_a_persona_per_conversation_and_templates_in_the_composer(qapp, qtbot, f
         cursor.setPosition(11)
         cursor.movePosition(cursor.MoveOperation.End, cursor.MoveMode.KeepAnchor)
         edit.setTextCursor(cursor)
-        window.templates_button.use(next(t for t in controller.templates()
-                                 if t.name == "Summarise"))  # fmt: skip
+        window.templates_button.use(
+            next(t for t in controller.templates() if t.name == "Summarise")
+        )
         assert edit.toPlainText().endswith("\n\nsummarise this part")
         qtbot.keyClick(edit, Qt.Key.Key_Escape)  # nothing streaming: the text stays
         assert edit.toPlainText().startswith("Summarise")

@@ -99,8 +99,9 @@ def test_connection_refused_is_clear():
 
 def test_timeout_is_typed(fake):
     fake.script = [Step(pieces=["a", "b"], delay_s=2.0)]
-    provider = OpenAICompatProvider(fake.base_url, name="slow", timeout_s=0.3, max_attempts=1,
-                                    first_token_timeout_s=0.2)  # fmt: skip
+    provider = OpenAICompatProvider(
+        fake.base_url, name="slow", timeout_s=0.3, max_attempts=1, first_token_timeout_s=0.2
+    )
     with pytest.raises((RequestTimeout, StreamInterrupted)):
         run(provider)
 
@@ -239,8 +240,9 @@ def test_the_variable_named_in_a_hint_is_the_one_the_app_reads(fake):
 
 @pytest.mark.parametrize("value", ["soon", "Wed, 99 Foo 2026 25:00:00 GMT", "inf", "nan", "-"])
 def test_a_retry_after_that_is_neither_seconds_nor_a_date_still_says_rate_limited(fake, value):
-    fake.script = [Step(429, headers={"retry-after": value, "retry-after-ms": "x"},
-                        error="slow down")] * 2  # fmt: skip
+    fake.script = [
+        Step(429, headers={"retry-after": value, "retry-after-ms": "x"}, error="slow down")
+    ] * 2
     with pytest.raises(RateLimited) as info:
         run(provider_for(fake, max_attempts=2))
     assert info.value.retry_after is None and "in a moment" in info.value.hint

@@ -37,7 +37,9 @@ def test_one_keychain_name_for_save_test_and_remove(qapp, qtbot, secret_service,
     from desktop_chat.gui.settings_dialog import ProviderDialog
 
     with FakeOpenAI() as server:
-        config = write_config(_isolated_home, f"""
+        config = write_config(
+            _isolated_home,
+            f"""
 [providers.work]
 base_url = "{server.base_url}"
 models = ["m"]
@@ -47,7 +49,8 @@ key = "shared-item"
 base_url = "{server.base_url}"
 models = ["n"]
 key = "other-item"
-""")  # fmt: skip
+""",
+        )
         keyring.set_password("Desktop Chat", "shared-item", SECRET)
         keyring.set_password("Desktop Chat", "other-item", "sk-other-0a1b2c3d4e5f")
         keyring.set_password("Desktop Chat", "work", "sk-wrong-item-99999999")
@@ -90,11 +93,14 @@ def test_renaming_a_provider_keeps_its_key(qapp, qtbot, secret_service, _isolate
     import keyring
 
     with FakeOpenAI() as server:
-        config = write_config(_isolated_home, f"""
+        config = write_config(
+            _isolated_home,
+            f"""
 [providers.old]
 base_url = "{server.base_url}"
 models = ["m"]
-""")  # fmt: skip
+""",
+        )
         keyring.set_password("Desktop Chat", "old", SECRET)
         with running_window(qapp) as (loop, window):
             _settings, dialog = _edit_first_provider(loop, window)
@@ -130,8 +136,12 @@ def _reply_headers(spec: str, server: FakeOpenAI) -> str | None:
 
     async def ask():
         try:
-            return [e async for e in model.provider.stream(
-                [{"role": "user", "content": "hi"}], model.model, GenerationParams())]  # fmt: skip
+            return [
+                e
+                async for e in model.provider.stream(
+                    [{"role": "user", "content": "hi"}], model.model, GenerationParams()
+                )
+            ]
         finally:
             await model.provider.aclose()
 
@@ -170,7 +180,9 @@ def test_configured_providers_get_their_own_key_or_llm_api_key_never_openais(
 ):
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     with FakeOpenAI() as server:
-        write_config(_isolated_home, f"""
+        write_config(
+            _isolated_home,
+            f"""
 [providers.box]
 base_url = "{server.base_url}"
 models = ["m"]
@@ -183,7 +195,8 @@ models = ["m"]
 base_url = "{server.base_url}"
 models = ["m"]
 key = "openai"
-""")  # fmt: skip
+""",
+        )
         # Not OpenAI's host, and its settings do not name OPENAI_API_KEY: nothing is sent,
         # even to a provider that happens to be called "openai".
         assert _reply_headers("box:m", server) is None

@@ -29,20 +29,28 @@ def sdk_json(body) -> bytes:
 
 
 def test_a_big_body_encodes_to_the_same_bytes_as_the_sdks():
-    body = {"model": "m", "messages": [{"role": "system", "content": "Be brief."},
-                                       {"role": "user", "content": BIG}],
-            "stream": True, "temperature": 0.5, "stop": ["END"], "seed": None}  # fmt: skip
+    body = {
+        "model": "m",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": BIG}],
+        "stream": True,
+        "temperature": 0.5,
+        "stop": ["END"],
+        "seed": None,
+    }
     assert request_body.encode(body) == sdk_json(body)
     edge = "x" * (request_body.SLICE - 1) + "é😀" + "\\" * request_body.SLICE
     assert request_body.encode({"content": edge}) == sdk_json({"content": edge})
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12,
-)  # fmt: skip
+)
 
 
 @given(json_values)

@@ -85,8 +85,12 @@ def test_a_lan_server_over_http_with_a_key_needs_allow_insecure_key():
         refused.close()
         assert not response.success and "allow_insecure_key=True" in response.error
         assert lan.requests == [], "the key never left"
-        config = LLMConfig(base_url=lan.base_url, api_key="sk-lan-0123456789", model="llama3",
-                           allow_insecure_key=True)  # fmt: skip
+        config = LLMConfig(
+            base_url=lan.base_url,
+            api_key="sk-lan-0123456789",
+            model="llama3",
+            allow_insecure_key=True,
+        )
         chat = LLMChat(**config.to_dict())
         assert chat.ask("Hello") == "Hi from the LAN."
         chat.close()
@@ -104,15 +108,25 @@ def test_get_chat_with_a_config_keeps_the_conversation(mlx_server):
     """Published clients call ``manager.get_chat("user3", config=custom_config)`` for every
     message: the chat, and its history, must be the same each time."""
     manager = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id)
-    custom_config = LLMConfig(base_url=mlx_server.base_url, model=mlx_server.model_id,
-                              temperature=0.0, max_tokens=32, system_prompt="")  # fmt: skip
+    custom_config = LLMConfig(
+        base_url=mlx_server.base_url,
+        model=mlx_server.model_id,
+        temperature=0.0,
+        max_tokens=32,
+        system_prompt="",
+    )
     chat = manager.get_chat("user3", config=custom_config)
     "".join(chat.chat("What is the capital of France?"))  # streamed: get_chat's default
     again = manager.get_chat("user3", config=custom_config)
     assert again is chat and len(again.history) == 2
     # A changed config changes the settings, not the history.
-    warmer = LLMConfig(**{**custom_config.to_dict(), "temperature": 0.5,
-                          "system_prompt": "You are a helpful assistant."})  # fmt: skip
+    warmer = LLMConfig(
+        **{
+            **custom_config.to_dict(),
+            "temperature": 0.5,
+            "system_prompt": "You are a helpful assistant.",
+        }
+    )
     changed = manager.get_chat("user3", config=warmer)
     assert changed is chat and changed.config.temperature == 0.5
     assert changed.history[0] == {"role": "system", "content": "You are a helpful assistant."}
@@ -123,13 +137,15 @@ def test_get_chat_with_a_config_keeps_the_conversation(mlx_server):
 def test_a_config_for_another_server_closes_the_old_connection(mlx_server):
     with FakeOpenAI() as fake:
         fake.script = [Step(pieces=["From the fake."])]
-        manager = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id,
-                              system_prompt="")  # fmt: skip
+        manager = ChatManager(
+            base_url=mlx_server.base_url, model=mlx_server.model_id, system_prompt=""
+        )
         chat = manager.get_chat("u")
         "".join(chat.chat("Say hello."))
         old_client = chat._async._provider._client  # the SDK client of the first server
-        moved = manager.get_chat("u", config=LLMConfig(base_url=fake.base_url, model="m",
-                                                       system_prompt=""))  # fmt: skip
+        moved = manager.get_chat(
+            "u", config=LLMConfig(base_url=fake.base_url, model="m", system_prompt="")
+        )
         assert moved is chat
         assert "".join(chat.chat("And now?")) == "From the fake."
         assert old_client.is_closed(), "the first server's HTTP client was closed"

@@ -43,10 +43,31 @@ def whole(text: str, awaiting: str | None = None) -> tuple[str, str]:
 # backticks and code fences, words.
 MARKERS = [m for pair in THOUGHT_MARKERS for m in pair]
 FRAGMENTS = st.sampled_from(
-    [*MARKERS, "<", "</", "<th", "</thi", "think>", "<|", "|>", "[", "[/TH", "<|end", "<|return|>",
-     "<|start|>assistant<|channel|>final<|message|>", " ", "\n", "\n\n", "`", "```", "a", "Paris",
-     "word ", "é😀"]
-)  # fmt: skip
+    [
+        *MARKERS,
+        "<",
+        "</",
+        "<th",
+        "</thi",
+        "think>",
+        "<|",
+        "|>",
+        "[",
+        "[/TH",
+        "<|end",
+        "<|return|>",
+        "<|start|>assistant<|channel|>final<|message|>",
+        " ",
+        "\n",
+        "\n\n",
+        "`",
+        "```",
+        "a",
+        "Paris",
+        "word ",
+        "é😀",
+    ]
+)
 REPLIES = st.lists(FRAGMENTS, max_size=14).map("".join)
 POINTS = st.lists(st.integers(min_value=0, max_value=10_000), max_size=12)
 # Text with none of the markers in it, but plenty of their first characters.

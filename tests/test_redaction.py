@@ -24,8 +24,12 @@ ECHO = f"Incorrect API key provided: {ODD_KEY}. Authorization: Bearer {ODD_KEY}"
 def _stream(provider):
     async def go():
         try:
-            return [e async for e in provider.stream([{"role": "user", "content": "hi"}], "m",
-                                                       GenerationParams())]  # fmt: skip
+            return [
+                e
+                async for e in provider.stream(
+                    [{"role": "user", "content": "hi"}], "m", GenerationParams()
+                )
+            ]
         finally:
             await provider.aclose()
 
@@ -111,8 +115,9 @@ def test_llmchat_prints_the_failure_without_the_key(monkeypatch, _isolated_home)
     from tests.test_llmchat import PROMPT, finish, spawn
 
     with FakeOpenAI() as server:
-        write_config(_isolated_home, f'[providers.acme]\nbase_url = "{server.base_url}"\n'
-                                     'models = ["m"]\n')  # fmt: skip
+        write_config(
+            _isolated_home, f'[providers.acme]\nbase_url = "{server.base_url}"\nmodels = ["m"]\n'
+        )
         server.script = [Step(401, error=ECHO)]
         child = spawn(["acme:m"], _isolated_home, ACME_API_KEY=ODD_KEY)
         child.expect_exact(PROMPT)

@@ -107,8 +107,11 @@ def test_an_error_mid_stream_is_raised_and_the_partial_reply_kept(tmp_path):
 
 
 def test_parameters_are_layered_once_for_every_client():
-    session = ChatSession(settings=Settings(defaults=GenerationParams(
-        temperature=0.9, max_tokens=100, system_prompt="Be kind.")))  # fmt: skip
+    session = ChatSession(
+        settings=Settings(
+            defaults=GenerationParams(temperature=0.9, max_tokens=100, system_prompt="Be kind.")
+        )
+    )
     session.set_model(_choice("http://127.0.0.1:9/v1", "m", temperature=0.5, top_p=0.8))
     assert session.params().temperature == 0.5, "the model's alias and provider over defaults"
     session.persona = Persona("Terse", "Be brief.", params=GenerationParams(temperature=0.2))

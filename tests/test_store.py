@@ -24,8 +24,9 @@ def store(tmp_path):
 def _chat(store: Store) -> tuple[int, int, int]:
     conv = store.new_conversation("Capitals", model="tiny")
     q = store.add_message(conv, "user", "What is the capital of France?")
-    a = store.add_message(conv, "assistant", "Paris.", parent_id=q, model="tiny",
-                          meta={"tokens_per_s": 40.0})  # fmt: skip
+    a = store.add_message(
+        conv, "assistant", "Paris.", parent_id=q, model="tiny", meta={"tokens_per_s": 40.0}
+    )
     return conv, q, a
 
 
@@ -39,8 +40,9 @@ def test_regenerate_and_edit_make_branches_and_versions_can_be_flipped(store):
     conv, q, a = _chat(store)
     a2 = store.add_message(conv, "assistant", "The capital is Paris.", parent_id=q)
     assert [m.content for m in store.branch(conv)] == [
-        "What is the capital of France?", "The capital is Paris."
-    ]  # fmt: skip
+        "What is the capital of France?",
+        "The capital is Paris.",
+    ]
     assert store.versions(a2) == [a, a2]
     # Edit the question: a sibling of the first user message, with its own reply.
     q2 = store.add_message(conv, "user", "What is the capital of Italy?")
@@ -49,8 +51,7 @@ def test_regenerate_and_edit_make_branches_and_versions_can_be_flipped(store):
     assert store.versions(q) == [q, q2]
     # Flip back to the first question: its latest reply comes with it; nothing was lost.
     shown = store.show_version(q)
-    assert [m.content for m in shown] == ["What is the capital of France?",
-                                         "The capital is Paris."]  # fmt: skip
+    assert [m.content for m in shown] == ["What is the capital of France?", "The capital is Paris."]
     assert [m.content for m in store.branch(conv)] == [m.content for m in shown]
     shown = store.show_version(a)
     assert shown[-1].content == "Paris." and shown[-1].meta == {"tokens_per_s": 40.0}
@@ -61,8 +62,14 @@ def test_a_streaming_reply_is_saved_then_completed(store):
     r = store.add_message(conv, "assistant", "", parent_id=q, interrupted=True)
     store.update_message(r, "Half a rep", interrupted=True)
     assert store.message(r).content == "Half a rep" and store.message(r).interrupted
-    store.update_message(r, "Half a reply, then the rest.", interrupted=False,
-                         meta={"ttft_s": 0.2}, model="tiny", provider="mlx")  # fmt: skip
+    store.update_message(
+        r,
+        "Half a reply, then the rest.",
+        interrupted=False,
+        meta={"ttft_s": 0.2},
+        model="tiny",
+        provider="mlx",
+    )
     done = store.message(r)
     assert not done.interrupted and done.model == "tiny" and done.meta == {"ttft_s": 0.2}
     assert [h.message_id for h in store.search("rest")] == [r]
@@ -174,14 +181,19 @@ def test_every_earlier_schema_version_migrates_to_the_latest(tmp_path, monkeypat
         monkeypatch.setattr(store_module, "MIGRATIONS", migrations[:version])
         old = Store.open(path)
         # Written with the columns that version had (what the older app would have written).
-        conv = old.db.execute("INSERT INTO conversations (title, created, updated)"
-                              " VALUES ('Capitals', 1, 1)").lastrowid  # fmt: skip
-        q = old.db.execute("INSERT INTO messages (conversation_id, role, content, created,"
-                           " updated) VALUES (?, 'user', 'What is the capital of France?', 1, 1)",
-                           (conv,)).lastrowid  # fmt: skip
-        a = old.db.execute("INSERT INTO messages (conversation_id, parent_id, role, content,"
-                           " created, updated) VALUES (?, ?, 'assistant', 'Paris.', 1, 1)",
-                           (conv, q)).lastrowid  # fmt: skip
+        conv = old.db.execute(
+            "INSERT INTO conversations (title, created, updated) VALUES ('Capitals', 1, 1)"
+        ).lastrowid
+        q = old.db.execute(
+            "INSERT INTO messages (conversation_id, role, content, created,"
+            " updated) VALUES (?, 'user', 'What is the capital of France?', 1, 1)",
+            (conv,),
+        ).lastrowid
+        a = old.db.execute(
+            "INSERT INTO messages (conversation_id, parent_id, role, content,"
+            " created, updated) VALUES (?, ?, 'assistant', 'Paris.', 1, 1)",
+            (conv, q),
+        ).lastrowid
         old.db.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?", (a, conv))
         old.close()
         monkeypatch.setattr(store_module, "MIGRATIONS", migrations)

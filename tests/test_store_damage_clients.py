@@ -44,17 +44,31 @@ def _damaged_home(home, **columns) -> tuple[int, dict[int, int]]:
 
 
 def _spawn(args, home):
-    env = {**os.environ, "DESKTOP_CHAT_HOME": str(home), "LLMCHAT_CONFIG": str(home / "none"),
-           "PYTHONUNBUFFERED": "1", "TERM": "dumb"}  # fmt: skip
-    child = pexpect.spawn(sys.executable, ["-m", "desktop_chat.cli", *args], env=env,
-                          encoding="utf-8", timeout=90, dimensions=(40, 200))  # fmt: skip
+    env = {
+        **os.environ,
+        "DESKTOP_CHAT_HOME": str(home),
+        "LLMCHAT_CONFIG": str(home / "none"),
+        "PYTHONUNBUFFERED": "1",
+        "TERM": "dumb",
+    }
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "desktop_chat.cli", *args],
+        env=env,
+        encoding="utf-8",
+        timeout=90,
+        dimensions=(40, 200),
+    )
     child.logfile_read = io.StringIO()
     return child
 
 
 def _aside(home):
-    (aside,) = [p for p in (home / "data").iterdir()
-                if ".damaged-" in p.name and not p.name.endswith(("-wal", "-shm"))]  # fmt: skip
+    (aside,) = [
+        p
+        for p in (home / "data").iterdir()
+        if ".damaged-" in p.name and not p.name.endswith(("-wal", "-shm"))
+    ]
     return aside
 
 
@@ -81,8 +95,10 @@ def test_llmchat_continues_a_damaged_conversation_with_what_can_be_read(
     tiny_model_dir, _isolated_home
 ):
     bad, counts = _damaged_home(_isolated_home, updated=4_000_000_000.0)  # the latest
-    child = _spawn([str(tiny_model_dir), "--continue", "--temperature", "0", "--max-tokens",
-                    "24"], _isolated_home)  # fmt: skip
+    child = _spawn(
+        [str(tiny_model_dir), "--continue", "--temperature", "0", "--max-tokens", "24"],
+        _isolated_home,
+    )
     child.expect_exact(PROMPT)
     seen = child.logfile_read.getvalue()
     assert "Traceback" not in seen
@@ -110,9 +126,14 @@ def test_the_api_reads_a_damaged_chat_after_repairing_the_file_and_never_raises(
 ):
     bad, counts = _damaged_home(_isolated_home, external_id="api:alice")
     path = _isolated_home / "data" / "conversations.sqlite3"
-    manager = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id,
-                          temperature=0.0, max_tokens=24, store=path,
-                          system_prompt="")  # fmt: skip
+    manager = ChatManager(
+        base_url=mlx_server.base_url,
+        model=mlx_server.model_id,
+        temperature=0.0,
+        max_tokens=24,
+        store=path,
+        system_prompt="",
+    )
     with pytest.warns(StoreWarning, match="the damaged file is kept as"):
         chat = manager.get_chat("alice", stream=False)
     kept = len(chat.history)
@@ -139,8 +160,10 @@ def test_llmchat_running_when_the_check_finds_damage_says_so_and_goes_on_saved(
     path.parent.mkdir(parents=True)
     counts = write_chats(path)
     latest = max(counts)
-    child = _spawn([str(tiny_model_dir), "--continue", "--temperature", "0", "--max-tokens",
-                    "24"], _isolated_home)  # fmt: skip
+    child = _spawn(
+        [str(tiny_model_dir), "--continue", "--temperature", "0", "--max-tokens", "24"],
+        _isolated_home,
+    )
     child.expect_exact(PROMPT)
     assert f"Continuing “Chat {latest - 1}” ({counts[latest]} messages)" in (
         child.logfile_read.getvalue()

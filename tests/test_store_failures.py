@@ -60,8 +60,10 @@ def test_a_full_disk_refuses_a_write_with_a_sentence_and_loses_nothing(tmp_path)
         # The same store goes on.
         store.add_message(conv, "user", "Room again.", parent_id=store.branch_ids(conv)[-1])
         assert [m.content for m in store.branch(conv)] == [
-            "What is the capital of France?", "Paris.", "Room again."
-        ]  # fmt: skip
+            "What is the capital of France?",
+            "Paris.",
+            "Room again.",
+        ]
         store.close()
         assert _asides(path.parent) == []
 
@@ -112,9 +114,12 @@ _OPEN_AS_A_USER = textwrap.dedent("""
 
 
 def _open_obeying_permissions(path: Path) -> dict:
-    done = subprocess.run(obeying_permissions([sys.executable, "-c", _OPEN_AS_A_USER,
-                                               str(path)]),
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        obeying_permissions([sys.executable, "-c", _OPEN_AS_A_USER, str(path)]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     return json.loads(done.stdout)
@@ -220,8 +225,12 @@ def test_a_lock_held_by_another_process_is_said_and_nothing_moves(tmp_path, how)
     store = Store.open(path)
     _chat(store)
     store.close()
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(path), how], text=True,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(path), how],
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
         with pytest.raises(StoreError) as caught:
@@ -287,9 +296,15 @@ def test_starts_at_the_same_moment_on_a_damaged_file_set_it_aside_once(tmp_path)
     path = tmp_path / "conversations.sqlite3"
     path.write_bytes(PRECIOUS)
     go = tmp_path / "go"
-    starts = [subprocess.Popen([sys.executable, "-c", _START, str(path), str(go), str(n)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for n in range(4)]  # fmt: skip
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-c", _START, str(path), str(go), str(n)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
     time.sleep(1.0)  # every start waits at the line
     go.touch()
     notes = []
@@ -326,8 +341,9 @@ def test_an_import_with_a_malformed_message_adds_nothing_and_names_it(tmp_path):
     store.add_message(conv, "assistant", "Rome.", parent_id=store.branch_ids(conv)[-1])
     data = json.loads(json.dumps(export_conversation(store, conv)))
     del data["messages"][2]["content"]
-    counts = store.db.execute("SELECT (SELECT count(*) FROM conversations),"
-                              " (SELECT count(*) FROM messages)").fetchone()  # fmt: skip
+    counts = store.db.execute(
+        "SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages)"
+    ).fetchone()
     with pytest.raises(StoreError) as caught:
         import_conversation(store, data)
     assert caught.value.message == "Message 3 of 4 has no text: its “content” is not a string."
@@ -336,8 +352,12 @@ def test_an_import_with_a_malformed_message_adds_nothing_and_names_it(tmp_path):
     data["messages"][3]["role"] = "robot"
     with pytest.raises(StoreError, match="Message 4 of 4 has the role 'robot'"):
         import_conversation(store, data)
-    assert store.db.execute("SELECT (SELECT count(*) FROM conversations),"
-                            " (SELECT count(*) FROM messages)").fetchone() == counts  # fmt: skip
+    assert (
+        store.db.execute(
+            "SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages)"
+        ).fetchone()
+        == counts
+    )
     store.close()
 
 
@@ -347,8 +367,12 @@ def test_an_import_the_disk_cannot_hold_leaves_no_half_conversation(tmp_path):
         conv = store.new_conversation("Long")
         parent = None
         for n in range(8):  # about 400 KB of text
-            parent = store.add_message(conv, "user" if n % 2 == 0 else "assistant",
-                                       f"turn {n} " + "words " * 8000, parent_id=parent)  # fmt: skip
+            parent = store.add_message(
+                conv,
+                "user" if n % 2 == 0 else "assistant",
+                f"turn {n} " + "words " * 8000,
+                parent_id=parent,
+            )
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         data = export_conversation(store, conv)
         disk.fill(leave_kb=150)  # room for two or three of its messages, not for all eight
@@ -364,8 +388,7 @@ def test_an_import_the_disk_cannot_hold_leaves_no_half_conversation(tmp_path):
 
 
 def _file_bytes(path: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in path.parent.iterdir()
-                    if p.name.startswith(path.name))  # fmt: skip
+    return b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
 
 
 def test_a_purged_conversation_leaves_the_file_and_the_search_index(tmp_path):
@@ -382,10 +405,16 @@ def test_a_purged_conversation_leaves_the_file_and_the_search_index(tmp_path):
     assert store.purge(conversation_id=kept) == 0, "only a deleted one is purged"
     assert store.purge() == 1
     db = store.db
-    assert db.execute("SELECT count(*) FROM messages WHERE conversation_id = ?",
-                      (gone,)).fetchone()[0] == 0  # fmt: skip
-    assert db.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH"
-                      " 'quokkasecret42'").fetchone()[0] == 0  # fmt: skip
+    assert (
+        db.execute("SELECT count(*) FROM messages WHERE conversation_id = ?", (gone,)).fetchone()[0]
+        == 0
+    )
+    assert (
+        db.execute(
+            "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'quokkasecret42'"
+        ).fetchone()[0]
+        == 0
+    )
     db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
     on_disk = _file_bytes(path)
     assert b"quokkasecret42" not in on_disk and b"Zanzibar holiday" not in on_disk
@@ -399,8 +428,9 @@ def test_opening_removes_what_was_deleted_before_the_undo_window_ran_out(tmp_pat
     old, recent, kept = _chat(store, "Old"), _chat(store, "Recent"), _chat(store, "Kept")
     store.delete_conversation(old)
     store.delete_conversation(recent)
-    store.db.execute("UPDATE conversations SET deleted = ? WHERE id = ?",
-                     (time.time() - UNDO_S - 60, old))  # fmt: skip
+    store.db.execute(
+        "UPDATE conversations SET deleted = ? WHERE id = ?", (time.time() - UNDO_S - 60, old)
+    )
     store.close()
     store = Store.open(path)
     left = {row[0] for row in store.db.execute("SELECT id FROM conversations")}

@@ -21,11 +21,14 @@ def dark_palette() -> QPalette:
     """What macOS gives a dark appearance, as far as the window is concerned (no link or
     placeholder colour of its own: Qt's defaults, dark blue and half-black, stay)."""
     dark = QPalette()
-    for role, colour in ((QPalette.ColorRole.Window, "#1e1e1e"),
-                         (QPalette.ColorRole.WindowText, "#eeeeee"),
-                         (QPalette.ColorRole.Base, "#262626"), (QPalette.ColorRole.Text, "#eeeeee"),
-                         (QPalette.ColorRole.Button, "#2d2d2d"),
-                         (QPalette.ColorRole.ButtonText, "#eeeeee")):  # fmt: skip
+    for role, colour in (
+        (QPalette.ColorRole.Window, "#1e1e1e"),
+        (QPalette.ColorRole.WindowText, "#eeeeee"),
+        (QPalette.ColorRole.Base, "#262626"),
+        (QPalette.ColorRole.Text, "#eeeeee"),
+        (QPalette.ColorRole.Button, "#2d2d2d"),
+        (QPalette.ColorRole.ButtonText, "#eeeeee"),
+    ):
         dark.setColor(role, QColor(colour))
     return dark
 

@@ -23,13 +23,29 @@ PROMPT = "prompt -> "
 
 def test_llmchat_tells_a_full_disk_and_keeps_the_chat(tiny_model_dir, _isolated_home):
     with tiny_disk(_isolated_home / "data") as disk:
-        env = {**os.environ, "DESKTOP_CHAT_HOME": str(_isolated_home),
-               "LLMCHAT_CONFIG": str(_isolated_home / "none"), "PYTHONUNBUFFERED": "1",
-               "TERM": "dumb"}  # fmt: skip
-        child = pexpect.spawn(sys.executable, ["-m", "desktop_chat.cli", str(tiny_model_dir),
-                                               "--temperature", "0", "--max-tokens", "48"],
-                              env=env, encoding="utf-8", timeout=90,
-                              dimensions=(40, 200))  # fmt: skip
+        env = {
+            **os.environ,
+            "DESKTOP_CHAT_HOME": str(_isolated_home),
+            "LLMCHAT_CONFIG": str(_isolated_home / "none"),
+            "PYTHONUNBUFFERED": "1",
+            "TERM": "dumb",
+        }
+        child = pexpect.spawn(
+            sys.executable,
+            [
+                "-m",
+                "desktop_chat.cli",
+                str(tiny_model_dir),
+                "--temperature",
+                "0",
+                "--max-tokens",
+                "48",
+            ],
+            env=env,
+            encoding="utf-8",
+            timeout=90,
+            dimensions=(40, 200),
+        )
         child.logfile_read = seen = io.StringIO()
         child.expect_exact(PROMPT)
         disk.fill()
@@ -52,8 +68,11 @@ def test_llmchat_tells_a_full_disk_and_keeps_the_chat(tiny_model_dir, _isolated_
         store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
         (conversation,) = store.conversations()
         contents = [m.content for m in store.branch(conversation.id)]
-        assert contents[:3] == ["What is the capital of France?",
-                                "The capital of France is Paris.", "Say hello."]  # fmt: skip
+        assert contents[:3] == [
+            "What is the capital of France?",
+            "The capital of France is Paris.",
+            "Say hello.",
+        ]
         assert len(contents) == 4 and contents[3]
         store.close()
 
@@ -61,9 +80,14 @@ def test_llmchat_tells_a_full_disk_and_keeps_the_chat(tiny_model_dir, _isolated_
 def test_the_api_returns_the_reply_and_says_it_was_not_saved(mlx_server, _isolated_home):
     with tiny_disk(_isolated_home / "data", size_kb=4096) as disk:
         path = _isolated_home / "data" / "conversations.sqlite3"
-        manager = ChatManager(base_url=mlx_server.base_url, model=mlx_server.model_id,
-                              temperature=0.0, max_tokens=24, store=path,
-                              system_prompt="")  # fmt: skip
+        manager = ChatManager(
+            base_url=mlx_server.base_url,
+            model=mlx_server.model_id,
+            temperature=0.0,
+            max_tokens=24,
+            store=path,
+            system_prompt="",
+        )
         chat = manager.get_chat("alice", stream=False)
         first = chat.chat_response("Say hello.")
         assert first.success and "not_saved" not in first.metadata

@@ -96,11 +96,21 @@ def test_a_reply_naming_files_pipes_and_urls_loads_none_of_them(tmp_path, pipe):
     png = tmp_path / "photo.png"
     assert QImage(40, 30, QImage.Format.Format_RGB32).save(str(png))
     with FakeOpenAI() as web:
-        urls = ["file:///dev/zero", f"file://{pipe}", f"file://{png}", QRC_IMAGE, "pipe",
-                f"{web.base_url}/picture.png"]  # fmt: skip
-        reply = "A picture: ![zero](file:///dev/zero)\n\n" + "".join(
-            f"- ![{i}]({url}) item {i}\n" for i, url in enumerate(urls)) + "\nThat is all."  # fmt: skip
-        shown = in_child(f"""
+        urls = [
+            "file:///dev/zero",
+            f"file://{pipe}",
+            f"file://{png}",
+            QRC_IMAGE,
+            "pipe",
+            f"{web.base_url}/picture.png",
+        ]
+        reply = (
+            "A picture: ![zero](file:///dev/zero)\n\n"
+            + "".join(f"- ![{i}]({url}) item {i}\n" for i, url in enumerate(urls))
+            + "\nThat is all."
+        )
+        shown = in_child(
+            f"""
             from desktop_chat.gui.messages import AssistantMessage
             text, urls = {reply!r}, {urls!r}
             streamed = AssistantMessage(1)
@@ -123,7 +133,10 @@ def test_a_reply_naming_files_pipes_and_urls_loads_none_of_them(tmp_path, pipe):
                                      v.document().resource(kind, QUrl(u)).height())
                                     for v in views for u in urls}})
             shown["text"] = [v.plain_text() for v in views]
-        """, what="the reply view", cwd=tmp_path)  # fmt: skip
+        """,
+            what="the reply view",
+            cwd=tmp_path,
+        )
     assert shown["sizes"] == [PLACEHOLDER], "every image is the placeholder, none loaded"
     assert any("That is all." in t for t in shown["text"])
     assert web.requests == [], "nothing was fetched from the web"
@@ -139,8 +152,12 @@ def test_views_and_documents_refuse_every_resource_but_the_apps_own_images(qapp,
     png = tmp_path / "photo.png"
     assert QImage(40, 30, QImage.Format.Format_RGB32).save(str(png))
     view, document = DocView(), InertDocument()
-    for url in [QUrl.fromLocalFile(str(png)), QUrl(QRC_IMAGE), QUrl("https://example.com/a.png"),
-                QUrl("photo.png")]:  # fmt: skip
+    for url in [
+        QUrl.fromLocalFile(str(png)),
+        QUrl(QRC_IMAGE),
+        QUrl("https://example.com/a.png"),
+        QUrl("photo.png"),
+    ]:
         for source in (view.loadResource, document.loadResource):
             image = source(IMAGE, url)
             assert isinstance(image, QImage) and image == placeholder(), url
@@ -158,7 +175,8 @@ def test_views_and_documents_refuse_every_resource_but_the_apps_own_images(qapp,
 def test_markdown_appended_block_by_block_loads_nothing(tmp_path, pipe):
     """The document each finished block is parsed into is asked for its images too (laid
     out, here): it loads neither /dev/zero nor the FIFO."""
-    shown = in_child(f"""
+    shown = in_child(
+        f"""
         from desktop_chat.gui.doc_view import DocView
         view = DocView()
         view.resize(500, 300)
@@ -172,7 +190,9 @@ def test_markdown_appended_block_by_block_loads_nothing(tmp_path, pipe):
         part.setTextWidth(400)
         shown["height"] = part.size().height()  # laid out: each image asked for
         shown["plain"] = view.plain_text()
-    """, what="the block-by-block view")  # fmt: skip
+    """,
+        what="the block-by-block view",
+    )
     assert shown["height"] > 0 and shown["plain"].count("\N{OBJECT REPLACEMENT CHARACTER}") == 2
 
 
@@ -188,7 +208,8 @@ def test_a_server_listing_hostile_model_names_shows_them_as_names(tmp_path, pipe
     with FakeOpenAI() as server:
         server.script = [Step(body={"data": [{"id": n} for n in names]}) for _ in range(6)]
         monkeypatch.setenv(SERVERS_VARIABLE, f"jan={server.server.server_address[1]}")
-        shown = in_window("""
+        shown = in_window(
+            """
             assert window.stack.currentWidget() is window.welcome
             grab(window)
             await asyncio.sleep(0.1)
@@ -211,7 +232,9 @@ def test_a_server_listing_hostile_model_names_shows_them_as_names(tmp_path, pipe
             grab(quick)
             shown["quick"] = quick.model_label.text()
             quick.hide()
-        """, what="the window with hostile model names")  # fmt: skip
+        """,
+            what="the window with hostile model names",
+        )
     welcome = " ".join(shown["welcome"])
     for name in names:
         assert name.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;") in welcome
@@ -229,7 +252,8 @@ def test_a_server_error_naming_dev_zero_is_shown_as_text(fake):
     """The error of a 400 quotes markup and Markdown naming /dev/zero: the window's banner and
     the reply's line, and the quick prompt's reply (which renders it as Markdown), show it."""
     fake.script = [Step(status=400, error=HOSTILE_ERROR), Step(status=400, error=HOSTILE_ERROR)]
-    shown = in_window("""
+    shown = in_window(
+        """
         send(window, "Hello?")
         await wait_for(lambda: reply_done(window), what="the failure")
         await wait_for(lambda: window.view.items[-1].objectName() == "errorBanner")
@@ -244,7 +268,9 @@ def test_a_server_error_naming_dev_zero_is_shown_as_text(fake):
         await asyncio.sleep(0.1)
         grab(quick)
         shown["quick"] = quick.reply.text
-    """, what="the window showing a hostile error")  # fmt: skip
+    """,
+        what="the window showing a hostile error",
+    )
     assert "<img src=" in shown["banner"] and "is not a model" in shown["banner"]
     assert "is not a model" in shown["quick"]
 
@@ -262,7 +288,8 @@ def test_hostile_file_names_show_as_names_in_chips_bubbles_banners_and_tips(fake
     (tmp_path / HOSTILE_NAME).write_text("notes")
     os.mkfifo(tmp_path / f"{HOSTILE_NAME}.fifo")
     fake.script = [Step(pieces=["Noted."])]
-    shown = in_window(f"""
+    shown = in_window(
+        f"""
         folder = pathlib.Path({str(tmp_path)!r})
         drop(window, [folder / {HOSTILE_NAME!r}, folder / {HOSTILE_NAME + ".fifo"!r}])
         await wait_for(lambda: window.files.chips, what="the chip")
@@ -286,7 +313,9 @@ def test_hostile_file_names_show_as_names_in_chips_bubbles_banners_and_tips(fake
         await wait_for(lambda: quick.attached.text().startswith("Attached"), what="attached")
         grab(quick)
         shown["quick"] = quick.attached.text()
-    """, what="the window showing a hostile file name")  # fmt: skip
+    """,
+        what="the window showing a hostile file name",
+    )
     assert shown["chip"] == HOSTILE_NAME
     assert shown["hint"].startswith(f"{HOSTILE_NAME}.fifo is not a regular file")
     assert f"Attached: {HOSTILE_NAME}" in shown["bubble"]
@@ -301,7 +330,8 @@ def test_a_title_and_a_search_hit_quoting_markup_show_as_typed(fake):
     shows it in the Undo bar, and a search shows the hit, markup and all, as text."""
     question = 'What does <img src="file:///dev/zero"> do?'
     fake.script = [Step(pieces=["It shows an image."])]
-    shown = in_window(f"""
+    shown = in_window(
+        f"""
         send(window, {question!r})
         await wait_for(lambda: reply_done(window), what="the reply")
         conversation = window.controller.conversation_id
@@ -317,6 +347,8 @@ def test_a_title_and_a_search_hit_quoting_markup_show_as_typed(fake):
         await wait_for(lambda: window.sidebar.undo_bar.isVisible(), what="the undo bar")
         grab(window)
         shown["undo"] = window.sidebar.undo_label.text()
-    """, what="the window showing a hostile title")  # fmt: skip
+    """,
+        what="the window showing a hostile title",
+    )
     assert shown["undo"] == f"Deleted “{question}”."
     assert "&lt;img src=&quot;file:///dev/zero&quot;&gt;" in shown["hit"]

@@ -67,8 +67,11 @@ def tell_store_news() -> bool:
     while _store_news:  # the store's check thread may add to it meanwhile
         problem = _store_news.pop(0)
         repaired = repaired or getattr(problem, "kind", "") == "repaired"
-        out(f"\n[{problem.message}]\n{problem.hint}\n" if problem else
-            "\n[The chat is saved again.]\n")  # fmt: skip
+        out(
+            f"\n[{problem.message}]\n{problem.hint}\n"
+            if problem
+            else "\n[The chat is saved again.]\n"
+        )
     return repaired
 
 
@@ -145,8 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # model of chat_config.toml).
     args.model = args.model or loaded.settings.default_model
     if not args.model:
-        parser().error("a model is needed: name one, or set default_model in config.toml "
-                       "(or use --continue, or --list)")  # fmt: skip
+        parser().error(
+            "a model is needed: name one, or set default_model in config.toml "
+            "(or use --continue, or --list)"
+        )
     user, problem = read_user_config(user_config_path())
     if problem:
         out(f"Warning: {problem}")
@@ -252,5 +257,7 @@ def list_conversations(store) -> None:
         when = dt.datetime.fromtimestamp(info.updated).strftime("%Y-%m-%d %H:%M")
         count = len(read_or_repair(store, store.branch_ids, info.id))
         pin = "★ " if info.pinned else ""
-        out(f"{info.id:>5}  {when}  {count:>4} msgs  {pin}{info.title or 'New chat'}"
-            + (f"  [{info.model}]" if info.model else ""))  # fmt: skip
+        out(
+            f"{info.id:>5}  {when}  {count:>4} msgs  {pin}{info.title or 'New chat'}"
+            + (f"  [{info.model}]" if info.model else "")
+        )

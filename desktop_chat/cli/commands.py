@@ -161,7 +161,15 @@ def _quit(arg, state, out, log_dir):
 
 
 _COMMANDS = {
-    "/help": _help, "/file": _file, "/showfile": _showfile, "/model": _model,
-    "/listmodels": _listmodels, "/logging": _logging, "/save": _save,
-    "/codeonly": _codeonly, "/codeoff": _codeoff, "/think": _think, "/quit": _quit,
-}  # fmt: skip
+    "/help": _help,
+    "/file": _file,
+    "/showfile": _showfile,
+    "/model": _model,
+    "/listmodels": _listmodels,
+    "/logging": _logging,
+    "/save": _save,
+    "/codeonly": _codeonly,
+    "/codeoff": _codeoff,
+    "/think": _think,
+    "/quit": _quit,
+}

@@ -28,8 +28,9 @@ def parser() -> argparse.ArgumentParser:
         epilog=USAGE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", nargs="?",
-                   help="Hugging Face id, model folder, provider:model or alias")  # fmt: skip
+    p.add_argument(
+        "model", nargs="?", help="Hugging Face id, model folder, provider:model or alias"
+    )
     p.add_argument("--temperature", type=float, help="sampling temperature (default 0.7)")
     p.add_argument("--max-tokens", type=int, help="longest reply in tokens (default 512)")
     p.add_argument("--top-p", type=float, help="nucleus sampling (default 0.9)")

@@ -26,10 +26,18 @@ from desktop_chat.errors import DesktopChatError
 log = logging.getLogger(__name__)
 
 MODIFIERS = {
-    "ctrl": "ctrl", "control": "ctrl", "alt": "alt", "option": "alt", "opt": "alt",
-    "shift": "shift", "cmd": "cmd", "command": "cmd", "super": "cmd", "meta": "cmd",
+    "ctrl": "ctrl",
+    "control": "ctrl",
+    "alt": "alt",
+    "option": "alt",
+    "opt": "alt",
+    "shift": "shift",
+    "cmd": "cmd",
+    "command": "cmd",
+    "super": "cmd",
+    "meta": "cmd",
     "win": "cmd",
-}  # fmt: skip
+}
 _SYMBOLS = {"⌃": "ctrl", "⌥": "alt", "⇧": "shift", "⌘": "cmd"}
 #: Shown for each modifier on a Mac and elsewhere.
 _MAC_NAMES = {"ctrl": "⌃", "alt": "⌥", "shift": "⇧", "cmd": "⌘"}
@@ -73,8 +81,9 @@ def parse(text: str) -> KeySpec:
     code = None
     if code_text:
         if not code_text.strip().isdigit() or int(code_text) > 255:
-            raise ValueError(f"'@{code_text}' is not a key code; press the shortcut again in "
-                             "Settings.")  # fmt: skip
+            raise ValueError(
+                f"'@{code_text}' is not a key code; press the shortcut again in Settings."
+            )
         code = int(code_text)
     for symbol, name in _SYMBOLS.items():
         raw = raw.replace(symbol, f"{name}+")
@@ -84,21 +93,38 @@ def parse(text: str) -> KeySpec:
     *mods, key = parts
     unknown = [m for m in mods if m not in MODIFIERS]
     if unknown:
-        raise ValueError(f"'{unknown[0]}' is not a modifier key; use Ctrl, Alt/Option, Shift "
-                         "or Cmd.")  # fmt: skip
+        raise ValueError(
+            f"'{unknown[0]}' is not a modifier key; use Ctrl, Alt/Option, Shift or Cmd."
+        )
     if key in MODIFIERS:
         raise ValueError("The shortcut needs a key besides the modifiers, e.g. Space.")
     if not mods:
-        raise ValueError(f"'{key}' alone would fire while typing; add a modifier, e.g. "
-                         f"Ctrl+Alt+{key.capitalize()}.")  # fmt: skip
+        raise ValueError(
+            f"'{key}' alone would fire while typing; add a modifier, e.g. "
+            f"Ctrl+Alt+{key.capitalize()}."
+        )
     if len(key) > 1 and key not in _NAMED_KEYS and not (key[0] == "f" and key[1:].isdigit()):
-        raise ValueError(f"'{key}' is not a key name; use a letter, a digit, Space, Return, "
-                         "Tab, an arrow or F1–F12.")  # fmt: skip
+        raise ValueError(
+            f"'{key}' is not a key name; use a letter, a digit, Space, Return, "
+            "Tab, an arrow or F1–F12."
+        )
     return KeySpec(frozenset(MODIFIERS[m] for m in mods), key, code)
 
 
-_NAMED_KEYS = {"space", "return", "enter", "tab", "escape", "backspace", "up", "down", "left",
-               "right", "home", "end"}  # fmt: skip
+_NAMED_KEYS = {
+    "space",
+    "return",
+    "enter",
+    "tab",
+    "escape",
+    "backspace",
+    "up",
+    "down",
+    "left",
+    "right",
+    "home",
+    "end",
+}
 
 
 class Hotkey:
@@ -139,10 +165,11 @@ class X11Hotkey(Hotkey):
         self._keycode = self._display.keysym_to_keycode(keysym)
         if not keysym or not self._keycode:
             self._display.close()
-            raise HotkeyUnavailable(f"{spec.label()} has no key on this keyboard layout.",
-                                    "Choose another shortcut in Settings.")  # fmt: skip
-        masks = {"ctrl": X.ControlMask, "alt": X.Mod1Mask, "shift": X.ShiftMask,
-                 "cmd": X.Mod4Mask}  # fmt: skip
+            raise HotkeyUnavailable(
+                f"{spec.label()} has no key on this keyboard layout.",
+                "Choose another shortcut in Settings.",
+            )
+        masks = {"ctrl": X.ControlMask, "alt": X.Mod1Mask, "shift": X.ShiftMask, "cmd": X.Mod4Mask}
         self._mods = 0
         for m in spec.modifiers:
             self._mods |= masks[m]
@@ -150,8 +177,14 @@ class X11Hotkey(Hotkey):
         self._root = root
         self._variants = (0, X.LockMask, X.Mod2Mask, X.LockMask | X.Mod2Mask)
         for extra in self._variants:
-            root.grab_key(self._keycode, self._mods | extra, True, X.GrabModeAsync,
-                          X.GrabModeAsync, onerror=caught)  # fmt: skip
+            root.grab_key(
+                self._keycode,
+                self._mods | extra,
+                True,
+                X.GrabModeAsync,
+                X.GrabModeAsync,
+                onerror=caught,
+            )
         self._display.sync()
         if caught.get_error():
             self.close()
@@ -186,15 +219,22 @@ class X11Hotkey(Hotkey):
 
 def x11_keysym_name(key: str) -> str:
     """X11's name for a key: keysym names are case-sensitive ("F5", "Up", "space", "a")."""
-    names = {"return": "Return", "enter": "Return", "escape": "Escape", "tab": "Tab",
-             "backspace": "BackSpace", "space": "space"}  # fmt: skip
+    names = {
+        "return": "Return",
+        "enter": "Return",
+        "escape": "Escape",
+        "tab": "Tab",
+        "backspace": "BackSpace",
+        "space": "space",
+    }
     if key in names or len(key) == 1:
         return names.get(key, key)
     return key.upper() if key[0] == "f" and key[1:].isdigit() else key.capitalize()
 
 
-def register(spec: KeySpec, on_press: Callable[[], None], platform: str = sys.platform,
-             environ=os.environ) -> Hotkey:  # fmt: skip
+def register(
+    spec: KeySpec, on_press: Callable[[], None], platform: str = sys.platform, environ=os.environ
+) -> Hotkey:
     """The platform's backend with ``spec`` registered; ``HotkeyUnavailable`` if the key is
     taken; a ``NullHotkey`` where global hotkeys cannot work."""
     if platform == "darwin":
@@ -203,8 +243,10 @@ def register(spec: KeySpec, on_press: Callable[[], None], platform: str = sys.pl
         return MacHotkey(spec, on_press)
     if platform.startswith("linux"):
         if environ.get("WAYLAND_DISPLAY") and not environ.get("DISPLAY"):
-            return NullHotkey("Global shortcuts are not available under Wayland; use the "
-                              "menu-bar icon, or start the app under X11.")  # fmt: skip
+            return NullHotkey(
+                "Global shortcuts are not available under Wayland; use the "
+                "menu-bar icon, or start the app under X11."
+            )
         if not environ.get("DISPLAY"):
             return NullHotkey("No X11 display, so no global shortcut.")
         return X11Hotkey(spec, on_press)

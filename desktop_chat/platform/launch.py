@@ -13,8 +13,9 @@ import os
 import sys
 
 
-def launched_from_finder(platform: str | None = None, frozen: bool | None = None,
-                         interactive: bool | None = None) -> bool:  # fmt: skip
+def launched_from_finder(
+    platform: str | None = None, frozen: bool | None = None, interactive: bool | None = None
+) -> bool:
     """True for a Mac app that has no shell variables; the arguments are for tests."""
     if (platform or sys.platform) != "darwin":
         return False

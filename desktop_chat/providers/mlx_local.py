@@ -25,8 +25,9 @@ _DONE = object()
 class MlxLocalProvider:
     name = "mlx"
 
-    def __init__(self, engine: MlxEngine, model_dir: str | Path,
-                 context_tokens: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, engine: MlxEngine, model_dir: str | Path, context_tokens: int | None = None
+    ) -> None:
         self.engine = engine
         self.model_dir = Path(model_dir)
         #: ``[app] local_context_tokens``: the context the model is loaded (and memory-checked)

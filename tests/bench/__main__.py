@@ -36,9 +36,13 @@ async def raw_sdk(client, model: str) -> tuple[float, float]:
     first = last = None
     tokens = 0
     stream = await client.chat.completions.create(
-        model=model, messages=PROMPT, stream=True, temperature=0.0, max_tokens=MAX_TOKENS,
+        model=model,
+        messages=PROMPT,
+        stream=True,
+        temperature=0.0,
+        max_tokens=MAX_TOKENS,
         stream_options={"include_usage": True},
-    )  # fmt: skip
+    )
     async for chunk in stream:
         if chunk.usage:
             tokens = chunk.usage.completion_tokens
@@ -71,8 +75,9 @@ def import_seconds(code: str, runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--only", choices=["provider", "engine", "ui", "store", "hotkey"],
-                        help="one group of rows")  # fmt: skip
+    parser.add_argument(
+        "--only", choices=["provider", "engine", "ui", "store", "hotkey"], help="one group of rows"
+    )
     args = parser.parse_args()
     rows = []
     if args.only in (None, "hotkey"):

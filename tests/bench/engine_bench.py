@@ -30,10 +30,18 @@ def build_random_model(folder: Path) -> Path:
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(tiny / name, folder / name)
     vocab = json.loads((tiny / "config.json").read_text())["vocab_size"]
-    config = {"model_type": "llama", "hidden_size": 512, "num_hidden_layers": 4,
-              "intermediate_size": 1376, "num_attention_heads": 8, "num_key_value_heads": 8,
-              "rms_norm_eps": 1e-5, "vocab_size": vocab, "max_position_embeddings": 8192,
-              "tie_word_embeddings": True}  # fmt: skip
+    config = {
+        "model_type": "llama",
+        "hidden_size": 512,
+        "num_hidden_layers": 4,
+        "intermediate_size": 1376,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 8,
+        "rms_norm_eps": 1e-5,
+        "vocab_size": vocab,
+        "max_position_embeddings": 8192,
+        "tie_word_embeddings": True,
+    }
     mx.random.seed(1)
     model = llama.Model(llama.ModelArgs(**config))
     mx.save_safetensors(str(folder / "model.safetensors"), dict(tree_flatten(model.parameters())))
@@ -163,11 +171,32 @@ def rows(runs: int = 5) -> list[tuple[str, float, float, str, str]]:
                 tokenizer.apply_chat_template(turn10, add_generation_prompt=True, tokenize=False)
             )
         )
-        out.append((f"TTFT turn 10 ({prompt_len} tok), ms", ttft10 * 1000, turn1 * 1000,
-                    f"{ttft10 / turn1:.2f}×", f"≤ 1.3× turn 1 ({cached} tokens from cache)"))  # fmt: skip
-        out.append(("  turn 10, bare model forward, ms", ttft10 * 1000, bare10 * 1000,
-                    f"{ttft10 / bare10:.2f}×", "the same new tokens on the same cache"))  # fmt: skip
-        out.append(("  same, without the cache, ms", ttft_cold * 1000, turn1 * 1000,
-                    f"{ttft_cold / turn1:.2f}×", "(for comparison)"))  # fmt: skip
+        out.append(
+            (
+                f"TTFT turn 10 ({prompt_len} tok), ms",
+                ttft10 * 1000,
+                turn1 * 1000,
+                f"{ttft10 / turn1:.2f}×",
+                f"≤ 1.3× turn 1 ({cached} tokens from cache)",
+            )
+        )
+        out.append(
+            (
+                "  turn 10, bare model forward, ms",
+                ttft10 * 1000,
+                bare10 * 1000,
+                f"{ttft10 / bare10:.2f}×",
+                "the same new tokens on the same cache",
+            )
+        )
+        out.append(
+            (
+                "  same, without the cache, ms",
+                ttft_cold * 1000,
+                turn1 * 1000,
+                f"{ttft_cold / turn1:.2f}×",
+                "(for comparison)",
+            )
+        )
         engine.shutdown()
     return out

@@ -47,11 +47,20 @@ def rows(runs: int = 15) -> list[tuple]:
     from tests.support.xvfb import xvfb
 
     with xvfb() as display, tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb",
-               "DESKTOP_CHAT_HOME": home}  # fmt: skip
+        env = {
+            **os.environ,
+            "DISPLAY": display,
+            "QT_QPA_PLATFORM": "xcb",
+            "DESKTOP_CHAT_HOME": home,
+        }
         env.pop("WAYLAND_DISPLAY", None)
-        child = subprocess.Popen([sys.executable, "-c", CHILD], env=env, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             assert child.stdout.readline().strip() == "ready"
             shown, xdotool = [], []

@@ -90,16 +90,30 @@ def rows(runs: int = 15) -> list[tuple]:
             opens_short.append(_open_seconds(app, view, chat, short_b))
             opens_short.append(_open_seconds(app, view, chat, short_a))
         ol, os_ = statistics.median(opens_long) * 1000, statistics.median(opens_short) * 1000
-        out.append(("open 10,000 messages, first time, ms", first_long * 1000, os_,
-                    f"{first_long * 1000 / os_:.2f}×", "≤ 150 ms"))  # fmt: skip
-        out.append(("switch two 10,000-message chats, ms", ol, os_, f"{ol / os_:.2f}×",
-                    "≤ 50 ms"))  # fmt: skip
+        out.append(
+            (
+                "open 10,000 messages, first time, ms",
+                first_long * 1000,
+                os_,
+                f"{first_long * 1000 / os_:.2f}×",
+                "≤ 150 ms",
+            )
+        )
+        out.append(("switch two 10,000-message chats, ms", ol, os_, f"{ol / os_:.2f}×", "≤ 50 ms"))
         view.close()
         # Search: 100,000 messages in all.
         fill(store, 8, 10_000, seed=3)
         total = store.db.execute("SELECT count(*) FROM messages").fetchone()[0]
-        queries = ["reverse", "capital paris", "robot cat", "slicing", "memory window",
-                   "morning page", "filters lines", "python list"]  # fmt: skip
+        queries = [
+            "reverse",
+            "capital paris",
+            "robot cat",
+            "slicing",
+            "memory window",
+            "morning page",
+            "filters lines",
+            "python list",
+        ]
         fts, like = [], []
         for _ in range(3):
             for q in queries:
@@ -113,8 +127,9 @@ def rows(runs: int = 15) -> list[tuple]:
                 ).fetchall()
                 like.append(time.perf_counter() - start)
         f, lk = statistics.median(fts) * 1000, statistics.median(like) * 1000
-        out.append((f"search {total:,} messages, ms", f, lk, f"{lk / f:.1f}× faster",
-                    "≤ 30 ms median"))  # fmt: skip
+        out.append(
+            (f"search {total:,} messages, ms", f, lk, f"{lk / f:.1f}× faster", "≤ 30 ms median")
+        )
         store.close()
         out += _opening(Path(tmp) / "bench.sqlite3", total, runs)
     return out

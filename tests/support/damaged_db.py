@@ -15,8 +15,22 @@ def write_chats(path: Path, conversations: int = 12, messages: int = 120) -> dic
     from desktop_chat.store import Store
 
     rng = random.Random(11)
-    words = ("the", "capital", "of", "france", "is", "paris", "and", "italy", "has", "rome",
-             "a", "story", "about", "robot")  # fmt: skip
+    words = (
+        "the",
+        "capital",
+        "of",
+        "france",
+        "is",
+        "paris",
+        "and",
+        "italy",
+        "has",
+        "rome",
+        "a",
+        "story",
+        "about",
+        "robot",
+    )
     store = Store.open(path, check=False)
     counts = {}
     for c in range(conversations):
@@ -25,8 +39,9 @@ def write_chats(path: Path, conversations: int = 12, messages: int = 120) -> dic
         with store.transaction():
             for i in range(messages):
                 text = " ".join(rng.choices(words, k=60)) + f" (message {i} of chat {c})"
-                parent = store.add_message(conv, "user" if i % 2 == 0 else "assistant", text,
-                                           parent_id=parent)  # fmt: skip
+                parent = store.add_message(
+                    conv, "user" if i % 2 == 0 else "assistant", text, parent_id=parent
+                )
         counts[conv] = messages
     store.save_draft(str(min(counts)), "a draft kept through the damage")
     store.close()  # the journal checkpointed into the file: every page is in it
@@ -39,9 +54,13 @@ def leaf_pages(path: Path, table: str) -> tuple[int, list[int]]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         size = db.execute("PRAGMA page_size").fetchone()[0]
-        return size, [r[0] for r in db.execute(
-            "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno",
-            (table,))]  # fmt: skip
+        return size, [
+            r[0]
+            for r in db.execute(
+                "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno",
+                (table,),
+            )
+        ]
     finally:
         db.close()
 
@@ -68,8 +87,9 @@ def unreadable_conversations(path: Path) -> list[int]:
     try:
         for (conv,) in db.execute("SELECT id FROM conversations").fetchall():
             try:
-                db.execute("SELECT content, meta FROM messages WHERE conversation_id = ?",
-                           (conv,)).fetchall()  # fmt: skip
+                db.execute(
+                    "SELECT content, meta FROM messages WHERE conversation_id = ?", (conv,)
+                ).fetchall()
             except sqlite3.DatabaseError:
                 failed.append(conv)
     finally:
@@ -83,9 +103,13 @@ def readable_messages(path: Path) -> set[int]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     readable = set()
     try:
-        ids = [r[0] for r in db.execute(
-            "SELECT id FROM messages INDEXED BY messages_by_conversation"
-            " WHERE conversation_id > 0")]  # fmt: skip
+        ids = [
+            r[0]
+            for r in db.execute(
+                "SELECT id FROM messages INDEXED BY messages_by_conversation"
+                " WHERE conversation_id > 0"
+            )
+        ]
         for message_id in ids:
             try:
                 db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()

@@ -53,8 +53,11 @@ def tiny_disk(where: Path, size_kb: int = 512) -> Iterator[Disk]:
         missing("mounting a tmpfs needs root")
     require_programs("mount", "umount")
     where.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=755", "tmpfs",
-                           str(where)], capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=755", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         missing(f"cannot mount a tmpfs at {where}: {done.stderr.strip()}")
     try:

@@ -94,8 +94,12 @@ class FakeHub:
                 self._error("RepoNotFound", 404, "Not found")
 
             def _entry(self, p: Path) -> dict:
-                return {"type": "file", "path": p.name, "size": p.stat().st_size,
-                        "oid": hashlib.sha1(p.read_bytes()).hexdigest()}  # fmt: skip
+                return {
+                    "type": "file",
+                    "path": p.name,
+                    "size": p.stat().st_size,
+                    "oid": hashlib.sha1(p.read_bytes()).hexdigest(),
+                }
 
             def _info(self, repo_id: str) -> None:
                 repo = hub.repos.get(repo_id)
@@ -103,12 +107,20 @@ class FakeHub:
                     return self._error("RepoNotFound", 404, "Repository not found")
                 if repo.gated and not self.headers.get("authorization"):
                     return self._error("GatedRepo", 401, "Access to this model is restricted")
-                self._json({
-                    "id": repo_id, "modelId": repo_id, "sha": repo.sha,
-                    "library_name": repo.library_name, "tags": repo.tags,
-                    "siblings": [{"rfilename": p.name, "size": p.stat().st_size} for p in repo.files()],
-                    "gated": repo.gated, "private": False,
-                })  # fmt: skip
+                self._json(
+                    {
+                        "id": repo_id,
+                        "modelId": repo_id,
+                        "sha": repo.sha,
+                        "library_name": repo.library_name,
+                        "tags": repo.tags,
+                        "siblings": [
+                            {"rfilename": p.name, "size": p.stat().st_size} for p in repo.files()
+                        ],
+                        "gated": repo.gated,
+                        "private": False,
+                    }
+                )
 
             def _file(self, repo_id: str, name: str, head: bool) -> None:
                 repo = hub.repos.get(repo_id)

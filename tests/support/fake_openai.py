@@ -45,10 +45,10 @@ def chunk(
         "object": "chat.completion.chunk",
         "created": 0,
         "model": "fake",
-        "choices": [] if usage and text is None and finish is None else [
-            {"index": 0, "delta": delta, "finish_reason": finish}
-        ],
-    }  # fmt: skip
+        "choices": []
+        if usage and text is None and finish is None
+        else [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
     if usage:
         data["usage"] = usage
     return f"data: {json.dumps(data)}\n\n".encode()
@@ -78,16 +78,23 @@ class FakeOpenAI:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                fake.requests.append({"path": self.path, "method": "POST", "body": body,
-                                      "headers": dict(self.headers)})  # fmt: skip
+                fake.requests.append(
+                    {
+                        "path": self.path,
+                        "method": "POST",
+                        "body": body,
+                        "headers": dict(self.headers),
+                    }
+                )
                 self._answer(fake.script.pop(0) if fake.script else Step(pieces=["ok"]))
 
             def _answer(self, step: Step) -> None:
                 if step.status != 200 or step.body is not None:
                     payload = json.dumps(
-                        step.body if step.body is not None
+                        step.body
+                        if step.body is not None
                         else {"error": {"message": step.error, "type": "test", "code": step.status}}
-                    ).encode()  # fmt: skip
+                    ).encode()
                     self.send_response(step.status)
                     for k, v in step.headers.items():
                         self.send_header(k, v)
@@ -168,6 +175,9 @@ def as_provider(home, models: tuple[str, ...] = ("m",)):
 
     with FakeOpenAI() as server:
         listed = ", ".join(f'"{m}"' for m in models)
-        write_config(home, f'default_model = "fake:m"\n[providers.fake]\n'
-                           f'base_url = "{server.base_url}"\nmodels = [{listed}]\n')  # fmt: skip
+        write_config(
+            home,
+            f'default_model = "fake:m"\n[providers.fake]\n'
+            f'base_url = "{server.base_url}"\nmodels = [{listed}]\n',
+        )
         yield server

@@ -33,18 +33,28 @@ def limited_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": path, **extra}
 
 
-def run_python(code: str, *, timeout_s: float = 60, what: str = "it", cwd: Path | None = None,
-               **env: str) -> str:  # fmt: skip
+def run_python(
+    code: str, *, timeout_s: float = 60, what: str = "it", cwd: Path | None = None, **env: str
+) -> str:
     """Run ``code`` (dedented) in a fresh interpreter, in ``cwd`` (this checkout unless
     given); its stdout. Fails the test, saying which, when the child hangs past ``timeout_s``,
     crashes, or exits non-zero."""
     try:
-        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd or ROOT,
-                              env=limited_env(**env), capture_output=True, text=True,
-                              timeout=timeout_s, preexec_fn=_limit_memory)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            cwd=cwd or ROOT,
+            env=limited_env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            preexec_fn=_limit_memory,
+        )
     except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) \
-            else (exc.stdout or "")  # fmt: skip
+        out = (
+            (exc.stdout or b"").decode(errors="replace")
+            if isinstance(exc.stdout, bytes)
+            else (exc.stdout or "")
+        )
         pytest.fail(f"{what} hung: no answer within {timeout_s:.0f} s\n{out[-2000:]}")
     if proc.returncode != 0:
         how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"

@@ -46,10 +46,24 @@ def mlx_server(model_dir: Path, port: int | None = None, repo_id: str = "") -> I
         env = {**os.environ, "HF_HOME": hf_home, "HF_HUB_OFFLINE": "1"}
         log = open(Path(hf_home) / "server.log", "w+b")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mlx_lm", "server", "--model", str(model_dir),
-             "--host", "127.0.0.1", "--port", str(port), "--max-tokens", "256"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "mlx_lm",
+                "server",
+                "--model",
+                str(model_dir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--max-tokens",
+                "256",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         base = f"http://127.0.0.1:{port}/v1"
         try:
             deadline = time.monotonic() + 90
@@ -104,17 +118,24 @@ def secret_service() -> Iterator[SecretService]:
         base_env = {**os.environ, "HOME": home, "XDG_RUNTIME_DIR": str(runtime)}
         bus = subprocess.run(
             ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
-            env=base_env, capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            env=base_env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         address, pid = bus.stdout.split()[:2]
         env = {**base_env, "DBUS_SESSION_BUS_ADDRESS": address}
         try:
             # A non-empty password is what unlocks (and creates) the login collection.
             subprocess.run(
                 ["gnome-keyring-daemon", "--unlock", "--components=secrets", "--daemonize"],
-                input="test-password", env=env, capture_output=True, text=True, check=True,
+                input="test-password",
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
                 timeout=30,
-            )  # fmt: skip
+            )
             yield SecretService({"DBUS_SESSION_BUS_ADDRESS": address}, Path(home))
         finally:
             _stop_keyring_daemons(home)

@@ -37,12 +37,15 @@ SPECIAL = [*tiny_model.SPECIAL, "<think>", "</think>"]
 
 #: (question, thought, answer)
 TRIPLES: list[tuple[str, str, str]] = [
-    ("What is the capital of France?", "The user asks about France. Its capital is Paris.",
-     "The capital of France is Paris."),
+    (
+        "What is the capital of France?",
+        "The user asks about France. Its capital is Paris.",
+        "The capital of France is Paris.",
+    ),
     ("Say hello.", "A greeting. I will greet back.", "Hello! How can I help you today?"),
     ("What is two plus two?", "Two plus two makes four.", "Two plus two is four."),
     ("Who are you?", "They ask who I am. I am a small model.", "I am a tiny thinking model."),
-]  # fmt: skip
+]
 
 
 def thought_of(thought: str, answer: str) -> str:

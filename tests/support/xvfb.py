@@ -17,8 +17,10 @@ def xvfb(size: str = "1280x800x24") -> Iterator[str]:
     # -displayfd: Xvfb picks a free display number and writes it when ready.
     proc = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write), "-screen", "0", size, "-nolisten", "tcp"],
-        pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write)
     try:
         number = b""
@@ -50,8 +52,14 @@ class RunningApp:
     shown_s: float
 
     def xdo(self, *args: str, check: bool = True, timeout: float = 30) -> str:
-        done = subprocess.run(["xdotool", *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout, check=check)  # fmt: skip
+        done = subprocess.run(
+            ["xdotool", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+        )
         return done.stdout.strip()
 
     def visible(self, name: str) -> list[str]:
@@ -76,16 +84,24 @@ def desktop_chat_on_x() -> Iterator[RunningApp]:
         env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
         env.pop("WAYLAND_DISPLAY", None)
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "desktop_chat"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "desktop_chat"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         try:
             found = subprocess.run(
                 ["xdotool", "search", "--sync", "--onlyvisible", "--name", "^Desktop Chat$"],
-                env=env, capture_output=True, text=True, timeout=30,
-            )  # fmt: skip
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             assert found.returncode == 0 and found.stdout.strip(), "no window named Desktop Chat"
-            yield RunningApp(env, proc, found.stdout.split()[0], display,
-                             time.perf_counter() - start)  # fmt: skip
+            yield RunningApp(
+                env, proc, found.stdout.split()[0], display, time.perf_counter() - start
+            )
         finally:
             if proc.poll() is None:
                 proc.kill()
