@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pexpect
 import pytest
 
+from tests.support.llmchat import PROMPT, spawn
 from tests.support.settings import write_config
 
 pytestmark = pytest.mark.slow
-PROMPT = "prompt -> "
-
-
-def spawn(args, home, **env):
-    full_env = {
-        **os.environ,
-        "DESKTOP_CHAT_HOME": str(home),
-        "LLMCHAT_CONFIG": str(home / "none"),
-        "PYTHONUNBUFFERED": "1",
-        "TERM": "dumb",
-        **env,
-    }
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "desktop_chat.cli", *args],
-        env=full_env,
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(40, 200),
-    )
-    return child
 
 
 def finish(child):

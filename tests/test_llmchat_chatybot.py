@@ -4,13 +4,11 @@ explained and, when the user agrees, moved into the real Secret Service and out 
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pexpect
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Step
+from tests.support.llmchat import spawn as spawn_llmchat
 from tests.support.settings import write_config
 
 pytestmark = pytest.mark.slow
@@ -18,23 +16,7 @@ PROMPT = "prompt -> "
 
 
 def spawn(args, home, cwd, **env):
-    full_env = {
-        **os.environ,
-        "DESKTOP_CHAT_HOME": str(home),
-        "LLMCHAT_CONFIG": str(home / "none"),
-        "PYTHONUNBUFFERED": "1",
-        "TERM": "dumb",
-        **env,
-    }
-    return pexpect.spawn(
-        sys.executable,
-        ["-m", "desktop_chat.cli", *args],
-        env=full_env,
-        cwd=str(cwd),
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(40, 200),
-    )
+    return spawn_llmchat(args, home, cwd=cwd, **env)
 
 
 def finish(child):

@@ -22,24 +22,14 @@ from desktop_chat.params import GenerationParams
 from desktop_chat.providers.openai_compat import OpenAICompatProvider
 from tests.support.fake_openai import FakeOpenAI, Step
 from tests.support.servers import free_port
-
-MESSAGES = [{"role": "user", "content": "hi"}]
+from tests.support.streams import MESSAGES
+from tests.support.streams import stream_events as run
 
 
 @pytest.fixture
 def fake():
     with FakeOpenAI() as server:
         yield server
-
-
-def run(provider, params=GenerationParams()):
-    async def go():
-        try:
-            return [e async for e in provider.stream(MESSAGES, "m", params)]
-        finally:
-            await provider.aclose()
-
-    return asyncio.run(go())
 
 
 def provider_for(fake, **kw):

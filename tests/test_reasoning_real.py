@@ -17,9 +17,9 @@ from desktop_chat.models import local_choice, remote_choice
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.mlx_local import MlxLocalProvider
 from desktop_chat.providers.openai_compat import OpenAICompatProvider
-from desktop_chat.reasoning import ReplyParts
 from desktop_chat.session import ChatSession
 from tests.support import servers, tiny_thinking_model
+from tests.support.streams import joined, stream_events
 
 pytestmark = pytest.mark.slow
 GREEDY = GenerationParams(temperature=0.0, max_tokens=80)
@@ -37,21 +37,7 @@ def engine():
 
 
 def ask(provider, model: str, text: str = QUESTION, params=GREEDY) -> list[Event]:
-    async def go():
-        try:
-            messages = [{"role": "user", "content": text}]
-            return [e async for e in provider.stream(messages, model, params)]
-        finally:
-            await provider.aclose()
-
-    return asyncio.run(go())
-
-
-def joined(events) -> tuple[str, str]:
-    parts = ReplyParts()
-    for event in events:
-        parts.add(event)
-    return parts.reasoning, parts.text
+    return stream_events(provider, params, [{"role": "user", "content": text}], model)
 
 
 def assert_thought_then_answer(events, thought=THOUGHT, answer=ANSWER) -> Finished:

@@ -5,41 +5,21 @@ thought, usage that counts the thinking; and the thinking switches a request car
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from desktop_chat.errors import StreamInterrupted
 from desktop_chat.events import ReasoningDelta, TextDelta
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers.openai_compat import OpenAICompatProvider
-from desktop_chat.reasoning import ReplyParts
 from tests.support.fake_openai import FakeOpenAI, Step
-
-MESSAGES = [{"role": "user", "content": "hi"}]
+from tests.support.streams import MESSAGES, joined
+from tests.support.streams import stream_events as run
 
 
 @pytest.fixture
 def fake():
     with FakeOpenAI() as server:
         yield server
-
-
-def run(provider, params=GenerationParams()):
-    async def go():
-        try:
-            return [e async for e in provider.stream(MESSAGES, "m", params)]
-        finally:
-            await provider.aclose()
-
-    return asyncio.run(go())
-
-
-def joined(events) -> tuple[str, str]:
-    parts = ReplyParts()
-    for event in events:
-        parts.add(event)
-    return parts.reasoning, parts.text
 
 
 def test_reasoning_content_deltas_are_thinking_then_the_answer(fake):

@@ -5,10 +5,7 @@ new name said; the chat goes on."""
 
 from __future__ import annotations
 
-import io
-import os
 import sqlite3
-import sys
 import warnings
 
 import pexpect
@@ -18,6 +15,7 @@ from desktop_chat import ChatManager
 from desktop_chat.store import Store
 from desktop_chat.store_files import StoreWarning
 from tests.support.damaged_db import garble, unreadable_conversations, write_chats
+from tests.support.llmchat import spawn
 
 pytestmark = pytest.mark.slow
 PROMPT = "prompt -> "
@@ -44,23 +42,7 @@ def _damaged_home(home, **columns) -> tuple[int, dict[int, int]]:
 
 
 def _spawn(args, home):
-    env = {
-        **os.environ,
-        "DESKTOP_CHAT_HOME": str(home),
-        "LLMCHAT_CONFIG": str(home / "none"),
-        "PYTHONUNBUFFERED": "1",
-        "TERM": "dumb",
-    }
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "desktop_chat.cli", *args],
-        env=env,
-        encoding="utf-8",
-        timeout=90,
-        dimensions=(40, 200),
-    )
-    child.logfile_read = io.StringIO()
-    return child
+    return spawn(args, home, timeout=90)
 
 
 def _aside(home):

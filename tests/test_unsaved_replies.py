@@ -4,9 +4,6 @@ and what was refused is saved with the next message once there is room."""
 
 from __future__ import annotations
 
-import io
-import os
-import sys
 import warnings
 
 import pexpect
@@ -16,37 +13,16 @@ from desktop_chat import ChatManager
 from desktop_chat.store import Store
 from desktop_chat.store_files import StoreWarning
 from tests.support.disks import tiny_disk
+from tests.support.llmchat import PROMPT, spawn
 
 pytestmark = pytest.mark.slow
-PROMPT = "prompt -> "
 
 
 def test_llmchat_tells_a_full_disk_and_keeps_the_chat(tiny_model_dir, _isolated_home):
     with tiny_disk(_isolated_home / "data") as disk:
-        env = {
-            **os.environ,
-            "DESKTOP_CHAT_HOME": str(_isolated_home),
-            "LLMCHAT_CONFIG": str(_isolated_home / "none"),
-            "PYTHONUNBUFFERED": "1",
-            "TERM": "dumb",
-        }
-        child = pexpect.spawn(
-            sys.executable,
-            [
-                "-m",
-                "desktop_chat.cli",
-                str(tiny_model_dir),
-                "--temperature",
-                "0",
-                "--max-tokens",
-                "48",
-            ],
-            env=env,
-            encoding="utf-8",
-            timeout=90,
-            dimensions=(40, 200),
-        )
-        child.logfile_read = seen = io.StringIO()
+        args = [tiny_model_dir, "--temperature", "0", "--max-tokens", "48"]
+        child = spawn(args, _isolated_home, timeout=90)
+        seen = child.logfile_read
         child.expect_exact(PROMPT)
         disk.fill()
         child.sendline("What is the capital of France?")
