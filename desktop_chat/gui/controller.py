@@ -35,6 +35,7 @@ class ChatController(QObject):
     user_added = Signal(int, object)  # index, Message
     reply_started = Signal(int)  # the index the reply takes
     delta = Signal(str)
+    thinking = Signal(str, bool)  # a piece of thought; True: the answer so far was thought
     reply_ended = Signal(dict)  # the reply's meta: stats, or interrupted / error
     failed = Signal(str, str, bool)  # message, hint, whether Retry can help
     retrying = Signal(str)  # "retrying (2 of 3) in 1 s: why", or "" once the reply comes
@@ -204,7 +205,9 @@ class ChatController(QObject):
                 if provider is None:  # the load failed, and the window has been told why
                     turn.fail("the model could not be loaded")
                 else:  # saved at least once a second as it streams
-                    note = await relay(turn, provider, self.delta.emit, self.retrying.emit)
+                    note = await relay(
+                        turn, provider, self.delta.emit, self.retrying.emit, self.thinking.emit
+                    )
         finally:
             self._ended(turn, outcome, note)
 

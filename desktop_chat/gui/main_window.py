@@ -182,6 +182,7 @@ class MainWindow(QMainWindow):
         c.user_added.connect(self._user_added)
         c.reply_started.connect(self._reply_started)
         c.delta.connect(self._delta)
+        c.thinking.connect(self._thinking)
         c.reply_ended.connect(self._reply_ended)
         c.failed.connect(self._failed)
         c.retrying.connect(self._retrying)
@@ -237,6 +238,11 @@ class MainWindow(QMainWindow):
     def _delta(self, text: str) -> None:
         if self.reply is not None:
             self.reply.feed(text)
+
+    @Slot(str, bool)
+    def _thinking(self, text: str, was_answer: bool) -> None:
+        if self.reply is not None:
+            self.reply.think(text, was_answer)
 
     @Slot(dict)
     def _reply_ended(self, meta: dict) -> None:

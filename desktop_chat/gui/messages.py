@@ -8,6 +8,7 @@ grows with its length (5 ms per token at 1 KB, 13 ms at 5 KB).
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.gui.code_block import CodeBlock, split_fence
 from desktop_chat.gui.doc_view import DocView
+from desktop_chat.gui.thought_view import ThoughtView
 from desktop_chat.markdown_blocks import MarkdownStream
 
 if TYPE_CHECKING:
@@ -54,17 +56,24 @@ def _quiet_button(text: str, tip: str, parent: QWidget) -> QToolButton:
 
 def stats_line(meta: dict) -> str:
     """ "model · 0.21 s first token · 48 tok/s · 212 tokens", or why the reply stopped or
-    failed."""
+    failed. A reply that thought: "… · 0.21 s first token · 3.10 s first answer token · … ·
+    180 thinking + 32 answer tokens"."""
     parts = [str(meta["model"])] if meta.get("model") else []
     if meta.get("ttft_s") is not None:
         parts.append(f"{meta['ttft_s']:.2f} s first token")
+    if meta.get("answer_ttft_s") is not None:
+        parts.append(f"{meta['answer_ttft_s']:.2f} s first answer token")
     if meta.get("tokens_per_s"):
         parts.append(f"{meta['tokens_per_s']:.0f} tok/s")
     usage = meta.get("usage") or {}
     if usage.get("completion_tokens"):
         approx = "≈" if usage.get("estimated") else ""
         n = usage["completion_tokens"]
-        parts.append(f"{approx}{n} token{'' if n == 1 else 's'}")
+        thought = usage.get("reasoning_tokens")
+        if thought and n >= thought:  # completion_tokens counts the thinking too (as OpenAI)
+            parts.append(f"{approx}{thought} thinking + {approx}{n - thought} answer tokens")
+        else:
+            parts.append(f"{approx}{n} token{'' if n == 1 else 's'}")
     if meta.get("dropped_messages"):
         parts.append(f"{meta['dropped_messages']} oldest messages left out to fit")
     if meta.get("failed"):  # before any text: not something the user stopped
@@ -239,6 +248,8 @@ class AssistantMessage(QWidget):
         self._prose: DocView | None = None  # the document finished prose blocks join
         self.segments: list[QWidget] = []
         self.code_blocks: list[CodeBlock] = []
+        self.thought: ThoughtView | None = None  # made when the reply thinks
+        self._first_piece: float | None = None  # when the reply's first piece came
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(8)
@@ -292,9 +303,38 @@ class AssistantMessage(QWidget):
     # --- streaming -----------------------------------------------------------------------
 
     def feed(self, delta: str) -> None:
+        if self._first_piece is None:
+            self._first_piece = time.monotonic()
+        if self.thought is not None and delta.strip():
+            self.thought.end()  # the answer began: the thought closes, saying how long it took
         self._pending += self.stream.feed(delta)
         if not self._timer.isActive():
             self._timer.start()
+
+    def think(self, text: str, was_answer: bool = False) -> None:
+        """A piece of the model's thinking, shown apart from the answer; ``was_answer``: the
+        text streamed so far as the answer was this thought (``text`` holds it), so the
+        answer starts again."""
+        if was_answer:
+            self._restart_answer()
+        elif self._first_piece is None:
+            self._first_piece = time.monotonic()
+        if self.thought is None:
+            self.thought = ThoughtView(self)
+            self.thought.setVisible(not self.code_only)
+            self._layout.insertWidget(0, self.thought)
+        self.thought.feed(text, started=self._first_piece)
+
+    def _restart_answer(self) -> None:
+        """Forget the answer shown so far: its widgets go, its stream begins again."""
+        self._timer.stop()
+        self.stream, self._pending, self._prose = MarkdownStream(), [], None
+        for widget in self.segments:
+            self._layout.removeWidget(widget)
+            widget.deleteLater()
+        self.segments, self.code_blocks = [], []
+        self._hide_tail()
+        self._tail_is_code = False
 
     @Slot()
     def flush(self) -> None:
@@ -309,6 +349,8 @@ class AssistantMessage(QWidget):
         self._timer.stop()
         self._pending += self.stream.finish()
         self.flush()
+        if self.thought is not None:
+            self.thought.end()  # stopped while thinking: it closes all the same
         self.stats.setText(stats_line(meta))
         self.copy_button.setVisible(bool(self.text))
         self.save_button.setVisible(bool(self.text))
@@ -319,7 +361,14 @@ class AssistantMessage(QWidget):
         self.regenerate_button.setVisible(last)
 
     def show_text(self, text: str, meta: dict, last: bool) -> None:
-        """A whole reply at once (a conversation shown again)."""
+        """A whole reply at once (a conversation shown again), its thought closed."""
+        if reasoning := meta.get("reasoning"):
+            self.thought = ThoughtView(self)
+            self.thought.setVisible(not self.code_only)
+            self._layout.insertWidget(0, self.thought)
+            first, answer = meta.get("ttft_s"), meta.get("answer_ttft_s")
+            took = answer - first if first is not None and answer is not None else None
+            self.thought.show_whole(str(reasoning), took)
         self._pending += self.stream.feed(text)
         self.finish(meta, last)
 
@@ -405,6 +454,8 @@ class AssistantMessage(QWidget):
         return self.code_only and bool(self.code_blocks or self._tail_is_code)
 
     def _apply_code_only(self) -> None:
+        if self.thought is not None:  # code only is the code: never the thinking
+            self.thought.setVisible(not self.code_only)
         hide = self._hide_prose()
         for widget in self.segments:
             if not isinstance(widget, CodeBlock):

@@ -231,7 +231,9 @@ class QuickPrompt(QFrame):
                     session.files = files
                     turn = session.send(prompt, display=typed or None)
                     reply = self.reply
-                    if note := await relay(turn, provider, reply.feed, reply.stats.setText):
+                    if note := await relay(
+                        turn, provider, reply.feed, reply.stats.setText, reply.think
+                    ):
                         self.attached.setText(" ".join(note))  # a long quick chat: why turns went
                         self.attached.show()
             if outcome.failure is not None:

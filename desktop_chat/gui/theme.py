@@ -70,6 +70,7 @@ def style_sheet(c: Colors) -> str:
     #waitingLabel {{ color: {c.accent}; }}
     #welcomeCard {{ border: 1px solid {c.code_border}; border-radius: 10px; }}
     QToolButton#quiet {{ border: none; color: {c.muted}; padding: 2px 6px; }}
+    QPlainTextEdit#thought {{ color: {c.muted}; background: transparent; }}
     QToolButton#quiet:hover {{ color: {c.accent}; }}
     """
 

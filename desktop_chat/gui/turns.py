@@ -11,7 +11,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from desktop_chat.errors import DesktopChatError
-from desktop_chat.events import Finished, Retrying, TextDelta
+from desktop_chat.events import Finished, ReasoningDelta, Retrying, TextDelta
 
 if TYPE_CHECKING:
     from desktop_chat.providers.base import Provider
@@ -55,19 +55,25 @@ async def relay(
     provider: Provider,
     on_text: Callable[[str], None],
     on_retrying: Callable[[str], None],
+    on_thinking: Callable[[str, bool], None] | None = None,
 ) -> tuple[str, str] | None:
     """Stream ``turn`` from ``provider``: ``on_text`` gets each piece of the reply,
     ``on_retrying`` each retry's note (so a retry is never a silent wait) and "" once the reply
-    comes. Returns why the oldest turns were left out of the request (message, hint), if
-    they were. Raises what the provider raises."""
+    comes; ``on_thinking`` each piece of thinking and whether it is the text so far given as
+    the answer (``ReasoningDelta.was_answer``: take that out of the answer). Returns why the
+    oldest turns were left out of the request (message, hint), if they were. Raises what the
+    provider raises."""
     label, retried, note = turn.choice.label, False, None
     async with aclosing(turn.events(provider)) as events:
         async for event in events:
-            if isinstance(event, TextDelta):
+            if isinstance(event, TextDelta | ReasoningDelta):
                 if retried:  # the reply came: the note has done its work
                     retried = False
                     on_retrying("")
-                on_text(event.text)
+                if isinstance(event, TextDelta):
+                    on_text(event.text)
+                elif on_thinking is not None:
+                    on_thinking(event.text, event.was_answer)
             elif isinstance(event, Retrying):
                 retried = True
                 log.info("reply from %s: %s", label, event.note())
