@@ -87,6 +87,7 @@ class ThoughtView(QWidget):
         cursor = self.body.textCursor()
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(text)  # only the new text is laid out
+        self._fit()
         bar = self.body.verticalScrollBar()
         if self.is_open and not self.done:  # follow the thought as it streams
             bar.setValue(bar.maximum())
@@ -107,9 +108,16 @@ class ThoughtView(QWidget):
     def show_whole(self, text: str, seconds: float | None) -> None:
         """A stored thought (a conversation shown again): closed, its time if known."""
         self.body.setPlainText(text)
+        self._fit()
         self.done = True
         self.title = thought_for(seconds)
         self._set_open(False)
+
+    def _fit(self) -> None:
+        """As tall as its lines, up to ``BODY_HEIGHT``: a short thought leaves no gap."""
+        lines = self.body.document().documentLayout().documentSize().height()
+        line = self.body.fontMetrics().lineSpacing()
+        self.body.setFixedHeight(int(min(BODY_HEIGHT, max(1, lines) * line + 12)))
 
     @Slot()
     def toggle(self) -> None:
