@@ -46,6 +46,7 @@ def test_a_thinking_model_shows_its_thought_closed_above_a_clean_answer(
 ):
     with running_window(qapp) as (loop, window):
         saved: list[str] = []
+        window.ask_save_path = lambda suggested: None  # no dialog: the text it was given counts
 
         async def scenario():
             await window.controller.refresh()
