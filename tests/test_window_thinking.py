@@ -192,6 +192,8 @@ def test_the_quick_prompt_shows_the_thought_closed(qapp, qtbot, fake):
             assert quick.reply.thought is not None
             assert quick.reply.thought.text == "Short and sure."
             assert not quick.reply.thought.is_open
+            # The longer figures line wraps: it never widens the answer past the panel.
+            assert not quick.answer.horizontalScrollBar().isVisible()
             screenshot(quick, "thinking-quick-prompt")
         finally:
             quick.hide()

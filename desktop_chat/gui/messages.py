@@ -271,6 +271,8 @@ class AssistantMessage(QWidget):
         self.stats = QLabel("", self)
         self.stats.setObjectName("stats")
         self.stats.setTextFormat(Qt.TextFormat.PlainText)  # a server's words, never markup
+        # Wrapped: a long figures line (a reply that thought) must never widen the column.
+        self.stats.setWordWrap(True)
         self.copy_button = _quiet_button("Copy", "Copy the whole reply as Markdown", self)
         self.copy_button.clicked.connect(self._copy)
         self.save_button = _quiet_button("Save as…", "Save this reply as a Markdown file", self)
@@ -281,8 +283,7 @@ class AssistantMessage(QWidget):
         self.versions.step_requested.connect(lambda step: self.version_requested.emit(
             self.index, step))  # fmt: skip
         footer.addWidget(self.versions)
-        footer.addWidget(self.stats)
-        footer.addStretch(1)
+        footer.addWidget(self.stats, 1)
         footer.addWidget(self.save_button)
         footer.addWidget(self.copy_button)
         footer.addWidget(self.regenerate_button)
