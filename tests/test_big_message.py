@@ -92,8 +92,11 @@ def test_enter_after_the_draft_is_saved_reads_the_2_mb_no_more(qapp, qtbot, fake
             await window.controller.refresh()
             edit.setPlainText(BIG)  # pasted
             drafts, key = window.history.drafts.drafts, window.history._draft_key()
-            await wait_for(lambda: drafts.get(key) == BIG, limit_s=10 + DRAFT_DELAY_MS / 1000,
-                           what="the draft saved")  # fmt: skip
+            await wait_for(
+                lambda: drafts.get(key) == BIG,
+                limit_s=10 + DRAFT_DELAY_MS / 1000,
+                what="the draft saved",
+            )
             reads.clear()
             typed = edit.toPlainText()
             qtbot.keyClick(edit, Qt.Key.Key_Return)

@@ -40,12 +40,12 @@ class Watched:
         return [s for s in self.seen if s[1] > 1_000_000 and s[2] is on_gui]
 
     def on_gui(self, table: str) -> list[tuple]:
-        return [s for s in self.seen if s[2] and table in s[0]
-                and not s[0].startswith("SELECT")]  # fmt: skip
+        return [s for s in self.seen if s[2] and table in s[0] and not s[0].startswith("SELECT")]
 
 
-def test_a_2_mb_message_and_its_draft_are_written_off_the_gui_thread(qapp, qtbot, fake,
-                                                                     _isolated_home):  # fmt: skip
+def test_a_2_mb_message_and_its_draft_are_written_off_the_gui_thread(
+    qapp, qtbot, fake, _isolated_home
+):
     fake.script = [Step(pieces=["Got it."])]
     with running_window(qapp) as (loop, window):
         store = window.controller.store
@@ -55,8 +55,11 @@ def test_a_2_mb_message_and_its_draft_are_written_off_the_gui_thread(qapp, qtbot
         async def scenario():
             await window.controller.refresh()
             edit.setPlainText(BIG)  # pasted
-            await wait_for(lambda: watched.big(False) or watched.big(True),
-                           limit_s=DRAFT_DELAY_MS / 1000 + 5, what="the draft saved")  # fmt: skip
+            await wait_for(
+                lambda: watched.big(False) or watched.big(True),
+                limit_s=DRAFT_DELAY_MS / 1000 + 5,
+                what="the draft saved",
+            )
             store.idle()
             qtbot.keyClick(edit, Qt.Key.Key_Return)
             await wait_for(lambda: reply_done(window), what="the reply")
@@ -82,8 +85,9 @@ def test_a_2_mb_message_and_its_draft_are_written_off_the_gui_thread(qapp, qtbot
     store.close()
 
 
-def test_the_quick_prompt_writes_a_2_mb_question_off_the_gui_thread(qapp, qtbot, fake,
-                                                                    _isolated_home):  # fmt: skip
+def test_the_quick_prompt_writes_a_2_mb_question_off_the_gui_thread(
+    qapp, qtbot, fake, _isolated_home
+):
     from desktop_chat.gui.quick_prompt import quick_prompt_for
 
     fake.script = [Step(pieces=["Read it."])]
@@ -115,8 +119,9 @@ def test_the_quick_prompt_writes_a_2_mb_question_off_the_gui_thread(qapp, qtbot,
     store.close()
 
 
-def test_a_new_chat_while_the_2_mb_question_is_being_written_keeps_it_once(qapp, qtbot, fake,
-                                                                           _isolated_home):  # fmt: skip
+def test_a_new_chat_while_the_2_mb_question_is_being_written_keeps_it_once(
+    qapp, qtbot, fake, _isolated_home
+):
     """⌘N in the moment the question is written on the store's thread: the turn stops before
     anything is sent, the question is kept (once), and no empty reply row is left behind."""
     with running_window(qapp) as (loop, window):

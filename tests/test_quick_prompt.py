@@ -30,8 +30,10 @@ def _answer(db: Path) -> str | None:
         return None
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        row = con.execute("SELECT content FROM messages WHERE role = 'assistant'"
-                          " AND interrupted = 0 ORDER BY id DESC LIMIT 1").fetchone()  # fmt: skip
+        row = con.execute(
+            "SELECT content FROM messages WHERE role = 'assistant'"
+            " AND interrupted = 0 ORDER BY id DESC LIMIT 1"
+        ).fetchone()
     except sqlite3.OperationalError:
         row = None
     con.close()
@@ -46,19 +48,25 @@ def _until(condition, what: str, limit_s: float = 5) -> None:
 
 
 def test_the_hotkey_opens_the_quick_prompt_which_answers(tiny_model_dir, _isolated_home):
-    write_config(_isolated_home, f'default_model = "{tiny_model_dir}"\n'
-                 "[defaults]\ntemperature = 0.0\n")  # fmt: skip
+    write_config(
+        _isolated_home, f'default_model = "{tiny_model_dir}"\n[defaults]\ntemperature = 0.0\n'
+    )
     db = _isolated_home / "data" / "conversations.sqlite3"
     with desktop_chat_on_x() as app:
         time.sleep(4)  # settings read, hotkey registered, the model loaded
         app.xdo("key", "ctrl+alt+space")
         quick = app.xdo("search", "--sync", "--onlyvisible", "--name", "^Quick Prompt$")
-        _until(lambda: app.xdo("getwindowfocus") == quick.split()[0],
-               "the quick prompt did not take the focus")  # fmt: skip
+        _until(
+            lambda: app.xdo("getwindowfocus") == quick.split()[0],
+            "the quick prompt did not take the focus",
+        )
         app.xdo("type", "--delay", "5", "Say hello.")
         app.xdo("key", "Return")
-        _until(lambda: _answer(db) == "Hello! How can I help you today?",
-               f"no stored answer: {_answer(db)!r}", 30)  # fmt: skip
+        _until(
+            lambda: _answer(db) == "Hello! How can I help you today?",
+            f"no stored answer: {_answer(db)!r}",
+            30,
+        )
         app.xdo("key", "Escape")
         _until(lambda: not app.visible("Quick Prompt"), "Esc should hide the quick prompt")
         app.xdo("key", "ctrl+alt+space")  # the hotkey brings it back
@@ -77,11 +85,15 @@ def test_a_second_launch_brings_the_first_forward(_isolated_home):
         time.sleep(1)
         app.xdo("windowunmap", "--sync", app.window)  # out of sight
         assert not app.visible("Desktop Chat")
-        second = subprocess.run([sys.executable, "-m", "desktop_chat"], env=app.env,
-                                capture_output=True, timeout=20)  # fmt: skip
+        second = subprocess.run(
+            [sys.executable, "-m", "desktop_chat"], env=app.env, capture_output=True, timeout=20
+        )
         assert second.returncode == 0, "the second copy leaves at once, successfully"
-        _until(lambda: app.visible("Desktop Chat") == [app.window],
-               "the first copy's window came forward, and no second one", 10)  # fmt: skip
+        _until(
+            lambda: app.visible("Desktop Chat") == [app.window],
+            "the first copy's window came forward, and no second one",
+            10,
+        )
         assert app.proc.poll() is None
         app.xdo("windowfocus", "--sync", app.window)
         app.xdo("key", "ctrl+q")
@@ -128,12 +140,26 @@ def test_quick_prompt_with_clipboard_files_and_continue(qapp, qtbot, fake, tmp_p
             quick.use_clipboard.setChecked(True)
             mime = QMimeData()
             mime.setUrls([QUrl.fromLocalFile(str(note))])
-            QApplication.sendEvent(quick, QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction,
-                                                          mime, Qt.MouseButton.LeftButton,
-                                                          Qt.KeyboardModifier.NoModifier))  # fmt: skip
-            QApplication.sendEvent(quick, QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction,
-                                                     mime, Qt.MouseButton.LeftButton,
-                                                     Qt.KeyboardModifier.NoModifier))  # fmt: skip
+            QApplication.sendEvent(
+                quick,
+                QDragEnterEvent(
+                    QPointF(10, 10),
+                    Qt.DropAction.CopyAction,
+                    mime,
+                    Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier,
+                ),
+            )
+            QApplication.sendEvent(
+                quick,
+                QDropEvent(
+                    QPointF(10, 10),
+                    Qt.DropAction.CopyAction,
+                    mime,
+                    Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier,
+                ),
+            )
             assert "note.md" in quick.attached.text()
             qtbot.keyClicks(quick.input, "What should I buy?")
             qtbot.keyClick(quick.input, Qt.Key.Key_Return)
@@ -171,8 +197,9 @@ def test_tray_menu_offers_the_app_and_acts(qapp, fake):
         tray.menu.aboutToShow.emit()  # rebuilt each time it opens
         texts = [a.text() for a in tray.menu.actions()]
         assert texts[0] == "Quick Prompt\tCtrl+Alt+Space"
-        assert {"New Chat", "Show Window", "An old chat", "Settings…",
-                "Quit Desktop Chat"} <= set(texts)  # fmt: skip
+        assert {"New Chat", "Show Window", "An old chat", "Settings…", "Quit Desktop Chat"} <= set(
+            texts
+        )
         model_menu = next(a for a in tray.menu.actions() if a.text().startswith("Model: "))
         assert model_menu.text() == "Model: m"
         assert [a.text() for a in model_menu.menu().actions()] == ["m"]

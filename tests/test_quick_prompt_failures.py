@@ -16,8 +16,11 @@ def test_a_question_no_model_could_take_comes_back_with_its_files(
     from desktop_chat.gui.quick_prompt import quick_prompt_for
 
     # Another machine over plain http with a key: refused before anything is sent.
-    write_config(_isolated_home, 'default_model = "lan:m"\n[providers.lan]\n'
-                                 'base_url = "http://192.0.2.7:11434/v1"\nmodels = ["m"]\n')  # fmt: skip
+    write_config(
+        _isolated_home,
+        'default_model = "lan:m"\n[providers.lan]\n'
+        'base_url = "http://192.0.2.7:11434/v1"\nmodels = ["m"]\n',
+    )
     monkeypatch.setenv("LAN_API_KEY", "sk-lan-0123456789abcdef")
     notes = tmp_path / "notes.md"
     notes.write_text("Meeting notes.")

@@ -35,8 +35,9 @@ def test_dropped_files_are_read_off_the_gui_thread_in_order(qapp, qtbot, fake, t
     from desktop_chat.gui.quick_prompt import quick_prompt_for
 
     report = tmp_path / "report.pdf"
-    report.write_bytes(pages_pdf([f"Page {i} of the report\n" + "More words on it.\n" * 20
-                                  for i in range(1, 601)]))  # fmt: skip
+    report.write_bytes(
+        pages_pdf([f"Page {i} of the report\n" + "More words on it.\n" * 20 for i in range(1, 601)])
+    )
     (tmp_path / "first.txt").write_text("The first file.")
     (tmp_path / "last.md").write_text("The last file.")
     (tmp_path / "folder").mkdir()
@@ -83,8 +84,9 @@ def test_dropped_files_are_read_off_the_gui_thread_in_order(qapp, qtbot, fake, t
     assert reading == "Reading first.txt, report.pdf, folder, last.md…"
     assert sending == "Sending once the dropped files are read…"
     assert typed == "Summarise them", "what was typed stays until it can go"
-    assert quick.attached.text() == ("Attached: first.txt, report.pdf, last.md  "
-                                     "folder is a folder.")  # fmt: skip
+    assert quick.attached.text() == (
+        "Attached: first.txt, report.pdf, last.md  folder is a folder."
+    )
     sent = fake.requests[-1]["body"]["messages"][-1]["content"]
     assert sent.startswith("Summarise them")
     order = [sent.index(t) for t in ("The first file.", "Page 1 of the report", "The last file.")]

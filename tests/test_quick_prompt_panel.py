@@ -70,8 +70,9 @@ def appkit(monkeypatch):
 
 
 def _escape(widget) -> None:
-    QApplication.sendEvent(widget, QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Escape,
-                                             Qt.KeyboardModifier.NoModifier))  # fmt: skip
+    QApplication.sendEvent(
+        widget, QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Escape, Qt.KeyboardModifier.NoModifier)
+    )
 
 
 def test_the_quick_prompt_is_a_non_activating_panel_on_every_space(qapp, fake, appkit):
@@ -137,8 +138,9 @@ def test_it_opens_on_the_screen_under_the_pointer(qapp, fake, monkeypatch):
         def availableGeometry(self):
             return QRect(2000, 100, 1600, 900)  # a second display, right of the first
 
-    monkeypatch.setattr(quick_prompt.QGuiApplication, "screenAt",
-                        staticmethod(lambda pos: Screen()))  # fmt: skip
+    monkeypatch.setattr(
+        quick_prompt.QGuiApplication, "screenAt", staticmethod(lambda pos: Screen())
+    )
     with running_window(qapp) as (_loop, window):
         quick = quick_prompt.quick_prompt_for(window)
         try:

@@ -17,14 +17,17 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def remote_config(_isolated_home, mlx_server):
-    write_config(_isolated_home, f"""
+    write_config(
+        _isolated_home,
+        f"""
 default_model = "tiny:{mlx_server.model_id}"
 [defaults]
 temperature = 0.0
 [providers.tiny]
 base_url = "{mlx_server.base_url}"
 models = ["{mlx_server.model_id}"]
-""")  # fmt: skip
+""",
+    )
     return mlx_server
 
 
@@ -140,8 +143,9 @@ def test_regenerate_and_edit_and_resend(qapp, qtbot, remote_config):
         assert window.view.items[0].label.text() == "What is the capital of Italy?"
 
 
-def test_local_engine_in_the_window_and_switching_models(qapp, qtbot, remote_config,
-                                                         tiny_model_dir):  # fmt: skip
+def test_local_engine_in_the_window_and_switching_models(
+    qapp, qtbot, remote_config, tiny_model_dir
+):
     from desktop_chat.gui.engine_thread import EngineThread
     from desktop_chat.models import local_choice
 
@@ -186,8 +190,9 @@ def test_local_engine_in_the_window_and_switching_models(qapp, qtbot, remote_con
         assert controller.conversation.messages[3].interrupted, "the switch stopped the story"
 
 
-def test_closing_mid_reply_stops_the_engine_and_keeps_the_partial(qapp, qtbot, tiny_model_dir,
-                                                                  _isolated_home):  # fmt: skip
+def test_closing_mid_reply_stops_the_engine_and_keeps_the_partial(
+    qapp, qtbot, tiny_model_dir, _isolated_home
+):
     import asyncio
 
     from desktop_chat.gui.engine_thread import EngineThread

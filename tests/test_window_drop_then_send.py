@@ -17,8 +17,9 @@ pytestmark = pytest.mark.slow
 
 def test_a_message_sent_while_a_dropped_pdf_is_read_goes_with_it(qapp, qtbot, fake, tmp_path):
     report = tmp_path / "report.pdf"
-    report.write_bytes(pages_pdf([f"Page {i} of the report\n" + "More words on it.\n" * 20
-                                  for i in range(1, 601)]))  # fmt: skip
+    report.write_bytes(
+        pages_pdf([f"Page {i} of the report\n" + "More words on it.\n" * 20 for i in range(1, 601)])
+    )
     fake.script = [Step(pieces=["Read it."])]
     with running_window(qapp) as (loop, window):
 
@@ -29,10 +30,16 @@ def test_a_message_sent_while_a_dropped_pdf_is_read_goes_with_it(qapp, qtbot, fa
             edit.setFocus()
             qtbot.keyClicks(edit, "Summarise the report")
             qtbot.keyClick(edit, Qt.Key.Key_Return)
-            said = (window.controller.context.reading, window.waiting_label.isVisible(),
-                    window.waiting_label.text(), edit.toPlainText())  # fmt: skip
-            await wait_for(lambda: any(r["method"] == "POST" for r in fake.requests)
-                           and reply_done(window), what="the reply")  # fmt: skip
+            said = (
+                window.controller.context.reading,
+                window.waiting_label.isVisible(),
+                window.waiting_label.text(),
+                edit.toPlainText(),
+            )
+            await wait_for(
+                lambda: any(r["method"] == "POST" for r in fake.requests) and reply_done(window),
+                what="the reply",
+            )
             return said
 
         reading, shown, label, typed = loop.run_until_complete(scenario())

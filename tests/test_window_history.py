@@ -25,8 +25,11 @@ async def _ask(qtbot, window, text):
 
 
 def test_chats_are_listed_searched_and_reopened(qapp, qtbot, fake, _isolated_home):
-    fake.script = [Step(pieces=["Paris is the ", "capital."]), Step(pieces=["Use ", "slicing."]),
-                   Step(pieces=["Rome."])]  # fmt: skip
+    fake.script = [
+        Step(pieces=["Paris is the ", "capital."]),
+        Step(pieces=["Use ", "slicing."]),
+        Step(pieces=["Rome."]),
+    ]
     with running_window(qapp) as (loop, window):
 
         async def scenario():
@@ -34,8 +37,10 @@ def test_chats_are_listed_searched_and_reopened(qapp, qtbot, fake, _isolated_hom
             await _ask(qtbot, window, "What is the capital of France?")
             qtbot.keyClick(window.composer.edit, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
             await _ask(qtbot, window, "How do I reverse a list in Python?")
-            assert _titles(window) == ["How do I reverse a list in Python?",
-                                       "What is the capital of France?"]  # fmt: skip
+            assert _titles(window) == [
+                "How do I reverse a list in Python?",
+                "What is the capital of France?",
+            ]
             qtbot.keyClick(window.composer.edit, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
             assert window.sidebar.search.hasFocus() or window.focusWidget() is window.sidebar.search
             qtbot.keyClicks(window.sidebar.search, "capit")
@@ -44,9 +49,14 @@ def test_chats_are_listed_searched_and_reopened(qapp, qtbot, fake, _isolated_hom
             assert "<b>capital</b>" in label.text()
             screenshot(window, "search")
             window.sidebar.list.itemClicked.emit(window.sidebar.list.item(0))
-            await wait_for(lambda: window.controller.conversation.messages
-                           and window.controller.conversation.messages[0].content.startswith(
-                               "What is the capital"))  # fmt: skip
+            await wait_for(
+                lambda: (
+                    window.controller.conversation.messages
+                    and window.controller.conversation.messages[0].content.startswith(
+                        "What is the capital"
+                    )
+                )
+            )
             window.sidebar.search.clear()
             assert _titles(window)[0] == "How do I reverse a list in Python?"
             # The reopened conversation goes on where it was.
@@ -55,14 +65,20 @@ def test_chats_are_listed_searched_and_reopened(qapp, qtbot, fake, _isolated_hom
         loop.run_until_complete(scenario())
         messages = window.controller.conversation.messages
         assert [m.content for m in messages] == [
-            "What is the capital of France?", "Paris is the capital.", "And Italy?", "Rome."
-        ]  # fmt: skip
+            "What is the capital of France?",
+            "Paris is the capital.",
+            "And Italy?",
+            "Rome.",
+        ]
         assert [r.text for r in window.view.replies()] == ["Paris is the capital.", "Rome."]
 
 
 def test_regenerate_and_edit_keep_versions_to_flip_between(qapp, qtbot, fake):
-    fake.script = [Step(pieces=["First answer."]), Step(pieces=["Second answer."]),
-                   Step(pieces=["About Italy."])]  # fmt: skip
+    fake.script = [
+        Step(pieces=["First answer."]),
+        Step(pieces=["Second answer."]),
+        Step(pieces=["About Italy."]),
+    ]
     with running_window(qapp) as (loop, window):
         controller = window.controller
 
@@ -76,8 +92,9 @@ def test_regenerate_and_edit_keep_versions_to_flip_between(qapp, qtbot, fake):
             assert reply.text == "Second answer." and reply.versions.label.text() == "2/2"
             screenshot(window, "versions")
             qtbot.mouseClick(reply.versions.back, Qt.MouseButton.LeftButton)
-            await wait_for(lambda: window.view.replies()
-                           and window.view.replies()[-1].text == "First answer.")  # fmt: skip
+            await wait_for(
+                lambda: window.view.replies() and window.view.replies()[-1].text == "First answer."
+            )
             assert window.view.replies()[-1].versions.label.text() == "1/2"
             # Edit the question: a second version of it, with its own reply.
             qtbot.mouseClick(window.view.items[0].edit_button, Qt.MouseButton.LeftButton)
@@ -85,14 +102,16 @@ def test_regenerate_and_edit_keep_versions_to_flip_between(qapp, qtbot, fake):
             await _ask(qtbot, window, "Tell me about Italy")
             assert window.view.items[0].versions.label.text() == "2/2"
             qtbot.mouseClick(window.view.items[0].versions.back, Qt.MouseButton.LeftButton)
-            await wait_for(lambda: controller.conversation.messages[0].content
-                           == "Tell me about France")  # fmt: skip
+            await wait_for(
+                lambda: controller.conversation.messages[0].content == "Tell me about France"
+            )
 
         loop.run_until_complete(scenario())
         # Back on the first question, with its newest reply (the older one is ‹ away).
         assert [m.content for m in controller.conversation.messages] == [
-            "Tell me about France", "Second answer."
-        ]  # fmt: skip
+            "Tell me about France",
+            "Second answer.",
+        ]
         assert window.view.replies()[-1].versions.label.text() == "2/2"
 
 
@@ -174,8 +193,9 @@ def test_a_long_conversation_opens_at_its_end_and_earlier_turns_come_on_request(
     store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
     (conv,) = fill(store, 1, 100)
     early_id = store.branch_ids(conv)[3]
-    store.db.execute("UPDATE messages SET content = 'a needle in the haystack' WHERE id = ?",
-                     (early_id,))  # fmt: skip
+    store.db.execute(
+        "UPDATE messages SET content = 'a needle in the haystack' WHERE id = ?", (early_id,)
+    )
     store.close()
     with running_window(qapp) as (loop, window):
         loop.run_until_complete(window.controller.refresh())
@@ -199,8 +219,9 @@ def test_a_long_conversation_opens_at_its_end_and_earlier_turns_come_on_request(
         # A search hit far back opens the conversation with that turn on show.
         window.sidebar.search.setText("needle")
         window.sidebar.list.itemClicked.emit(window.sidebar.list.item(0))
-        loop.run_until_complete(wait_for(lambda: any(getattr(i, "index", -1) == 3
-                                                     for i in window.view.items)))  # fmt: skip
+        loop.run_until_complete(
+            wait_for(lambda: any(getattr(i, "index", -1) == 3 for i in window.view.items))
+        )
         assert len(window.controller.conversation.messages) == 100
 
 
@@ -244,11 +265,20 @@ def test_importing_a_fifo_or_a_device_is_refused_at_once(qapp, qtbot, fake, tmp_
             await _ask(qtbot, window, "What is the capital of France?")
 
         loop.run_until_complete(a_chat_on_show())
-        for chosen, said in ((fifo, "conversation.json is not a regular file"),
-                             ("/dev/zero", "zero is not a regular file")):  # fmt: skip
+        for chosen, said in (
+            (fifo, "conversation.json is not a regular file"),
+            ("/dev/zero", "zero is not a regular file"),
+        ):
             window.history.ask_open_path = lambda *a, chosen=chosen: str(chosen)
             window.history.import_conversation()
-            loop.run_until_complete(wait_for(
-                lambda said=said: type(window.view.items[-1]).__name__ == "ErrorBanner"
-                and said in window.view.items[-1].message.text(), limit_s=10, what=said))  # fmt: skip
+            loop.run_until_complete(
+                wait_for(
+                    lambda said=said: (
+                        type(window.view.items[-1]).__name__ == "ErrorBanner"
+                        and said in window.view.items[-1].message.text()
+                    ),
+                    limit_s=10,
+                    what=said,
+                )
+            )
         assert len(window.controller.store.conversations()) == 1, "nothing was imported"

@@ -24,8 +24,9 @@ def stored_stories(store, pairs: int) -> int:
     parent = None
     for _ in range(pairs):
         parent = store.add_message(conversation, "user", "Tell me a story.", parent_id=parent)
-        parent = store.add_message(conversation, "assistant",
-                                   "Once upon a time there was a robot.", parent_id=parent)  # fmt: skip
+        parent = store.add_message(
+            conversation, "assistant", "Once upon a time there was a robot.", parent_id=parent
+        )
     return conversation
 
 
@@ -33,8 +34,9 @@ def banners(window) -> list:
     return [i for i in window.view.items if type(i).__name__ == "ErrorBanner"]
 
 
-def test_a_longer_conversation_opened_later_gets_a_bigger_context(qapp, qtbot, tiny_model_dir,
-                                                                  _isolated_home):  # fmt: skip
+def test_a_longer_conversation_opened_later_gets_a_bigger_context(
+    qapp, qtbot, tiny_model_dir, _isolated_home
+):
     from desktop_chat.models import local_choice
 
     write_config(_isolated_home, CONFIG)
@@ -96,16 +98,17 @@ def test_a_conversation_the_memory_cannot_hold_is_trimmed_and_the_window_says_so
             f"tokens of it on this machine. Its {dropped} oldest messages were left out of this "
             "reply; they stay in the chat."
         )
-        assert hint == ("Start a new chat to give the model the whole conversation, or choose "
-                        "a smaller (4-bit) model.")  # fmt: skip
+        assert hint == (
+            "Start a new chat to give the model the whole conversation, or choose "
+            "a smaller (4-bit) model."
+        )
         assert not banners(window), "said once for this conversation"
         assert "oldest messages left out to fit" in window.view.replies()[-1].stats.text()
         assert len(controller.store.branch(conversation)) == 30 * 2 + 4, "nothing was lost"
         assert not controller.busy and window.composer.edit.isEnabled()
 
 
-def test_a_long_quick_prompt_gets_the_context_it_needs(qapp, qtbot, tiny_model_dir,
-                                                       _isolated_home):  # fmt: skip
+def test_a_long_quick_prompt_gets_the_context_it_needs(qapp, qtbot, tiny_model_dir, _isolated_home):
     """The quick prompt's own chat is what is counted, not the main window's."""
     from desktop_chat.gui.quick_prompt import quick_prompt_for
     from desktop_chat.models import local_choice

@@ -39,8 +39,14 @@ def test_the_menu_bar_holds_every_command_with_its_mac_role(qapp):
         menus = _menus(window.menu_bar)
         assert list(menus) == ["File", "Edit", "Window", "Help"]
         file, edit, windows, help_menu = (menus[n] for n in ("File", "Edit", "Window", "Help"))
-        for text in ("New Chat", "Attach Files…", "Export Conversation/As Markdown…",
-                     "Import Conversation…", "Close Window", "Quit Desktop Chat"):  # fmt: skip
+        for text in (
+            "New Chat",
+            "Attach Files…",
+            "Export Conversation/As Markdown…",
+            "Import Conversation…",
+            "Close Window",
+            "Quit Desktop Chat",
+        ):
             assert text in file, text
         for text in ("Undo", "Redo", "Cut", "Copy", "Paste", "Select All", "Settings…"):
             assert text in edit, text
@@ -137,8 +143,11 @@ def test_a_dock_click_with_no_window_open_brings_the_window_back(qapp, monkeypat
     monkeypatch.setattr(dock, "activate", lambda: activated.append(True))
     # The offscreen platform has no Dock: the app reports itself active as AppKit would after
     # a click on the icon.
-    monkeypatch.setattr(QApplication, "applicationState",
-                        staticmethod(lambda: Qt.ApplicationState.ApplicationActive))  # fmt: skip
+    monkeypatch.setattr(
+        QApplication,
+        "applicationState",
+        staticmethod(lambda: Qt.ApplicationState.ApplicationActive),
+    )
     menu_bar_only = [False]
     with running_window(qapp) as (loop, window):
         reopen = activation.DockReopen(window, lambda: menu_bar_only[0], qapp)

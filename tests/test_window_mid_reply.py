@@ -20,8 +20,10 @@ PIECES = ["Once ", "upon ", "a ", "time ", "there ", "was ", "a ", "very ", "lon
 async def _streaming(qtbot, window) -> int:
     """Ask, and return once part of the reply is on screen; the conversation's id."""
     type_and_send(qtbot, window, QUESTION)
-    await wait_for(lambda: window.reply is not None and "upon" in window.reply.text,
-                   what="the first words of the reply")  # fmt: skip
+    await wait_for(
+        lambda: window.reply is not None and "upon" in window.reply.text,
+        what="the first words of the reply",
+    )
     return window.controller.conversation_id
 
 
@@ -42,8 +44,11 @@ def _switch_model(qtbot, window, cid):
     window.choose(catalog.find(window.controller.models.choices, "fake:n"))
 
 
-@pytest.mark.parametrize("action", [_new_chat, _delete, _open_other, _switch_model],
-                         ids=["new-chat", "delete", "open-another", "switch-model"])  # fmt: skip
+@pytest.mark.parametrize(
+    "action",
+    [_new_chat, _delete, _open_other, _switch_model],
+    ids=["new-chat", "delete", "open-another", "switch-model"],
+)
 def test_an_action_mid_reply_keeps_the_question_and_the_partial_reply(
     qapp, qtbot, _isolated_home, action
 ):

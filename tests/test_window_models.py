@@ -16,8 +16,9 @@ from tests.support.settings import write_config
 pytestmark = pytest.mark.slow
 
 
-def test_download_a_model_from_the_picker_then_chat_with_it(qapp, qtbot, hub, tiny_model_dir,
-                                                            _isolated_home):  # fmt: skip
+def test_download_a_model_from_the_picker_then_chat_with_it(
+    qapp, qtbot, hub, tiny_model_dir, _isolated_home
+):
     write_config(_isolated_home, "[defaults]\ntemperature = 0.0\n")
     hub.repos["mlx-community/tiny-chat"] = Repo(tiny_model_dir)
     with running_window(qapp) as (loop, window):
@@ -26,8 +27,9 @@ def test_download_a_model_from_the_picker_then_chat_with_it(qapp, qtbot, hub, ti
 
         async def scenario():
             await window.controller.refresh()
-            download = next(a for a in window.picker.menu_.actions()
-                            if a.text() == "Download a model…")  # fmt: skip
+            download = next(
+                a for a in window.picker.menu_.actions() if a.text() == "Download a model…"
+            )
             download.trigger()
             dialog = window.dialog
             assert dialog.isVisible()
@@ -60,8 +62,9 @@ def test_a_download_shows_bytes_speed_and_can_be_cancelled(qapp, qtbot, hub, tin
 
         async def scenario():
             dialog.start()
-            await wait_for(lambda: hub.stalled.is_set() and dialog.bar.value() > 0,
-                           what="half the weights")  # fmt: skip
+            await wait_for(
+                lambda: hub.stalled.is_set() and dialog.bar.value() > 0, what="half the weights"
+            )
             await asyncio.sleep(0.3)
             text = dialog.status.text()
             assert " / " in text and "/s" in text, text
@@ -90,8 +93,9 @@ def test_a_model_too_large_is_refused_before_loading(qapp, tiny_model_dir, monke
         assert window.controller.models._engine_host.engine.info is None, "nothing was loaded"
 
 
-def test_add_a_provider_in_settings_key_to_the_keychain(qapp, qtbot, secret_service,
-                                                        mlx_server, _isolated_home):  # fmt: skip
+def test_add_a_provider_in_settings_key_to_the_keychain(
+    qapp, qtbot, secret_service, mlx_server, _isolated_home
+):
     import keyring
 
     from desktop_chat.gui.settings_dialog import ProviderDialog
@@ -137,14 +141,17 @@ def test_settings_change_defaults_and_remove_a_provider(qapp, secret_service, _i
 
     from desktop_chat.gui.settings_dialog import SettingsDialog
 
-    config = write_config(_isolated_home, """# my own notes
+    config = write_config(
+        _isolated_home,
+        """# my own notes
 [defaults]
 temperature = 0.7  # warm
 
 [providers.lan]
 base_url = "http://127.0.0.1:9/v1"
 models = ["a"]
-""")  # fmt: skip
+""",
+    )
     keyring.set_password("Desktop Chat", "lan", "sk-old")
     with running_window(qapp) as (loop, window):
         loop.run_until_complete(window.controller.refresh())
@@ -181,20 +188,26 @@ def test_the_window_follows_a_dark_appearance(qapp, qtbot, _isolated_home):
 
     light = qapp.palette()
     dark = QPalette()
-    for role, colour in ((QPalette.ColorRole.Window, "#1e1e1e"),
-                         (QPalette.ColorRole.WindowText, "#eeeeee"),
-                         (QPalette.ColorRole.Base, "#262626"), (QPalette.ColorRole.Text, "#eeeeee"),
-                         (QPalette.ColorRole.Button, "#2d2d2d"),
-                         (QPalette.ColorRole.ButtonText, "#eeeeee")):  # fmt: skip
+    for role, colour in (
+        (QPalette.ColorRole.Window, "#1e1e1e"),
+        (QPalette.ColorRole.WindowText, "#eeeeee"),
+        (QPalette.ColorRole.Base, "#262626"),
+        (QPalette.ColorRole.Text, "#eeeeee"),
+        (QPalette.ColorRole.Button, "#2d2d2d"),
+        (QPalette.ColorRole.ButtonText, "#eeeeee"),
+    ):
         dark.setColor(role, QColor(colour))
     try:
         with FakeOpenAI() as fake, running_window(qapp) as (loop, window):
-            write_config(_isolated_home, f"""
+            write_config(
+                _isolated_home,
+                f"""
 default_model = "fake:m"
 [providers.fake]
 base_url = "{fake.base_url}"
 models = ["m"]
-""")  # fmt: skip
+""",
+            )
             fake.script = [Step(pieces=ANSWER)]
 
             async def scenario():

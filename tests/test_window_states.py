@@ -16,11 +16,19 @@ from tests.support.gui import reply_done, running_window, screenshot, type_and_s
 from tests.test_context import minimal_pdf
 
 ANSWER = [
-    "Here is a plan:\n\n", "1. Read the **file**\n", "2. Reverse it\n\n",
-    "| step | cost |\n", "|---|---|\n", "| read | 1 |\n", "| write | 2 |\n\n",
-    "```python\n", "def reverse(items):\n", "    return items[::-1]\n", "```\n\n",
+    "Here is a plan:\n\n",
+    "1. Read the **file**\n",
+    "2. Reverse it\n\n",
+    "| step | cost |\n",
+    "|---|---|\n",
+    "| read | 1 |\n",
+    "| write | 2 |\n\n",
+    "```python\n",
+    "def reverse(items):\n",
+    "    return items[::-1]\n",
+    "```\n\n",
     "See [the docs](https://docs.python.org/3/) for more.",
-]  # fmt: skip
+]
 
 
 def test_markdown_renders_tables_lists_code_and_links(qapp, qtbot, fake):
@@ -98,8 +106,9 @@ def test_a_failure_shows_a_banner_and_retry_answers(qapp, qtbot, fake):
         loop.run_until_complete(scenario())
         messages = controller.conversation.messages
         assert [(m.role, m.content) for m in messages] == [
-            ("user", "Explain it"), ("assistant", "The whole answer.")
-        ]  # fmt: skip
+            ("user", "Explain it"),
+            ("assistant", "The whole answer."),
+        ]
         assert not any(i.objectName() == "errorBanner" for i in window.view.items)
         assert [r.text for r in window.view.replies()] == ["The whole answer."]
 
@@ -186,8 +195,13 @@ def _drag(window, paths):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     centre = window.rect().center()
-    enter = QDragEnterEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    enter = QDragEnterEvent(
+        QPointF(centre),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, enter)
     return mime, enter
 
@@ -217,8 +231,13 @@ def test_dropped_files_become_chips_bad_ones_are_named(qapp, qtbot, fake, tmp_pa
             assert enter.isAccepted() and window.overlay.isVisible()
             await asyncio.sleep(0.05)
             screenshot(window, "drop-hover")
-            drop = QDropEvent(QPointF(window.rect().center()), Qt.DropAction.CopyAction, mime,
-                              Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)  # fmt: skip
+            drop = QDropEvent(
+                QPointF(window.rect().center()),
+                Qt.DropAction.CopyAction,
+                mime,
+                Qt.MouseButton.LeftButton,
+                Qt.KeyboardModifier.NoModifier,
+            )
             QApplication.sendEvent(window, drop)
             assert not window.overlay.isVisible()
             await wait_for(lambda: window.files.chips, what="chips")
@@ -252,8 +271,11 @@ def test_dropped_files_become_chips_bad_ones_are_named(qapp, qtbot, fake, tmp_pa
         assert '{"answer": 42}' in sent and "Hello from a PDF" in sent
         assert "Remember the milk" not in sent
         assert window.files.chips == [] and window.controller.session.files.files == []
-        bubble = window.view.items[-2] if window.view.items[-2].objectName() != "errorBanner" \
-            else window.view.items[-3]  # fmt: skip
+        bubble = (
+            window.view.items[-2]
+            if window.view.items[-2].objectName() != "errorBanner"
+            else window.view.items[-3]
+        )
         assert bubble.label.text() == "Summarise these"
 
 
@@ -261,8 +283,13 @@ def test_a_drag_without_files_is_refused_and_leaving_hides_the_overlay(qapp, fak
     with running_window(qapp) as (_loop, window):
         mime = QMimeData()
         mime.setText("just text")
-        enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
-                                Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)  # fmt: skip
+        enter = QDragEnterEvent(
+            QPointF(10, 10),
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
         QApplication.sendEvent(window, enter)
         assert not enter.isAccepted() and not window.overlay.isVisible()
         _drag(window, [__file__])
@@ -272,8 +299,10 @@ def test_a_drag_without_files_is_refused_and_leaving_hides_the_overlay(qapp, fak
 
 
 def test_keyboard_shortcuts_new_chat_settings_and_stop(qapp, qtbot, fake):
-    fake.script = [Step(pieces=["One ", "two."]), Step(pieces=[f"w{i} " for i in range(300)],
-                                                      delay_s=0.01)]  # fmt: skip
+    fake.script = [
+        Step(pieces=["One ", "two."]),
+        Step(pieces=[f"w{i} " for i in range(300)], delay_s=0.01),
+    ]
     with running_window(qapp) as (loop, window):
         window.activateWindow()
 
@@ -289,12 +318,14 @@ def test_keyboard_shortcuts_new_chat_settings_and_stop(qapp, qtbot, fake):
             assert window.composer.edit.hasFocus() or window.focusWidget() is window.composer.edit
             type_and_send(qtbot, window, "Talk")
             await wait_for(lambda: window.view.replies() and window.view.replies()[-1].text)
-            qtbot.keyClick(window.composer.edit, Qt.Key.Key_Period,
-                           Qt.KeyboardModifier.ControlModifier)  # ⌘. on a Mac  # fmt: skip
+            qtbot.keyClick(
+                window.composer.edit, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier
+            )  # ⌘. on a Mac
             await wait_for(lambda: reply_done(window), what="the stop")
             assert window.controller.conversation.messages[-1].interrupted
-            qtbot.keyClick(window.composer.edit, Qt.Key.Key_Comma,
-                           Qt.KeyboardModifier.ControlModifier)  # fmt: skip
+            qtbot.keyClick(
+                window.composer.edit, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier
+            )
             assert window.dialog is not None and window.dialog.windowTitle() == "Settings"
             window.dialog.close()
 

@@ -36,8 +36,10 @@ async def _repaired(window) -> None:
 
 
 async def _banner_shown(window) -> None:
-    await wait_for(lambda: _banner(window) is not None and _banner(window).isVisible(),
-                   what="the banner on screen")  # fmt: skip
+    await wait_for(
+        lambda: _banner(window) is not None and _banner(window).isVisible(),
+        what="the banner on screen",
+    )
 
 
 def _titles(window) -> list[str]:
@@ -117,8 +119,9 @@ def test_a_conversation_that_cannot_be_read_is_a_banner_and_the_file_is_repaired
                 await _click(window, bad)
                 await wait_for(lambda: _banner(window), what="a banner")
                 banner = _banner(window)
-                assert banner.message.text() == ("Could not read the conversation database: "
-                                                 "the file is damaged.")  # fmt: skip
+                assert banner.message.text() == (
+                    "Could not read the conversation database: the file is damaged."
+                )
                 assert "copies what can still be read into a new file" in banner.hint.text()
                 assert len(c.conversation.messages) == counts[good], "the chat on show stays"
                 screenshot(window, "store-read-damaged")
@@ -168,8 +171,9 @@ def test_the_list_and_search_the_store_cannot_read_are_banners_and_come_back_rep
             _overwrite(path, "messages_fts_data")
             c.store.db.execute("PRAGMA shrink_memory")
             with c.store._lock:  # the repair waits while the banners are looked at
-                qtbot.keyClick(window.composer.edit, Qt.Key.Key_N,
-                               Qt.KeyboardModifier.ControlModifier)  # fmt: skip
+                qtbot.keyClick(
+                    window.composer.edit, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier
+                )
                 await wait_for(lambda: c.conversation_id is None, what="a new chat")
                 window.history.refresh_sidebar()
                 assert "Could not read the conversation database" in _said(window)

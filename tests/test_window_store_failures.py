@@ -52,15 +52,19 @@ def test_a_disk_that_fills_while_chatting_loses_nothing(qapp, qtbot, fake, _isol
             async def room_again():
                 disk.free()
                 await _ask(qtbot, window, "And of Italy?")
-                await wait_for(lambda: _banner(window)
-                               and "saved again" in _banner(window).message.text())  # fmt: skip
+                await wait_for(
+                    lambda: _banner(window) and "saved again" in _banner(window).message.text()
+                )
 
             loop.run_until_complete(room_again())
             conversation_id = c.conversation_id
         store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
         assert [m.content for m in store.branch(conversation_id)] == [
-            "What is the capital of France?", "Paris is the capital.", "And of Italy?", "Rome."
-        ], "what the full disk refused was saved with the next message"  # fmt: skip
+            "What is the capital of France?",
+            "Paris is the capital.",
+            "And of Italy?",
+            "Rome.",
+        ], "what the full disk refused was saved with the next message"
         assert store.conversation(conversation_id).title == "What is the capital of France?"
         store.close()
 
@@ -148,10 +152,16 @@ def test_a_deleted_chat_leaves_the_file_when_its_undo_bar_is_gone(
         gone, kept = loop.run_until_complete(scenario())
     db = sqlite3.connect(path)
     assert [r[0] for r in db.execute("SELECT id FROM conversations")] == [kept]
-    assert db.execute("SELECT count(*) FROM messages WHERE conversation_id = ?",
-                      (gone,)).fetchone()[0] == 0  # fmt: skip
-    assert db.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH"
-                      " 'zanzibarquokka'").fetchone()[0] == 0  # fmt: skip
+    assert (
+        db.execute("SELECT count(*) FROM messages WHERE conversation_id = ?", (gone,)).fetchone()[0]
+        == 0
+    )
+    assert (
+        db.execute(
+            "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'zanzibarquokka'"
+        ).fetchone()[0]
+        == 0
+    )
     db.close()
     on_disk = b"".join(p.read_bytes() for p in path.parent.iterdir())
     assert b"zanzibarquokka" not in on_disk and b"Rottnest" not in on_disk
@@ -172,8 +182,9 @@ def test_the_quick_prompt_on_a_full_disk_says_so_and_keeps_the_answer(
             disk.fill()
             qtbot.keyClicks(quick.input, "What is the capital of France?")
             qtbot.keyClick(quick.input, Qt.Key.Key_Return)
-            await wait_for(lambda: quick.reply is not None and quick.reply.text == "Paris.",
-                           what="the answer")  # fmt: skip
+            await wait_for(
+                lambda: quick.reply is not None and quick.reply.text == "Paris.", what="the answer"
+            )
 
         loop.run_until_complete(scenario())
         assert quick.attached.isVisible()
@@ -212,7 +223,9 @@ def test_a_chat_the_full_disk_refused_is_kept_when_left_and_saved_once_there_is_
             " JOIN messages m ON m.conversation_id = c.id GROUP BY c.id ORDER BY c.id"
         ).fetchall()
         reader.close()
-        assert sorted(chats) == sorted([
-            ("What is the capital of France?", "What is the capital of France? | Paris."),
-            ("And of Italy?", "And of Italy? | Rome."),
-        ]), chats  # fmt: skip
+        assert sorted(chats) == sorted(
+            [
+                ("What is the capital of France?", "What is the capital of France? | Paris."),
+                ("And of Italy?", "And of Italy? | Rome."),
+            ]
+        ), chats

@@ -41,8 +41,9 @@ def test_enter_pressed_as_the_window_appears_is_sent_once_ready(_isolated_home):
 
 def test_with_no_model_the_message_waits_for_the_users_choice(qapp, qtbot, _isolated_home):
     with FakeOpenAI() as fake:
-        write_config(_isolated_home, f'[providers.fake]\nbase_url = "{fake.base_url}"\n'
-                                     'models = ["m"]\n')  # fmt: skip
+        write_config(
+            _isolated_home, f'[providers.fake]\nbase_url = "{fake.base_url}"\nmodels = ["m"]\n'
+        )
         fake.script = [Step(pieces=["Chosen ", "and sent."])]
         with running_window(qapp) as (loop, window):
             # Before the app has looked for settings and models: it waits, and says so.
@@ -57,8 +58,9 @@ def test_with_no_model_the_message_waits_for_the_users_choice(qapp, qtbot, _isol
             assert not any(r["method"] == "POST" for r in fake.requests)
             screenshot(window, "waiting-for-a-model")
             window.choose(catalog.find(window.controller.models.choices, "fake:m"))
-            loop.run_until_complete(wait_for(lambda: window.controller.conversation.messages
-                                             and reply_done(window)))  # fmt: skip
+            loop.run_until_complete(
+                wait_for(lambda: window.controller.conversation.messages and reply_done(window))
+            )
             assert not window.waiting_label.isVisible()
             assert window.composer.edit.toPlainText() == ""
             messages = window.controller.conversation.messages

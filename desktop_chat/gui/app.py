@@ -125,8 +125,13 @@ def run(argv: list[str]) -> int:
 
     logs.setup(app_paths())
     sys.excepthook = _log_uncaught
-    log.info("Desktop Chat %s starting (Python %s, Qt %s, %s)", __version__,
-             sys.version.split()[0], qVersion(), sys.platform)  # fmt: skip
+    log.info(
+        "Desktop Chat %s starting (Python %s, Qt %s, %s)",
+        __version__,
+        sys.version.split()[0],
+        qVersion(),
+        sys.platform,
+    )
 
     from desktop_chat.gui.controller import ChatController
     from desktop_chat.gui.hotkey_host import HotkeyHost
@@ -169,8 +174,11 @@ def _log_uncaught(kind, value, tb) -> None:
 
 def _log_loop_error(loop, context: dict) -> None:
     exc = context.get("exception")
-    log.error("error on the event loop: %s", context.get("message"),
-              exc_info=(type(exc), exc, exc.__traceback__) if exc else None)  # fmt: skip
+    log.error(
+        "error on the event loop: %s",
+        context.get("message"),
+        exc_info=(type(exc), exc, exc.__traceback__) if exc else None,
+    )
 
 
 if __name__ == "__main__":

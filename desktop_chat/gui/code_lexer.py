@@ -89,8 +89,9 @@ class IncrementalLexer:
         self.lexed += len(source) - pos
         getattr(self, "_lex_" + self._mode)(source, pos, stack)
         self._probe = ""
-        retyped = _first_difference(old_starts, old_types, self.starts[first:],
-                                    self.types[first:], pos, kept)  # fmt: skip
+        retyped = _first_difference(
+            old_starts, old_types, self.starts[first:], self.types[first:], pos, kept
+        )
         return kept, retyped
 
     def token_at(self, index: int) -> int:

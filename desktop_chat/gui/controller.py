@@ -146,8 +146,9 @@ class ChatController(QObject):
         if self.busy or not text.strip():
             return False
         if self.choice is None:
-            self.notice.emit("Choose a model first.",
-                             "Pick one from the model menu at the top of the window.")  # fmt: skip
+            self.notice.emit(
+                "Choose a model first.", "Pick one from the model menu at the top of the window."
+            )
             return False
         files = len(self.session.files.files)
         log.info("sending to %s: %d characters, %d files", self.choice.label, len(text), files)
@@ -294,8 +295,10 @@ class ChatController(QObject):
         self.context.update()
         if model := self.persona.model:
             if (choice := self.models.pick(model)) is None:
-                self.notice.emit(f"The persona's model {model} is not available.",
-                                 "Edit the persona, or choose a model from the menu.")  # fmt: skip
+                self.notice.emit(
+                    f"The persona's model {model} is not available.",
+                    "Edit the persona, or choose a model from the menu.",
+                )
             elif self.choice is None or choice.key != self.choice.key:
                 await self.choose(choice)
 

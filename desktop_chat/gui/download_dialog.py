@@ -35,8 +35,11 @@ class DownloadDialog(QDialog):
         self.setMinimumWidth(520)
         self.controller = controller
         self.task = None
-        intro = QLabel("A Hugging Face id of an MLX model, for example "
-                       "<b>mlx-community/Llama-3.2-1B-Instruct-4bit</b>.", self)  # fmt: skip
+        intro = QLabel(
+            "A Hugging Face id of an MLX model, for example "
+            "<b>mlx-community/Llama-3.2-1B-Instruct-4bit</b>.",
+            self,
+        )
         intro.setWordWrap(True)
         self.repo = QLineEdit(repo, self)
         self.repo.setPlaceholderText("organisation/model")

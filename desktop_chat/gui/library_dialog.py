@@ -37,8 +37,7 @@ class LibraryDialog(QDialog):
         self.list.currentRowChanged.connect(self._show)
         self.name = QLineEdit(self)
         self.text = QPlainTextEdit(self)
-        self.text.setPlaceholderText("You are …" if personas else
-                                     f"Summarise this: {SELECTION}")  # fmt: skip
+        self.text.setPlaceholderText("You are …" if personas else f"Summarise this: {SELECTION}")
         self.model = QLineEdit(self)
         self.model.setPlaceholderText("keep the current model (or provider:model, an alias)")
         self.temperature = QDoubleSpinBox(self)
@@ -53,8 +52,10 @@ class LibraryDialog(QDialog):
             form.addRow("Model", self.model)
             form.addRow("Temperature", self.temperature)
         else:
-            hint = QLabel(f"{SELECTION} is replaced by the selected text (or what is in the "
-                          "message box).", self)  # fmt: skip
+            hint = QLabel(
+                f"{SELECTION} is replaced by the selected text (or what is in the message box).",
+                self,
+            )
             hint.setObjectName("hintLabel")
             hint.setWordWrap(True)
             form.addRow("", hint)

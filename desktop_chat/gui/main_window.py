@@ -104,8 +104,10 @@ class MainWindow(QMainWindow):
         bottom = QVBoxLayout()
         bottom.setContentsMargins(24, 0, 24, 0)
         self.files = FilesBar(body)
-        self.editing_label = QLabel("Editing an earlier message: sending replaces it and every "
-                                    "turn after it. Esc cancels.", body)  # fmt: skip
+        self.editing_label = QLabel(
+            "Editing an earlier message: sending replaces it and every turn after it. Esc cancels.",
+            body,
+        )
         self.editing_label.setObjectName("hintLabel")
         self.editing_label.hide()
         # A message sent before a model can answer waits here, said beside the composer.
@@ -412,8 +414,10 @@ class MainWindow(QMainWindow):
         from desktop_chat.models import local_choice
 
         if not is_model_folder(Path(folder)):
-            self._notice(f"{Path(folder).name} is not an MLX model folder (no config.json).",
-                         "Pick the folder that holds config.json and *.safetensors.")  # fmt: skip
+            self._notice(
+                f"{Path(folder).name} is not an MLX model folder (no config.json).",
+                "Pick the folder that holds config.json and *.safetensors.",
+            )
             return
         self.choose(local_choice(Path(folder)))
 
@@ -461,8 +465,10 @@ class MainWindow(QMainWindow):
         try:
             Path(path).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
         except OSError as exc:
-            self._notice(f"Could not save {Path(path).name}: {exc.strerror or exc}.",
-                         "Choose another folder or name.")  # fmt: skip
+            self._notice(
+                f"Could not save {Path(path).name}: {exc.strerror or exc}.",
+                "Choose another folder or name.",
+            )
 
     def ask_save_path(self, suggested: str) -> str:
         """The native Save panel; it asks before replacing an existing file."""

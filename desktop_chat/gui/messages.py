@@ -145,7 +145,9 @@ class UserMessage(QWidget):
             size = _utf8_size(self.text)
             self.show_all = _quiet_button(
                 f"Show all ({lines:,} lines, {_size(size)})",
-                "Show the whole message in a scrolling box", self.bubble)  # fmt: skip
+                "Show the whole message in a scrolling box",
+                self.bubble,
+            )
             self.show_all.clicked.connect(self._show_all)
             inner.addWidget(self.show_all, 0, Qt.AlignmentFlag.AlignLeft)
         if files:
@@ -158,8 +160,9 @@ class UserMessage(QWidget):
         tools = QHBoxLayout()
         tools.addStretch(1)
         self.versions = Versions(self)
-        self.versions.step_requested.connect(lambda step: self.version_requested.emit(
-            self.index, step))  # fmt: skip
+        self.versions.step_requested.connect(
+            lambda step: self.version_requested.emit(self.index, step)
+        )
         tools.addWidget(self.versions)
         self.edit_button = _quiet_button("Edit", "Edit this message and send it again", self)
         self.edit_button.clicked.connect(self._edit)
@@ -280,8 +283,9 @@ class AssistantMessage(QWidget):
         self.regenerate_button = _quiet_button("↻", "Regenerate this reply", self)
         self.regenerate_button.clicked.connect(self.regenerate_requested)
         self.versions = Versions(self)
-        self.versions.step_requested.connect(lambda step: self.version_requested.emit(
-            self.index, step))  # fmt: skip
+        self.versions.step_requested.connect(
+            lambda step: self.version_requested.emit(self.index, step)
+        )
         footer.addWidget(self.versions)
         footer.addWidget(self.stats, 1)
         footer.addWidget(self.save_button)
@@ -464,8 +468,9 @@ class AssistantMessage(QWidget):
         if hide:
             self._hide_tail(code=False)
         ended = not self._timer.isActive() and not self.stream.tail
-        self._no_code.setVisible(self.code_only and ended and not self.code_blocks
-                                 and bool(self.text))  # fmt: skip
+        self._no_code.setVisible(
+            self.code_only and ended and not self.code_blocks and bool(self.text)
+        )
 
     @Slot()
     def _copy(self) -> None:

@@ -53,8 +53,12 @@ class QuickPrompt(QFrame):
     shown = Signal()
 
     def __init__(self, controller, parent=None) -> None:
-        super().__init__(parent, Qt.WindowType.Tool | Qt.WindowType.FramelessWindowHint
-                         | Qt.WindowType.WindowStaysOnTopHint)  # fmt: skip
+        super().__init__(
+            parent,
+            Qt.WindowType.Tool
+            | Qt.WindowType.FramelessWindowHint
+            | Qt.WindowType.WindowStaysOnTopHint,
+        )
         self.setObjectName("quickPrompt")
         self.setWindowTitle("Quick Prompt")
         # On macOS a Qt.Tool window hides whenever the app deactivates, unless told otherwise.
@@ -131,8 +135,9 @@ class QuickPrompt(QFrame):
         self.model_label.setText(choice.label if choice else "no model chosen")
         screen = screen_under_mouse().availableGeometry()
         self.adjustSize()
-        self.move(screen.x() + (screen.width() - self.width()) // 2,
-                  screen.y() + screen.height() // 6)  # fmt: skip
+        self.move(
+            screen.x() + (screen.width() - self.width()) // 2, screen.y() + screen.height() // 6
+        )
         from desktop_chat.platform import panel
 
         # Where the user was, so Esc can give the keyboard back (None: no such thing here).
@@ -300,8 +305,9 @@ class QuickPrompt(QFrame):
     def _show_attached(self, refused: list[str]) -> None:
         names = ", ".join(f.name for f in self.files.files)
         reading = f"Reading {', '.join(self._reading)}…" if self._reading else ""
-        self.attached.setText("  ".join(filter(None, [f"Attached: {names}" if names else "",
-                                                      *refused, reading])))  # fmt: skip
+        self.attached.setText(
+            "  ".join(filter(None, [f"Attached: {names}" if names else "", *refused, reading]))
+        )
         self.attached.show()
 
 

@@ -361,8 +361,12 @@ class NativeKeyRecorder(QObject):
             child.installEventFilter(self)
 
     def eventFilter(self, _watched: QObject, event: QEvent) -> bool:
-        if (event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
-                and event.nativeVirtualKey() and event.key() not in _MODIFIER_KEYS):  # fmt: skip
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.nativeVirtualKey()
+            and event.key() not in _MODIFIER_KEYS
+        ):
             self._last = (Qt.Key(event.key()), event.nativeVirtualKey())
         return False
 

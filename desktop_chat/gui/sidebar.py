@@ -121,10 +121,12 @@ class Sidebar(QWidget):
             self._header("No matches")
         for hit in hits:
             item = QListWidgetItem()
-            item.setData(Qt.ItemDataRole.UserRole, (hit.conversation_id, hit.message_id,
-                                                    False, hit.title))  # fmt: skip
-            label = QLabel(f"<b>{html.escape(hit.title or 'New chat')}</b><br>"
-                           f"{highlighted(hit.snippet)}")  # fmt: skip
+            item.setData(
+                Qt.ItemDataRole.UserRole, (hit.conversation_id, hit.message_id, False, hit.title)
+            )
+            label = QLabel(
+                f"<b>{html.escape(hit.title or 'New chat')}</b><br>{highlighted(hit.snippet)}"
+            )
             label.setTextFormat(Qt.TextFormat.RichText)  # everything but the <b> is escaped
             label.setWordWrap(True)
             label.setContentsMargins(6, 4, 6, 4)

@@ -32,12 +32,34 @@ class Colors(NamedTuple):
     placeholder: str
 
 
-LIGHT = Colors(False, "#0a84ff", "#6e6e73", "#e9e9ee", "#f6f6f8", "#dcdce0",
-               "#fff1f0", "#ffb3ad", "rgba(10, 132, 255, 28)", "friendly",
-               "#0068da", "#8a8a8e")  # fmt: skip
-DARK = Colors(True, "#409cff", "#98989d", "#3a3a3c", "#1f1f22", "#3a3a3d",
-              "#3b1f1f", "#7a3a36", "rgba(64, 156, 255, 40)", "monokai",
-              "#4aa3ff", "#8e8e93")  # fmt: skip
+LIGHT = Colors(
+    dark=False,
+    accent="#0a84ff",
+    muted="#6e6e73",
+    bubble="#e9e9ee",
+    code_bg="#f6f6f8",
+    code_border="#dcdce0",
+    banner_bg="#fff1f0",
+    banner_border="#ffb3ad",
+    overlay="rgba(10, 132, 255, 28)",
+    pygments_style="friendly",
+    link="#0068da",
+    placeholder="#8a8a8e",
+)
+DARK = Colors(
+    dark=True,
+    accent="#409cff",
+    muted="#98989d",
+    bubble="#3a3a3c",
+    code_bg="#1f1f22",
+    code_border="#3a3a3d",
+    banner_bg="#3b1f1f",
+    banner_border="#7a3a36",
+    overlay="rgba(64, 156, 255, 40)",
+    pygments_style="monokai",
+    link="#4aa3ff",
+    placeholder="#8e8e93",
+)
 
 
 def is_dark(palette: QPalette | None = None) -> bool:
@@ -76,8 +98,9 @@ def style_sheet(c: Colors) -> str:
 
 
 #: The events that say the system's appearance (or the app's palette) changed.
-CHANGE_EVENTS = frozenset({QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange,
-                           QEvent.Type.ThemeChange})  # fmt: skip
+CHANGE_EVENTS = frozenset(
+    {QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange, QEvent.Type.ThemeChange}
+)
 
 
 def fit_palette(colors: Colors) -> bool:
@@ -88,9 +111,11 @@ def fit_palette(colors: Colors) -> bool:
     if app is None:
         return False
     palette = app.palette()
-    wanted = ((QPalette.ColorRole.Link, colors.link),
-              (QPalette.ColorRole.LinkVisited, colors.link),
-              (QPalette.ColorRole.PlaceholderText, colors.placeholder))  # fmt: skip
+    wanted = (
+        (QPalette.ColorRole.Link, colors.link),
+        (QPalette.ColorRole.LinkVisited, colors.link),
+        (QPalette.ColorRole.PlaceholderText, colors.placeholder),
+    )
     if all(palette.color(role) == QColor(colour) for role, colour in wanted):
         return False
     for role, colour in wanted:

@@ -62,8 +62,9 @@ class WelcomePanel(QWidget):
         self._layout.addWidget(card)
         return layout
 
-    def _button(self, layout: QVBoxLayout, key: str, title: str, detail: str, verb: str,
-                slot) -> None:  # fmt: skip
+    def _button(
+        self, layout: QVBoxLayout, key: str, title: str, detail: str, verb: str, slot
+    ) -> None:
         """A row: what it is on the left, the action's button on the right."""
         row = QHBoxLayout()
         # Two short lines, never wrapped: wrapped labels in nested rows lose their height.
@@ -78,15 +79,18 @@ class WelcomePanel(QWidget):
         layout.addLayout(row)
         self.buttons[key] = button
 
-    def show_options(self, servers: list[ModelChoice], recommended, downloaded: set[str],
-                     notes: str = "") -> None:  # fmt: skip
+    def show_options(
+        self, servers: list[ModelChoice], recommended, downloaded: set[str], notes: str = ""
+    ) -> None:
         """``servers``: models of servers found here; ``recommended``: (repo, bytes, blurb)."""
         self._clear()
         title = QLabel("<h2>Welcome to Desktop Chat</h2>", self._column)
         title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self._layout.addWidget(title)
-        sub = QLabel("Choose where your answers come from. You can change it any time "
-                     "from the model menu.", self._column)  # fmt: skip
+        sub = QLabel(
+            "Choose where your answers come from. You can change it any time from the model menu.",
+            self._column,
+        )
         sub.setObjectName("welcomeNote")
         sub.setWordWrap(True)
         sub.setAlignment(Qt.AlignmentFlag.AlignHCenter)
@@ -95,8 +99,14 @@ class WelcomePanel(QWidget):
         if servers:
             layout = self._card("A model server on this Mac", "Found running right now.")
             for choice in servers[:4]:
-                self._button(layout, choice.key, choice.label, choice.detail, "Use",
-                             lambda *_, c=choice: self.chosen.emit(c))  # fmt: skip
+                self._button(
+                    layout,
+                    choice.key,
+                    choice.label,
+                    choice.detail,
+                    "Use",
+                    lambda *_, c=choice: self.chosen.emit(c),
+                )
         layout = self._card(
             "Download a small model",
             "Runs privately on this Mac with MLX; nothing leaves your computer.",
@@ -104,12 +114,27 @@ class WelcomePanel(QWidget):
         for repo, size, blurb in recommended:
             name = repo.split("/")[-1]
             verb = "Use" if repo in downloaded else "Download"
-            self._button(layout, repo, name, f"{human_bytes(size)} · {blurb}", verb,
-                         lambda *_, r=repo: self.download_requested.emit(r))  # fmt: skip
-        layout = self._card("Use a provider", "OpenAI, Anthropic, Groq, OpenRouter or any "
-                            "OpenAI-compatible server; the key goes to the Keychain.")  # fmt: skip
-        self._button(layout, "add-provider", "Your own API key or server", "", "Add…",
-                     lambda *_: self.add_provider_requested.emit())  # fmt: skip
+            self._button(
+                layout,
+                repo,
+                name,
+                f"{human_bytes(size)} · {blurb}",
+                verb,
+                lambda *_, r=repo: self.download_requested.emit(r),
+            )
+        layout = self._card(
+            "Use a provider",
+            "OpenAI, Anthropic, Groq, OpenRouter or any "
+            "OpenAI-compatible server; the key goes to the Keychain.",
+        )
+        self._button(
+            layout,
+            "add-provider",
+            "Your own API key or server",
+            "",
+            "Add…",
+            lambda *_: self.add_provider_requested.emit(),
+        )
         self.notes = QLabel(notes, self._column)
         self.notes.setObjectName("welcomeNote")
         self.notes.setWordWrap(True)

@@ -111,8 +111,10 @@ class OpenAICompatProvider:
             if (urlsplit(self.base_url).hostname or "").lower() not in OPENAI_HOSTS:
                 # The SDK also sends OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment:
                 # they say who the user is at OpenAI, and are nobody else's business.
-                self._headers |= {"OpenAI-Organization": openai.Omit(),
-                                  "OpenAI-Project": openai.Omit()}  # fmt: skip
+                self._headers |= {
+                    "OpenAI-Organization": openai.Omit(),
+                    "OpenAI-Project": openai.Omit(),
+                }
         return self._client
 
     async def aclose(self) -> None:

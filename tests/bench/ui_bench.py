@@ -251,13 +251,19 @@ def send_lags(runs: int = 3) -> dict[str, list[float]]:
 
     app = QApplication.instance() or QApplication([])
     home = Path(tempfile.mkdtemp(prefix="bench-send-"))
-    server = subprocess.Popen([sys.executable, "-c", _FAKE_SERVER], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-c", _FAKE_SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     base_url = server.stdout.readline().strip()
     old_home = os.environ.get("DESKTOP_CHAT_HOME")
     os.environ["DESKTOP_CHAT_HOME"] = str(home)
-    write_config(home, f'default_model = "fake:m"\n[providers.fake]\n'
-                       f'base_url = "{base_url}"\nmodels = ["m"]\n')  # fmt: skip
+    write_config(
+        home,
+        f'default_model = "fake:m"\n[providers.fake]\nbase_url = "{base_url}"\nmodels = ["m"]\n',
+    )
     line = "The quick brown fox jumps over the lazy dog, and then it rests a while. " * 14
     big = (line + "\n") * (2_000_000 // (len(line) + 1))
     lags = {"big": [], "small": [], "big draft": [], "small draft": []}
@@ -286,8 +292,7 @@ def send_lags(runs: int = 3) -> dict[str, list[float]]:
                 await window.controller.refresh()
                 await send("warm up", [], [])  # imports, the connection
                 for _ in range(runs):
-                    await send("What is the capital of France?", lags["small"],
-                               lags["small draft"])  # fmt: skip
+                    await send("What is the capital of France?", lags["small"], lags["small draft"])
                     await send(big, lags["big"], lags["big draft"])
 
             loop.run_until_complete(scenario())
@@ -340,8 +345,13 @@ def start_seconds(code: str) -> float:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
     for line in proc.stdout:
         if line.startswith("shown"):
             break
@@ -363,35 +373,92 @@ def rows(runs: int = 3) -> list[tuple]:
     large = token_cost(20_000, naive=False)
     naive_small = token_cost(1_000, naive=True)
     naive_large = token_cost(20_000, naive=True)
-    out.append(("token at 20 KB / at 1 KB", large / small, naive_large / naive_small,
-                f"{large * 1000:.2f} ms", "ratio ≤ 1.5"))  # fmt: skip
-    out.append(("  one token at 20 KB, ms", large * 1000, naive_large * 1000,
-                f"{naive_large / large:.1f}× less", "(naive as baseline)"))  # fmt: skip
+    out.append(
+        (
+            "token at 20 KB / at 1 KB",
+            large / small,
+            naive_large / naive_small,
+            f"{large * 1000:.2f} ms",
+            "ratio ≤ 1.5",
+        )
+    )
+    out.append(
+        (
+            "  one token at 20 KB, ms",
+            large * 1000,
+            naive_large * 1000,
+            f"{naive_large / large:.1f}× less",
+            "(naive as baseline)",
+        )
+    )
     small = code_token_cost(1_000, naive=False)
     large = code_token_cost(200_000, naive=False)
     naive_small = code_token_cost(1_000, naive=True, measured=20)
     naive_large = code_token_cost(200_000, naive=True, measured=5)
-    out.append(("code token at 200 KB / at 1 KB", large / small, naive_large / naive_small,
-                f"{large * 1000:.2f} ms", "ratio ≤ 1.5"))  # fmt: skip
-    out.append(("  one code token at 200 KB, ms", large * 1000, naive_large * 1000,
-                f"{naive_large / large:.0f}× less", "(old way as baseline)"))  # fmt: skip
+    out.append(
+        (
+            "code token at 200 KB / at 1 KB",
+            large / small,
+            naive_large / naive_small,
+            f"{large * 1000:.2f} ms",
+            "ratio ≤ 1.5",
+        )
+    )
+    out.append(
+        (
+            "  one code token at 200 KB, ms",
+            large * 1000,
+            naive_large * 1000,
+            f"{naive_large / large:.0f}× less",
+            "(old way as baseline)",
+        )
+    )
     sent = send_lags()
     big, one_line = sent["big"], sent["small"]
-    out.append(("send 2 MB: loop lag p99, ms", _p99(big), _p99(one_line),
-                f"{_p99(big) - _p99(one_line):+.1f} ms", "p99 ≤ 16 ms"))  # fmt: skip
-    out.append(("  lag p50 while sending, ms", _p50(big), _p50(one_line),
-                f"{_p50(big) - _p50(one_line):+.1f} ms", "(one line as baseline)"))  # fmt: skip
-    out.append(("  worst lag while sending, ms", max(big) * 1000, max(one_line) * 1000,
-                f"{(max(big) - max(one_line)) * 1000:+.1f} ms", "(one line as baseline)"))  # fmt: skip
+    out.append(
+        (
+            "send 2 MB: loop lag p99, ms",
+            _p99(big),
+            _p99(one_line),
+            f"{_p99(big) - _p99(one_line):+.1f} ms",
+            "p99 ≤ 16 ms",
+        )
+    )
+    out.append(
+        (
+            "  lag p50 while sending, ms",
+            _p50(big),
+            _p50(one_line),
+            f"{_p50(big) - _p50(one_line):+.1f} ms",
+            "(one line as baseline)",
+        )
+    )
+    out.append(
+        (
+            "  worst lag while sending, ms",
+            max(big) * 1000,
+            max(one_line) * 1000,
+            f"{(max(big) - max(one_line)) * 1000:+.1f} ms",
+            "(one line as baseline)",
+        )
+    )
     big, one_line = sent["big draft"], sent["small draft"]
-    out.append(("  worst lag as its draft is saved, ms", max(big) * 1000, max(one_line) * 1000,
-                f"{(max(big) - max(one_line)) * 1000:+.1f} ms", "(one line as baseline)"))  # fmt: skip
+    out.append(
+        (
+            "  worst lag as its draft is saved, ms",
+            max(big) * 1000,
+            max(one_line) * 1000,
+            f"{(max(big) - max(one_line)) * 1000:+.1f} ms",
+            "(one line as baseline)",
+        )
+    )
     tokens = mixed_markdown(TOKENS)
     mine = stream_run(naive=False, tokens=tokens)
     naive = stream_run(naive=True, tokens=tokens)
     out.append(("stream lag p50, ms", mine[0], naive[0], f"{mine[0] - naive[0]:+.1f} ms", ""))
-    out.append(("stream lag p99, ms", mine[1], naive[1], f"{mine[1] - naive[1]:+.1f} ms",
-                "p99 ≤ 16 ms"))  # fmt: skip
+    out.append(
+        ("stream lag p99, ms", mine[1], naive[1], f"{mine[1] - naive[1]:+.1f} ms", "p99 ≤ 16 ms")
+    )
     out.append(("stream UI CPU, s", mine[2], naive[2], f"{mine[2] / naive[2]:.2f}×", "(lower)"))
     out.append(("stream wall, s (25 s of tokens)", mine[3], naive[3], "", ""))
     return out
