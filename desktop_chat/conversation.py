@@ -6,17 +6,21 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from desktop_chat.picture import Picture
+
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[Role, ...] = ("system", "user", "assistant")
 
 
 @dataclass(slots=True)
 class Message:
-    """One turn. ``meta`` holds what is not sent to the model: stats, the model, a partial flag."""
+    """One turn. ``meta`` holds what is not sent to the model: stats, the model, a partial flag.
+    ``images`` (a user's turn only) are sent with the text, as content parts."""
 
     role: Role
     content: str
     meta: dict[str, Any] = field(default_factory=dict)
+    images: list[Picture] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -29,8 +33,11 @@ class Message:
         """True for an assistant reply that stopped mid-way (its text is partial)."""
         return bool(self.meta.get("interrupted"))
 
-    def to_api(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    def to_api(self) -> dict[str, Any]:
+        if not self.images:
+            return {"role": self.role, "content": self.content}
+        text = [{"type": "text", "text": self.content}] if self.content else []
+        return {"role": self.role, "content": text + [p.to_api() for p in self.images]}
 
 
 @dataclass(slots=True)
@@ -46,8 +53,10 @@ class Conversation:
         self.messages.append(message)
         return message
 
-    def add_user(self, content: str, **meta: Any) -> Message:
-        return self.add("user", content, **meta)
+    def add_user(self, content: str, images: list[Picture] | None = None, **meta: Any) -> Message:
+        message = self.add("user", content, **meta)
+        message.images = list(images or ())
+        return message
 
     def add_assistant(self, content: str, **meta: Any) -> Message:
         return self.add("assistant", content, **meta)
@@ -62,12 +71,12 @@ class Conversation:
         """Forget the turns, keep the system prompt."""
         self.messages.clear()
 
-    def to_api(self, system_prompt: str | None = None) -> list[dict[str, str]]:
+    def to_api(self, system_prompt: str | None = None) -> list[dict[str, Any]]:
         """The wire form: system prompt first (an override wins), then every turn."""
         system = self.system_prompt if system_prompt is None else system_prompt
         head = [{"role": "system", "content": system}] if system else []
         return head + [m.to_api() for m in self.messages]
 
-    def history(self) -> list[dict[str, str]]:
+    def history(self) -> list[dict[str, Any]]:
         """A copy of the turns as ``{"role", "content"}`` dicts, system prompt included."""
         return copy.deepcopy(self.to_api())

@@ -1,0 +1,114 @@
+"""Images from the user (a dropped file, a paste, the API) made ready to send, once, with Pillow.
+
+Every image is decoded, turned upright (EXIF orientation), stripped of all metadata (EXIF, GPS,
+ICC, text chunks: a screenshot or a phone photo can say where and when it was taken), shrunk
+so that its longest side is at most ``max_side``, and encoded again. A JPEG stays a JPEG (a
+photo); everything else becomes PNG (screenshots keep their text sharp). Anything Pillow cannot
+read is refused with its name and what to do. CPU-bound: the window calls this off its thread.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from desktop_chat.context import read_whole
+from desktop_chat.errors import DesktopChatError
+from desktop_chat.picture import Picture
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
+log = logging.getLogger(__name__)
+
+#: The longest side sent by default. OpenAI scales to 2048 then 768 on the short side; Claude
+#: and Gemini suggest about 1.5k; local vision models resize further in their processor.
+DEFAULT_MAX_SIDE = 2048
+#: A file bigger than this is refused before it is decoded (a 50 MP PNG is ~150 MB at worst).
+FILE_LIMIT = 200 * 1024 * 1024
+#: Pixels Pillow may decode: above its default guard (89 MP), below what would exhaust memory.
+PIXEL_LIMIT = 250_000_000
+
+SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".heic", ".heif")
+_FORMATS = {"PNG", "JPEG", "MPO", "GIF", "WEBP", "HEIF"}
+
+
+class ImageRefused(DesktopChatError):
+    """An image that cannot be sent: names it and says what to do."""
+
+
+def is_image_name(name: str) -> bool:
+    return name.lower().endswith(SUFFIXES)
+
+
+def _heif_opener() -> None:
+    # HEIC where the platform has a reader for it: pillow-heif, when installed.
+    try:
+        from pillow_heif import register_heif_opener  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    register_heif_opener()
+
+
+def _refused(name: str, why: str = "is not an image that can be read") -> ImageRefused:
+    return ImageRefused(
+        f"{name} {why}.", "Attach a PNG, JPEG, GIF or WebP image, or take a new screenshot."
+    )
+
+
+def normalise(
+    source: str | Path | bytes | PILImage.Image | Any,
+    *,
+    name: str | None = None,
+    max_side: int = DEFAULT_MAX_SIDE,
+) -> Picture:
+    """A ``Picture`` from a path, the bytes of an image file, or a PIL image."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = PIXEL_LIMIT
+    _heif_opener()
+    if isinstance(source, Image.Image):
+        image, label, source_format = source, name or "Image", source.format or "PNG"
+    else:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            raw, label = bytes(source), name or "Pasted image"
+        else:
+            path = Path(source).expanduser()
+            label = name or path.name
+            raw = read_whole(path, FILE_LIMIT)  # a FIFO or a device is refused, never read
+        try:
+            image = Image.open(io.BytesIO(raw))
+            source_format = image.format or ""
+            if source_format not in _FORMATS:
+                raise _refused(label, f"is a {source_format or 'kind of'} image, not supported")
+            image.seek(0)  # a GIF or an animated WebP: its first frame
+            image.load()
+        except ImageRefused:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise ImageRefused(
+                f"{label} is too large to open ({exc}).", "Save a smaller copy and attach that."
+            ) from exc
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+            log.info("image refused: %s: %s", label, exc)
+            raise _refused(label) from exc
+    image = ImageOps.exif_transpose(image)  # upright; the orientation tag goes with it
+    if max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    jpeg = source_format in {"JPEG", "MPO"}
+    if jpeg:
+        image = image.convert("RGB")
+    elif image.mode not in {"RGB", "RGBA", "L", "LA"}:
+        alpha = "transparency" in image.info or "A" in image.mode
+        image = image.convert("RGBA" if alpha else "RGB")
+    # Pixels only: a fresh image carries no info dict, so no EXIF, GPS, ICC or text chunks.
+    clean = Image.new(image.mode, image.size)
+    clean.paste(image)
+    out = io.BytesIO()
+    if jpeg:
+        clean.save(out, "JPEG", quality=90, optimize=True)
+    else:
+        clean.save(out, "PNG", optimize=False)
+    return Picture(out.getvalue(), "image/jpeg" if jpeg else "image/png", *clean.size, name=label)
