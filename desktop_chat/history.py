@@ -26,6 +26,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from desktop_chat.conversation import Conversation, Message
+from desktop_chat.picture import Picture
 from desktop_chat.store import Store, StoredMessage, StoreError
 
 log = logging.getLogger(__name__)
@@ -337,7 +338,13 @@ class StoredChat:
     # --- turns ---------------------------------------------------------------------------
 
     def add_user(
-        self, content: str, model: str | None = None, *, persona: str | None = None, **meta
+        self,
+        content: str,
+        model: str | None = None,
+        *,
+        persona: str | None = None,
+        images: list[Picture] | None = None,
+        **meta,
     ) -> Message:
         """The user's message, in the conversation at once, in the store as soon as it takes
         it: written on the store's thread (``saved()`` waits for it). A new conversation's row
@@ -345,7 +352,7 @@ class StoredChat:
         the sidebar by it), with ``persona``. Never raises: ``problem`` says when the store
         refused."""
         self._settle()
-        message = self.conversation.add_user(content, **meta)
+        message = self.conversation.add_user(content, images, **meta)
         self.ids.append(None)
         had_row = self.conversation_id is not None
         if self._row(model, persona):

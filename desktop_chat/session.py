@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from desktop_chat.config import Settings
     from desktop_chat.models import ModelChoice
     from desktop_chat.personas import Library, Persona
+    from desktop_chat.picture import Picture
     from desktop_chat.providers.base import Provider
     from desktop_chat.store import Store, StoreError
 
@@ -50,9 +51,15 @@ class Unsaved:
         self._home: Conversation | None = None
 
     def add_user(
-        self, content: str, model: str | None = None, *, persona: str | None = None, **meta: Any
+        self,
+        content: str,
+        model: str | None = None,
+        *,
+        persona: str | None = None,
+        images: list[Picture] | None = None,
+        **meta: Any,
     ) -> Message:
-        return self.conversation.add_user(content, **meta)
+        return self.conversation.add_user(content, images, **meta)
 
     def truncate(self, index: int) -> None:
         self.conversation.truncate(index)
@@ -229,6 +236,9 @@ class ChatSession:
 
         #: Files that join the next message only.
         self.files = ContextFiles()
+        #: Images attached to the next message (normalised: ``images.normalise``); they
+        #: leave once that message is in the conversation, not before.
+        self.pictures: list[Picture] = []
         #: The turn under way, or the last one.
         self.turn: Turn | None = None
 
@@ -269,12 +279,16 @@ class ChatSession:
         replace_from: int | None = None,
         display: str | None = None,
         call: GenerationParams | None = None,
+        images: list[Picture] | None = None,
     ) -> Turn:
-        """Add the user's message (with the attached files, which then leave) and make the
-        turn that answers it. ``replace_from``: an edit of message ``replace_from``, which
-        keeps that message's files; the old turn stays in the store, a version. ``display``:
-        what the window shows of the message when it is not ``text`` (the quick prompt's
-        clipboard)."""
+        """Add the user's message (with the attached files and ``pictures``, which then leave)
+        and make the turn that answers it. ``replace_from``: an edit of message
+        ``replace_from``, which keeps that message's files and images; the old turn stays in
+        the store, a version. ``display``: what the window shows of the message when it is
+        not ``text`` (the quick prompt's clipboard). ``images``: more images for this message
+        alone, after the attached ones."""
+        choice = self._choice()  # before anything attached leaves: no model, nothing lost
+        pictures = list(self.pictures)
         attached = ""
         files = [
             {"name": f.name, "size_bytes": f.size_bytes, "tokens": f.tokens}
@@ -284,6 +298,7 @@ class ChatSession:
             old = self.conversation.messages[replace_from]
             attached = str(old.meta.get("attached", ""))
             files = list(old.meta.get("files", []))
+            pictures = list(old.images)
             self.chat.truncate(replace_from)
         elif self.files.files:
             attached = self.files.prompt_with("")
@@ -293,7 +308,10 @@ class ChatSession:
         if files:
             meta = {"display": shown, "files": files, "attached": attached}
         persona = self.persona.name if self.persona.name != "Default" else None
-        self.chat.add_user(text + attached, self._choice().label, persona=persona, **meta)
+        pictures += images or ()
+        self.chat.add_user(text + attached, choice.label, persona=persona, images=pictures, **meta)
+        if replace_from is None:
+            self.pictures.clear()  # in the conversation (and on its way to the store) now
         return self._start(call)
 
     def regenerate(self, call: GenerationParams | None = None) -> Turn | None:
