@@ -84,6 +84,11 @@ class BadRequest(ProviderError):
     """400/422: the server refused the request as sent (a parameter, a too-long prompt)."""
 
 
+class ImagesNotSupported(BadRequest):
+    """The model (or the server running it) does not take images: a text-only model was sent
+    one. Not retried: only another model can answer it."""
+
+
 class RateLimited(ProviderError):
     """429: too many requests; ``retry_after`` is the server's wish in seconds, if it said."""
 

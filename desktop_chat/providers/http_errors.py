@@ -18,6 +18,7 @@ from desktop_chat.errors import (
     StreamInterrupted,
 )
 from desktop_chat.keys import env_var_for
+from desktop_chat.providers.image_parts import not_supported, refuses_images
 
 
 def retry_after_seconds(headers) -> float | None:
@@ -58,6 +59,8 @@ def _server_message(exc: Exception) -> str:
         message = inner.get("message") if isinstance(inner, dict) else inner
         if isinstance(message, str) and message:
             return message
+    if isinstance(body, str) and body:  # {"error": "…"} (mlx_lm.server, LM Studio): the SDK
+        return body  # keeps only the string, and its message says no more than the status
     return getattr(exc, "message", "") or str(exc)
 
 
@@ -70,9 +73,11 @@ def translate_error(
     partial_text: str = "",
     key_env: str | None = None,
     midway: bool = False,
+    images: bool = False,
 ) -> ProviderError:
     """The typed error for ``exc``; mid-reply failures (once text, or only thinking, has
-    arrived: ``midway``) become ``StreamInterrupted``."""
+    arrived: ``midway``) become ``StreamInterrupted``. ``images``: the request carried some,
+    so a server saying its model takes none is ``ImagesNotSupported``, whatever its status."""
     import openai
 
     if isinstance(exc, ProviderError):
@@ -101,6 +106,9 @@ def translate_error(
             f"Could not connect to {provider} at {base_url}.",
             "Check that the server is running and the base URL is right, or your network.",
         )
+    if images and isinstance(exc, openai.APIError) and refuses_images(_server_message(exc)):
+        # Before the statuses: mlx_lm.server says it with a 404, llama.cpp with a 500.
+        return not_supported(provider, model, _server_message(exc))
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return AuthenticationFailed(
             f"{provider} refused the API key ({exc.status_code}: {_server_message(exc)}).",

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from desktop_chat.config import FIRST_TOKEN_TIMEOUT_LOCAL_S, FIRST_TOKEN_TIMEOUT_S
 from desktop_chat.errors import (
+    ImagesNotSupported,
     MalformedResponse,
     ProviderError,
     RateLimited,
@@ -29,7 +30,7 @@ from desktop_chat.errors import (
 from desktop_chat.events import Event, ReasoningDelta, ReplyClock, Retrying, Usage
 from desktop_chat.keys import OPENAI_HOSTS, ensure_safe_transport, env_var_for, is_loopback
 from desktop_chat.params import GenerationParams
-from desktop_chat.providers import request_body
+from desktop_chat.providers import image_parts, request_body
 from desktop_chat.providers.base import Health
 from desktop_chat.providers.http_errors import translate_error
 from desktop_chat.reasoning import ReplyParser, ReplyParts, piece_kind
@@ -86,6 +87,9 @@ class OpenAICompatProvider:
         # OpenAI's own API refuses chat-template arguments; the servers that template
         # locally (vLLM, llama.cpp, mlx_lm.server, SGLang…) take them.
         self._send_template_kwargs = (urlsplit(base_url).hostname or "") not in OPENAI_HOSTS
+        #: Models that refused images: the images of earlier turns are not sent to them again
+        #: (each would be refused once more, and no later question could be answered).
+        self._text_only: set[str] = set()
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAICompatProvider(name={self.name!r}, base_url={self.base_url!r})"
@@ -125,7 +129,7 @@ class OpenAICompatProvider:
     # --- the request ---------------------------------------------------------------------
 
     def _request(
-        self, messages: Sequence[dict[str, str]], model: str, params: GenerationParams
+        self, messages: Sequence[dict[str, Any]], model: str, params: GenerationParams
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"model": model, "messages": list(messages), "stream": True}
         # Only what the user set is sent: servers differ in what they accept, and their own
@@ -148,6 +152,8 @@ class OpenAICompatProvider:
             body["reasoning_effort"] = params.reasoning_effort
         if self._send_stream_options:
             body["stream_options"] = {"include_usage": True}
+        if model in self._text_only and not image_parts.newest_has_images(messages):
+            body["messages"] = image_parts.without_images(messages)
         return body
 
     def _adapt(self, body: dict[str, Any], err: ProviderError) -> bool:
@@ -166,12 +172,19 @@ class OpenAICompatProvider:
             self._send_template_kwargs = False
             body.pop("chat_template_kwargs")
             return True
+        sent = body["messages"]
+        if isinstance(err, ImagesNotSupported) and not image_parts.newest_has_images(sent):
+            # Only earlier turns carry images (the model was changed after them): asked
+            # again with a note in their place, the question itself can still be answered.
+            self._text_only.add(body["model"])
+            body["messages"] = image_parts.without_images(sent)
+            return True
         return False
 
     # --- streaming -----------------------------------------------------------------------
 
     async def stream(
-        self, messages: Sequence[dict[str, str]], model: str, params: GenerationParams
+        self, messages: Sequence[dict[str, Any]], model: str, params: GenerationParams
     ) -> AsyncIterator[Event]:
         body = self._request(messages, model, params)
         clock = ReplyClock()
@@ -210,7 +223,7 @@ class OpenAICompatProvider:
         body: dict[str, Any],
         clock: ReplyClock,
         reply: ReplyParts,
-        messages: Sequence[dict[str, str]],
+        messages: Sequence[dict[str, Any]],
     ) -> AsyncIterator[Event]:
         # Until the stream's first chunk, a deadline: a server that accepted the request and
         # sends nothing is reported once, in seconds, not waited on for minutes. Any chunk
@@ -240,7 +253,7 @@ class OpenAICompatProvider:
         body: dict[str, Any],
         clock: ReplyClock,
         reply: ReplyParts,
-        messages: Sequence[dict[str, str]],
+        messages: Sequence[dict[str, Any]],
         deadline: asyncio.Timeout,
     ) -> AsyncIterator[Event]:
         from openai import AsyncStream
@@ -261,7 +274,12 @@ class OpenAICompatProvider:
             )
         except Exception as exc:
             raise translate_error(
-                exc, provider=self.name, model=model, base_url=self.base_url, key_env=self.key_env
+                exc,
+                provider=self.name,
+                model=model,
+                base_url=self.base_url,
+                key_env=self.key_env,
+                images=image_parts.any_images(body["messages"]),
             ) from exc
         finish_reason: str | None = None
         usage: Usage | None = None
@@ -368,8 +386,15 @@ def _usage(reported: Any) -> Usage:
     return Usage(reported.prompt_tokens, reported.completion_tokens, reasoning_tokens=thought)
 
 
-def _estimate_usage(messages: Sequence[dict[str, str]], chunks: int) -> Usage:
+def _estimate_usage(messages: Sequence[dict[str, Any]], chunks: int) -> Usage:
     """Servers that do not report usage send about one token per chunk; a prompt token is
-    roughly four characters of English."""
-    prompt_chars = sum(len(m.get("content", "")) for m in messages)
+    roughly four characters of English. An image's part counts its text only: its data URL
+    is no measure of what the model makes of it."""
+    prompt_chars = sum(len(_text_of(m.get("content"))) for m in messages)
     return Usage(prompt_tokens=max(1, prompt_chars // 4), completion_tokens=chunks, estimated=True)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, list):  # content parts: text and images
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) else ""
