@@ -1,5 +1,6 @@
 """Where the user writes: Enter sends, Shift+Enter starts a new line, the box grows with the
-text up to a few lines. Sending while a reply streams does nothing: the text stays."""
+text up to a few lines. Sending while a reply streams does nothing: the text stays. An image
+pasted (⌘V of a screenshot) is handed to the window as an image, not inserted."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ DRAFT_DELAY_MS = 600
 
 class PromptEdit(QPlainTextEdit):
     submitted = Signal()
+    #: An image pasted or dropped as data: its encoded bytes, or a ``QImage``
+    #: (``pictures.from_clipboard``). Whoever holds the edit attaches it.
+    image_pasted = Signal(object)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -43,6 +47,19 @@ class PromptEdit(QPlainTextEdit):
             event.ignore()
             return
         super().dragEnterEvent(event)
+
+    def canInsertFromMimeData(self, source) -> bool:
+        from desktop_chat.gui.pictures import carries_image
+
+        return carries_image(source) or super().canInsertFromMimeData(source)
+
+    def insertFromMimeData(self, source) -> None:
+        from desktop_chat.gui.pictures import from_clipboard
+
+        if (image := from_clipboard(source)) is not None:
+            self.image_pasted.emit(image)
+            return
+        super().insertFromMimeData(source)
 
     def keyPressEvent(self, event) -> None:
         enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)

@@ -151,7 +151,14 @@ class ChatController(QObject):
             )
             return False
         files = len(self.session.files.files)
-        log.info("sending to %s: %d characters, %d files", self.choice.label, len(text), files)
+        images = len(self.session.pictures)
+        log.info(
+            "sending to %s: %d characters, %d files, %d images",
+            self.choice.label,
+            len(text),
+            files,
+            images,
+        )
         log.debug("message text: %r", text)
         # Written on the store's thread (a pasted 2 MB message costs its search index and
         # journal there, not a pause here), in the file before anything is sent: the turn
@@ -161,6 +168,8 @@ class ChatController(QObject):
             self.truncated.emit(replace_from)
         elif files:
             self.context.files_changed.emit([])
+        if images and not self.session.pictures:  # they went with it
+            self.context.pictures_changed.emit([], list(self.context.preparing))
         self.user_added.emit(turn.index - 1, self.conversation.messages[turn.index - 1])
         self._start(turn)
         return True

@@ -1,5 +1,5 @@
 """The main window: model picker and Code only on top, the conversation (or the welcome panel)
-in the middle, attached files, the composer and the context meter below.
+in the middle, attached images and files, the composer and the context meter below.
 
 It renders what the controller reports and passes the user's actions to it; it never touches
 the conversation itself.
@@ -30,7 +30,10 @@ from desktop_chat.gui.composer import Composer
 from desktop_chat.gui.conversation_view import ConversationView
 from desktop_chat.gui.files_bar import ContextMeter, FilesBar
 from desktop_chat.gui.model_picker import ModelPicker
+from desktop_chat.gui.picture_chips import PicturesBar
 from desktop_chat.gui.sidebar import Sidebar
+from desktop_chat.gui.think_button import ThinkButton
+from desktop_chat.gui.vision_notice import VisionNotice
 from desktop_chat.gui.welcome import WelcomePanel
 from desktop_chat.gui.window_history import HistoryPanel
 from desktop_chat.gui.window_library import PersonaButton, TemplatesButton
@@ -82,8 +85,10 @@ class MainWindow(QMainWindow):
         self.settings_button.setText("Settings")
         self.settings_button.setToolTip("Settings (⌘,)")
         self.persona_button = PersonaButton(body)
+        self.think_button = ThinkButton(body)  # shown for models it does something for
         top.addWidget(self.picker)
         top.addWidget(self.persona_button)
+        top.addWidget(self.think_button)
         top.addStretch(1)
         top.addWidget(self.code_only)
         top.addWidget(self.settings_button)
@@ -94,7 +99,7 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.view)
         column.addWidget(self.stack, 1)
-        self.overlay = QLabel("Drop files to add them to the context", self.stack)
+        self.overlay = QLabel("Drop files or images to add them to the message", self.stack)
         self.overlay.setObjectName("dropOverlay")
         self.overlay.setAlignment(Qt.AlignmentFlag.AlignCenter)
         font = self.overlay.font()
@@ -103,7 +108,10 @@ class MainWindow(QMainWindow):
         self.overlay.hide()
         bottom = QVBoxLayout()
         bottom.setContentsMargins(24, 0, 24, 0)
+        self.pictures = PicturesBar(body)
         self.files = FilesBar(body)
+        # Images attached while the chosen model cannot see them: said before sending.
+        self.vision = VisionNotice(body)
         self.editing_label = QLabel(
             "Editing an earlier message: sending replaces it and every turn after it. Esc cancels.",
             body,
@@ -120,11 +128,14 @@ class MainWindow(QMainWindow):
         self.composer = Composer(body)
         # Connected now, not in attach(): Enter pressed before the controller exists is kept.
         self.composer.send_requested.connect(self.send)
+        self.composer.edit.image_pasted.connect(self.paste_image)
         row = QHBoxLayout()
         self.attach_button = QToolButton(body)
         self.attach_button.setObjectName("quiet")
         self.attach_button.setText("+ Attach files")
-        self.attach_button.setToolTip("Add files to the context (or drop them on the window)")
+        self.attach_button.setToolTip(
+            "Add files or images (⌘O), or drop them on the window; paste an image with ⌘V"
+        )
         hint = QLabel("↩ send · ⇧↩ new line", body)
         hint.setObjectName("hintLabel")
         self.meter = ContextMeter(body)
@@ -134,7 +145,9 @@ class MainWindow(QMainWindow):
         row.addWidget(hint)
         row.addStretch(1)
         row.addWidget(self.meter)
+        bottom.addWidget(self.pictures)
         bottom.addWidget(self.files)
+        bottom.addWidget(self.vision)
         bottom.addWidget(self.editing_label)
         bottom.addWidget(self.waiting_label)
         bottom.addWidget(self.composer)
@@ -201,6 +214,11 @@ class MainWindow(QMainWindow):
         c.context.files_changed.connect(self.files.show_files)
         c.context.files_changed.connect(self._files_read)
         c.context.changed.connect(self.meter.show_usage)
+        c.context.pictures_changed.connect(self.pictures.show_pictures)
+        c.context.pictures_changed.connect(self._pictures_changed)
+        c.models.choices_changed.connect(self._check_vision)
+        self.pictures.remove_requested.connect(c.context.remove_picture)
+        self.vision.chosen.connect(self.choose)
         self.composer.stop_requested.connect(self.stop)
         self.files.remove_requested.connect(c.context.remove)
         self.view.edit_requested.connect(self.edit)
@@ -217,6 +235,7 @@ class MainWindow(QMainWindow):
         self.welcome.add_provider_requested.connect(self.add_provider)
         self.history.attach(c)
         self.persona_button.attach(c)
+        self.think_button.attach(c)
         self.templates_button.attach(c)
         self.code_only.toggled.connect(self.set_code_only)
         self.settings_button.clicked.connect(self.open_settings)
@@ -284,7 +303,13 @@ class MainWindow(QMainWindow):
     def _model_changed(self, choice) -> None:
         self.picker.set_current(choice)
         self._choose_page()
+        self._check_vision()
         self.composer.edit.setFocus()
+
+    @Slot()
+    def _check_vision(self, *_) -> None:
+        c = self.controller
+        self.vision.update_for(c.choice, c.models.choices, len(c.session.pictures))
 
     @Slot(list, set, str)
     def _reach_changed(self, servers: list, downloaded: set, notes: str) -> None:
@@ -302,6 +327,11 @@ class MainWindow(QMainWindow):
         """A message sent while dropped files were read goes now, with them."""
         if self.waiting and not self.controller.context.reading:
             self.send(self.composer.edit.toPlainText())
+
+    @Slot(list, list)
+    def _pictures_changed(self, pictures: list, preparing: list) -> None:
+        self._check_vision()
+        self._files_read(pictures)  # a message sent while they were prepared goes now
 
     @Slot()
     def _started(self) -> None:
@@ -349,7 +379,8 @@ class MainWindow(QMainWindow):
                 self._wait(f"Waiting for {model} to be ready… your message is sent then.")
             return
         if c.context.reading:  # a file dropped a moment ago (a long PDF): it goes with this
-            self._wait("Reading the dropped files… your message is sent with them.")
+            what = "images" if c.context.preparing else "dropped files"
+            self._wait(f"Reading the {what}… your message is sent with them.")
             return
         self._stop_waiting()
         editing, self.editing = self.editing, None
@@ -398,12 +429,21 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def pick_files(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add files to the context")
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add files or images to the message")
         if paths:
             self.add_files(paths)
 
     def add_files(self, paths: list[str]) -> None:
+        """Images join the message as images; other files join its context as text."""
         self.controller.context.attach(paths)
+
+    @Slot(object)
+    def paste_image(self, image) -> None:
+        """A pasted (or dropped) image's data: prepared off the GUI thread, a chip meanwhile."""
+        from desktop_chat.gui.pictures import PASTED
+
+        if self.controller is not None:
+            self.controller.context.attach_images([(image, PASTED)])
 
     @Slot()
     def open_model_folder(self) -> None:
@@ -499,8 +539,14 @@ class MainWindow(QMainWindow):
     def _local_paths(mime) -> list[str]:
         return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
 
+    @staticmethod
+    def _droppable(mime) -> bool:
+        from desktop_chat.gui.pictures import carries_image
+
+        return bool(MainWindow._local_paths(mime)) or carries_image(mime)
+
     def dragEnterEvent(self, event) -> None:
-        if self._local_paths(event.mimeData()):
+        if self._droppable(event.mimeData()):
             event.acceptProposedAction()
             self.overlay.setGeometry(self.stack.rect().adjusted(12, 12, -12, -12))
             self.overlay.raise_()
@@ -509,7 +555,7 @@ class MainWindow(QMainWindow):
             event.ignore()
 
     def dragMoveEvent(self, event) -> None:
-        if self._local_paths(event.mimeData()):
+        if self._droppable(event.mimeData()):
             event.acceptProposedAction()
 
     def dragLeaveEvent(self, event) -> None:
@@ -521,6 +567,12 @@ class MainWindow(QMainWindow):
         if paths:
             event.acceptProposedAction()
             self.add_files(paths)
+            return
+        from desktop_chat.gui.pictures import from_clipboard
+
+        if (image := from_clipboard(event.mimeData())) is not None:  # an image from a browser
+            event.acceptProposedAction()
+            self.paste_image(image)
 
     # --- appearance ----------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""What the window's next message is sent with, beside the conversation: the files attached (read
-off the GUI thread as they are dropped or chosen, each refusal said in words) and the meter's
-count of tokens against the model's window. The controller holds one (``controller.context``).
+"""What the window's next message is sent with, beside the conversation: the files and images
+attached (read, or normalised, off the GUI thread as they are dropped, chosen or pasted, each
+refusal said in words) and the meter's count of tokens against the model's window. The
+controller holds one (``controller.context``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop_chat.context import ContextError, estimate_tokens, read_file
 from desktop_chat.gui.model_host import ModelHost
+from desktop_chat.gui.pictures import prepare, remember
+from desktop_chat.images import ImageRefused, is_image_name
 from desktop_chat.session import ChatSession
 
 log = logging.getLogger(__name__)
@@ -21,6 +24,7 @@ log = logging.getLogger(__name__)
 
 class MessageContext(QObject):
     files_changed = Signal(list)
+    pictures_changed = Signal(list, list)  # the Pictures attached, the names being prepared
     changed = Signal(int, object, dict)  # tokens used, the window or None, the parts
     notice = Signal(str, str)  # files refused (how many, why each), or the oldest turns left out
 
@@ -32,12 +36,62 @@ class MessageContext(QObject):
         #: Drops whose files are still being read: a message sent meanwhile waits for them.
         self.reading = 0
         self._trimmed_told: int | None = 0  # the conversation told its oldest turns went
+        #: Names of the images being prepared, in the order given (each shows a chip).
+        self.preparing: list[str] = []
+        self._image_lock = asyncio.Lock()  # one after the other: the images stay in order
 
     def attach(self, paths: list[str | Path]) -> None:
-        """Read dropped or chosen files off the GUI thread. Counted as being read from now,
-        before the read starts: Enter pressed at once must already wait for them."""
+        """Read dropped or chosen files off the GUI thread; images (by their name) are
+        prepared as images, the rest join the context as text. Counted as being read from
+        now, before the read starts: Enter pressed at once must already wait for them."""
+        images = [p for p in paths if is_image_name(str(p))]
+        files = [p for p in paths if not is_image_name(str(p))]
+        if images:
+            self.attach_images([(p, Path(p).name) for p in images])
+        if files:
+            self.reading += 1
+            self._spawn(self._read(files))
+
+    def attach_images(self, sources: list[tuple[object, str]]) -> None:
+        """Images (a path, an image file's bytes, a pasted ``QImage``; each with its name)
+        normalised off the GUI thread; a chip says so meanwhile, and a message sent
+        meanwhile waits for them."""
         self.reading += 1
-        self._spawn(self._read(paths))
+        self.preparing += [name for _, name in sources]
+        self._tell_pictures()
+        self._spawn(self._prepare(sources))
+
+    async def _prepare(self, sources: list[tuple[object, str]]) -> None:
+        refused: list[str] = []
+        try:
+            async with self._image_lock:
+                for source, name in sources:
+                    try:
+                        ready = await asyncio.to_thread(prepare, source, name)
+                    except ImageRefused as err:
+                        refused.append(f"{err.message} {err.hint}".strip())
+                    else:
+                        remember(ready.picture, ready.thumb)
+                        self.session.pictures.append(ready.picture)
+                    finally:
+                        self.preparing.remove(name)
+                        self._tell_pictures()
+        finally:
+            self.reading -= 1
+        self.update()
+        self._tell_pictures()  # once more, now that nothing is being read: a wait ends
+        if refused:
+            count = "1 image was" if len(refused) == 1 else f"{len(refused)} images were"
+            self.notice.emit(f"{count} not attached.", "\n".join(refused))
+
+    def remove_picture(self, digest: str) -> None:
+        pictures = self.session.pictures
+        pictures[:] = [p for p in pictures if p.digest != digest]
+        self._tell_pictures()
+        self.update()
+
+    def _tell_pictures(self) -> None:
+        self.pictures_changed.emit(list(self.session.pictures), list(self.preparing))
 
     async def _read(self, paths: list[str | Path]) -> None:
         refused: list[str] = []
@@ -73,6 +127,8 @@ class MessageContext(QObject):
             "system prompt": estimate_tokens(session.params().system_prompt or ""),
             "history": sum(estimate_tokens(m.content) for m in session.conversation.messages),
             "files": session.files.tokens,
+            "images": sum(p.tokens for p in session.pictures)
+            + sum(p.tokens for m in session.conversation.messages for p in m.images),
         }
         window = self.models.context_window(session.choice)
         self.changed.emit(sum(parts.values()), window, parts)

@@ -150,6 +150,12 @@ class UserMessage(QWidget):
             )
             self.show_all.clicked.connect(self._show_all)
             inner.addWidget(self.show_all, 0, Qt.AlignmentFlag.AlignLeft)
+        self.images: QWidget | None = None  # the images it carried, as thumbnails
+        if message.images:
+            from desktop_chat.gui.picture_view import ThumbStrip
+
+            self.images = ThumbStrip(message.images, parent=self.bubble)
+            inner.addWidget(self.images)
         if files:
             names = QLabel("Attached: " + ", ".join(f["name"] for f in files), self.bubble)
             names.setTextFormat(Qt.TextFormat.PlainText)  # a file may be named "<img src=…>"

@@ -1,5 +1,6 @@
-"""The model picker: one button naming the model; its menu groups remote and local models and
-ends with Download a model…, Open a model folder… and Add a provider…."""
+"""The model picker: one button naming the model; its menu groups remote and local models (each
+that sees images marked so) and ends with Download a model…, Open a model folder… and Add a
+provider…."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QToolButton
+
+from desktop_chat.gui.vision_notice import MARK, sees_images
 
 if TYPE_CHECKING:  # the models (and settings) load after the first frame
     from desktop_chat.models import ModelChoice
@@ -75,7 +78,8 @@ class ModelPicker(QToolButton):
         if not members:
             menu.addAction("None yet").setEnabled(False)
         for choice in members:
-            action = QAction(f"{choice.label}    {choice.detail}", menu)
+            mark = f"  {MARK}" if sees_images(choice) else ""
+            action = QAction(f"{choice.label}    {choice.detail}{mark}", menu)
             action.setCheckable(True)
             action.setChecked(self.current is not None and choice.key == self.current.key)
             action.setData(choice.key)

@@ -1,0 +1,179 @@
+"""Images in the main window, as the user gives them: pasted (⌘V of a screenshot), dropped, or
+chosen with Attach. Each is prepared off the GUI thread (a chip says so meanwhile), becomes a
+chip with its thumbnail, size and token estimate, goes with the next message (the request
+carries it, the bubble shows it, a click enlarges it), and a text-only model says so first."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from tests.support.fake_openai import Step
+from tests.support.gui import reply_done, running_window, screenshot, type_and_send, wait_for
+from tests.test_quick_prompt_files import _drop
+
+pytestmark = pytest.mark.slow
+
+
+def png(width: int, height: int, colour=(30, 120, 200)) -> bytes:
+    """A screenshot-like PNG: a flat colour with a band and a few lines across it."""
+    image = Image.new("RGB", (width, height), colour)
+    for y in range(0, height, max(1, height // 9)):
+        image.paste((250, 250, 250), (0, y, width, y + max(1, height // 40)))
+    image.paste((240, 180, 40), (width // 4, height // 3, width // 2, height // 2))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def put_on_clipboard(data: bytes, kind: str = "image/png") -> None:
+    mime = QMimeData()
+    mime.setData(kind, data)
+    QApplication.clipboard().setMimeData(mime)
+
+
+def paste(qtbot, edit) -> None:
+    edit.setFocus()
+    qtbot.keyClick(edit, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+
+
+def sent_images(fake) -> list[Image.Image]:
+    """The images the last request carried, decoded from their data URLs."""
+    post = [r for r in fake.requests if r["method"] == "POST"][-1]
+    content = post["body"]["messages"][-1]["content"]
+    assert isinstance(content, list), f"no content parts were sent: {content!r}"
+    urls = [part["image_url"]["url"] for part in content if part["type"] == "image_url"]
+    return [Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) for url in urls]
+
+
+def test_a_pasted_screenshot_is_a_chip_then_goes_with_the_message(qapp, qtbot, fake):
+    fake.script = [Step(pieces=["A blue ", "screenshot."])]
+    with running_window(qapp) as (loop, window):
+        bar = window.pictures
+
+        async def scenario():
+            await window.controller.refresh()
+            put_on_clipboard(png(3000, 2000))
+            paste(qtbot, window.composer.edit)
+            # At once, before it is prepared: a chip says so, and nothing was typed.
+            pending = [c.findChild(type(window.waiting_label)).text() for c in bar.pending]
+            assert window.composer.edit.toPlainText() == ""
+            await wait_for(lambda: bar.chips and not bar.pending, 30, "the image's chip")
+            return pending
+
+        pending = loop.run_until_complete(scenario())
+        assert pending == ["Pasted image · preparing…"]
+        chip = bar.chips[0]
+        assert chip.thumb.loaded, "the chip shows a thumbnail"
+        # Capped at 2048 on its longest side, with its size and an estimate of its tokens.
+        assert chip.size_label.text().startswith("2048×1365 · ")
+        assert chip.picture.tokens == 1105  # 6 tiles of 512 once scaled to 1152×768
+        assert chip.size_label.text().endswith(" · ≈1.1k tok")
+        assert "images 1.1k" in window.meter.toolTip(), window.meter.toolTip()
+        screenshot(window, "images-chip-pasted")
+        type_and_send(qtbot, window, "What is in this screenshot?")
+        loop.run_until_complete(wait_for(lambda: reply_done(window), what="the reply"))
+        [sent] = sent_images(fake)
+        assert sent.size == (2048, 1365) and sent.format == "PNG"
+        message = window.controller.conversation.messages[0]
+        assert [(p.width, p.height) for p in message.images] == [(2048, 1365)]
+        assert window.controller.session.pictures == [] and bar.isHidden(), "sent: no chip left"
+        bubble = window.view.items[0]
+        [thumb] = bubble.images.thumbs
+        assert thumb.loaded and thumb.height() == 96
+        screenshot(window, "images-bubble")
+        qtbot.mouseClick(thumb, Qt.MouseButton.LeftButton)
+        dialog = bubble.images.dialog
+        assert dialog.isVisible() and dialog.image.pixmap().width() > 96
+        screenshot(dialog, "images-enlarged")
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+        assert not dialog.isVisible(), "Esc closes the enlarged view"
+
+
+def test_dropped_and_chosen_images_join_as_images_and_a_bad_one_is_named(
+    qapp, qtbot, fake, tmp_path
+):
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(png(800, 600))
+    photo = tmp_path / "photo.JPG"
+    Image.new("RGB", (640, 480), (200, 60, 60)).save(photo, "JPEG")
+    note = tmp_path / "note.txt"
+    note.write_text("Remember the milk.")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(png(100, 100)[:60])  # a PNG cut short
+    with running_window(qapp) as (loop, window):
+        context = window.controller.context
+
+        async def scenario():
+            await window.controller.refresh()
+            _drop(window, [shot, note, broken])
+            window.add_files([str(photo)])  # what Attach (⌘O) does with the files chosen
+            await wait_for(lambda: not context.reading, 30, "the files and images read")
+
+        loop.run_until_complete(scenario())
+        session = window.controller.session
+        assert [p.name for p in session.pictures] == ["shot.png", "photo.JPG"]
+        assert [p.mime for p in session.pictures] == ["image/png", "image/jpeg"]
+        assert [f.name for f in session.files.files] == ["note.txt"], "text stays text"
+        banner = window.view.items[-1]
+        said = f"{banner.message.text()} {banner.hint.text()}"
+        assert said.startswith("1 image was not attached."), said
+        assert "broken.png is not an image that can be read" in said, said
+        assert [c.picture.name for c in window.pictures.chips] == ["shot.png", "photo.JPG"]
+        qtbot.mouseClick(window.pictures.chips[0].remove_button, Qt.MouseButton.LeftButton)
+        assert [p.name for p in session.pictures] == ["photo.JPG"]
+        assert [c.picture.name for c in window.pictures.chips] == ["photo.JPG"]
+
+
+def test_an_image_dragged_from_a_browser_is_attached(qapp, qtbot, fake):
+    with running_window(qapp) as (loop, window):
+        mime = QMimeData()
+        mime.setData("image/png", png(300, 200))
+        at, how = QPointF(10, 10), Qt.DropAction.CopyAction
+        keys = (Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        enter = QDragEnterEvent(at.toPoint(), how, mime, *keys)
+        QApplication.sendEvent(window, enter)
+        assert enter.isAccepted()
+        QApplication.sendEvent(window, QDropEvent(at, how, mime, *keys))
+        loop.run_until_complete(
+            wait_for(lambda: window.controller.session.pictures, 30, "the image")
+        )
+        assert window.controller.session.pictures[0].width == 300
+
+
+def test_a_text_only_model_says_so_before_sending_and_offers_one_that_sees(
+    qapp, qtbot, fake, tiny_model_dir
+):
+    from desktop_chat import catalog
+    from desktop_chat.gui.vision_notice import MARK
+    from desktop_chat.models import local_choice
+
+    with running_window(qapp) as (loop, window):
+        c = window.controller
+
+        async def scenario():
+            await c.refresh()
+            await c.choose(local_choice(tiny_model_dir))  # a text-only llama
+            put_on_clipboard(png(400, 300))
+            paste(qtbot, window.composer.edit)
+            await wait_for(lambda: c.session.pictures, 30, "the image")
+
+        loop.run_until_complete(scenario())
+        notice = window.vision
+        assert notice.isVisible()
+        assert notice.label.text().startswith(f"{c.choice.label} does not see images.")
+        assert [b.text() for b in notice.buttons] == ["m · fake"], "the remote model is offered"
+        actions = {a.text(): a for a in window.picker.menu_.actions() if a.data()}
+        marked = [text for text in actions if text.endswith(MARK)]
+        assert marked == [a for a in actions if a.startswith("m ")], actions
+        screenshot(window, "images-text-only-model")
+        qtbot.mouseClick(notice.buttons[0], Qt.MouseButton.LeftButton)
+        loop.run_until_complete(wait_for(lambda: c.choice.key == "fake:m", 30, "the choice"))
+        assert not notice.isVisible(), "the model chosen sees images"
+        assert c.choice is catalog.find(c.models.choices, "fake:m")
