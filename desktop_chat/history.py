@@ -54,7 +54,7 @@ def _message(stored: StoredMessage) -> Message:
             meta["reasoning"] = stored.reasoning
     if stored.interrupted:
         meta["interrupted"] = True
-    return Message(stored.role, stored.content, meta)  # type: ignore[arg-type]
+    return Message(stored.role, stored.content, meta, stored.images)  # type: ignore[arg-type]
 
 
 def not_saved(err: StoreError) -> StoreError:
@@ -315,6 +315,7 @@ class StoredChat:
                     message.role,
                     message.content,
                     parent_id=parent,
+                    images=message.images,
                     **_columns(message),
                 )
             else:

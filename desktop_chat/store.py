@@ -28,12 +28,14 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from desktop_chat import store_images
+from desktop_chat.picture import Picture
 from desktop_chat.store_files import (
     StoreError,
     busy,
@@ -155,8 +157,13 @@ def _v5(db: sqlite3.Connection) -> None:
     )
 
 
+def _v6(db: sqlite3.Connection) -> None:
+    """Users' images, kept once by content hash (``store_images``)."""
+    store_images.migrate(db)
+
+
 #: Applied in order; each runs once, recorded in ``schema_migrations``. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 
 @dataclass(slots=True)
@@ -174,6 +181,8 @@ class StoredMessage:
     created: float = 0.0
     #: A reasoning model's thinking before the answer ("" for none).
     reasoning: str = ""
+    #: A user's images, in order (``store_images``).
+    images: list[Picture] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -277,6 +286,8 @@ class Store(Repairs):
         self._checkpoints: sqlite3.Connection | None = None
         self._checkpointing = threading.Lock()
         self._unchecked = 0
+        #: The images' files, beside the database; new ones in memory when it is not saved.
+        self._images = store_images.ImageFiles(path.parent / "images", writable=saved)
         self._init_repairs()
 
     # --- opening -------------------------------------------------------------------------
@@ -579,6 +590,8 @@ class Store(Repairs):
                     "INSERT INTO messages_fts(messages_fts, rank) VALUES ('secure-delete', 1)"
                 )
             count = self.db.execute(f"DELETE FROM conversations WHERE {where}", args).rowcount
+            # Their images too, once no other message refers to them (Undo's window is over).
+            store_images.collect(self.db, self._images)
             if not _FTS_SECURE_DELETE:
                 # Older FTS5 only marks deleted words as gone; merging the index drops them.
                 self.db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
@@ -604,9 +617,12 @@ class Store(Repairs):
         meta: dict | None = None,
         interrupted: bool = False,
         reasoning: str = "",
+        images: Sequence[Picture] = (),
     ) -> int:
         """Add a message after ``parent_id`` (a new branch if that parent already has a child)
-        and make it the conversation's current leaf. ``reasoning``: a reply's thinking."""
+        and make it the conversation's current leaf. ``reasoning``: a reply's thinking;
+        ``images``: a user's, each kept once (a file that cannot be written: ``StoreError``,
+        and the message is not added)."""
         now = time.time()
         with self.transaction():
             cur = self.db.execute(
@@ -629,6 +645,18 @@ class Store(Repairs):
                 ),
             )
             message_id = int(cur.lastrowid)
+            if images:
+                try:
+                    store_images.refer(self.db, self._images, message_id, images)
+                except OSError as exc:  # the transaction is undone: no half message
+                    err = error_for(exc, self._images.folder / "image")
+                    raise StoreError(
+                        f"Could not save the image with your message: {err.why}.",
+                        err.hint,
+                        kind=err.kind,
+                        why=err.why,
+                        fix=err.fix,
+                    ) from exc
             self.db.execute(
                 "UPDATE conversations SET leaf_id = ?, updated = ? WHERE id = ?",
                 (message_id, now, conversation_id),
@@ -680,7 +708,9 @@ class Store(Repairs):
         row = self.db.execute(
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
         ).fetchone()
-        return message_from_row(row) if row else None
+        return (
+            self._with_images([message_from_row(row)], "m.id = ?", message_id)[0] if row else None
+        )
 
     @_reads
     def messages(self, conversation_id: int) -> list[StoredMessage]:
@@ -689,7 +719,8 @@ class Store(Repairs):
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
-        return [message_from_row(r) for r in rows]
+        found = [message_from_row(r) for r in rows]
+        return self._with_images(found, "m.conversation_id = ?", conversation_id)
 
     @_reads
     def message_ids(self, conversation_id: int) -> set[int]:
@@ -712,7 +743,18 @@ class Store(Repairs):
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
-        return [message_from_row(r) for r in rows if r[0] in wanted]
+        found = [message_from_row(r) for r in rows if r[0] in wanted]
+        return self._with_images(found, "m.conversation_id = ?", conversation_id)
+
+    def _with_images(
+        self, messages: list[StoredMessage], where: str, *args: Any
+    ) -> list[StoredMessage]:
+        """``messages`` with their images (one query for all; the lock is held)."""
+        if messages:
+            images = store_images.pictures_of(self.db, self._images, where, args)
+            for m in messages:
+                m.images = images.get(m.id, [])
+        return messages
 
     @_reads
     def branch_ids(self, conversation_id: int, leaf_id: int | None = None) -> list[int]:

@@ -1,14 +1,30 @@
 """A conversation out of the store and back in: JSON with every branch (for import), or
 Markdown of the branch on show (for reading). A reply's thinking is in the JSON (``reasoning``),
 and in the Markdown only when asked for: a document to read or share is the conversation, and
-a reasoning model's thought is often longer than its answer."""
+a reasoning model's thought is often longer than its answer.
+
+A user's images are in the JSON, whole: ``images``, a list of ``{"name", "mime", "width",
+"height", "data"}`` with ``data`` the file's bytes in base64 (one file carries the whole
+conversation). Imported ones are checked with Pillow; one that still carries metadata (EXIF,
+GPS, ICC, text: a file not written by Desktop Chat) is normalised again on the way in. The
+Markdown names each image in a line of its own, "*[Image: name, W×H]*": a document to read or
+share, with no file of the data folder to point at and no megabytes of base64.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 from collections.abc import Iterable
 from typing import Any
 
+from desktop_chat.picture import Picture
 from desktop_chat.store import Store, StoredMessage, StoreError
+
+#: What Pillow reports of an image Desktop Chat wrote (a JPEG's JFIF header): nothing personal.
+_HARMLESS_INFO = {"jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi"}
+_MIMES = {"image/png": "PNG", "image/jpeg": "JPEG"}
 
 
 def export_conversation(store: Store, conversation_id: int) -> dict[str, Any]:
@@ -46,6 +62,17 @@ def _exported(m: StoredMessage) -> dict[str, Any]:
     }
     if m.reasoning:
         out["reasoning"] = m.reasoning
+    if m.images:
+        out["images"] = [
+            {
+                "name": p.name,
+                "mime": p.mime,
+                "width": p.width,
+                "height": p.height,
+                "data": base64.b64encode(p.data).decode("ascii"),
+            }
+            for p in m.images
+        ]
     return out
 
 
@@ -61,8 +88,13 @@ def import_conversation(store: Store, data: dict[str, Any]) -> int:
     if not isinstance(messages, list):
         raise _malformed("Its “messages” is not a list.")
     known: set[Any] = set()
+    pictures: list[list[Picture]] = []
     for number, m in enumerate(messages, start=1):
         problem = _check(m, known)
+        if not problem:
+            found = _pictures(m.get("images") or [])
+            problem, found = (found, []) if isinstance(found, str) else ("", found)
+            pictures.append(found)
         if problem:
             raise _malformed(f"Message {number} of {len(messages)} {problem}.")
         known.add(m["id"])
@@ -71,7 +103,7 @@ def import_conversation(store: Store, data: dict[str, Any]) -> int:
             str(data.get("title") or "Imported"), data.get("model"), data.get("persona")
         )
         ids: dict[Any, int] = {}
-        for m in messages:
+        for m, images in zip(messages, pictures, strict=True):
             meta = dict(m.get("meta") or {})
             # An export from before thinking had its own field kept it in the meta.
             reasoning = m.get("reasoning") or meta.pop("reasoning", "") or ""
@@ -86,6 +118,7 @@ def import_conversation(store: Store, data: dict[str, Any]) -> int:
                 meta=meta,
                 interrupted=bool(m.get("interrupted")),
                 reasoning=str(reasoning),
+                images=images,
             )
         leaf = ids.get(data.get("leaf"))
         if leaf is not None:
@@ -110,7 +143,43 @@ def _check(m: Any, known: set[Any]) -> str:
             return f"has a “{name}” that is not an object"
     if m.get("reasoning") is not None and not isinstance(m["reasoning"], str):
         return "has a “reasoning” (its thinking) that is not a string"
+    if m.get("images") is not None and not isinstance(m["images"], list):
+        return "has “images” that are not a list"
     return ""
+
+
+def _pictures(entries: list[Any]) -> list[Picture] | str:
+    """The images of one exported message, or what is wrong with them."""
+    found = []
+    for number, entry in enumerate(entries, start=1):
+        picture = _picture(entry) if isinstance(entry, dict) else None
+        if picture is None:
+            return f"has an image ({number} of {len(entries)}) that cannot be read"
+        found.append(picture)
+    return found
+
+
+def _picture(entry: dict[str, Any]) -> Picture | None:
+    """One exported image, checked: bytes that Pillow reads as the kind it says it is."""
+    from PIL import Image
+
+    name, mime = str(entry.get("name") or "Image"), entry.get("mime")
+    try:
+        data = base64.b64decode(str(entry.get("data", "")), validate=True)
+        with Image.open(io.BytesIO(data)) as image:
+            kind, size, info = image.format, image.size, set(image.info)
+            exif = bool(image.getexif())
+            image.load()  # the whole of it decodes, not only its header
+    except (binascii.Error, ValueError, OSError, SyntaxError, EOFError):
+        return None
+    if _MIMES.get(str(mime)) != kind or exif or info - _HARMLESS_INFO:
+        from desktop_chat.images import ImageRefused, normalise
+
+        try:
+            return normalise(data, name=name)  # not as Desktop Chat writes it: made so now
+        except ImageRefused:
+            return None
+    return Picture(data, str(mime), *size, name=name)
 
 
 def _malformed(what: str) -> StoreError:
@@ -130,7 +199,10 @@ def to_markdown(title: str, messages: Iterable[StoredMessage], *, reasoning: boo
         text = m.meta.get("display", m.content) if m.role == "user" else m.content
         note = " *(interrupted)*" if m.interrupted else ""
         thought = _quoted(m.reasoning) if reasoning and m.reasoning.strip() else ""
-        parts.append(f"## {who}{note}\n\n{thought}{text.rstrip()}\n")
+        images = "".join(
+            f"*[Image: {p.name or 'image'}, {p.width}×{p.height}]*\n\n" for p in m.images
+        )
+        parts.append(f"## {who}{note}\n\n{thought}{images}{text.rstrip()}\n")
     return "\n".join(parts)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 #: The tables holding the user's things, parents first. The search index and the migrations'
 #: table are made by the new file itself.
-TABLES = ("conversations", "messages", "library", "drafts")
+TABLES = ("conversations", "messages", "library", "drafts", "images", "message_images")
 
 _LOWEST, _HIGHEST = -(2**63), 2**63 - 1
 
@@ -199,6 +199,12 @@ def _mend(db: sqlite3.Connection) -> None:
                SELECT max(p.id) FROM messages p
                WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id)
            WHERE parent_id IS NOT NULL AND parent_id NOT IN (SELECT id FROM messages)"""
+    )
+    # An image reference whose message or image row was lost (the files stay in their folder
+    # until the next purge's collection finds them unreferenced).
+    db.execute(
+        """DELETE FROM message_images WHERE message_id NOT IN (SELECT id FROM messages)
+           OR digest NOT IN (SELECT digest FROM images)"""
     )
     # A conversation whose last message (the branch on show) was lost ends at its newest one.
     db.execute(
