@@ -52,6 +52,11 @@ class ModelInfo:
     load_s: float
     #: The model's own window (``max_position_embeddings``): the context never goes past it.
     window: int
+    #: Thinking can be switched: the tokenizer marks thoughts (mlx-lm's ``has_thinking``)
+    #: and the chat template reads ``enable_thinking`` (a Python one may take it too).
+    thinks: bool = False
+    #: The chat template reads ``reasoning_effort`` (gpt-oss's does).
+    takes_effort: bool = False
 
 
 @dataclass(slots=True)
@@ -267,7 +272,15 @@ class MlxEngine:
             ) from exc
         # A downloaded model by its repo's name, not its snapshot folder's hash.
         name, took = model_name(str(model_dir)), time.perf_counter() - start
-        info = ModelInfo(name, str(model_dir), context, weights, took, _context_length(model_dir))
+        info = ModelInfo(
+            name,
+            str(model_dir),
+            context,
+            weights,
+            took,
+            _context_length(model_dir),
+            *_reasoning_switches(tokenizer),
+        )
         self._loaded = _Loaded(info, model, tokenizer)
         return info
 
@@ -508,6 +521,18 @@ def _template_args(params: GenerationParams) -> dict[str, Any]:
     if params.reasoning_effort is not None:
         args["reasoning_effort"] = params.reasoning_effort  # gpt-oss's template reads it
     return args
+
+
+def _reasoning_switches(tokenizer: Any) -> tuple[bool, bool]:
+    """(thinking can be switched, effort can be set) for this tokenizer: what the window's
+    Think switch offers. A template in Python (mlx-lm's ``chat_templates``) has no text to
+    read: its thinking markers alone say it thinks."""
+    template = getattr(tokenizer, "chat_template", None)
+    text = template if isinstance(template, str) else None
+    thinks = bool(getattr(tokenizer, "has_thinking", False)) and (
+        text is None or "enable_thinking" in text
+    )
+    return thinks, text is not None and "reasoning_effort" in text
 
 
 def _reply_parser(tokenizer: Any, prompt: str) -> ReplyParser:
