@@ -8,6 +8,11 @@ thread, so they also work inside Jupyter or another running loop.
     for piece in chat.chat("And of Italy?", stream=True):
         print(piece, end="")
 
+Images go with a question as paths, the bytes of an image file, or PIL images (one, or a
+list): ``chat.ask("What is in this?", images=["shot.png"])``. Each is normalised first
+(upright, metadata stripped, size capped); one that cannot be read raises ``ImageRefused``
+with its name, and nothing is sent.
+
 A reasoning model's thinking is never in the text: ``ChatResponse.reasoning`` holds it, and a
 stream gives it only when asked (``include_reasoning=True``: the pieces are then the core's
 ``ReasoningDelta`` and ``TextDelta`` events, each with its ``text``).
@@ -19,6 +24,7 @@ import asyncio
 import dataclasses
 import logging
 import math
+import os
 import threading
 import time
 import warnings
@@ -31,6 +37,7 @@ from desktop_chat.conversation import Conversation
 from desktop_chat.errors import DesktopChatError
 from desktop_chat.events import ReasoningDelta, TextDelta
 from desktop_chat.params import REASONING, SAMPLING, GenerationParams
+from desktop_chat.picture import Picture
 from desktop_chat.providers.base import Health, Provider
 from desktop_chat.session import ChatSession, Turn, opened_choice
 
@@ -42,6 +49,9 @@ log = logging.getLogger(__name__)
 _PARAM_NAMES = SAMPLING + REASONING
 #: A piece of a stream asked ``include_reasoning=True``.
 Piece = ReasoningDelta | TextDelta
+#: What ``images=`` takes: a path, the bytes of an image file, a PIL image or a ``Picture``;
+#: or a list of them.
+Images = Any
 
 
 #: pywayne's documented defaults, so code written for it behaves the same here.
@@ -286,18 +296,32 @@ class AsyncLLMChat:
     # --- asking ----------------------------------------------------------------------------
 
     def ask(
-        self, prompt: str, stream: bool = False, *, include_reasoning: bool = False
+        self,
+        prompt: str,
+        stream: bool = False,
+        *,
+        include_reasoning: bool = False,
+        images: Images = None,
     ) -> Awaitable[str] | AsyncIterator[str] | AsyncIterator[Piece]:
         """One turn, no history: `await ask(p)`, or `async for t in ask(p, stream=True)`.
-        ``include_reasoning``: the stream gives the thinking too, as ``Piece`` events."""
-        return self._reply(prompt, self._session(history=False), stream, include_reasoning)
+        ``include_reasoning``: the stream gives the thinking too, as ``Piece`` events.
+        ``images``: sent with the prompt (see ``Images``)."""
+        session = self._session(history=False)
+        return self._reply(prompt, session, stream, include_reasoning, images)
 
     def chat(
-        self, prompt: str, stream: bool | None = None, *, include_reasoning: bool = False
+        self,
+        prompt: str,
+        stream: bool | None = None,
+        *,
+        include_reasoning: bool = False,
+        images: Images = None,
     ) -> Awaitable[str] | AsyncIterator[str] | AsyncIterator[Piece]:
-        """A turn that joins the history (its answer; the thinking is never sent back)."""
+        """A turn that joins the history (its answer; the thinking is never sent back), with
+        its ``images`` (sent again with the history in later turns)."""
         stream = self.stream if stream is None else stream
-        return self._reply(prompt, self._session(history=True), stream, include_reasoning)
+        session = self._session(history=True)
+        return self._reply(prompt, session, stream, include_reasoning, images)
 
     def _session(self, history: bool) -> ChatSession:
         """The chat's own session, or (no history) one in memory for this turn alone, asked
@@ -306,34 +330,47 @@ class AsyncLLMChat:
             return self.session
         return plain_session(system_prompt=self.system_prompt)
 
-    def _reply(self, prompt: str, session: ChatSession, stream: bool, reasoning: bool = False):
+    def _reply(
+        self,
+        prompt: str,
+        session: ChatSession,
+        stream: bool,
+        reasoning: bool = False,
+        images: Images = None,
+    ):
         if reasoning and not stream:
             raise ValueError(
                 "include_reasoning=True streams the thinking apart from the answer: use it "
                 "with stream=True, or read the thinking from ask_response(...).reasoning."
             )
         if stream:
-            return self._pieces(prompt, session, reasoning=reasoning)
-        return self._text(prompt, session)
+            return self._pieces(prompt, session, reasoning=reasoning, images=images)
+        return self._text(prompt, session, images)
 
-    async def _text(self, prompt: str, session: ChatSession) -> str:
-        async with aclosing(self._pieces(prompt, session, whole=True)) as reply:
+    async def _text(self, prompt: str, session: ChatSession, images: Images = None) -> str:
+        async with aclosing(self._pieces(prompt, session, whole=True, images=images)) as reply:
             async for text in reply:
                 return text
         return ""
 
     async def _pieces(
-        self, prompt: str, session: ChatSession, whole: bool = False, reasoning: bool = False
+        self,
+        prompt: str,
+        session: ChatSession,
+        whole: bool = False,
+        reasoning: bool = False,
+        images: Images = None,
     ) -> AsyncIterator[Any]:
         """The answer's pieces as they arrive; ``whole``: its text once, when it is done;
         ``reasoning``: the thinking's and the answer's events (``Piece``) instead."""
         self.last_activity = time.monotonic()
         prompt = _check_prompt(prompt)
+        pictures = await pictures_from(images)  # a bad one raises here: nothing is sent
         await self._close_retired()
         provider = self._ready(session)
         self._busy += 1
         try:
-            turn = session.send(prompt)
+            turn = session.send(prompt, images=pictures)
             # aclosing: when the caller stops early, the turn's cleanup (keeping the partial
             # reply, closing the HTTP stream) runs now, not whenever the loop finalizes it.
             async with aclosing(turn.events(provider)) as events:
@@ -368,15 +405,18 @@ class AsyncLLMChat:
         *,
         history: bool = False,
         system_prompt: str | None = None,
+        images: Images = None,
         **options: Any,
     ) -> ChatResponse:
         """Like ``ask`` (or ``chat`` with ``history=True``) but returns a ``ChatResponse``.
         ``system_prompt`` and sampling options (``temperature=``, ``max_tokens=``…) apply to
-        this call only."""
+        this call only. An image that cannot be read is a failed response that names it
+        (``error_type`` "ImageRefused"), and nothing is sent."""
         session = self._session(history)
         await self._close_retired()
         try:
             prompt = _check_prompt(prompt)
+            pictures = await pictures_from(images)
             provider = self._ready(session)
             call = call_params(GenerationParams(), system_prompt, options)
         except DesktopChatError as err:
@@ -385,7 +425,7 @@ class AsyncLLMChat:
             return ChatResponse("", False, str(err), {"error_type": "ValueError"})
         self._busy += 1
         try:
-            turn = session.send(prompt, call=call)
+            turn = session.send(prompt, call=call, images=pictures)
             return self._saving_said(await response_from(turn, provider), session)
         finally:
             self._busy -= 1
@@ -404,8 +444,8 @@ class AsyncLLMChat:
             response.metadata["not_saved"] = problem
         return response
 
-    async def chat_response(self, prompt: str) -> ChatResponse:
-        return await self.ask_response(prompt, history=True)
+    async def chat_response(self, prompt: str, *, images: Images = None) -> ChatResponse:
+        return await self.ask_response(prompt, history=True, images=images)
 
     async def batch(self, prompts: Iterable[str], concurrency: int = 4) -> list[ChatResponse]:
         """Independent one-turn prompts, ``concurrency`` at a time; answers in prompt order."""
@@ -459,6 +499,33 @@ async def response_from(turn: Turn, provider: Provider) -> ChatResponse:
         unfinished = "The reply ended without finishing."
         return ChatResponse(turn.text, False, unfinished, {}, turn.reasoning)
     return ChatResponse(turn.text, True, None, turn.finished.as_metadata(), turn.reasoning)
+
+
+async def pictures_from(images: Images) -> list[Picture]:
+    """``images`` normalised (off the loop's thread: Pillow takes a while on a photo), in
+    order; ``ImageRefused`` names the first that cannot be sent."""
+    if images is None:
+        return []
+    items = list(images) if isinstance(images, (list, tuple)) else [images]
+    return await asyncio.to_thread(_normalised, items) if items else []
+
+
+def _normalised(items: list[Any]) -> list[Picture]:
+    from desktop_chat.context import ContextError
+    from desktop_chat.images import ImageRefused, normalise
+
+    pictures = []
+    for number, item in enumerate(items, 1):
+        if isinstance(item, Picture):  # normalised already
+            pictures.append(item)
+            continue
+        # A file by its name; bytes and PIL images by their place in the list.
+        name = None if isinstance(item, (str, os.PathLike)) else f"Image {number}"
+        try:
+            pictures.append(normalise(item, name=name))
+        except ContextError as err:  # a missing file, a folder: still an image refused
+            raise ImageRefused(err.message, err.hint) from err
+    return pictures
 
 
 def _check_prompt(prompt: str) -> str:
@@ -617,17 +684,28 @@ class LLMChat:
         self._async.update_system_prompt(prompt)
 
     def ask(
-        self, prompt: str, stream: bool = False, *, include_reasoning: bool = False
+        self,
+        prompt: str,
+        stream: bool = False,
+        *,
+        include_reasoning: bool = False,
+        images: Images = None,
     ) -> str | Iterator[str] | Iterator[Piece]:
-        """``include_reasoning``: the stream gives the thinking too, as ``Piece`` events."""
-        reply = self._async.ask(prompt, stream, include_reasoning=include_reasoning)
+        """``include_reasoning``: the stream gives the thinking too, as ``Piece`` events.
+        ``images``: paths, bytes or PIL images sent with the prompt."""
+        reply = self._async.ask(prompt, stream, include_reasoning=include_reasoning, images=images)
         return self._sync(reply, stream)
 
     def chat(
-        self, prompt: str, stream: bool | None = None, *, include_reasoning: bool = False
+        self,
+        prompt: str,
+        stream: bool | None = None,
+        *,
+        include_reasoning: bool = False,
+        images: Images = None,
     ) -> str | Iterator[str] | Iterator[Piece]:
         stream = self._async.stream if stream is None else stream
-        reply = self._async.chat(prompt, stream, include_reasoning=include_reasoning)
+        reply = self._async.chat(prompt, stream, include_reasoning=include_reasoning, images=images)
         return self._sync(reply, stream)
 
     def _sync(self, result, stream: bool):
@@ -639,17 +717,18 @@ class LLMChat:
         *,
         history: bool = False,
         system_prompt: str | None = None,
+        images: Images = None,
         **options: Any,
     ) -> ChatResponse:
         """``system_prompt`` and sampling options (``temperature=``…) apply to this call only."""
         return self._loop.run(
             self._async.ask_response(
-                prompt, history=history, system_prompt=system_prompt, **options
+                prompt, history=history, system_prompt=system_prompt, images=images, **options
             )
         )
 
-    def chat_response(self, prompt: str) -> ChatResponse:
-        return self._loop.run(self._async.chat_response(prompt))
+    def chat_response(self, prompt: str, *, images: Images = None) -> ChatResponse:
+        return self._loop.run(self._async.chat_response(prompt, images=images))
 
     def batch(self, prompts: Iterable[str], concurrency: int = 4) -> list[ChatResponse]:
         return self._loop.run(self._async.batch(list(prompts), concurrency))
