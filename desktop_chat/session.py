@@ -14,6 +14,7 @@ so a failure never loses it; a reply that stops mid-way (an error, Stop, Ctrl+C)
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from desktop_chat.conversation import Conversation, Message
 from desktop_chat.errors import ProviderError
 from desktop_chat.events import Event, Finished, ReasoningDelta, TextDelta
 from desktop_chat.model_names import model_name
-from desktop_chat.params import GenerationParams
+from desktop_chat.params import REASONING, GenerationParams
 
 if TYPE_CHECKING:
     from desktop_chat.config import Settings
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from desktop_chat.picture import Picture
     from desktop_chat.providers.base import Provider
     from desktop_chat.store import Store, StoreError
+
+log = logging.getLogger(__name__)
 
 #: Added to the system prompt while code only is on, in every client alike.
 CODE_ONLY_PROMPT = (
@@ -226,6 +229,10 @@ class ChatSession:
         self.choice: ModelChoice | None = None
         self.persona: Persona = DEFAULT
         self.code_only = False
+        #: The conversation's own options, kept with it in the store (``set_options``): its
+        #: Think choice (``think``, ``reasoning_effort``), over the persona's.
+        self.options: dict[str, Any] = {}
+        self._options_unsaved = False  # chosen before the conversation had a row
         #: The caller's own parameters (the command line, an ``LLMConfig``): over everything
         #: but one call's options.
         self.flags = GenerationParams()
@@ -258,7 +265,8 @@ class ChatSession:
         caller's), and code only adds its instruction."""
         model = self.choice.params if self.choice is not None else GenerationParams()
         base = self.base if self.base is not None else self.settings.defaults
-        params = self.flags.over(self.persona.params).over(model).over(base)
+        chosen = GenerationParams.from_mapping({k: self.options.get(k) for k in REASONING})
+        params = self.flags.over(chosen).over(self.persona.params).over(model).over(base)
         # The persona's prompt replaces the defaults' one, not one the caller gave (llmchat's
         # --system, an LLMConfig's system_prompt).
         if self.persona.system_prompt and not self.flags.system_prompt:
@@ -325,6 +333,12 @@ class ChatSession:
         return self._start(call)
 
     def _start(self, call: GenerationParams | None) -> Turn:
+        if self._options_unsaved and self.conversation_id is not None:
+            # Chosen in a new chat: kept once its row is made, after the user's message (on
+            # the store's thread, as that message is); a refusal leaves them in memory only.
+            self._options_unsaved = False
+            keep = self.store.update_conversation_settings
+            self.store.later(keep, self.conversation_id, **self.options)
         self.turn = Turn(self.chat, self._choice(), self.params(call))
         return self.turn
 
@@ -342,6 +356,7 @@ class ChatSession:
 
     def new(self) -> None:
         self.chat.new()
+        self.options, self._options_unsaved = {}, False
 
     def open(
         self,
@@ -367,6 +382,8 @@ class ChatSession:
         self.chat.open(conversation_id, fresh=fresh)
         info = store.conversation(conversation_id)
         self.persona = self.library.persona(info.persona if info else None)
+        self.options = _options(store.conversation_settings(conversation_id))
+        self._options_unsaved = False
         ids = self.chat.ids
         return ids.index(message_id) if message_id in ids else None
 
@@ -390,8 +407,35 @@ class ChatSession:
         if self.store is not None and self.conversation_id is not None:
             self.store.update_conversation(self.conversation_id, persona=persona.name)
 
+    def set_options(self, **changes: Any) -> None:
+        """Change the conversation's own options (``think=False``; None: back to the
+        persona's, the model's), from the next turn on; kept with it in the store (a
+        ``StoreError`` says when the store refused, and they are used anyway)."""
+        GenerationParams.from_mapping({k: v for k, v in changes.items() if k in REASONING})
+        self.options = {k: v for k, v in {**self.options, **changes}.items() if v is not None}
+        if self.store is None:
+            return
+        if self.conversation_id is None:
+            self._options_unsaved = True
+        else:
+            self.store.update_conversation_settings(self.conversation_id, **changes)
+
     def set_model(self, choice: ModelChoice | None) -> None:
         self.choice = choice
+
+
+def _options(stored: dict[str, Any]) -> dict[str, Any]:
+    """A conversation's stored options that can be used: one the app cannot read (a file
+    written by a later version, or by hand) is left aside, not allowed to fail every turn."""
+    kept = {}
+    for key, value in stored.items():
+        try:
+            if key in REASONING:
+                GenerationParams.from_mapping({key: value})
+            kept[key] = value
+        except (ValueError, TypeError):
+            log.warning("conversation option %s=%r is not one this app knows: ignored", key, value)
+    return kept
 
 
 # --- a provider the caller opened itself --------------------------------------------------

@@ -162,8 +162,14 @@ def _v6(db: sqlite3.Connection) -> None:
     store_images.migrate(db)
 
 
+def _v7(db: sqlite3.Connection) -> None:
+    """A conversation's own options, as JSON (``{"think": false, "reasoning_effort": "low"}``):
+    one column for every such choice, so the next one needs no migration."""
+    db.execute("ALTER TABLE conversations ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'")
+
+
 #: Applied in order; each runs once, recorded in ``schema_migrations``. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 
 @dataclass(slots=True)
@@ -559,6 +565,23 @@ class Store(Repairs):
         self.db.execute(
             f"UPDATE conversations SET {sets}, updated = ? WHERE id = ?",
             (*fields.values(), time.time(), conversation_id),
+        )
+
+    @_reads
+    def conversation_settings(self, conversation_id: int) -> dict[str, Any]:
+        """The conversation's own options (``{}`` when it has none, or is not there)."""
+        row = self.db.execute(
+            "SELECT settings FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        return _json(row[0]) if row else {}
+
+    @_writes
+    def update_conversation_settings(self, conversation_id: int, **changes: Any) -> None:
+        """Set these of the conversation's options (None removes one); the others stay. Not a
+        change of the conversation itself: its place in the sidebar stays."""
+        self.db.execute(
+            "UPDATE conversations SET settings = json_patch(settings, ?) WHERE id = ?",
+            (json.dumps(changes), conversation_id),
         )
 
     @_writes
