@@ -17,8 +17,10 @@ from desktop_chat import catalog
 from desktop_chat.config import LoadedSettings, Settings
 from desktop_chat.errors import DesktopChatError
 from desktop_chat.hub import context_length
+from desktop_chat.model_names import model_name
 from desktop_chat.models import ModelChoice, open_provider
 from desktop_chat.paths import AppPaths
+from desktop_chat.reasoning_switches import NONE, Switches, local_switches, remote_switches
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ class ModelHost(QObject):
         self._told: list[str] = []  # the settings and store problems last said
         self._providers: dict[str, Any] = {}  # remote ones by name, each made once
         self._engine_host = None  # the engine's thread, from the first local model on
+        #: Keys of the servers' models that have sent thinking since the app started.
+        self.reasoned: set[str] = set()
 
     settings = property(lambda self: self.loaded.settings)
 
@@ -158,6 +162,24 @@ class ModelHost(QObject):
             if getattr(self._providers.get(name), "base_url", None) != url:  # not made meanwhile
                 self._providers[name] = made
         return self._providers[name]
+
+    def reasoning_switches(self, choice: ModelChoice | None, conversation=None) -> Switches:
+        """The thinking switches that do something for ``choice``: a local model's once it has
+        loaded (its tokenizer and template say); a server's by its name, or by the thinking
+        it has sent (since the app started, or in ``conversation``)."""
+        if choice is None:
+            return NONE
+        if choice.local:
+            info = self._engine_host.engine.info if self._engine_host is not None else None
+            if info is None or info.path != str(choice.path):
+                return NONE
+            return local_switches(info.thinks, info.takes_effort)
+        names = {choice.label, model_name(choice.model)}
+        reasoned = choice.key in self.reasoned or any(
+            m.meta.get("reasoning") and m.meta.get("model") in names
+            for m in (conversation.messages if conversation is not None else ())
+        )
+        return remote_switches(choice.provider.base_url, choice.model, reasoned)
 
     def context_window(self, choice: ModelChoice | None) -> int | None:
         """The tokens a local choice answers within (None for a server's, or not known)."""

@@ -94,6 +94,7 @@ def style_sheet(c: Colors) -> str:
     QToolButton#quiet {{ border: none; color: {c.muted}; padding: 2px 6px; }}
     QPlainTextEdit#thought {{ color: {c.muted}; background: transparent; }}
     QToolButton#quiet:hover {{ color: {c.accent}; }}
+    QToolButton#thinkSwitch:checked {{ color: {c.accent}; }}
     """
 
 

@@ -1,0 +1,110 @@
+"""The main window's Think switch: a reasoning model thinks before it answers, or answers at
+once; with a menu of efforts for models that take one. Shown only for a model it does something
+for (``reasoning_switches``); what it is set to is the conversation's own choice, kept with it
+in the store, over the persona's default; the next turn is asked with it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Slot
+from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtWidgets import QMenu, QToolButton
+
+from desktop_chat.reasoning_switches import EFFORT_LEVELS, NONE, Switches
+
+THINK_TIP = (
+    "Think before answering: the model reasons first (its thinking shown apart, folded away), "
+    "then answers. Off: it answers at once. For this conversation, from the next message on."
+)
+EFFORT_TIP = (
+    "How hard the model reasons before it answers: higher is slower and more careful. "
+    "For this conversation, from the next message on."
+)
+
+
+class ThinkButton(QToolButton):
+    """Hidden until ``attach``ed to a controller whose model takes a switch."""
+
+    def __init__(self, parent) -> None:
+        super().__init__(parent)
+        self.setObjectName("thinkSwitch")
+        self.controller = None
+        self.switches: Switches = NONE
+        self.toggled.connect(self._toggled)
+        self.effort_menu = QMenu(self)
+        self.efforts = QActionGroup(self)
+        for level in (None, *EFFORT_LEVELS):
+            action = QAction("Model's default" if level is None else level.title(), self)
+            action.setCheckable(True)
+            action.setData(level)
+            self.efforts.addAction(action)
+            self.effort_menu.addAction(action)
+        self.efforts.triggered.connect(self._effort_chosen)
+        self.hide()
+
+    def attach(self, controller) -> None:
+        self.controller = c = controller
+        for signal in (c.model_changed, c.models.model_ready, c.persona_changed):
+            signal.connect(self.refresh)
+        c.conversation_replaced.connect(self.refresh)
+        c.reply_ended.connect(self._replied)
+
+    @Slot(dict)
+    def _replied(self, meta: dict) -> None:
+        """A server's model that just thought is known to think: the switch shows from now."""
+        c = self.controller
+        if meta.get("reasoning") and c.choice is not None:
+            c.models.reasoned.add(c.choice.key)
+        self.refresh()
+
+    @Slot()
+    @Slot(object)
+    def refresh(self, *_) -> None:
+        """Shown (or not) for the model chosen, set as the conversation asks now."""
+        c = self.controller
+        self.switches = switches = c.models.reasoning_switches(c.choice, c.conversation)
+        self.setVisible(bool(switches))
+        if not switches:
+            return
+        params = c.session.params()
+        self.blockSignals(True)
+        self.setCheckable(switches.think)
+        self.setChecked(params.think is not False)  # a thinking model thinks unless told not
+        self.blockSignals(False)
+        effort = params.reasoning_effort
+        for action in self.efforts.actions():
+            action.setChecked(action.data() == effort)
+        # The efforts' menu only where they do something: beside the switch (its arrow), or
+        # as the whole button for a model whose thinking is set by effort alone.
+        self.setMenu(self.effort_menu if switches.effort else None)
+        modes = QToolButton.ToolButtonPopupMode
+        if not switches.effort:
+            self.setPopupMode(modes.DelayedPopup)  # no menu: no arrow
+        else:
+            self.setPopupMode(modes.MenuButtonPopup if switches.think else modes.InstantPopup)
+        self._label(params.think is not False, effort)
+
+    def _label(self, on: bool, effort: str | None) -> None:
+        sw = self.switches
+        words = []
+        if sw.think:
+            words.append("Think" if on else "Think: off")
+        if sw.effort and (on or not sw.think):
+            words.append(f"Effort: {effort}" if effort else "Effort: default")
+        self.setText("  ·  ".join(words))
+        tips = ([THINK_TIP] if sw.think else []) + ([EFFORT_TIP] if sw.effort else [])
+        self.setToolTip("\n\n".join(tips))
+
+    @Slot(bool)
+    def _toggled(self, on: bool) -> None:
+        if self.switches.think:
+            self._choose(think=on)
+
+    @Slot(QAction)
+    def _effort_chosen(self, action: QAction) -> None:
+        self._choose(reasoning_effort=action.data())
+
+    def _choose(self, **changes) -> None:
+        c = self.controller
+        # Used from the next turn on; a refusal of the store is said in a banner.
+        c.with_store(lambda _: c.session.set_options(**changes))
+        self.refresh()
