@@ -275,3 +275,34 @@ def test_every_earlier_schema_takes_images_after_migrating(tmp_path, monkeypatch
 
 def _tables(db: sqlite3.Connection) -> set[str]:
     return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def test_a_store_for_this_session_only_keeps_new_images_in_memory(tmp_path):
+    (tmp_path / "data").write_text("a file where the data folder goes")
+    store = Store.open_anyway(tmp_path / "data" / "c.db")
+    assert not store.saved
+    chat = StoredChat(store)
+    red = _png("red")
+    _ask(chat, "What colour?", [red])
+    (question,) = store.branch(chat.conversation_id)
+    assert question.images == [red]
+    assert (tmp_path / "data").is_file(), "nothing written beside it"
+    store.close()
+
+
+def test_what_a_repair_copies_out_of_a_damaged_file_keeps_its_images(tmp_path):
+    from desktop_chat.store_rescue import salvage_into
+
+    store = Store.open(tmp_path / "c.db")
+    chat = StoredChat(store)
+    red = _png("red")
+    _ask(chat, "Red?", [red])
+    store.close()
+    target = sqlite3.connect(tmp_path / "copy.db", isolation_level=None)
+    Store._new_schema(target)
+    assert salvage_into(target, tmp_path / "c.db").messages == 1
+    target.close()
+
+    copy = Store.open(tmp_path / "copy.db")  # the same data folder: the same image files
+    assert copy.branch(chat.conversation_id)[0].images == [red]
+    copy.close()
