@@ -1,6 +1,7 @@
 """The quick prompt: a small always-on-top panel the global hotkey opens, with its input
-focused. The answer streams inline; the clipboard can join the prompt; dropped files too;
-"Continue in main window" opens the conversation there. Quick conversations are stored like
+focused. The answer streams inline; the clipboard can join the prompt; dropped files too, and
+images dropped or pasted (⌘V of a screenshot); "Continue in main window" opens the conversation
+there. Quick conversations are stored like
 any other."""
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ from desktop_chat.gui import theme
 from desktop_chat.gui.activation import bring_forward
 from desktop_chat.gui.composer import DraftKeeper, PromptEdit
 from desktop_chat.gui.messages import AssistantMessage
+from desktop_chat.gui.picture_chips import PicturesBar
+from desktop_chat.gui.pictures import PASTED, prepare, remember
 from desktop_chat.gui.turns import in_words, relay
+from desktop_chat.gui.vision_notice import VisionNotice
+from desktop_chat.images import ImageRefused, is_image_name
 from desktop_chat.session import ChatSession
 
 log = logging.getLogger(__name__)
@@ -71,7 +76,10 @@ class QuickPrompt(QFrame):
         self.session = controller.with_store(ChatSession, on_problem=self._store_problem)
         #: Files for the next question: they join the session's message when it is sent.
         self.files = ContextFiles()
-        self._reading: list[str] = []  # names of dropped files not read yet
+        #: Images for the next question (normalised), and those still being prepared.
+        self.pictures: list = []
+        self._preparing: list[str] = []
+        self._reading: list[str] = []  # names of dropped files and images not read yet
         self._read_lock = asyncio.Lock()  # one drop after the other: files stay in order
         self._send_when_read = False
         self.task: asyncio.Task | None = None
@@ -79,6 +87,7 @@ class QuickPrompt(QFrame):
         self.input = PromptEdit(self)
         self.input.setPlaceholderText("Ask anything…")
         self.input.submitted.connect(self.submit)
+        self.input.image_pasted.connect(self.paste_image)
         # What is typed here survives a crash or a quit, like the main window's composer.
         self.drafts = DraftKeeper(self.input, controller.with_store(Drafts), QUICK, self)
         controller.closing.connect(self.drafts.save_now)
@@ -98,6 +107,10 @@ class QuickPrompt(QFrame):
         self.attached.setTextFormat(Qt.TextFormat.PlainText)  # file names
         self.attached.setWordWrap(True)  # a sentence about the store is longer than the panel
         self.attached.hide()
+        self.picture_chips = PicturesBar(self)
+        self.picture_chips.remove_requested.connect(self.remove_picture)
+        self.vision = VisionNotice(self)
+        self.vision.chosen.connect(self._choose_vision)
         self.use_clipboard = QCheckBox("Clipboard as context", self)
         hint = QLabel("↩ send · ⇧↩ new line · esc close", self)
         hint.setObjectName("hintLabel")
@@ -113,6 +126,8 @@ class QuickPrompt(QFrame):
         layout.setContentsMargins(14, 12, 14, 10)
         layout.addLayout(top)
         layout.addWidget(self.answer, 1)
+        layout.addWidget(self.picture_chips)
+        layout.addWidget(self.vision)
         layout.addWidget(self.attached)
         layout.addLayout(bottom)
 
@@ -133,6 +148,7 @@ class QuickPrompt(QFrame):
             self._clear_answer()
         choice = self.controller.choice
         self.model_label.setText(choice.label if choice else "no model chosen")
+        self._show_pictures()  # the model may have changed since: is the notice still true?
         screen = screen_under_mouse().availableGeometry()
         self.adjustSize()
         self.move(
@@ -182,31 +198,43 @@ class QuickPrompt(QFrame):
             return
         if self._reading:  # files dropped a moment ago: sent with them once they are read
             self._send_when_read = True
-            self.attached.setText("Sending once the dropped files are read…")
+            what = "images are ready" if self._preparing else "dropped files are read"
+            self.attached.setText(f"Sending once the {what}…")
+            self.attached.show()
             return
-        typed, files = text, self.files
+        typed, files, pictures = text, self.files, self.pictures
         if self.use_clipboard.isChecked():
             text = with_clipboard(text, QGuiApplication.clipboard().text())
-        self.files = ContextFiles()
+        self.files, self.pictures = ContextFiles(), []
+        self._show_pictures()
         self.attached.hide()
         self.drafts.sent(QUICK)
         self.input.clear()
-        self.task = self.controller.spawn(self.ask(text, typed, files))
+        self.task = self.controller.spawn(self.ask(text, typed, files, pictures))
 
-    def _give_back(self, typed: str, files: ContextFiles) -> None:
+    def _give_back(self, typed: str, files: ContextFiles, pictures: list) -> None:
         """The question never reached a conversation (no model could answer): back in the
-        input, with its files, so nothing typed is lost (and the draft keeper keeps it)."""
+        input, with its files and images, so nothing is lost (the draft keeper keeps it)."""
         if not self.input.toPlainText().strip():
             self.input.setPlainText(typed)
             self.input.moveCursor(QTextCursor.MoveOperation.End)
         if not self.files.files:
             self.files = files
+        if not self.pictures:
+            self.pictures = list(pictures)
+            self._show_pictures()
         self._show_attached([])
 
-    async def ask(self, prompt: str, typed: str = "", files: ContextFiles | None = None) -> None:
-        """Answer ``prompt`` (``typed`` and the clipboard) with ``files``; a question no model
-        could take comes back into the input."""
-        files = files or ContextFiles()
+    async def ask(
+        self,
+        prompt: str,
+        typed: str = "",
+        files: ContextFiles | None = None,
+        pictures: list | None = None,
+    ) -> None:
+        """Answer ``prompt`` (``typed`` and the clipboard) with ``files`` and ``pictures``; a
+        question no model could take comes back into the input."""
+        files, pictures = files or ContextFiles(), list(pictures or ())
         session, c = self.session, self.controller
         # Asked as the main window asks now: its model, persona, code only and settings.
         session.settings, session.persona, session.code_only = c.settings, c.persona, c.code_only
@@ -220,6 +248,10 @@ class QuickPrompt(QFrame):
         asked.setTextFormat(Qt.TextFormat.PlainText)
         self.reply = AssistantMessage(len(session.conversation.messages) + 1, parent=page)
         column.addWidget(asked)
+        if pictures:
+            from desktop_chat.gui.picture_view import ThumbStrip
+
+            column.addWidget(ThumbStrip(pictures, 64, page))
         column.addWidget(self.reply)
         column.addStretch(1)
         self.answer.setWidget(page)
@@ -234,7 +266,7 @@ class QuickPrompt(QFrame):
                     outcome.reason = "the model could not be loaded"
                 else:  # from here on the question is in the conversation
                     session.files = files
-                    turn = session.send(prompt, display=typed or None)
+                    turn = session.send(prompt, display=typed or None, images=pictures)
                     reply = self.reply
                     if note := await relay(
                         turn, provider, reply.feed, reply.stats.setText, reply.think
@@ -245,7 +277,7 @@ class QuickPrompt(QFrame):
                 self.reply.feed("\n\n**{}** {}".format(*outcome.failure))
             if turn is None:
                 meta = {"model": choice.label, "failed": True, "error": outcome.reason}
-                self._give_back(typed, files)
+                self._give_back(typed, files, pictures)
         finally:
             if turn is not None:
                 turn.end()  # stopped before it began: it ends all the same
@@ -273,16 +305,85 @@ class QuickPrompt(QFrame):
     # --- files ---------------------------------------------------------------------------
 
     def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
+        from desktop_chat.gui.pictures import carries_image
+
+        if event.mimeData().hasUrls() or carries_image(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
+        from desktop_chat.gui.pictures import from_clipboard
+
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
         event.acceptProposedAction()
+        if not paths and (image := from_clipboard(event.mimeData())) is not None:
+            self.paste_image(image)  # an image dragged from a browser: data, no file
+        images = [p for p in paths if is_image_name(p)]
+        paths = [p for p in paths if not is_image_name(p)]
+        if images:
+            self.attach_images([(p, Path(p).name) for p in images])
         if paths:
             self._reading += [Path(p).name for p in paths]
             self._show_attached([])
             self.controller.spawn(self.attach(paths))
+
+    @Slot(object)
+    def paste_image(self, image) -> None:
+        self.attach_images([(image, PASTED)])
+
+    def attach_images(self, sources: list[tuple[object, str]]) -> None:
+        names = [name for _, name in sources]
+        self._reading += names
+        self._preparing += names
+        self._show_pictures()
+        self.controller.spawn(self._prepare(sources))
+
+    async def _prepare(self, sources: list[tuple[object, str]]) -> None:
+        """Normalise images off the GUI thread, in the order given (a chip says so meanwhile);
+        a prompt sent meanwhile goes once they are ready, with them."""
+        refused: list[str] = []
+        async with self._read_lock:
+            for source, name in sources:
+                try:
+                    ready = await asyncio.to_thread(prepare, source, name)
+                except ImageRefused as err:
+                    refused.append(f"{err.message} {err.hint}")
+                else:
+                    remember(ready.picture, ready.thumb)
+                    self.pictures.append(ready.picture)
+                finally:
+                    self._reading.remove(name)
+                    self._preparing.remove(name)
+                    self._show_pictures()
+        self._show_attached(refused)
+        self._sent_when_read()
+
+    @Slot(str)
+    def remove_picture(self, digest: str) -> None:
+        self.pictures = [p for p in self.pictures if p.digest != digest]
+        self._show_pictures()
+
+    def _show_pictures(self) -> None:
+        self.picture_chips.show_pictures(list(self.pictures), list(self._preparing))
+        self.vision.update_for(
+            self.controller.choice, self.controller.models.choices, len(self.pictures)
+        )
+        if self.isVisible() and self.reply is None:  # the panel as tall as what it holds
+            self.setFixedHeight(self.sizeHint().height())
+
+    @Slot(object)
+    def _choose_vision(self, choice) -> None:
+        """A model that sees images, chosen from the notice: the app's model from now on."""
+        self.controller.spawn(self._use(choice))
+
+    async def _use(self, choice) -> None:
+        await self.controller.choose(choice)
+        self.model_label.setText(choice.label)
+        self._show_pictures()
+
+    def _sent_when_read(self) -> None:
+        if self._send_when_read and not self._reading:
+            self._send_when_read = False
+            self.submit()
 
     async def attach(self, paths: list[str]) -> None:
         """Read dropped files off the GUI thread (a long PDF's text takes seconds), in the order
@@ -298,17 +399,15 @@ class QuickPrompt(QFrame):
                 finally:
                     self._reading.remove(Path(path).name)
         self._show_attached(refused)
-        if self._send_when_read and not self._reading:
-            self._send_when_read = False
-            self.submit()
+        self._sent_when_read()
 
     def _show_attached(self, refused: list[str]) -> None:
         names = ", ".join(f.name for f in self.files.files)
-        reading = f"Reading {', '.join(self._reading)}…" if self._reading else ""
-        self.attached.setText(
-            "  ".join(filter(None, [f"Attached: {names}" if names else "", *refused, reading]))
-        )
-        self.attached.show()
+        files = [name for name in self._reading if name not in self._preparing]  # chips: images
+        reading = f"Reading {', '.join(files)}…" if files else ""
+        text = "  ".join(filter(None, [f"Attached: {names}" if names else "", *refused, reading]))
+        self.attached.setText(text)
+        self.attached.setVisible(bool(text))
 
 
 def quick_prompt_for(window) -> QuickPrompt:

@@ -1,0 +1,67 @@
+"""The quick prompt takes images as the main window does: a screenshot pasted with ⌘V becomes a
+chip (prepared off the GUI thread), goes with the question, and shows under it in the answer;
+an image file dropped on the panel too. Looked at in light and dark."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from tests.support.fake_openai import Step
+from tests.support.gui import running_window, screenshot, wait_for
+from tests.test_quick_prompt_files import _drop
+from tests.test_theme_colours import dark_palette
+from tests.test_window_images import paste, png, put_on_clipboard, sent_images
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("appearance", ["light", "dark"])
+def test_a_screenshot_pasted_in_the_quick_prompt_goes_with_the_question(
+    qapp, qtbot, fake, tmp_path, appearance
+):
+    from desktop_chat.gui.quick_prompt import quick_prompt_for
+
+    fake.script = [Step(pieces=["Two ", "pictures of ", "stripes."])]
+    dropped = tmp_path / "diagram.webp"
+    from PIL import Image
+
+    Image.new("RGB", (500, 500), (90, 160, 90)).save(dropped, "WEBP")
+    light = QApplication.palette()
+    if appearance == "dark":
+        QApplication.setPalette(dark_palette())
+    try:
+        with running_window(qapp) as (loop, window):
+            quick = quick_prompt_for(window)
+
+            async def scenario():
+                await window.controller.refresh()
+                quick.present()
+                put_on_clipboard(png(2560, 1600))
+                paste(qtbot, quick.input)
+                pending = len(quick.picture_chips.pending)
+                _drop(quick, [dropped])
+                qtbot.keyClicks(quick.input, "What are these?")
+                await wait_for(lambda: len(quick.picture_chips.chips) == 2, 30, "two chips")
+                assert quick.attached.isHidden(), quick.attached.text()  # the chips say it all
+                screenshot(quick, f"quick-prompt-images-{appearance}")
+                quick.submit()
+                await wait_for(lambda: quick.task.done(), 30, "the answer")
+                return pending
+
+            pending = loop.run_until_complete(scenario())
+            assert pending == 1, "a chip said the pasted image was being prepared"
+            assert [i.size for i in sent_images(fake)] == [(2048, 1280), (500, 500)]
+            [message] = [m for m in quick.session.conversation.messages if m.role == "user"]
+            assert [p.name for p in message.images] == ["Pasted image", "diagram.webp"]
+            assert quick.pictures == [] and quick.picture_chips.isHidden()
+            from desktop_chat.gui.picture_view import ThumbStrip
+
+            [strip] = quick.answer.widget().findChildren(ThumbStrip)
+            assert [t.loaded for t in strip.thumbs] == [True, True], "shown under the question"
+            screenshot(quick, f"quick-prompt-answered-{appearance}")
+            quick.hide()
+            quick.deleteLater()
+    finally:
+        QApplication.setPalette(light)
+        QApplication.processEvents()
