@@ -283,6 +283,8 @@ class StoredChat:
             return True
         first = next((m for m in self.conversation.messages if m.role == "user"), None)
         title = title_from(first.meta.get("display", first.content)) if first else ""
+        if first is not None and first.images and not first.content.strip():
+            title = title_from(first.images[0].name or "Image")  # a screenshot, no words
         made = self._write(
             self.store.new_conversation,
             title,

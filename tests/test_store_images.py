@@ -306,3 +306,9 @@ def test_what_a_repair_copies_out_of_a_damaged_file_keeps_its_images(tmp_path):
     copy = Store.open(tmp_path / "copy.db")  # the same data folder: the same image files
     assert copy.branch(chat.conversation_id)[0].images == [red]
     copy.close()
+
+
+def test_a_chat_that_starts_with_an_image_alone_is_titled_by_its_name(store):
+    chat = StoredChat(store)
+    _ask(chat, "", [_png("red")])
+    assert store.conversation(chat.conversation_id).title == "red.png"
