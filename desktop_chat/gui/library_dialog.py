@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDoubleSpinBox,
     QFormLayout,
@@ -45,12 +46,21 @@ class LibraryDialog(QDialog):
         self.temperature.setSingleStep(0.1)
         self.temperature.setSpecialValueText("model default")
         self.temperature.setValue(-0.1)
+        # A reasoning model's Think switch in a new chat under this persona (each chat can
+        # still change it); models without the switch ignore it.
+        self.think = QComboBox(self)
+        for text, value in (("model's default", None), ("on", True), ("off", False)):
+            self.think.addItem(text, value)
+        self.think.setToolTip(
+            "Whether a reasoning model thinks before answering, in a new chat with this persona"
+        )
         form = QFormLayout()
         form.addRow("Name", self.name)
         form.addRow("System prompt" if personas else "Text", self.text)
         if personas:
             form.addRow("Model", self.model)
             form.addRow("Temperature", self.temperature)
+            form.addRow("Think", self.think)
         else:
             hint = QLabel(
                 f"{SELECTION} is replaced by the selected text (or what is in the message box).",
@@ -111,6 +121,7 @@ class LibraryDialog(QDialog):
             self.model.setText(entry.model or "")
             t = entry.params.temperature
             self.temperature.setValue(-0.1 if t is None else t)
+            self.think.setCurrentIndex(self.think.findData(entry.params.think))
         else:
             self.text.setPlainText(entry.text)
         self.delete_button.setText("Reset" if entry.built_in else "Delete")
@@ -123,6 +134,7 @@ class LibraryDialog(QDialog):
         self.text.setPlainText("")
         self.model.setText("")
         self.temperature.setValue(-0.1)
+        self.think.setCurrentIndex(0)
         self.name.setFocus()
 
     @Slot()
@@ -134,7 +146,9 @@ class LibraryDialog(QDialog):
         try:
             if self.kind == "persona":
                 t = self.temperature.value()
-                params = GenerationParams(temperature=None if t < 0 else round(t, 2))
+                params = GenerationParams(
+                    temperature=None if t < 0 else round(t, 2), think=self.think.currentData()
+                )
                 model = self.model.text().strip() or None
                 persona = Persona(name, self.text.toPlainText().strip(), model, params)
                 self.library.save_persona(persona)
