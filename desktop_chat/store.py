@@ -16,6 +16,10 @@ is copied into a new file, the damaged one is kept aside under a name no earlier
 
 Messages form a tree (``parent_id``); a conversation's ``leaf_id`` names the last message of
 the branch on show, and the branch is the path from the root to it.
+
+A user's images are files beside the database, kept once each by content hash, and referred to
+by their messages (``store_images``); purging deleted conversations removes the images no
+message refers to any more.
 """
 
 from __future__ import annotations
