@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop_chat.models import local_choice
 from desktop_chat.params import GenerationParams
-from desktop_chat.personas import Library, Persona
+from desktop_chat.personas import Library
 from tests.support.gui import reply_done, running_window, screenshot, type_and_send, wait_for
 from tests.support.settings import write_config
 from tests.support.tiny_thinking_model import THINK_OFF
@@ -173,10 +173,18 @@ def test_think_off_on_mlx_server_sends_the_template_switch_and_a_persona_sets_th
             assert window.view.replies()[-1].thought is None
             cid = controller.conversation_id
 
-            # A persona that answers at once by default: a new chat under it asks so.
-            controller.with_store(Library).save_persona(
-                Persona("Brisk", params=GenerationParams(think=False))
-            )
+            # A persona that answers at once by default (made in Manage personas…): a new chat
+            # under it asks so.
+            window.persona_button.manage()
+            dialog = window.persona_button.dialog
+            dialog._new()
+            qtbot.keyClicks(dialog.name, "Brisk")
+            dialog.think.setCurrentIndex(dialog.think.findText("off"))
+            assert dialog.save()
+            screenshot(dialog, "persona-think-default")
+            dialog.accept()
+            brisk = controller.with_store(Library).persona("Brisk")
+            assert brisk.params == GenerationParams(think=False), "kept in the library"
             window.new_chat()
             await controller.set_persona("Brisk")
             assert button.isVisible() and not button.isChecked()
@@ -191,5 +199,108 @@ def test_think_off_on_mlx_server_sends_the_template_switch_and_a_persona_sets_th
             assert window.view.replies()[-1].thought is not None
             await controller.open_conversation(cid)
             assert not button.isChecked(), "the first chat's own choice, reopened"
+
+        loop.run_until_complete(scenario())
+
+
+def test_a_local_template_that_takes_an_effort_gets_the_menu_beside_the_switch(
+    qapp, qtbot, greedy, tiny_thinking_model_dir
+):
+    from tests.support.tiny_thinking_model import CHAT_TEMPLATE, twin
+
+    effort = "{% if reasoning_effort is defined %}Reasoning: {{ reasoning_effort }}\n{% endif %}"
+    folder = twin(tiny_thinking_model_dir, "effort", chat_template=effort + CHAT_TEMPLATE)
+    with running_window(qapp) as (loop, window):
+        controller, button = window.controller, window.think_button
+
+        async def scenario():
+            await controller.refresh()
+            await controller.choose(local_choice(folder))
+            await wait_for(lambda: button.isVisible(), what="the switch, once the model loaded")
+            assert button.isCheckable() and button.menu() is button.effort_menu
+            assert button.popupMode() == button.popupMode().MenuButtonPopup
+            assert button.text() == "Think  ·  Effort: default"
+            assert "How hard" in button.toolTip() and "reasons first" in button.toolTip()
+            low = next(a for a in button.efforts.actions() if a.data() == "low")
+            low.trigger()
+            assert button.text() == "Think  ·  Effort: low" and low.isChecked()
+            type_and_send(qtbot, window, QUESTION)
+            await wait_for(lambda: reply_done(window), what="the reply")
+
+        loop.run_until_complete(scenario())
+        assert _prompt_text(window).startswith("Reasoning: low\n"), "the template was given it"
+        assert controller.session.options == {"reasoning_effort": "low"}
+
+
+def test_a_model_whose_thinking_is_set_by_effort_gets_the_effort_alone(qapp, qtbot, _isolated_home):
+    """gpt-oss by its name: no on/off (its template has none), the efforts as the button's
+    menu, sent as ``reasoning_effort``. A scripted server: no real peer here takes it."""
+    from tests.support.fake_openai import FakeOpenAI, Step
+
+    with FakeOpenAI() as server, running_window(qapp) as (loop, window):
+        write_config(
+            _isolated_home,
+            f'default_model = "local:gpt-oss-20b"\n[providers.local]\n'
+            f'base_url = "{server.base_url}"\nmodels = ["gpt-oss-20b"]\n',
+        )
+        server.script = [Step(reasoning=["Easy."], pieces=["Paris."])] * 2
+        controller, button = window.controller, window.think_button
+
+        async def scenario():
+            await controller.refresh()
+            assert button.isVisible() and not button.isCheckable()
+            assert button.popupMode() == button.popupMode().InstantPopup
+            assert button.text() == "Effort: default" and "How hard" in button.toolTip()
+            high = next(a for a in button.efforts.actions() if a.data() == "high")
+            high.trigger()
+            assert button.text() == "Effort: high"
+            type_and_send(qtbot, window, QUESTION)
+            await wait_for(lambda: reply_done(window), what="the reply")
+            assert button.isVisible() and not button.isCheckable(), "its thinking: still effort"
+            screenshot(window, "think-switch-effort")
+            cid = controller.conversation_id
+            window.new_chat()
+            assert button.text() == "Effort: default"
+            await controller.open_conversation(cid)
+            assert button.text() == "Effort: high", "kept with the conversation"
+            default = next(a for a in button.efforts.actions() if a.data() is None)
+            default.trigger()
+            type_and_send(qtbot, window, "And of Italy?")
+            await wait_for(lambda: reply_done(window), what="the reply")
+
+        loop.run_until_complete(scenario())
+        first, second = (r["body"] for r in server.requests if r["method"] == "POST")
+        assert first["reasoning_effort"] == "high" and "chat_template_kwargs" not in first
+        assert "reasoning_effort" not in second, "the model's default: nothing sent"
+
+
+def test_the_quick_prompt_thinks_as_the_main_window_does(
+    qapp, qtbot, greedy, tiny_thinking_model_dir
+):
+    from desktop_chat.gui.quick_prompt import quick_prompt_for
+
+    with running_window(qapp) as (loop, window):
+        controller, button = window.controller, window.think_button
+        quick = quick_prompt_for(window)
+
+        async def scenario():
+            await controller.refresh()
+            await controller.choose(local_choice(tiny_thinking_model_dir))
+            await wait_for(lambda: button.isVisible(), what="the switch, once the model loaded")
+            qtbot.mouseClick(button, Qt.MouseButton.LeftButton)  # off
+            quick.present()
+            assert quick.model_label.text().endswith(" · Think: off")
+            qtbot.keyClicks(quick.input, QUESTION)
+            qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+            await wait_for(lambda: quick.continue_button.isEnabled(), what="the answer")
+            await asyncio.sleep(0.1)
+            assert quick.reply.text == ANSWER and quick.reply.thought is None
+            screenshot(quick, "quick-prompt-think-off")
+            assert controller.store.conversation_settings(quick.session.conversation_id) == {
+                "think": False
+            }
+            qtbot.mouseClick(quick.continue_button, Qt.MouseButton.LeftButton)
+            await wait_for(lambda: window.view.replies(), what="the main window")
+            assert button.isVisible() and not button.isChecked(), "the quick chat's own choice"
 
         loop.run_until_complete(scenario())

@@ -31,10 +31,13 @@ from desktop_chat.gui.composer import DraftKeeper, PromptEdit
 from desktop_chat.gui.messages import AssistantMessage
 from desktop_chat.gui.picture_chips import PicturesBar
 from desktop_chat.gui.pictures import PASTED, prepare, remember
+from desktop_chat.gui.think_button import asked_with
 from desktop_chat.gui.turns import in_words, relay
 from desktop_chat.gui.vision_notice import VisionNotice
 from desktop_chat.images import ImageRefused, is_image_name
+from desktop_chat.params import REASONING
 from desktop_chat.session import ChatSession
+from desktop_chat.store_files import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +150,10 @@ class QuickPrompt(QFrame):
             self.session.new()
             self._clear_answer()
         choice = self.controller.choice
-        self.model_label.setText(choice.label if choice else "no model chosen")
+        thinks = asked_with(self.controller) if choice else ""  # the main window's Think
+        self.model_label.setText(
+            " · ".join(filter(None, [choice.label, thinks])) if choice else "no model chosen"
+        )
         self._show_pictures()  # the model may have changed since: is the notice still true?
         screen = screen_under_mouse().availableGeometry()
         self.adjustSize()
@@ -239,6 +245,10 @@ class QuickPrompt(QFrame):
         # Asked as the main window asks now: its model, persona, code only and settings.
         session.settings, session.persona, session.code_only = c.settings, c.persona, c.code_only
         session.set_model(choice := c.choice)
+        try:  # and its Think choice, kept with this chat too
+            session.set_options(**{k: c.session.options.get(k) for k in REASONING})
+        except StoreError as err:  # used all the same; the chat's own save says the rest
+            log.warning("the quick chat's Think choice is not saved: %s", err)
         page = QWidget(self)
         column = QVBoxLayout(page)
         column.setContentsMargins(2, 4, 2, 4)

@@ -108,3 +108,16 @@ class ThinkButton(QToolButton):
         # Used from the next turn on; a refusal of the store is said in a banner.
         c.with_store(lambda _: c.session.set_options(**changes))
         self.refresh()
+
+
+def asked_with(controller) -> str:
+    """What the main window's switch says now, for the quick prompt's model line ("Think:
+    off", "Effort: high"; "" where the model has no switch, or it is at its default)."""
+    switches = controller.models.reasoning_switches(controller.choice, controller.conversation)
+    params = controller.session.params()
+    words = []
+    if switches.think and params.think is False:
+        words.append("Think: off")
+    if switches.effort and params.reasoning_effort:
+        words.append(f"Effort: {params.reasoning_effort}")
+    return "  ·  ".join(words)
