@@ -199,6 +199,12 @@ def test_think_off_on_mlx_server_sends_the_template_switch_and_a_persona_sets_th
             assert window.view.replies()[-1].thought is not None
             await controller.open_conversation(cid)
             assert not button.isChecked(), "the first chat's own choice, reopened"
+            # After a restart nothing is known of the server but what its chats hold.
+            controller.models.reasoned.clear()
+            window.new_chat()
+            assert not button.isVisible()
+            await controller.open_conversation(cid)
+            assert button.isVisible(), "a stored reply of this model thought"
 
         loop.run_until_complete(scenario())
 
