@@ -177,3 +177,37 @@ def test_a_text_only_model_says_so_before_sending_and_offers_one_that_sees(
         loop.run_until_complete(wait_for(lambda: c.choice.key == "fake:m", 30, "the choice"))
         assert not notice.isVisible(), "the model chosen sees images"
         assert c.choice is catalog.find(c.models.choices, "fake:m")
+
+
+def test_an_image_pasted_before_the_app_is_ready_is_kept(qapp, qtbot, fake):
+    """The window is shown before its controller exists (it comes first, for a fast start):
+    a screenshot pasted in that moment waits for it, and becomes a chip then."""
+    import asyncio
+
+    import qasync
+
+    from desktop_chat.gui.controller import ChatController
+    from desktop_chat.gui.main_window import MainWindow
+    from tests.support.gui import _kill_timers
+
+    loop = qasync.QEventLoop(qapp, already_running=False)
+    asyncio.set_event_loop(loop)
+    window = MainWindow()
+    window.show()
+    controller = None
+    try:
+        put_on_clipboard(png(640, 480))
+        paste(qtbot, window.composer.edit)
+        controller = ChatController()
+        window.attach(controller)
+        loop.run_until_complete(wait_for(lambda: window.pictures.chips, 30, "the chip"))
+        assert [(p.width, p.height) for p in controller.session.pictures] == [(640, 480)]
+    finally:
+        if controller is not None:
+            loop.run_until_complete(controller.aclose())
+        window.close()
+        window.deleteLater()
+        loop.run_until_complete(asyncio.sleep(0.05))
+        loop.close()
+        _kill_timers(loop)
+        asyncio.set_event_loop(None)

@@ -61,6 +61,8 @@ class MainWindow(QMainWindow):
         self.editing: int | None = None
         self.dialog = None
         self.quick_prompt = None
+        #: Files and images given before the controller exists (the window comes first).
+        self._early: list[tuple[str, object]] = []
         self._build()
         self._shortcuts()
         self._apply_theme()
@@ -240,6 +242,12 @@ class MainWindow(QMainWindow):
         self.code_only.toggled.connect(self.set_code_only)
         self.settings_button.clicked.connect(self.open_settings)
         self.attach_button.clicked.connect(self.pick_files)
+        early, self._early = self._early, []
+        for kind, what in early:  # pasted or dropped before the app was ready: kept
+            if kind == "files":
+                c.context.attach(what)
+            else:
+                c.context.attach_images([what])
 
     # --- what the controller reports -----------------------------------------------------
 
@@ -435,6 +443,9 @@ class MainWindow(QMainWindow):
 
     def add_files(self, paths: list[str]) -> None:
         """Images join the message as images; other files join its context as text."""
+        if self.controller is None:
+            self._early.append(("files", paths))
+            return
         self.controller.context.attach(paths)
 
     @Slot(object)
@@ -442,8 +453,10 @@ class MainWindow(QMainWindow):
         """A pasted (or dropped) image's data: prepared off the GUI thread, a chip meanwhile."""
         from desktop_chat.gui.pictures import PASTED
 
-        if self.controller is not None:
-            self.controller.context.attach_images([(image, PASTED)])
+        if self.controller is None:
+            self._early.append(("image", (image, PASTED)))
+            return
+        self.controller.context.attach_images([(image, PASTED)])
 
     @Slot()
     def open_model_folder(self) -> None:
