@@ -211,3 +211,22 @@ def test_an_image_pasted_before_the_app_is_ready_is_kept(qapp, qtbot, fake):
         loop.close()
         _kill_timers(loop)
         asyncio.set_event_loop(None)
+
+
+def test_an_image_the_clipboard_holds_decoded_is_attached_too(qapp, qtbot, fake):
+    """Some apps put only pixels on the clipboard (no PNG of them): Qt gives a QImage, whose
+    pixels go to Pillow as they are (an odd width: each line is padded)."""
+    from PySide6.QtGui import QColor, QImage
+
+    image = QImage(301, 201, QImage.Format.Format_RGB32)
+    image.fill(QColor(200, 40, 90))
+    with running_window(qapp) as (loop, window):
+        mime = QMimeData()
+        mime.setImageData(image)
+        QApplication.clipboard().setMimeData(mime)
+        paste(qtbot, window.composer.edit)
+        loop.run_until_complete(wait_for(lambda: window.pictures.chips, 30, "the chip"))
+        [picture] = window.controller.session.pictures
+        decoded = Image.open(io.BytesIO(picture.data))
+        assert decoded.size == (301, 201) and decoded.mode == "RGB"
+        assert decoded.getpixel((300, 200)) == (200, 40, 90)

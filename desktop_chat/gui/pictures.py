@@ -2,20 +2,22 @@
 their thumbnails.
 
 ``prepare`` runs on a worker thread (``asyncio.to_thread``): Pillow normalises the image
-(``images.normalise``: upright, metadata gone, capped, re-encoded) and Qt makes its thumbnail
-there too (a ``QImage`` may be used on any thread; a ``QPixmap`` only on the GUI thread). A
-12-megapixel PNG takes about a second; the window goes on answering meanwhile.
+(``images.normalise``: upright, metadata gone, capped, re-encoded) and makes its thumbnail
+there too, as a ``QImage`` (usable on any thread; a ``QPixmap`` only on the GUI thread). A
+12-megapixel PNG takes about a second; the window goes on answering meanwhile (Pillow lets go
+of the GIL while it decodes, resizes and encodes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt
+from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QImage
 
 if TYPE_CHECKING:
@@ -45,16 +47,22 @@ class Prepared:
 
 
 def make_thumb(picture: Picture) -> QImage:
-    """A thumbnail of ``picture`` (any thread). An image Qt cannot decode gives a null one."""
-    image = QImage.fromData(picture.data)
-    if image.isNull() or max(image.width(), image.height()) <= THUMB_SIDE:
-        return image
-    return image.scaled(
-        THUMB_SIDE,
-        THUMB_SIDE,
-        Qt.AspectRatioMode.KeepAspectRatio,
-        Qt.TransformationMode.SmoothTransformation,
-    )
+    """A thumbnail of ``picture`` (any thread); a null one for data that cannot be decoded.
+    Decoded and shrunk by Pillow, which lets go of the GIL as it works: Qt's decoder holds
+    it, and the GUI thread would wait ~70 ms for a 2048-pixel PNG."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(picture.data)) as image:
+            image.draft("RGB", (THUMB_SIDE, THUMB_SIDE))  # a JPEG decoded at a fraction
+            image.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
+            small = image.convert("RGBA")
+    except (OSError, ValueError, SyntaxError) as exc:
+        log.info("no thumbnail for %s: %s", picture.name, exc)
+        return QImage()
+    data = small.tobytes()
+    width, height = small.size
+    return QImage(data, width, height, width * 4, QImage.Format.Format_RGBA8888).copy()
 
 
 def prepare(source: object, name: str | None = None) -> Prepared:
@@ -64,19 +72,23 @@ def prepare(source: object, name: str | None = None) -> Prepared:
     from desktop_chat.images import normalise
 
     if isinstance(source, QImage):
-        source = png_bytes(source)
+        source = as_pil(source)
     picture = normalise(source, name=name)
     return Prepared(picture, make_thumb(picture))
 
 
-def png_bytes(image: QImage) -> bytes:
-    """A ``QImage`` encoded as PNG (any thread)."""
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG", 100)  # 100: fastest compression; normalise encodes it again
-    buffer.close()
-    return bytes(data.data())
+def as_pil(image: QImage):
+    """A ``QImage`` as a PIL image (any thread): its pixels copied once, no encoding (Qt's PNG
+    encoder would hold the GIL, and the window, for a second on 12 MP)."""
+    from PIL import Image
+
+    alpha = image.hasAlphaChannel()
+    mode = "RGBA" if alpha else "RGB"
+    kind = QImage.Format.Format_RGBA8888 if alpha else QImage.Format.Format_RGB888
+    pixels = image.convertToFormat(kind)
+    size = (pixels.width(), pixels.height())
+    data = bytes(pixels.constBits())  # each line padded to 4 bytes: the stride says so
+    return Image.frombuffer(mode, size, data, "raw", mode, pixels.bytesPerLine(), 1)
 
 
 def carries_image(mime: QMimeData | None) -> bool:
