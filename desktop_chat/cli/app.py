@@ -12,7 +12,7 @@ from desktop_chat.cli.commands import run_command
 from desktop_chat.cli.options import params_from, parser, read_user_config, user_config_path
 from desktop_chat.cli.reply_view import ReplyView, figures
 from desktop_chat.cli.state import ChatState
-from desktop_chat.errors import DesktopChatError, ProviderError
+from desktop_chat.errors import DesktopChatError, ImagesNotSupported, ProviderError
 from desktop_chat.events import Finished, ReasoningDelta, Retrying, TextDelta
 from desktop_chat.session import ChatSession
 from desktop_chat.store_files import StoreError
@@ -33,10 +33,11 @@ async def reply(state: ChatState, prompt: str) -> None:
     session = state.session
     if not state.history:
         session.new()  # each prompt on its own: its own conversation in the store too
-    # With the /file files, which join this one prompt only; saved before it is sent, the
-    # reply at least once a second, then whole.
+    # With the /file files and /image images, which join this one prompt only; saved before
+    # it is sent, the reply at least once a second, then whole.
     turn = session.send(prompt)
-    state.log("user", session.conversation.messages[-1].content)
+    asked = session.conversation.messages[-1]
+    state.log("user", "\n\n".join([asked.content, *(f"[image: {p.name}]" for p in asked.images)]))
     sys.stdout.write("\n")
     view = ReplyView(sys.stdout)  # the thinking dimmed (or marked), then the answer
     events = turn.events(state.current.provider)
@@ -106,6 +107,31 @@ def chat_loop(state: ChatState, log_dir) -> None:
                 out(f"\nError: {err}\n")
             else:  # nothing arrived: the reply failed, it was not stopped
                 out(f"\n[the reply failed: {err.message}]\n{err.hint}\n")
+            if isinstance(err, ImagesNotSupported):
+                attach_again(state, out)
+
+
+def attach_again(state: ChatState, say) -> None:
+    """A model that takes no images refused the prompt: its images go with the next one
+    (after /model, to a model that sees them), and the refused prompt leaves the conversation,
+    so that they are not sent twice. The store keeps it, an earlier version."""
+    session = state.session
+    turn = session.turn
+    if turn is None or turn.reply is not None or turn.home is not session.conversation:
+        return
+    index = turn.index - 1
+    messages = session.conversation.messages
+    if index < 0 or index >= len(messages) or not messages[index].images:
+        return
+    pictures = list(messages[index].images)
+    session.chat.truncate(index)
+    session.pictures[:0] = pictures
+    names = ", ".join(p.name for p in pictures)
+    verb = "stays" if len(pictures) == 1 else "stay"
+    say(
+        f"[{names} {verb} attached to your next prompt: /model <name> to choose a model that "
+        "sees images, or /image clear to send it without them.]\n"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

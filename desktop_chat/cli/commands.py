@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,8 @@ HELP = """Commands:
   /help                 this list
   /file <path>          read a text file into the context of the next prompt
   /showfile [all]       show the file in the context (first 100 characters, or all)
+  /image <path>         send an image with the next prompt (PNG, JPEG, GIF, WebP);
+                        /image lists those attached, /image clear drops them
   /model <name>         switch model (alias, provider:model, folder or Hugging Face id)
   /listmodels           the configured models and aliases
   /logging start|end    append the conversation to a log file, or stop
@@ -52,6 +55,53 @@ def _file(arg, state: ChatState, out, log_dir):
     if file.truncated:
         out(f"{file.name} is long; only its first {len(file.text):,} characters were kept.")
     out(f"{file.name} ({len(file.text):,} characters) will join your next prompt.")
+
+
+def _image(arg, state: ChatState, out, log_dir):
+    pictures = state.session.pictures
+    if not arg:
+        if not pictures:
+            out("No image attached. Usage: /image <path>")
+        for picture in pictures:
+            out(f"{describe(picture)} goes with your next prompt.")
+        return
+    path = _path_given(arg)
+    if arg == "clear" and not path.exists():
+        out(f"Dropped {len(pictures)} attached image(s)." if pictures else "No image attached.")
+        pictures.clear()
+        return
+    from desktop_chat.images import normalise
+
+    try:
+        picture = normalise(path)
+    except DesktopChatError as err:  # unreadable, not an image, too big: what is attached stays
+        out(str(err))
+        return
+    pictures.append(picture)
+    out(f"{describe(picture)} will go with your next prompt.")
+
+
+def describe(picture) -> str:
+    """'shot.png (1280×800, 412 KB, about 1,105 tokens)': what is sent, and what it costs."""
+    size = len(picture.data)
+    shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{max(1, round(size / 1e3))} KB"
+    return (
+        f"{picture.name} ({picture.width}×{picture.height}, {shown}, "
+        f"about {picture.tokens:,} tokens)"
+    )
+
+
+def _path_given(arg: str) -> Path:
+    """The path as typed, or as a terminal pastes a dropped file (quoted, or spaces escaped)."""
+    path = Path(arg).expanduser()
+    if not path.exists():
+        try:
+            words = shlex.split(arg)
+        except ValueError:
+            words = []
+        if len(words) == 1:
+            return Path(words[0]).expanduser()
+    return path
 
 
 def _showfile(arg, state: ChatState, out, log_dir):
@@ -164,6 +214,7 @@ _COMMANDS = {
     "/help": _help,
     "/file": _file,
     "/showfile": _showfile,
+    "/image": _image,
     "/model": _model,
     "/listmodels": _listmodels,
     "/logging": _logging,

@@ -70,7 +70,8 @@ def without_images(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def not_supported(provider: str, model: str, server_message: str) -> ImagesNotSupported:
     return ImagesNotSupported(
-        f"The model '{model}' on {provider} does not take images ({server_message}).",
+        f"The model '{model}' on {provider} does not take images "
+        f"({server_message.strip().rstrip('.')}).",
         "Choose a vision model (one that sees images, such as gpt-4o, llava or qwen2.5-vl) "
         "and ask again, or send the message without its images.",
     )
