@@ -35,6 +35,10 @@ FIRST_TOKEN_TIMEOUT_LOCAL_S = 180.0
 #: while the memory it costs stays small (Llama 3.2 3B: 1.75 GiB of KV cache at 16,384 tokens,
 #: against 14 GiB at the 131,072 it was trained for). Never more than the model's own window.
 LOCAL_CONTEXT_TOKENS = 16_384
+#: Local conversations' prompt caches: on disk (reopening a long chat reads only what is new)
+#: and in memory beside the one in use (switching chats swaps them), in GB.
+PROMPT_CACHE_DISK_GB = 4.0
+PROMPT_CACHE_MEMORY_GB = 2.0
 _APP_KEYS = (
     "hotkey",
     "menu_bar_only",
@@ -42,6 +46,9 @@ _APP_KEYS = (
     "first_token_timeout",
     "first_token_timeout_local",
     "local_context_tokens",
+    "prompt_cache_disk_gb",
+    "prompt_cache_memory_gb",
+    "kv_bits",
 )
 _PROVIDER_KEYS = {"base_url", "models", "key", "allow_insecure_key", "params"}
 
@@ -93,6 +100,13 @@ class Settings:
     #: ``[app] local_context_tokens``: the context a local model is loaded (and its memory
     #: checked) for; a longer conversation grows it as far as the memory allows.
     local_context_tokens: int = LOCAL_CONTEXT_TOKENS
+    #: ``[app] prompt_cache_disk_gb`` / ``prompt_cache_memory_gb``: the prompt caches' budgets
+    #: (0 on disk: none saved).
+    prompt_cache_disk_gb: float = PROMPT_CACHE_DISK_GB
+    prompt_cache_memory_gb: float = PROMPT_CACHE_MEMORY_GB
+    #: ``[app] kv_bits = 8`` or ``4``: a quantized KV cache for long local chats when memory is
+    #: tight (about a half or a quarter of the memory, slightly different replies). None: full.
+    kv_bits: int | None = None
 
     def dock_hidden(self) -> bool:
         """Whether the app lives in the menu bar only: the user's choice, else the bundle's."""
@@ -399,6 +413,26 @@ def _apply_app(settings: Settings, table: Any, where: _Where, errors: list) -> N
                 ("app",),
                 "local_context_tokens",
             )
+        )
+    _apply_caches(settings, table, where, errors)
+
+
+def _apply_caches(settings: Settings, table: dict, where: _Where, errors: list) -> None:
+    """``[app]``: prompt_cache_disk_gb, prompt_cache_memory_gb (GB, 0 up) and kv_bits (4 or 8)."""
+    for key in ("prompt_cache_disk_gb", "prompt_cache_memory_gb"):
+        value = table.get(key)
+        if value is None:
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 4096:
+            setattr(settings, key, float(value))
+        else:
+            errors.append(where.error("must be a number of gigabytes, like 4.", ("app",), key))
+    value = table.get("kv_bits")
+    if value in (4, 8) and not isinstance(value, bool):
+        settings.kv_bits = value
+    elif value is not None:
+        errors.append(
+            where.error("must be 8 or 4 (leave it out for a full KV cache).", ("app",), "kv_bits")
         )
 
 

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from desktop_chat import hub
-from desktop_chat.config import LOCAL_CONTEXT_TOKENS
+from desktop_chat.config import LOCAL_CONTEXT_TOKENS, Settings
 from desktop_chat.errors import DesktopChatError, ProviderError
 from desktop_chat.events import Event, ReasoningDelta, ReplyClock, TextDelta, Usage
 from desktop_chat.model_names import model_name
 from desktop_chat.params import GenerationParams
+from desktop_chat.prompt_caches import Held, PromptCaches, model_fingerprint
 from desktop_chat.reasoning import DROPPED, THOUGHT_MARKERS, ReplyParser, opens_thought, piece_kind
 from desktop_chat.stop_strings import StopMatcher
 
@@ -67,6 +68,8 @@ class _Loaded:
     cache: Any = None
     #: The tokens whose keys and values ``cache`` holds, in order.
     cache_tokens: list[int] = field(default_factory=list)
+    #: What its prompt caches are matched by (``prompt_caches.model_fingerprint``).
+    fingerprint: str = ""
 
 
 def _metal_working_set() -> int | None:
@@ -88,8 +91,21 @@ def memory_limit_bytes() -> int:
     return _metal_working_set() or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def estimate_bytes(model_dir: Path, context_length: int) -> tuple[int, int]:
-    """(weights, KV cache at ``context_length``) in bytes, from the files and config.json."""
+#: The group size of a quantized KV cache (mlx-lm's default): one 16-bit scale and bias each.
+KV_GROUP = 64
+
+
+def kv_fraction(kv_bits: int | None) -> float:
+    """A quantized KV cache's size against the 16-bit one: its bits, and a scale and a bias
+    per group (8 bits: 0.53; 4 bits: 0.28)."""
+    return 1.0 if kv_bits is None else (kv_bits + 32 / KV_GROUP) / 16
+
+
+def estimate_bytes(
+    model_dir: Path, context_length: int, kv_bits: int | None = None
+) -> tuple[int, int]:
+    """(weights, KV cache at ``context_length``) in bytes, from the files and config.json;
+    ``kv_bits``: the cache quantized (``[app] kv_bits``)."""
     weights = hub.weights_bytes(model_dir)
     text = hub.text_config(model_dir)
     layers = int(text.get("num_hidden_layers", 0))
@@ -97,7 +113,7 @@ def estimate_bytes(model_dir: Path, context_length: int) -> tuple[int, int]:
     kv_heads = int(text.get("num_key_value_heads") or heads)
     head_dim = int(text.get("head_dim") or text.get("hidden_size", 0) // max(heads, 1))
     kv = 2 * layers * kv_heads * head_dim * context_length * 2  # keys + values, 16-bit
-    return weights, kv
+    return weights, int(kv * kv_fraction(kv_bits))
 
 
 def _context_length(model_dir: Path) -> int:
@@ -112,10 +128,10 @@ def working_context(model_dir: Path, wanted: int | None = None) -> int:
     return min(_context_length(model_dir), wanted or LOCAL_CONTEXT_TOKENS)
 
 
-def check_fits(model_dir: Path, context: int) -> tuple[int, int]:
+def check_fits(model_dir: Path, context: int, kv_bits: int | None = None) -> tuple[int, int]:
     """(weights, KV cache) in bytes; ``ModelTooLarge`` with the numbers when the two would not
     fit in what this machine can give, before Metal could abort the process."""
-    weights, kv = estimate_bytes(model_dir, context)
+    weights, kv = estimate_bytes(model_dir, context, kv_bits)
     limit = memory_limit_bytes()
     if weights + kv > limit:
         gib = 1024**3
@@ -134,17 +150,17 @@ def check_fits(model_dir: Path, context: int) -> tuple[int, int]:
     return weights, kv
 
 
-def most_context(model_dir: Path) -> int:
+def most_context(model_dir: Path, kv_bits: int | None = None) -> int:
     """The longest context whose KV cache fits beside the weights in what this machine can give
     (the figure ``check_fits`` compares with), never past the model's window."""
-    weights, per_token = estimate_bytes(model_dir, 1)
+    weights, per_token = estimate_bytes(model_dir, 1, kv_bits)
     window = _context_length(model_dir)
     if per_token <= 0:
         return window
     return max(0, min(window, (memory_limit_bytes() - weights) // per_token))
 
 
-def grown_context(model_dir: Path, held: int, needed: int) -> int:
+def grown_context(model_dir: Path, held: int, needed: int, kv_bits: int | None = None) -> int:
     """The context to hold for a conversation that needs ``needed`` tokens (its prompt and the
     reply) while ``held`` are held: ``needed`` once the memory check passes for it, else the
     most the model's window and the memory allow; never less than ``held``, which was checked
@@ -154,22 +170,40 @@ def grown_context(model_dir: Path, held: int, needed: int) -> int:
     try:
         wanted = working_context(model_dir, needed)
         try:
-            check_fits(model_dir, wanted)
+            check_fits(model_dir, wanted, kv_bits)
         except ModelTooLarge:
-            wanted = min(wanted, most_context(model_dir))
+            wanted = min(wanted, most_context(model_dir, kv_bits))
     except (OSError, ValueError):  # its folder changed since it loaded: keep what was checked
         return held
     return max(held, wanted)
 
 
+def engine_for(settings: Settings) -> MlxEngine:
+    """An engine (not started) whose prompt caches follow ``settings``: kept in the app's cache
+    folder, within ``[app] prompt_cache_disk_gb`` and ``prompt_cache_memory_gb``."""
+    from desktop_chat.paths import app_paths
+
+    gib = 1 << 30
+    disk = settings.prompt_cache_disk_gb
+    folder = app_paths().cache_dir / "prompt-caches" if disk > 0 else None
+    caches = PromptCaches(folder, int(settings.prompt_cache_memory_gb * gib), int(disk * gib))
+    return MlxEngine(caches, settings.kv_bits)
+
+
 class MlxEngine:
     """A job queue served by one thread; every mlx call happens on that thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, caches: PromptCaches | None = None, kv_bits: int | None = None) -> None:
         self._jobs: queue.Queue[tuple[Callable[[], Any], Future] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._owner: int | None = None
         self._loaded: _Loaded | None = None
+        #: Each conversation's prompt cache, in memory and (given a folder) on disk.
+        self.caches = caches if caches is not None else PromptCaches(None)
+        #: The memory the pool may hold beyond the loaded context, as the caller set it.
+        self._pool_bytes = self.caches.memory_bytes
+        #: ``[app] kv_bits``: the KV cache quantized to 8 or 4 bits (counted so by the check).
+        self.kv_bits = kv_bits
 
     # --- the thread ----------------------------------------------------------------------
 
@@ -254,10 +288,10 @@ class MlxEngine:
             # Its weights are in memory already: a longer context (a setting raised) needs only
             # a fresh memory check, which refuses it with the numbers and keeps what is held.
             if context > loaded.info.context_length:
-                check_fits(model_dir, context)
+                check_fits(model_dir, context, self.kv_bits)
                 loaded.info = replace(loaded.info, context_length=context)
             return loaded.info
-        weights, _kv = check_fits(model_dir, context)
+        weights, _kv = check_fits(model_dir, context, self.kv_bits)
         self._unload()
         start = time.perf_counter()
         from mlx_lm import load
@@ -281,7 +315,13 @@ class MlxEngine:
             _context_length(model_dir),
             *_reasoning_switches(tokenizer),
         )
-        self._loaded = _Loaded(info, model, tokenizer)
+        fingerprint = model_fingerprint(model_dir, self.kv_bits)
+        self._loaded = _Loaded(info, model, tokenizer, fingerprint=fingerprint)
+        # Other conversations' caches sit beside the one in use: within what the memory check
+        # leaves over the weights and the context held, and within the setting.
+        _weights, kv = estimate_bytes(model_dir, context, self.kv_bits)
+        spare = max(0, memory_limit_bytes() - weights - kv)
+        self.caches.memory_bytes = min(self._pool_bytes, spare)
         return info
 
     def _unload(self) -> None:
@@ -290,6 +330,7 @@ class MlxEngine:
         import mlx.core as mx
 
         self._loaded = None
+        self.caches.drop()  # computed by the model that goes: on disk they stay
         gc.collect()
         mx.clear_cache()
 
@@ -300,15 +341,19 @@ class MlxEngine:
         on_event: Callable[[Event], None],
         stop: threading.Event,
         context_tokens: int | None = None,
+        cache_key: str | None = None,
     ) -> Future:
         """Stream a reply to ``on_event`` (called on the engine thread), ending with a
         ``Finished`` that carries what only a local engine can tell (cached prompt tokens,
         dropped turns and why, the context held, prompt speed, peak memory); the future holds
         None or the error. Setting ``stop`` ends it within a token or prefill step. The context
         held grows to ``context_tokens`` (``[app] local_context_tokens``) and to what the
-        conversation needs, as far as the memory check allows (``grown_context``)."""
+        conversation needs, as far as the memory check allows (``grown_context``).
+        ``cache_key``: the conversation, whose prompt cache is reused and kept (``caches``)."""
         return self.submit(
-            lambda: self._generate(list(messages), params, on_event, stop, context_tokens)
+            lambda: self._generate(
+                list(messages), params, on_event, stop, context_tokens, cache_key
+            )
         )
 
     def _hold(self, needed: int) -> None:
@@ -316,7 +361,7 @@ class MlxEngine:
         the most they allow: checked here, on the engine thread, before the prefill."""
         loaded = self._loaded
         held = loaded.info.context_length
-        context = grown_context(Path(loaded.info.path), held, needed)
+        context = grown_context(Path(loaded.info.path), held, needed, self.kv_bits)
         if context != held:
             log.info(
                 "context of %s grown from %d to %d tokens (%d needed)",
@@ -374,13 +419,25 @@ class MlxEngine:
             )
         return tokens, dropped, text
 
+    def _quantized_kv(self) -> dict[str, int]:
+        """``stream_generate``'s switches for a quantized KV cache, from its first token."""
+        if self.kv_bits is None:
+            return {}
+        return {"kv_bits": self.kv_bits, "kv_group_size": KV_GROUP, "quantized_kv_start": 0}
+
     def _limit(self) -> str:
         """What keeps the context from growing: the model's own window, or the memory."""
         info = self._loaded.info
         return "window" if info.context_length >= info.window else "memory"
 
     def _generate(
-        self, messages, params: GenerationParams, on_event, stop, context_tokens: int | None = None
+        self,
+        messages,
+        params: GenerationParams,
+        on_event,
+        stop,
+        context_tokens: int | None = None,
+        cache_key: str | None = None,
     ) -> None:
         self._check_thread()
         if self._loaded is None:
@@ -399,8 +456,13 @@ class MlxEngine:
             messages, max_tokens, floor, _template_args(params)
         )
 
-        # Reuse the cache for the longest common prefix; feed only the rest. Always feed at
-        # least one token, so the model has logits to sample the first reply token from.
+        # Reuse the conversation's cache (in memory, else on disk) for the longest common
+        # prefix; feed only the rest. Always feed at least one token, so the model has logits
+        # to sample the first reply token from.
+        held = self.caches.take(loaded.fingerprint, cache_key, tokens)
+        loaded.cache, loaded.cache_tokens = (
+            (None, []) if held is None else (held.cache, held.tokens)
+        )
         if loaded.cache is None or not can_trim_prompt_cache(loaded.cache):
             loaded.cache, loaded.cache_tokens = make_prompt_cache(loaded.model), []
         common = 0
@@ -463,6 +525,7 @@ class MlxEngine:
                 logits_processors=processors,
                 prompt_cache=loaded.cache,
                 prompt_progress_callback=progress,
+                **self._quantized_kv(),
             ):
                 last = response
                 generated.append(response.token)
@@ -496,6 +559,10 @@ class MlxEngine:
             on_event(TextDelta(held))
         offset = loaded.cache[0].offset if loaded.cache else 0
         loaded.cache_tokens = (tokens + generated)[:offset]
+        held = Held(loaded.cache, loaded.cache_tokens, loaded.fingerprint, cache_key)
+        self.caches.keep(held)
+        if cache_key is not None:  # saved after the reply has ended, before the next job
+            self.submit(lambda: self.caches.save(held))
         extra = {
             "prompt_tps": last.prompt_tps if last is not None else 0.0,
             "peak_memory_gb": last.peak_memory if last is not None else 0.0,

@@ -267,9 +267,9 @@ def open_provider(
 
     owned = None
     if engine is None:
-        from desktop_chat.engine import MlxEngine
+        from desktop_chat.engine import engine_for
 
-        engine = owned = MlxEngine().start()
+        engine = owned = engine_for(settings).start()
     provider = MlxLocalProvider(engine, choice.path, settings.local_context_tokens)
     return OpenModel(choice, provider, owned)
 

@@ -24,6 +24,7 @@ from desktop_chat.errors import ProviderError
 from desktop_chat.events import Event, Finished, ReasoningDelta, TextDelta
 from desktop_chat.model_names import model_name
 from desktop_chat.params import REASONING, GenerationParams
+from desktop_chat.providers.base import CONVERSATION
 
 if TYPE_CHECKING:
     from desktop_chat.config import Settings
@@ -151,6 +152,9 @@ class Turn:
             await self.keeper.saved()  # the question is in the file before it is sent
             home = self.home if self.home is not None else self.keeper.conversation
             messages = home.to_api(system_prompt=params.system_prompt)
+            # Which conversation this is, for the local engine's prompt caches.
+            cid = self.keeper.conversation_id
+            CONVERSATION.set(None if cid is None else str(cid))
             async with aclosing(provider.stream(messages, choice.model, params)) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):

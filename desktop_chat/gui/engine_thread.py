@@ -14,11 +14,14 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import Future
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from desktop_chat.engine import MlxEngine
+from desktop_chat.engine import MlxEngine, engine_for
+
+if TYPE_CHECKING:
+    from desktop_chat.config import Settings
 
 
 class _Server(QObject):
@@ -49,9 +52,10 @@ class EngineThread(QObject):
     #: Hosts still running, so tests can fail any that leaves one behind.
     running: ClassVar[set[EngineThread]] = set()
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, settings: Settings | None = None) -> None:
         super().__init__(parent)
-        self.engine = MlxEngine()
+        # Prompt caches kept on disk by the settings; none (memory only) without settings.
+        self.engine = MlxEngine() if settings is None else engine_for(settings)
         self.thread = QThread()
         self.thread.setObjectName("mlx-engine")
         self._server = _Server(self.engine)

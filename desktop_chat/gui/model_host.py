@@ -125,7 +125,7 @@ class ModelHost(QObject):
         if self._engine_host is None:
             from desktop_chat.gui.engine_thread import EngineThread
 
-            self._engine_host = EngineThread(self)
+            self._engine_host = EngineThread(self, self.settings)
             self._engine_host.start()
         if (info := self._engine_host.engine.info) is not None and info.path == str(choice.path):
             return True

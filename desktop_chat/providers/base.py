@@ -9,11 +9,17 @@ request: remote providers close the HTTP stream, the local engine stops within a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from desktop_chat.events import Event
 from desktop_chat.params import GenerationParams
+
+#: The conversation a reply is asked for (its store id as text), set by the session around a
+#: turn's ``stream()``: the local engine keeps each conversation's prompt cache by it. A
+#: context variable, not an argument: no remote provider has a use for it.
+CONVERSATION: ContextVar[str | None] = ContextVar("conversation", default=None)
 
 
 @dataclass(frozen=True, slots=True)

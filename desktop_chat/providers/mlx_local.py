@@ -16,7 +16,7 @@ from desktop_chat.engine import MlxEngine
 from desktop_chat.errors import DesktopChatError, ProviderError
 from desktop_chat.events import Event, Finished
 from desktop_chat.params import GenerationParams
-from desktop_chat.providers.base import Health
+from desktop_chat.providers.base import CONVERSATION, Health
 from desktop_chat.reasoning import ReplyParts
 
 _DONE = object()
@@ -53,7 +53,9 @@ class MlxLocalProvider:
             except RuntimeError:  # the loop closed while the engine finished a token
                 stop.set()
 
-        future = self.engine.generate(messages, params, forward, stop, self.context_tokens)
+        future = self.engine.generate(
+            messages, params, forward, stop, self.context_tokens, CONVERSATION.get()
+        )
         future.add_done_callback(lambda _f: forward(_DONE))
         reply = ReplyParts()  # the answer so far, without its thinking, kept on a failure
         finished = False

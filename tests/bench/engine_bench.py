@@ -95,6 +95,7 @@ def _bare_forward_of_new_tokens(engine, tokenizer, messages, cached: int) -> flo
     mx.eval(mx.argmax(logits[:, -1, :], axis=-1))
     elapsed = time.perf_counter() - start
     loaded.cache, loaded.cache_tokens = None, []  # its state no longer matches the token list
+    engine.caches.drop()  # nor does the pool's, which holds the same cache
     return elapsed
 
 
