@@ -52,7 +52,20 @@ def sent_images(fake) -> list[Image.Image]:
     return [Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) for url in urls]
 
 
-def test_a_pasted_screenshot_is_a_chip_then_goes_with_the_message(qapp, qtbot, fake):
+@pytest.fixture(params=["light", "dark"])
+def appearance(request, qapp):
+    """Each look at the window in both appearances (the system's palette, as macOS sets it)."""
+    from tests.test_theme_colours import dark_palette
+
+    light = QApplication.palette()
+    if request.param == "dark":
+        QApplication.setPalette(dark_palette())
+    yield request.param
+    QApplication.setPalette(light)
+    QApplication.processEvents()
+
+
+def test_a_pasted_screenshot_is_a_chip_then_goes_with_the_message(qapp, qtbot, fake, appearance):
     fake.script = [Step(pieces=["A blue ", "screenshot."])]
     with running_window(qapp) as (loop, window):
         bar = window.pictures
@@ -76,7 +89,7 @@ def test_a_pasted_screenshot_is_a_chip_then_goes_with_the_message(qapp, qtbot, f
         assert chip.picture.tokens == 1105  # 6 tiles of 512 once scaled to 1152×768
         assert chip.size_label.text().endswith(" · ≈1.1k tok")
         assert "images 1.1k" in window.meter.toolTip(), window.meter.toolTip()
-        screenshot(window, "images-chip-pasted")
+        screenshot(window, f"images-chip-pasted-{appearance}")
         type_and_send(qtbot, window, "What is in this screenshot?")
         loop.run_until_complete(wait_for(lambda: reply_done(window), what="the reply"))
         [sent] = sent_images(fake)
@@ -87,11 +100,11 @@ def test_a_pasted_screenshot_is_a_chip_then_goes_with_the_message(qapp, qtbot, f
         bubble = window.view.items[0]
         [thumb] = bubble.images.thumbs
         assert thumb.loaded and thumb.height() == 96
-        screenshot(window, "images-bubble")
+        screenshot(window, f"images-bubble-{appearance}")
         qtbot.mouseClick(thumb, Qt.MouseButton.LeftButton)
         dialog = bubble.images.dialog
         assert dialog.isVisible() and dialog.image.pixmap().width() > 96
-        screenshot(dialog, "images-enlarged")
+        screenshot(dialog, f"images-enlarged-{appearance}")
         qtbot.keyClick(dialog, Qt.Key.Key_Escape)
         assert not dialog.isVisible(), "Esc closes the enlarged view"
 
@@ -230,3 +243,25 @@ def test_an_image_the_clipboard_holds_decoded_is_attached_too(qapp, qtbot, fake)
         decoded = Image.open(io.BytesIO(picture.data))
         assert decoded.size == (301, 201) and decoded.mode == "RGB"
         assert decoded.getpixel((300, 200)) == (200, 40, 90)
+
+
+def test_an_image_named_like_markup_is_shown_by_its_name(qapp, qtbot, fake, tmp_path):
+    """A file may be named like HTML that loads a file: the chip, its tooltip and the enlarged
+    view show the name as typed and load nothing (issue 11's rule)."""
+    from desktop_chat.gui.picture_view import PictureDialog
+
+    name = '<img src="secret.png"><b>bold.png'
+    (tmp_path / name).write_bytes(png(200, 100))
+    with running_window(qapp) as (loop, window):
+        window.add_files([str(tmp_path / name)])
+        loop.run_until_complete(wait_for(lambda: window.pictures.chips, 30, "the chip"))
+        chip = window.pictures.chips[0]
+        labels = [label for label in chip.findChildren(type(chip.size_label)) if label.text()]
+        [shown] = [label for label in labels if label.text() == name]
+        assert shown.textFormat() == Qt.TextFormat.PlainText
+        assert "&lt;img" in chip.thumb.toolTip(), "escaped in the tooltip"
+        dialog = PictureDialog(chip.picture, window)
+        assert dialog.windowTitle() == name
+        [caption] = [w for w in dialog.findChildren(type(shown)) if w.text().startswith("<img")]
+        assert caption.textFormat() == Qt.TextFormat.PlainText
+        dialog.deleteLater()

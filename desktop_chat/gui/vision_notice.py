@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton
 
+from desktop_chat.gui.untrusted import plain_tip
+
 if TYPE_CHECKING:
     from desktop_chat.models import ModelChoice
 
@@ -92,7 +94,7 @@ class VisionNotice(QFrame):
         for offered in self.offered:
             where = "local" if offered.local else offered.detail
             button = QPushButton(f"{offered.label} · {where}", self)
-            button.setToolTip(f"Use {offered.label} · {offered.detail}")
+            button.setToolTip(plain_tip(f"Use {offered.label} · {offered.detail}"))
             button.setProperty("choice_key", offered.key)
             button.clicked.connect(self._clicked)
             self._row.insertWidget(self._row.count() - 1, button)  # before the stretch
