@@ -20,6 +20,8 @@ __all__ = [
     "ChatClient",
     "ChatManager",
     "ChatResponse",
+    "ImageRefused",
+    "ImagesNotSupported",
     "LLMChat",
     "LLMConfig",
     "OpenAIClient",
@@ -27,10 +29,12 @@ __all__ = [
     "TextDelta",
 ]
 #: Public names that live outside ``desktop_chat.api``, by module: the Chat module's clients,
-#: and the pieces of a stream asked ``include_reasoning=True``.
+#: the pieces of a stream asked ``include_reasoning=True``, and what ``images=`` can raise.
 _ELSEWHERE = {
     **dict.fromkeys(("AIMLClient", "ChatClient", "OpenAIClient"), "chat_clients"),
     **dict.fromkeys(("ReasoningDelta", "TextDelta"), "events"),
+    "ImageRefused": "images",
+    "ImagesNotSupported": "errors",
 }
 
 if TYPE_CHECKING:
@@ -43,7 +47,9 @@ if TYPE_CHECKING:
         LLMConfig,
     )
     from desktop_chat.chat_clients import AIMLClient, ChatClient, OpenAIClient
+    from desktop_chat.errors import ImagesNotSupported
     from desktop_chat.events import ReasoningDelta, TextDelta
+    from desktop_chat.images import ImageRefused
 
 
 def __getattr__(name: str) -> Any:

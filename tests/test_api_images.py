@@ -15,9 +15,8 @@ import io
 import pytest
 from PIL import ExifTags, Image
 
-from desktop_chat.api import AsyncLLMChat, ChatManager, LLMChat
-from desktop_chat.errors import ImagesNotSupported
-from desktop_chat.images import ImageRefused
+# What images= can raise, by the public names a caller imports.
+from desktop_chat import AsyncLLMChat, ChatManager, ImageRefused, ImagesNotSupported, LLMChat
 from tests.support.fake_openai import FakeOpenAI, Step
 
 
