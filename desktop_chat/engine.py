@@ -22,9 +22,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from desktop_chat import hub
+from desktop_chat import hub, vision_engine
 from desktop_chat.config import LOCAL_CONTEXT_TOKENS, Settings
-from desktop_chat.errors import DesktopChatError, ProviderError
+from desktop_chat.errors import DesktopChatError, ImagesNotSupported, ProviderError
 from desktop_chat.events import Event, ReasoningDelta, ReplyClock, TextDelta, Usage
 from desktop_chat.model_names import model_name
 from desktop_chat.params import GenerationParams
@@ -58,6 +58,8 @@ class ModelInfo:
     thinks: bool = False
     #: The chat template reads ``reasoning_effort`` (gpt-oss's does).
     takes_effort: bool = False
+    #: A vision model (``hub.is_vision_folder``), run by mlx-vlm: it sees a message's images.
+    vision: bool = False
 
 
 @dataclass(slots=True)
@@ -70,6 +72,9 @@ class _Loaded:
     cache_tokens: list[int] = field(default_factory=list)
     #: What its prompt caches are matched by (``prompt_caches.model_fingerprint``).
     fingerprint: str = ""
+    #: A vision model's mlx-vlm processor (``tokenizer`` is its tokenizer); its ``cache`` is
+    #: then mlx-vlm's own (``vision_engine.new_cache``), not one of ``caches``.
+    processor: Any = None
 
 
 def _metal_working_set() -> int | None:
@@ -294,10 +299,17 @@ class MlxEngine:
         weights, _kv = check_fits(model_dir, context, self.kv_bits)
         self._unload()
         start = time.perf_counter()
-        from mlx_lm import load
-
+        vision, processor = hub.is_vision_folder(model_dir), None
         try:
-            model, tokenizer = load(str(model_dir))
+            if vision:  # by mlx-vlm, the [vision] extra; without it, a sentence says so
+                model, processor = vision_engine.load(model_dir)
+                tokenizer = vision_engine.tokenizer_of(processor)
+            else:
+                from mlx_lm import load
+
+                model, tokenizer = load(str(model_dir))
+        except DesktopChatError:
+            raise
         except Exception as exc:  # damaged safetensors, a missing tokenizer, an unknown arch
             raise ProviderError(
                 f"{model_dir.name} could not be loaded ({type(exc).__name__}: {exc}).",
@@ -314,9 +326,10 @@ class MlxEngine:
             took,
             _context_length(model_dir),
             *_reasoning_switches(tokenizer),
+            vision=vision,
         )
         fingerprint = model_fingerprint(model_dir, self.kv_bits)
-        self._loaded = _Loaded(info, model, tokenizer, fingerprint=fingerprint)
+        self._loaded = _Loaded(info, model, tokenizer, fingerprint=fingerprint, processor=processor)
         # Other conversations' caches sit beside the one in use: within what the memory check
         # leaves over the weights and the context held, and within the setting.
         _weights, kv = estimate_bytes(model_dir, context, self.kv_bits)
@@ -378,21 +391,27 @@ class MlxEngine:
         max_tokens: int,
         floor: int = 0,
         template_args: dict[str, Any] | None = None,
-    ) -> tuple[list[int], int, str]:
+    ) -> tuple[list[int], int, str, vision_engine.Prompt | None]:
         """Template the conversation (with ``template_args``: the thinking switches), hold the
         context it needs (``_hold``), then drop the oldest turns (never the system prompt,
         never the newest message) until it fits the context held with room for the reply.
-        Returns the tokens, how many turns were dropped, and the prompt's text."""
+        Returns the tokens, how many turns were dropped, the prompt's text, and for a vision
+        model the prompt its processor made (images included: a dropped turn's go with it)."""
         loaded = self._loaded
         tokenizer = loaded.tokenizer
         budget = None
+        vision = None
         dropped = 0
         args = dict(template_args or {})
         while True:
             try:
-                text = tokenizer.apply_chat_template(
-                    messages, add_generation_prompt=True, tokenize=False, **args
-                )
+                if loaded.processor is not None:
+                    vision = vision_engine.prompt(loaded.model, loaded.processor, messages, args)
+                    text = vision.text
+                else:
+                    text = tokenizer.apply_chat_template(
+                        messages, add_generation_prompt=True, tokenize=False, **args
+                    )
             except TypeError:
                 # A template written in Python (mlx-lm's chat_templates) that does not take a
                 # thinking switch: the reply is asked for without it.
@@ -401,7 +420,10 @@ class MlxEngine:
                 log.info("%s's chat template does not take %s", loaded.info.name, sorted(args))
                 args = {}
                 continue
-            tokens = tokenizer.encode(text, add_special_tokens=False)
+            if vision is not None:  # each image counted as the image tokens it became
+                tokens = vision.tokens
+            else:
+                tokens = tokenizer.encode(text, add_special_tokens=False)
             if budget is None:  # the whole conversation, before anything is left out
                 self._hold(max(floor, len(tokens) + max_tokens))
                 budget = loaded.info.context_length - max_tokens
@@ -417,7 +439,7 @@ class MlxEngine:
                 f"beside a {max_tokens:,}-token reply.",
                 "Shorten the message or its attached files, or lower max_tokens.",
             )
-        return tokens, dropped, text
+        return tokens, dropped, text, vision
 
     def _quantized_kv(self) -> dict[str, int]:
         """``stream_generate``'s switches for a quantized KV cache, from its first token."""
@@ -448,32 +470,43 @@ class MlxEngine:
         from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
         loaded = self._loaded
+        if loaded.processor is None and vision_engine.image_urls(messages):
+            # Refused before anything is read: only a vision model can answer this.
+            raise ImagesNotSupported(
+                f"{loaded.info.name} cannot see images: it is a text-only model.",
+                "Choose a vision model (the model menu marks the ones that see images) and ask "
+                "again, or send the message without its images.",
+            )
         max_tokens = params.max_tokens or 512
         if params.system_prompt and not any(m["role"] == "system" for m in messages):
             messages.insert(0, {"role": "system", "content": params.system_prompt})
         floor = min(context_tokens or 0, loaded.info.window)
-        tokens, dropped, prompt = self._prompt_tokens(
+        tokens, dropped, prompt, vision = self._prompt_tokens(
             messages, max_tokens, floor, _template_args(params)
         )
 
         # Reuse the conversation's cache (in memory, else on disk) for the longest common
         # prefix; feed only the rest. Always feed at least one token, so the model has logits
-        # to sample the first reply token from.
-        held = self.caches.take(loaded.fingerprint, cache_key, tokens)
-        loaded.cache, loaded.cache_tokens = (
-            (None, []) if held is None else (held.cache, held.tokens)
-        )
-        if loaded.cache is None or not can_trim_prompt_cache(loaded.cache):
-            loaded.cache, loaded.cache_tokens = make_prompt_cache(loaded.model), []
+        # to sample the first reply token from. A vision model's cache is mlx-vlm's own, which
+        # finds the common prefix itself.
         common = 0
-        for a, b in zip(loaded.cache_tokens, tokens, strict=False):
-            if a != b:
-                break
-            common += 1
-        common = min(common, len(tokens) - 1)
-        if len(loaded.cache_tokens) > common:
-            trim_prompt_cache(loaded.cache, len(loaded.cache_tokens) - common)
-        loaded.cache_tokens = loaded.cache_tokens[:common]
+        if vision is None:
+            held = self.caches.take(loaded.fingerprint, cache_key, tokens)
+            loaded.cache, loaded.cache_tokens = (
+                (None, []) if held is None else (held.cache, held.tokens)
+            )
+            if loaded.cache is None or not can_trim_prompt_cache(loaded.cache):
+                loaded.cache, loaded.cache_tokens = make_prompt_cache(loaded.model), []
+            for a, b in zip(loaded.cache_tokens, tokens, strict=False):
+                if a != b:
+                    break
+                common += 1
+            common = min(common, len(tokens) - 1)
+            if len(loaded.cache_tokens) > common:
+                trim_prompt_cache(loaded.cache, len(loaded.cache_tokens) - common)
+            loaded.cache_tokens = loaded.cache_tokens[:common]
+        elif loaded.cache is None:
+            loaded.cache = vision_engine.new_cache()
 
         if params.seed is not None:
             mx.random.seed(params.seed)
@@ -513,20 +546,30 @@ class MlxEngine:
                     thought_tokens, answer_tokens = thought_tokens + answer_tokens, 0
                 on_event(event)
 
-        finish = None
-        last = None
-        try:
-            for response in stream_generate(
+        generation = {
+            "max_tokens": max_tokens,
+            "sampler": sampler,
+            "logits_processors": processors,
+            **self._quantized_kv(),
+        }
+        if vision is None:
+            responses = stream_generate(
                 loaded.model,
                 loaded.tokenizer,
                 tokens[common:],
-                max_tokens=max_tokens,
-                sampler=sampler,
-                logits_processors=processors,
                 prompt_cache=loaded.cache,
                 prompt_progress_callback=progress,
-                **self._quantized_kv(),
-            ):
+                **generation,
+            )
+        else:  # mlx-vlm reads the whole prompt in one go: Stop is seen at its first token
+            responses = vision_engine.stream(
+                loaded.model, loaded.processor, vision, loaded.cache, **generation
+            )
+        finish = None
+        last = None
+        broke = False
+        try:
+            for response in responses:
                 last = response
                 generated.append(response.token)
                 thinking = parser.thinking
@@ -540,10 +583,10 @@ class MlxEngine:
                     clock.tick(kind)
                 send(events)
                 if matcher.stopped:
-                    finish = "stop"
+                    finish, broke = "stop", True
                     break
                 if stop.is_set():
-                    finish = "cancelled"
+                    finish, broke = "cancelled", True
                     break
                 finish = response.finish_reason
         except GenerationStopped:
@@ -557,12 +600,20 @@ class MlxEngine:
             send(parser.close())
         if held := matcher.flush():  # the start of a stop string that never completed
             on_event(TextDelta(held))
-        offset = loaded.cache[0].offset if loaded.cache else 0
-        loaded.cache_tokens = (tokens + generated)[:offset]
-        held = Held(loaded.cache, loaded.cache_tokens, loaded.fingerprint, cache_key)
-        self.caches.keep(held)
-        if cache_key is not None:  # saved after the reply has ended, before the next job
-            self.submit(lambda: self.caches.save(held))
+        completion = len(generated)
+        if vision is not None:
+            common = last.cached_tokens if last is not None else 0
+            # mlx-vlm's final result repeats the last token: its own count is the right one.
+            completion = last.generation_tokens if last is not None else 0
+            if broke:  # mlx-vlm records the cache's tokens only at the end: start afresh
+                loaded.cache = None
+        else:
+            offset = loaded.cache[0].offset if loaded.cache else 0
+            loaded.cache_tokens = (tokens + generated)[:offset]
+            held = Held(loaded.cache, loaded.cache_tokens, loaded.fingerprint, cache_key)
+            self.caches.keep(held)
+            if cache_key is not None:  # saved after the reply has ended, before the next job
+                self.submit(lambda: self.caches.save(held))
         extra = {
             "prompt_tps": last.prompt_tps if last is not None else 0.0,
             "peak_memory_gb": last.peak_memory if last is not None else 0.0,
@@ -572,7 +623,7 @@ class MlxEngine:
         }
         if dropped:
             extra["context_limit"] = self._limit()
-        usage = Usage(len(tokens), len(generated), reasoning_tokens=thought_tokens or None)
+        usage = Usage(len(tokens), completion, reasoning_tokens=thought_tokens or None)
         name = loaded.info.name
         on_event(
             clock.finish(finish_reason=finish, usage=usage, model=name, provider="mlx", extra=extra)

@@ -31,7 +31,15 @@ RECOMMENDED: tuple[tuple[str, int, str], ...] = (
     ("mlx-community/Qwen2.5-0.5B-Instruct-4bit", 278_000_000, "fastest, good for quick questions"),
     ("mlx-community/Llama-3.2-1B-Instruct-4bit", 695_000_000, "small and capable"),
     ("mlx-community/Llama-3.2-3B-Instruct-4bit", 1_810_000_000, "best answers of the three"),
+    # Its size is an estimate from the repo's packed parameter count (347M, 4-bit).
+    (
+        "mlx-community/Qwen2-VL-2B-Instruct-4bit",
+        1_250_000_000,
+        "sees images: ask about a screenshot",
+    ),
 )
+#: Which of ``RECOMMENDED`` see images (the welcome panel can mark them).
+RECOMMENDED_VISION = frozenset({"mlx-community/Qwen2-VL-2B-Instruct-4bit"})
 
 
 class DownloadCancelled(DesktopChatError):
@@ -56,14 +64,20 @@ class CachedModel:
     repo_id: str
     size_bytes: int
     path: Path
+    #: It sees images (``is_vision_folder``): the picker can say so.
+    vision: bool = False
 
 
 def mlx_knows(model_type: str) -> bool:
     """Whether mlx_lm has an implementation for ``model_type`` — found without importing it."""
-    spec = importlib.util.find_spec("mlx_lm")
+    return _package_has("mlx_lm", f"models/{model_type}.py")
+
+
+def _package_has(package: str, relative: str) -> bool:
+    spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         return False
-    return (Path(spec.origin).parent / "models" / f"{model_type}.py").exists()
+    return (Path(spec.origin).parent / relative).exists()
 
 
 # --- what a model folder says about itself: read here, and nowhere else ----------------------
@@ -91,9 +105,20 @@ def is_model_folder(folder: Path) -> bool:
     return (Path(folder) / "config.json").exists()
 
 
+def is_vision_folder(folder: Path) -> bool:
+    """Whether a model folder holds a vision model: its config has a ``vision_config`` (every
+    vision-language model mlx-vlm converts keeps one; mlx-vlm also runs text-only models, so
+    its list of architectures alone does not say)."""
+    return isinstance(read_config(folder).get("vision_config"), dict)
+
+
 def is_mlx_folder(folder: Path) -> bool:
+    """Whether the engine can run a folder: mlx_lm knows its architecture, or it is a vision
+    model (run by mlx-vlm; when that is not installed, loading it says how to get it)."""
     config = read_config(folder)
-    return bool(config) and mlx_knows(str(config.get("model_type", "")))
+    return bool(config) and (
+        mlx_knows(str(config.get("model_type", ""))) or is_vision_folder(folder)
+    )
 
 
 def context_length(folder: Path) -> int | None:
@@ -132,9 +157,10 @@ def cached_models(cache_dir: str | Path | None = None) -> list[CachedModel]:
         if repo.repo_type != "model":
             continue
         for revision in repo.revisions:
-            if is_mlx_folder(Path(revision.snapshot_path)):
+            path = Path(revision.snapshot_path)
+            if is_mlx_folder(path):
                 found.append(
-                    CachedModel(repo.repo_id, repo.size_on_disk, Path(revision.snapshot_path))
+                    CachedModel(repo.repo_id, repo.size_on_disk, path, is_vision_folder(path))
                 )
                 break
     return sorted(found, key=lambda m: -m.size_bytes)

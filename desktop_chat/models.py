@@ -49,6 +49,9 @@ class ModelChoice:
     params: GenerationParams = field(default_factory=GenerationParams)
     #: A Hugging Face id whose folder is not known yet: downloaded when opened.
     repo: str = ""
+    #: It sees images: True or False for a local model (its config.json says,
+    #: ``hub.is_vision_folder``); None for a remote one, which says so only by refusing one.
+    vision: bool | None = None
 
     @property
     def local(self) -> bool:
@@ -92,7 +95,7 @@ def local_choice(
     size_bytes: int = 0,
     params: GenerationParams | None = None,
 ) -> ModelChoice:
-    from desktop_chat.hub import weights_bytes
+    from desktop_chat.hub import is_vision_folder, weights_bytes
 
     return ModelChoice(
         label or path.name,
@@ -101,6 +104,7 @@ def local_choice(
         path=path,
         size_bytes=size_bytes or weights_bytes(path),
         params=params or GenerationParams(),
+        vision=is_vision_folder(path),
     )
 
 

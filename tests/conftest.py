@@ -86,6 +86,14 @@ def tiny_thinking_model_dir():
 
 
 @pytest.fixture(scope="session")
+def tiny_vision_model_dir():
+    """A tiny vision model (qwen2_vl, run by mlx-vlm): "I see a picture." when one came."""
+    from tests.support import tiny_vision_model
+
+    return tiny_vision_model.build()
+
+
+@pytest.fixture(scope="session")
 def mlx_thinking_server(tiny_thinking_model_dir):
     with servers.mlx_server(tiny_thinking_model_dir) as server:
         yield server

@@ -16,6 +16,7 @@ from desktop_chat.engine import MlxEngine
 from desktop_chat.errors import DesktopChatError, ProviderError
 from desktop_chat.events import Event, Finished
 from desktop_chat.params import GenerationParams
+from desktop_chat.providers import image_parts
 from desktop_chat.providers.base import CONVERSATION, Health
 from desktop_chat.reasoning import ReplyParts
 
@@ -43,6 +44,12 @@ class MlxLocalProvider:
         self, messages: Sequence[dict[str, str]], model: str, params: GenerationParams
     ) -> AsyncIterator[Event]:
         await self.ensure_loaded()
+        info = self.engine.info
+        if info is not None and not info.vision and not image_parts.newest_has_images(messages):
+            # A text model after a turn with an image (the model was changed since): it reads a
+            # note where each image was. Images in the message asked about are refused by the
+            # engine, with a sentence, before it reads anything.
+            messages = image_parts.without_images(messages)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
