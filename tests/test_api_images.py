@@ -177,3 +177,32 @@ def test_a_text_model_s_refusal_names_it_and_the_question_stays_in_the_chat(mlx_
     (asked,) = chat.history
     assert asked["content"][0] == {"type": "text", "text": "What is in this?"}
     assert asked["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+@pytest.mark.slow
+def test_a_stored_chat_keeps_the_refused_question_and_its_image(mlx_server, _isolated_home):
+    from desktop_chat.store import Store
+
+    def manager():
+        return ChatManager(
+            base_url=mlx_server.base_url, model=mlx_server.model_id, store=True, system_prompt=""
+        )
+
+    first = manager()
+    try:
+        response = first.get_chat("alice").chat_response("What is in this?", images=png("red"))
+    finally:
+        first.close()
+    assert response.metadata["error_type"] == "ImagesNotSupported"
+    store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
+    try:
+        (asked,) = store.branch(store.find_external("api:alice"))
+    finally:
+        store.close()
+    assert asked.content == "What is in this?" and [p.width for p in asked.images] == [40]
+    again = manager()  # a restart: the chat comes back with its image
+    try:
+        (kept,) = again.get_chat("alice").history
+    finally:
+        again.close()
+    assert kept["content"][1]["image_url"]["url"] == asked.images[0].data_url()
