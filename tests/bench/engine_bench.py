@@ -200,4 +200,54 @@ def rows(runs: int = 5) -> list[tuple[str, float, float, str, str]]:
             )
         )
         engine.shutdown()
-    return out
+    return out + vision_rows(runs)
+
+
+def vision_rows(runs: int = 5) -> list[tuple[str, float, float, str, str]]:
+    """The first token of a local turn with one image against the same turn without, on the
+    tiny vision model (mlx-vlm), interleaved, each from an empty prompt cache: what decoding
+    the image, the processor and the vision tower add to the time to first token."""
+    from desktop_chat.conversation import Message
+    from desktop_chat.engine import MlxEngine
+    from desktop_chat.params import GenerationParams
+    from tests.support import tiny_vision_model
+
+    folder = tiny_vision_model.build()
+    engine = MlxEngine().start()
+    engine.load(folder).result()
+    one_token = GenerationParams(temperature=0.0, max_tokens=1)
+    image = tiny_vision_model.picture(size=(112, 112))  # the processor's largest: 16 tokens
+    with_image = [Message("user", tiny_vision_model.QUESTION, images=[image]).to_api()]
+    without = [Message("user", tiny_vision_model.QUESTION).to_api()]
+
+    def ttft(messages) -> tuple[float, int]:
+        """From the request to its first event, as the user waits: the image's decoding and
+        processing included (the figures line's TTFT starts after the prompt is made)."""
+        _forget(engine)
+        stamps, events, start = [], [], time.perf_counter()
+
+        def on_event(event):
+            stamps.append(time.perf_counter())
+            events.append(event)
+
+        engine.generate(messages, one_token, on_event, threading.Event()).result()
+        return stamps[0] - start, events[-1].usage.prompt_tokens
+
+    ttft(with_image), ttft(without)  # warm both (mlx-vlm's first image compiles its kernels)
+    seen, plain = [], []
+    for _ in range(max(runs, 5)):
+        seen.append(ttft(with_image))
+        plain.append(ttft(without))
+    engine.shutdown()
+    a = statistics.median(t for t, _ in seen)
+    b = statistics.median(t for t, _ in plain)
+    extra = seen[0][1] - plain[0][1]
+    return [
+        (
+            "TTFT local turn, 1 image vs none, ms",
+            a * 1000,
+            b * 1000,
+            f"{a / b:.2f}×",
+            f"+{(a - b) * 1000:.1f} ms for {extra} image tokens (tiny vision model)",
+        )
+    ]
