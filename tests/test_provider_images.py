@@ -160,6 +160,13 @@ def test_each_servers_refusal_of_images_is_said_once_by_model_name(fake, server)
     assert "vision model" in info.value.hint
 
 
+def test_a_refusal_sent_as_an_error_event_in_the_stream_is_one_too(fake):
+    fake.script = [Step(ending="error", error="image input is not supported by this server")]
+    with pytest.raises(ImagesNotSupported):
+        stream_events(scripted(fake), messages=asking_about(red_square()), model="text-7b")
+    assert len(fake.requests) == 1  # an error event is retried as a server error; not this
+
+
 def test_the_same_words_without_an_image_sent_are_not_taken_for_one(fake):
     fake.script = [Step(400, error="this model does not support image input")]
     with pytest.raises(BadRequest) as info:

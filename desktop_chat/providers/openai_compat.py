@@ -321,6 +321,7 @@ class OpenAICompatProvider:
                 base_url=self.base_url,
                 partial_text=reply.text,
                 midway=reply.started,
+                images=image_parts.any_images(body["messages"]),
             ) from exc
         finally:
             # Closing the stream also runs when the consuming task is cancelled: the server
