@@ -159,3 +159,24 @@ def test_a_text_model_refusing_the_image_keeps_it_for_the_next_prompt(
     finally:
         store.close()
     assert shown == ["What is the capital of France?", "The capital of France is Paris."]
+
+
+def test_a_local_text_model_says_so_and_the_image_stays_attached(
+    tiny_model_dir, _isolated_home, tmp_path
+):
+    shot = screenshot(tmp_path / "shot.png", (64, 64))
+    child = spawn([str(tiny_model_dir), "--temperature", "0", "--max-tokens", "32"], _isolated_home)
+    child.expect("Model loaded successfully!")
+    child.expect_exact(PROMPT)
+    child.sendline(f"/image {shot}")
+    child.expect("will go with your next prompt.")
+    child.expect_exact(PROMPT)
+    child.sendline("What is in this?")
+    child.expect(r"\[the reply failed: [^\n]*cannot see images")
+    child.expect(r"\[shot\.png stays attached to your next prompt")
+    child.expect_exact(PROMPT)
+    child.sendline("/image")
+    child.expect(r"shot\.png \(64×64[^\n]* goes with your next prompt.")
+    child.expect_exact(PROMPT)
+    finish(child)
+    assert "Traceback" not in child.logfile_read.getvalue()
