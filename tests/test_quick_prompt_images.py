@@ -44,6 +44,8 @@ def test_a_screenshot_pasted_in_the_quick_prompt_goes_with_the_question(
                 qtbot.keyClicks(quick.input, "What are these?")
                 await wait_for(lambda: len(quick.picture_chips.chips) == 2, 30, "two chips")
                 assert quick.attached.isHidden(), quick.attached.text()  # the chips say it all
+                for chip in quick.picture_chips.chips:  # the panel grew to hold them
+                    assert chip.height() >= chip.sizeHint().height()
                 screenshot(quick, f"quick-prompt-images-{appearance}")
                 quick.submit()
                 await wait_for(lambda: quick.task.done(), 30, "the answer")
@@ -65,3 +67,24 @@ def test_a_screenshot_pasted_in_the_quick_prompt_goes_with_the_question(
     finally:
         QApplication.setPalette(light)
         QApplication.processEvents()
+
+
+def test_the_panel_grows_to_hold_a_pasted_images_chip(qapp, qtbot, fake):
+    from desktop_chat.gui.quick_prompt import quick_prompt_for
+
+    with running_window(qapp) as (loop, window):
+        quick = quick_prompt_for(window)
+
+        async def scenario():
+            await window.controller.refresh()
+            quick.present()
+            put_on_clipboard(png(1600, 1000))
+            paste(qtbot, quick.input)
+            await wait_for(lambda: quick.picture_chips.chips, 30, "the chip")
+
+        loop.run_until_complete(scenario())
+        [chip] = quick.picture_chips.chips
+        assert chip.height() >= chip.sizeHint().height(), "the chip is squashed"
+        assert quick.height() >= quick.sizeHint().height()
+        quick.hide()
+        quick.deleteLater()

@@ -93,9 +93,11 @@ class PicturesBar(QWidget):
             chip = PictureChip(picture, self)
             chip.remove_requested.connect(self.remove_requested)
             self._row.insertWidget(self._row.count() - 1, chip)
+            chip.show()  # now, not on the layout's next pass: the panel's height counts it
             self.chips.append(chip)
         for name in pending:
             chip = PendingChip(name, self)
             self._row.insertWidget(self._row.count() - 1, chip)
+            chip.show()
             self.pending.append(chip)
         self.setVisible(bool(pictures or pending))

@@ -378,6 +378,7 @@ class QuickPrompt(QFrame):
             self.controller.choice, self.controller.models.choices, len(self.pictures)
         )
         if self.isVisible() and self.reply is None:  # the panel as tall as what it holds
+            self.layout().activate()  # the chips just added count in its size hint
             self.setFixedHeight(self.sizeHint().height())
 
     @Slot(object)
