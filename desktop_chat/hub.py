@@ -30,7 +30,7 @@ COMMUNITY = "https://huggingface.co/mlx-community"
 RECOMMENDED: tuple[tuple[str, int, str], ...] = (
     ("mlx-community/Qwen2.5-0.5B-Instruct-4bit", 278_000_000, "fastest, good for quick questions"),
     ("mlx-community/Llama-3.2-1B-Instruct-4bit", 695_000_000, "small and capable"),
-    ("mlx-community/Llama-3.2-3B-Instruct-4bit", 1_810_000_000, "best answers of the three"),
+    ("mlx-community/Llama-3.2-3B-Instruct-4bit", 1_810_000_000, "best answers of the text models"),
     # Its size is an estimate from the repo's packed parameter count (347M, 4-bit).
     (
         "mlx-community/Qwen2-VL-2B-Instruct-4bit",
