@@ -22,13 +22,19 @@ class Picture:
     height: int
     name: str = ""  # what the user called it (a file name, "Pasted image"): shown, never sent
     digest: str = ""
+    #: The data URL, made once: every later turn sends the image again, and base64 of a 6 MB
+    #: screenshot is ~10 ms of the window's thread.
+    _url: str = field(default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.digest:  # frozen: set once, here
             object.__setattr__(self, "digest", hashlib.sha256(self.data).hexdigest())
 
     def data_url(self) -> str:
-        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+        if not self._url:  # frozen: set once, here
+            url = f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+            object.__setattr__(self, "_url", url)
+        return self._url
 
     def to_api(self) -> dict:
         """The OpenAI content part."""

@@ -39,9 +39,9 @@ def checks(monkeypatch):
     asked: list[int] = []
     real = engine_module.check_fits
 
-    def check_fits(model_dir, context):
+    def check_fits(model_dir, context, kv_bits=None):
         asked.append(context)
-        return real(model_dir, context)
+        return real(model_dir, context, kv_bits)
 
     monkeypatch.setattr(engine_module, "check_fits", check_fits)
     return asked
