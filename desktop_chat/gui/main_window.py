@@ -221,6 +221,7 @@ class MainWindow(QMainWindow):
         c.models.choices_changed.connect(self._check_vision)
         self.pictures.remove_requested.connect(c.context.remove_picture)
         self.vision.chosen.connect(self.choose)
+        self.vision.download_requested.connect(self.open_download)
         self.composer.stop_requested.connect(self.stop)
         self.files.remove_requested.connect(c.context.remove)
         self.view.edit_requested.connect(self.edit)
@@ -309,6 +310,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _model_changed(self, choice) -> None:
+        self.picker.set_kv_bits(self.controller.models.kv_bits)
         self.picker.set_current(choice)
         self._choose_page()
         self._check_vision()

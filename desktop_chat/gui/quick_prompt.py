@@ -431,5 +431,12 @@ def quick_prompt_for(window) -> QuickPrompt:
         window.history.open_conversation(conversation_id)
 
     quick.continue_requested.connect(continue_there)
+
+    def download_there(repo: str) -> None:  # a vision model to download: the window's dialog
+        quick.hide()
+        window.bring_forward()
+        window.open_download(repo)
+
+    quick.vision.download_requested.connect(download_there)
     window.quick_prompt = quick
     return quick

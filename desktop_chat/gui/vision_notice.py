@@ -3,8 +3,6 @@ said before sending, with the models that do, one click away."""
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -22,26 +20,19 @@ MARK = "· sees images"
 
 
 def sees_images(choice: ModelChoice | None) -> bool:
-    """Whether the window may send ``choice`` images: the one place it decides. A choice
-    that says (a ``vision`` flag from the catalog) is taken at its word; a local folder is
-    asked of the hub (its config.json names a vision architecture); a remote model is assumed
-    able: most are, and one that is not says so when asked (the turn's error names it)."""
+    """Whether the window may send ``choice`` images: the one place it decides. A local model
+    says (``ModelChoice.vision``: its config.json has a vision part), as does one of the
+    recommended downloads; a remote model is assumed able: most are, and one that is not says
+    so when asked (the turn's error names it, and nothing attached is lost)."""
     if choice is None:
         return False
-    flag = getattr(choice, "vision", None)
-    if flag is not None:
-        return bool(flag)
-    if not choice.local:
-        return True
-    return choice.path is not None and _vision_folder(str(choice.path))
+    if choice.vision is not None:
+        return choice.vision
+    if choice.to_download:
+        from desktop_chat.hub import RECOMMENDED_VISION
 
-
-@functools.lru_cache(maxsize=256)
-def _vision_folder(path: str) -> bool:
-    from desktop_chat import hub
-
-    check = getattr(hub, "is_vision_folder", None)  # the local vision engine's own test
-    return bool(check and check(Path(path)))
+        return choice.repo in RECOMMENDED_VISION
+    return not choice.local
 
 
 def vision_choices(choices: list[ModelChoice]) -> list[ModelChoice]:
@@ -54,6 +45,7 @@ class VisionNotice(QFrame):
     while images are attached and the chosen model does not see them."""
 
     chosen = Signal(object)  # a ModelChoice
+    download_requested = Signal(str)  # a Hugging Face repo: none of the user's models sees
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -85,12 +77,21 @@ class VisionNotice(QFrame):
             text = f"{choice.label} does not see images. Choose a model that does to send {them}:"
         else:
             text = (
-                f"{choice.label} does not see images, and none of your models does: add a "
-                "provider whose models do (Add a provider… in the model menu), or download a "
-                "vision model."
+                f"{choice.label} does not see images, and none of your models does: download "
+                "one, or add a provider whose models do (Add a provider… in the model menu)."
             )
         self.label.setText(text)
         self.buttons = []
+        if not self.offered:
+            from desktop_chat.hub import RECOMMENDED, RECOMMENDED_VISION
+
+            for repo, size, _ in RECOMMENDED:
+                if repo in RECOMMENDED_VISION:
+                    button = QPushButton(f"Download {repo.split('/')[-1]}…", self)
+                    button.setToolTip(f"{repo}, about {size / 1e9:.1f} GB")
+                    button.clicked.connect(lambda *_, r=repo: self.download_requested.emit(r))
+                    self._row.insertWidget(self._row.count() - 1, button)
+                    self.buttons.append(button)
         for offered in self.offered:
             where = "local" if offered.local else offered.detail
             button = QPushButton(f"{offered.label} · {where}", self)

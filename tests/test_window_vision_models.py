@@ -1,0 +1,56 @@
+"""Which models the window says see images: a local folder whose config has a vision part, and
+remote models (assumed able until one refuses); a local text model does not. The picker marks
+them, and the notice for a text-only model offers the vision models the user has."""
+
+from __future__ import annotations
+
+import json
+
+from desktop_chat.gui.model_picker import ModelPicker
+from desktop_chat.gui.vision_notice import MARK, VisionNotice, sees_images, vision_choices
+from desktop_chat.models import local_choice
+
+
+def _folder(tmp_path, name: str, config: dict):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "model.safetensors").write_bytes(b"\0" * 16)
+    return folder
+
+
+def test_the_picker_marks_the_models_that_see_images(qapp, tmp_path, tiny_model_dir):
+    from desktop_chat.config import ProviderSettings
+    from desktop_chat.models import REMOTE, ModelChoice
+
+    vision = local_choice(
+        _folder(tmp_path, "tiny-vl", {"model_type": "qwen2_vl", "vision_config": {"depth": 1}})
+    )
+    text = local_choice(tiny_model_dir)
+    remote = ModelChoice(
+        "gpt-4o-mini",
+        REMOTE,
+        "gpt-4o-mini",
+        ProviderSettings("openai", "https://api.openai.com/v1"),
+    )
+    assert [sees_images(c) for c in (vision, text, remote)] == [True, False, True]
+    picker = ModelPicker()
+    picker.set_choices([remote, vision, text])
+    shown = [a.text() for a in picker.menu_.actions() if a.data()]
+    assert [t.endswith(MARK) for t in shown] == [True, True, False], shown
+    notice = VisionNotice()
+    notice.update_for(text, [remote, vision, text], images=2)
+    assert not notice.isHidden()
+    assert notice.label.text().endswith("Choose a model that does to send them:")
+    assert [b.text() for b in notice.buttons] == ["gpt-4o-mini · openai", "tiny-vl · local"]
+    notice.update_for(vision, [remote, vision, text], images=2)
+    assert notice.isHidden(), "a model that sees images: nothing to say"
+    assert vision_choices([text]) == []
+    notice.update_for(text, [text], images=1)
+    assert "none of your models does" in notice.label.text()
+    [download] = notice.buttons  # the small vision model the welcome panel recommends
+    assert download.text() == "Download Qwen2-VL-2B-Instruct-4bit…"
+    asked = []
+    notice.download_requested.connect(asked.append)
+    download.click()
+    assert asked == ["mlx-community/Qwen2-VL-2B-Instruct-4bit"]
