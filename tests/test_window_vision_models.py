@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from PySide6.QtCore import Qt
+
 from desktop_chat.gui.model_picker import ModelPicker
 from desktop_chat.gui.vision_notice import MARK, VisionNotice, sees_images, vision_choices
 from desktop_chat.models import local_choice
@@ -54,3 +56,49 @@ def test_the_picker_marks_the_models_that_see_images(qapp, tmp_path, tiny_model_
     notice.download_requested.connect(asked.append)
     download.click()
     assert asked == ["mlx-community/Qwen2-VL-2B-Instruct-4bit"]
+
+
+def test_a_pasted_image_asked_of_the_local_vision_model_is_seen(
+    qapp, qtbot, tiny_vision_model_dir, tiny_model_dir, tmp_path, _isolated_home
+):
+    """The whole way in the window with a real local vision model (mlx-vlm, the engine's
+    thread): a text model chosen first says so and offers the vision model; chosen from the
+    notice, it answers the pasted image."""
+    import shutil
+
+    from desktop_chat import catalog
+    from tests.support.gui import reply_done, running_window, screenshot, type_and_send, wait_for
+    from tests.support.settings import write_config
+    from tests.support.tiny_vision_model import QUESTION, SEEN
+    from tests.test_window_images import paste, png, put_on_clipboard
+
+    # Downloaded before: in this test's own Hugging Face cache, where the catalog finds it.
+    repo = tmp_path / "hf" / "hub" / "models--test--tiny-vl"
+    shutil.copytree(tiny_vision_model_dir, repo / "snapshots" / ("ab" * 20))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("ab" * 20)
+    write_config(
+        _isolated_home, f'default_model = "{tiny_model_dir}"\n[defaults]\ntemperature = 0.0\n'
+    )
+    with running_window(qapp) as (loop, window):
+        c = window.controller
+
+        async def scenario():
+            await c.refresh()
+            put_on_clipboard(png(320, 200, (220, 30, 30)))
+            paste(qtbot, window.composer.edit)
+            await wait_for(lambda: c.session.pictures, 30, "the image")
+
+        loop.run_until_complete(scenario())
+        assert window.vision.isVisible(), "the text model says it does not see images"
+        seer = catalog.find(c.models.choices, "test/tiny-vl")
+        assert seer is not None and seer in window.vision.offered
+        qtbot.mouseClick(window.vision.buttons[0], Qt.MouseButton.LeftButton)
+        loop.run_until_complete(
+            wait_for(lambda: c.models.ready_choice is c.choice is seer, 120, "the vision model")
+        )
+        assert not window.vision.isVisible()
+        type_and_send(qtbot, window, QUESTION)
+        loop.run_until_complete(wait_for(lambda: reply_done(window), 120, "the reply"))
+        assert [m.content for m in c.conversation.messages] == [QUESTION, SEEN]
+        screenshot(window, "images-local-vision-model")
