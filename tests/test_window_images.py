@@ -265,3 +265,29 @@ def test_an_image_named_like_markup_is_shown_by_its_name(qapp, qtbot, fake, tmp_
         [caption] = [w for w in dialog.findChildren(type(shown)) if w.text().startswith("<img")]
         assert caption.textFormat() == Qt.TextFormat.PlainText
         dialog.deleteLater()
+
+
+def test_ten_screenshots_wrap_inside_the_bubble(qapp, qtbot, fake):
+    """Rows of thumbnails, none over another, the bubble no wider than its share of the view."""
+    from itertools import combinations
+
+    from desktop_chat.conversation import Conversation
+    from desktop_chat.images import normalise
+
+    wide = [
+        normalise(png(400 + 80 * i, 300, (25 * i, 90, 200)), name=f"{i}.png") for i in range(10)
+    ]
+    conversation = Conversation()
+    conversation.add_user("Which of these looks best?", wide)
+    with running_window(qapp) as (loop, window):
+        window._show_conversation()
+        window.view.show_conversation(conversation)
+        bubble = window.view.items[0]
+        thumbs = bubble.images.thumbs
+        loop.run_until_complete(wait_for(lambda: all(t.loaded for t in thumbs), 10, "thumbs"))
+        qapp.processEvents()
+        assert bubble.bubble.width() <= bubble.bubble.maximumWidth()
+        boxes = [t.geometry().translated(t.parentWidget().pos()) for t in thumbs]
+        assert not [(a, b) for a, b in combinations(boxes, 2) if a.intersects(b)]
+        assert len({box.top() for box in boxes}) == 4, "three a row: four rows"
+        screenshot(window, "images-ten-in-a-bubble")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QPixmap
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from desktop_chat.gui.files_bar import human_bytes, human_tokens
 from desktop_chat.gui.pictures import thumb_later
@@ -41,7 +41,8 @@ class Thumb(QLabel):
         self.picture = picture
         self.side = side
         width = max(1, round(side * picture.width / max(1, picture.height)))
-        self.setFixedSize(QSize(min(width, side * 3), side))  # a panorama stays a chip
+        # A panorama is shown smaller, inside a box no wider than 5:3: thumbnails line up.
+        self.setFixedSize(QSize(min(width, side * 5 // 3), side))
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         name = picture.name or "Image"
@@ -77,18 +78,21 @@ class Thumb(QLabel):
 
 
 class ThumbStrip(QWidget):
-    """The images a user's message carried, in a row under its text."""
+    """The images a user's message carried, under its text: rows of ``PER_ROW``, so that ten
+    screenshots wrap inside the bubble instead of widening it past the window."""
+
+    PER_ROW = 3
 
     def __init__(self, pictures: list[Picture], side: int = 96, parent=None) -> None:
         super().__init__(parent)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(6)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(6)
         self.thumbs = [Thumb(p, side, self) for p in pictures]
-        for thumb in self.thumbs:
+        for i, thumb in enumerate(self.thumbs):
             thumb.clicked.connect(self.enlarge)
-            row.addWidget(thumb)
-        row.addStretch(1)
+            grid.addWidget(thumb, i // self.PER_ROW, i % self.PER_ROW, Qt.AlignmentFlag.AlignLeft)
+        grid.setColumnStretch(min(len(self.thumbs), self.PER_ROW), 1)
         self.dialog: PictureDialog | None = None
 
     def enlarge(self, picture: Picture) -> None:
