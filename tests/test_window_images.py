@@ -291,3 +291,40 @@ def test_ten_screenshots_wrap_inside_the_bubble(qapp, qtbot, fake):
         assert not [(a, b) for a, b in combinations(boxes, 2) if a.intersects(b)]
         assert len({box.top() for box in boxes}) == 4, "three a row: four rows"
         screenshot(window, "images-ten-in-a-bubble")
+
+
+def test_a_12_megapixel_paste_is_prepared_while_the_window_goes_on(qapp, qtbot, fake):
+    """Normalising a 12 MP screenshot takes about a second: done on the GUI thread, the window
+    would stop for all of it. A 10 ms timer keeps firing meanwhile (the figures: the bench's
+    paste row)."""
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    from tests.bench.ui_bench import screenshot_png
+
+    put_on_clipboard(screenshot_png(4000, 3000))
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    with running_window(qapp) as (loop, window):
+
+        async def scenario():
+            await window.controller.refresh()
+            start = time.monotonic()
+            paste(qtbot, window.composer.edit)
+            pasted = time.monotonic()
+            timer.start()
+            await wait_for(lambda: window.pictures.chips, 60, "the chip")
+            timer.stop()
+            return start, pasted, time.monotonic()
+
+        start, pasted, ready = loop.run_until_complete(scenario())
+    took = ready - start
+    assert took > 0.4, f"prepared in {took:.2f} s: too quick to prove anything"
+    assert pasted - start < 0.25 * took, f"the paste held the GUI thread {pasted - start:.2f} s"
+    pauses = [b - a for a, b in zip([pasted, *ticks], ticks, strict=False)]
+    assert len(ticks) > 10 and max(pauses) < 0.25 * took, (
+        f"the GUI thread stopped for {max(pauses):.2f} s of {took:.2f} s"
+    )
