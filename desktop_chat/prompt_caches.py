@@ -22,6 +22,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -262,3 +263,59 @@ def _copy(layer: Any) -> Any:
     """A layer's cache that shares nothing with ``layer`` (mlx arrays are values: a state
     round trip gives a new object over the same, immutable, buffers)."""
     return type(layer).from_state(layer.state) if hasattr(type(layer), "from_state") else layer
+
+
+# --- the folder without an engine (Settings, a chat deleted while no local model runs) -------
+
+#: The caches' folder in the app's cache folder (one folder per model fingerprint in it).
+FOLDER = "prompt-caches"
+
+
+def _saved_files(folder: Path) -> list[Path]:
+    """The finished cache files (a ``.partial`` one is another engine's save under way)."""
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.glob(f"*/*{SUFFIX}") if not p.name.endswith(TEMPORARY)]
+
+
+def disk_usage(folder: Path) -> int:
+    """The bytes the caches in ``folder`` take, read from the files alone: no engine."""
+    total = 0
+    for path in _saved_files(Path(folder)):
+        with contextlib.suppress(OSError):  # removed meanwhile
+            total += path.stat().st_size
+    return total
+
+
+def remove_files(folder: Path, key: str | None = None) -> int:
+    """Remove the cache files of conversation ``key`` (None: all) for every model, when no
+    engine holds them; how many went. ``OSError`` when one cannot be removed."""
+    name = None if key is None else f"{_key_name(key)}{SUFFIX}"
+    gone = 0
+    for path in _saved_files(Path(folder)):
+        if name is None or path.name == name:
+            path.unlink(missing_ok=True)
+            gone += 1
+    return gone
+
+
+def remove_orphans(folder: Path, exists: Callable[[int], bool]) -> int:
+    """Remove the files of conversations that ``exists`` no longer knows (deleted by a copy
+    that quit before it removed them); names that are not conversation ids (an API caller's,
+    hashed) stay. List the files before asking: a conversation is made before its file."""
+    gone = 0
+    for path in _saved_files(Path(folder)):
+        stem = path.name[: -len(SUFFIX)]
+        if stem.isdigit() and not exists(int(stem)):
+            path.unlink(missing_ok=True)
+            gone += 1
+    return gone
+
+
+def cached_words(cached: int, prompt: int | None = None) -> str:
+    """The stats line's "3,912 of 4,020 prompt tokens cached" ("" when none were)."""
+    if cached <= 0:
+        return ""
+    of = f" of {prompt:,}" if prompt and prompt >= cached else ""
+    noun = "token" if (prompt or cached) == 1 else "tokens"
+    return f"{cached:,}{of} prompt {noun} cached"

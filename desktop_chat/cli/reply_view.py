@@ -12,6 +12,7 @@ import os
 from typing import TextIO
 
 from desktop_chat.events import Finished, ReasoningDelta
+from desktop_chat.prompt_caches import cached_words
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
 
@@ -77,4 +78,9 @@ def figures(event: Finished) -> str:
         bits.append(f"first token {event.ttft_s:.2f} s")
     if thought and event.answer_ttft_s is not None:
         bits.append(f"first answer token {event.answer_ttft_s:.2f} s")
+    # A local reply: what of the prompt the engine had read already (its prompt cache).
+    if cached := cached_words(
+        int(event.extra.get("cached_prompt_tokens") or 0), usage.prompt_tokens
+    ):
+        bits.append(cached)
     return " · ".join(bits)

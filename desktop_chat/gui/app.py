@@ -51,6 +51,10 @@ async def _main(window, quit_event, hotkey=None) -> None:
     controller = window.controller
     asyncio.get_running_loop().set_exception_handler(_log_loop_error)
     controller.spawn(_refresh(controller, window, hotkey))
+    from desktop_chat.gui import prompt_cache_files
+
+    # The prompt caches of chats deleted by a copy that quit before it could remove them.
+    controller.spawn(prompt_cache_files.tidy(controller.models, controller.store))
     stop_warming = threading.Event()
     warming = warm_up(stop_warming)
     await quit_event.wait()

@@ -28,6 +28,7 @@ from desktop_chat.gui.code_block import CodeBlock, split_fence
 from desktop_chat.gui.doc_view import DocView
 from desktop_chat.gui.thought_view import ThoughtView
 from desktop_chat.markdown_blocks import MarkdownStream
+from desktop_chat.prompt_caches import cached_words
 
 if TYPE_CHECKING:
     from desktop_chat.conversation import Message
@@ -74,6 +75,11 @@ def stats_line(meta: dict) -> str:
             parts.append(f"{approx}{thought} thinking + {approx}{n - thought} answer tokens")
         else:
             parts.append(f"{approx}{n} token{'' if n == 1 else 's'}")
+    # A local reply: what of the prompt the engine had read already (its prompt cache).
+    if cached := cached_words(
+        int(meta.get("cached_prompt_tokens") or 0), usage.get("prompt_tokens")
+    ):
+        parts.append(cached)
     if meta.get("dropped_messages"):
         parts.append(f"{meta['dropped_messages']} oldest messages left out to fit")
     if meta.get("failed"):  # before any text: not something the user stopped

@@ -53,6 +53,15 @@ class ModelHost(QObject):
         self.reasoned: set[str] = set()
 
     settings = property(lambda self: self.loaded.settings)
+    #: The local engine once a local model has been asked for (None before: none is started).
+    engine = property(lambda self: None if self._engine_host is None else self._engine_host.engine)
+
+    @property
+    def kv_bits(self) -> int | None:
+        """The KV cache's bits (``[app] kv_bits``): the running engine's, which keeps the
+        setting it started with, else what the next engine will use."""
+        engine = self.engine
+        return engine.kv_bits if engine is not None else self.settings.kv_bits
 
     async def read_settings(self) -> Settings:
         from desktop_chat import logs

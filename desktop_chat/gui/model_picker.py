@@ -16,6 +16,13 @@ if TYPE_CHECKING:  # the models (and settings) load after the first frame
     from desktop_chat.models import ModelChoice
 
 
+#: What a quantized KV cache means for the user: the picker's tooltip, and Settings'.
+KV_BITS_TIP = (
+    "Local models keep what they have read at {bits} bits ([app] kv_bits): less memory for "
+    "long chats; replies may differ slightly from full precision."
+)
+
+
 class ModelPicker(QToolButton):
     chosen = Signal(object)
     download_requested = Signal()
@@ -31,6 +38,8 @@ class ModelPicker(QToolButton):
         self.choices: list[ModelChoice] = []
         self.current: ModelChoice | None = None
         self.busy_text = ""
+        #: ``[app] kv_bits``: said beside a local model, whose KV cache it quantizes.
+        self.kv_bits: int | None = None
         self._rebuild(groups=False)  # the groups come with the first list of models
         self._relabel()
 
@@ -42,6 +51,10 @@ class ModelPicker(QToolButton):
         self.current = choice
         self._relabel()
         self._rebuild()
+
+    def set_kv_bits(self, bits: int | None) -> None:
+        self.kv_bits = bits
+        self._relabel()
 
     def set_busy(self, text: str) -> None:
         """ "Loading Llama…": shown on the button while a model loads."""
@@ -56,7 +69,11 @@ class ModelPicker(QToolButton):
         else:
             where = "local" if self.current.local else self.current.detail
             text = f"{self.current.label} · {where}"
+        quantized = self.kv_bits is not None and self.current is not None and self.current.local
+        if quantized and not self.busy_text:
+            text += f" · {self.kv_bits}-bit KV cache"
         self.setText(text)
+        self.setToolTip(KV_BITS_TIP.format(bits=self.kv_bits) if quantized else "")
 
     def _rebuild(self, groups: bool = True) -> None:
         menu = self.menu_

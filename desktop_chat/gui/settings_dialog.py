@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.config import ProviderSettings
 from desktop_chat.errors import DesktopChatError
+from desktop_chat.gui.model_picker import KV_BITS_TIP
 from desktop_chat.params import GenerationParams
 
 
@@ -240,7 +241,66 @@ class SettingsDialog(QDialog):
             problem.setTextFormat(Qt.TextFormat.PlainText)
             form.addRow("", problem)
         form.addRow("Mode", self.menu_bar_only)
+        self._caches_rows(page, form)
         return page
+
+    def _caches_rows(self, page: QWidget, form: QFormLayout) -> None:
+        """The local chats' prompt caches: the disk they take, and Clear."""
+        self.cache_usage = QLabel("…", page)
+        self.cache_usage.setObjectName("cacheUsage")
+        self.clear_caches = QPushButton("Clear", page)
+        self.clear_caches.setEnabled(False)  # until the figure is read
+        self.clear_caches.setToolTip("Remove the prompt caches of every local conversation")
+        self.clear_caches.clicked.connect(self._clear_caches)
+        row = QHBoxLayout()
+        row.addWidget(self.cache_usage, 1)
+        row.addWidget(self.clear_caches)
+        form.addRow("Prompt caches", row)
+        note = QLabel(
+            "What a local model has read of each chat, kept so that a long chat reopens at "
+            "once. Clearing only makes the next reply in each chat slower.",
+            page,
+        )
+        note.setObjectName("hintLabel")
+        note.setWordWrap(True)
+        form.addRow("", note)
+        if bits := self.controller.models.kv_bits:
+            kv = QLabel(f"{bits}-bit KV cache ([app] kv_bits = {bits} in config.toml)", page)
+            kv.setObjectName("kvBits")
+            kv.setToolTip(KV_BITS_TIP.format(bits=bits))
+            form.addRow("Local models", kv)
+        self.cache_task = self.controller.spawn(self.show_cache_usage())
+
+    async def show_cache_usage(self) -> int:
+        from desktop_chat.gui import prompt_cache_files
+
+        used = await prompt_cache_files.disk_used(self.controller.models)
+        self.cache_usage.setText(cache_figure(used, self.controller.settings.prompt_cache_disk_gb))
+        self.clear_caches.setEnabled(used > 0)
+        return used
+
+    @Slot()
+    def _clear_caches(self) -> None:
+        self.cache_task = self.controller.spawn(self.clear_prompt_caches())
+
+    async def clear_prompt_caches(self) -> bool:
+        from desktop_chat.gui import prompt_cache_files
+
+        self.clear_caches.setEnabled(False)
+        self.cache_usage.setText("Clearing…")
+        try:
+            await prompt_cache_files.clear(self.controller.models)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            self.error.setText(
+                f"Some prompt caches could not be removed ({reason}). Check that the cache "
+                f"folder {prompt_cache_files.folder(self.controller.models)} can be written to, "
+                "then try again."
+            )
+            await self.show_cache_usage()
+            return False
+        await self.show_cache_usage()
+        return True
 
     def hotkey_setting(self, platform: str = sys.platform) -> str:
         """The shortcut as config.toml writes it, or "off"; ``ValueError`` if unusable."""
@@ -346,6 +406,17 @@ class SettingsDialog(QDialog):
             return False
         self.accept()
         return True
+
+
+def cache_figure(used: int, budget_gb: float) -> str:
+    """ "312 MB on disk, of up to 4 GB" (in the setting's gigabytes: 1,024 MB each)."""
+    if used <= 0:
+        return "None on disk"
+    mb = used / (1 << 20)
+    size = f"{used / (1 << 30):.1f} GB" if mb >= 1000 else f"{max(mb, 1):.0f} MB"
+    if budget_gb <= 0:
+        return f"{size} on disk ([app] prompt_cache_disk_gb = 0: no more are saved)"
+    return f"{size} on disk, of up to {budget_gb:g} GB"
 
 
 class NativeKeyRecorder(QObject):

@@ -147,6 +147,10 @@ class HistoryPanel(QObject):
         # Undo, with a new bar on show).
         if self.controller.with_store(lambda s: s.purge(store.UNDO_S, conversation_id)):
             log.info("deleted conversation %s removed from the file", conversation_id)
+            from desktop_chat.gui import prompt_cache_files
+
+            # What a local model had read of it goes too, from memory and from the disk.
+            await prompt_cache_files.forget(self.controller.models, conversation_id)
 
     @Slot(int)
     def undelete(self, conversation_id: int) -> None:
