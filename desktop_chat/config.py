@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from desktop_chat.errors import ConfigError
+from desktop_chat.mcp_config import McpServerSettings, parse_servers
 from desktop_chat.params import NAMES as PARAM_NAMES
 from desktop_chat.params import GenerationParams
 from desktop_chat.paths import AppPaths
 
-_TOP_KEYS = {"default_model", "defaults", "providers", "aliases", "app", "discovery"}
+_TOP_KEYS = {"default_model", "defaults", "providers", "aliases", "app", "discovery", "mcp"}
 
 #: (name, port) of the servers people run locally, on their default ports.
 KNOWN_LOCAL_SERVERS: tuple[tuple[str, int], ...] = (
@@ -107,6 +108,8 @@ class Settings:
     #: ``[app] kv_bits = 8`` or ``4``: a quantized KV cache for long local chats when memory is
     #: tight (about a half or a quarter of the memory, slightly different replies). None: full.
     kv_bits: int | None = None
+    #: ``[mcp.servers.NAME]``: the MCP servers whose tools models may call (mcp_config.py).
+    mcp_servers: dict[str, McpServerSettings] = field(default_factory=dict)
 
     def dock_hidden(self) -> bool:
         """Whether the app lives in the menu bar only: the user's choice, else the bundle's."""
@@ -328,7 +331,7 @@ def _apply(settings: Settings, data: dict, where: _Where, errors: list[ConfigErr
                     (),
                     key,
                     "Known ones: default_model, [defaults], [providers.NAME], [aliases], [app], "
-                    "[discovery].",
+                    "[discovery], [mcp.servers.NAME].",
                 )
             )
     if "default_model" in data:
@@ -347,6 +350,8 @@ def _apply(settings: Settings, data: dict, where: _Where, errors: list[ConfigErr
             settings.providers[name] = provider
     _apply_app(settings, data.get("app", {}), where, errors)
     _apply_discovery(settings, data.get("discovery", {}), where, errors)
+    if "mcp" in data:
+        settings.mcp_servers = parse_servers(data["mcp"], where.error, errors)
     aliases = data.get("aliases", {})
     if not isinstance(aliases, dict):
         errors.append(where.error("must be a table of aliases.", (), "aliases"))

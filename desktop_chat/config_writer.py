@@ -14,6 +14,7 @@ from pathlib import Path
 
 from desktop_chat.config import ProviderSettings
 from desktop_chat.errors import ConfigError
+from desktop_chat.mcp_config import CALL_TIMEOUT_S, McpServerSettings
 from desktop_chat.params import GenerationParams
 
 
@@ -107,4 +108,93 @@ def save_defaults(
             app["hotkey"] = hotkey
         if menu_bar_only is not None:
             app["menu_bar_only"] = menu_bar_only
+    _save(path, doc)
+
+
+def _mcp_servers(doc, create: bool):
+    """``[mcp.servers]`` of the document (made when ``create``), or None."""
+    import tomlkit
+
+    mcp = doc.get("mcp")
+    if mcp is None:
+        if not create:
+            return None
+        mcp = tomlkit.table(is_super_table=True)
+        doc["mcp"] = mcp
+    servers = mcp.get("servers")
+    if servers is None:
+        if not create:
+            return None
+        servers = tomlkit.table(is_super_table=True)
+        mcp["servers"] = servers
+    return servers
+
+
+def save_mcp_server(path: Path, server: McpServerSettings) -> None:
+    """Add or replace ``[mcp.servers.<name>]``. Its env and headers are written as given: the
+    caller has already put secrets in the Keychain and left ``keychain:ITEM`` in their place."""
+    import tomlkit
+
+    doc = _load(path)
+    servers = _mcp_servers(doc, create=True)
+    table = tomlkit.table()
+    if server.url:
+        table["url"] = server.url
+        if server.headers:
+            table["headers"] = _inline(server.headers)
+    else:
+        table["command"] = server.command or ""
+        if server.args:
+            table["args"] = list(server.args)
+        if server.env:
+            table["env"] = _inline(server.env)
+        if server.cwd:
+            table["cwd"] = server.cwd
+    for key in ("always_allow", "disabled"):
+        if getattr(server, key):
+            table[key] = list(getattr(server, key))
+    if server.timeout != CALL_TIMEOUT_S:
+        table["timeout"] = server.timeout
+    servers[server.name] = table
+    _save(path, doc)
+
+
+def _inline(values: dict[str, str]):
+    import tomlkit
+
+    table = tomlkit.inline_table()
+    table.update(values)
+    return table
+
+
+def remove_mcp_server(path: Path, name: str) -> None:
+    doc = _load(path)
+    servers = _mcp_servers(doc, create=False)
+    if servers is not None and name in servers:
+        del servers[name]
+        _save(path, doc)
+
+
+def set_mcp_tool_list(path: Path, server: str, key: str, tool: str, present: bool) -> None:
+    """Add ``tool`` to (or take it off) a server's ``always_allow`` or ``disabled`` list: the
+    user's "Always allow" on an approval card, a revoke, a tool switched off in Settings."""
+    if key not in ("always_allow", "disabled"):
+        raise ValueError(f"not a tool list: {key}")
+    doc = _load(path)
+    servers = _mcp_servers(doc, create=False)
+    if servers is None or server not in servers:
+        raise ConfigError(
+            f"has no [mcp.servers.{server}]: the tool '{tool}' could not be remembered.",
+            path=str(path),
+            hint="Add the server again in Settings → Tools.",
+        )
+    table = servers[server]
+    names = [str(n) for n in table.get(key, [])]
+    if present and tool not in names:
+        names.append(tool)
+    elif not present and tool in names:
+        names.remove(tool)
+    else:
+        return
+    table[key] = names
     _save(path, doc)
