@@ -248,10 +248,13 @@ def test_dropped_files_become_chips_bad_ones_are_named(qapp, qtbot, fake, tmp_pa
         chips = {chip.name for chip in window.files.chips}
         assert chips == {*good, "spec.pdf"}
         banner = window.view.items[-1]
-        assert banner.message.text() == "4 files were not added to the context."
+        # One notice for the drop: photo.png (a broken PNG) was refused as an image, the rest
+        # as text for the context.
+        assert banner.message.text() == "4 files were not added to the message."
         lines = banner.hint.text().splitlines()
         for name, line in zip(bad, lines, strict=True):
             assert line.startswith(name), (name, line)
+        assert lines[0].startswith("photo.png is not an image that can be read.")
         assert "tokens" in window.meter.label.text()
         files_tokens = window.controller.session.files.tokens
         assert files_tokens > 0

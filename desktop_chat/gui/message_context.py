@@ -38,51 +38,51 @@ class MessageContext(QObject):
         self._trimmed_told: int | None = 0  # the conversation told its oldest turns went
         #: Names of the images being prepared, in the order given (each shows a chip).
         self.preparing: list[str] = []
-        self._image_lock = asyncio.Lock()  # one after the other: the images stay in order
+        self._lock = asyncio.Lock()  # one drop after the other: files and images stay in order
 
     def attach(self, paths: list[str | Path]) -> None:
         """Read dropped or chosen files off the GUI thread; images (by their name) are
         prepared as images, the rest join the context as text. Counted as being read from
         now, before the read starts: Enter pressed at once must already wait for them."""
-        images = [p for p in paths if is_image_name(str(p))]
-        files = [p for p in paths if not is_image_name(str(p))]
-        if images:
-            self.attach_images([(p, Path(p).name) for p in images])
-        if files:
-            self.reading += 1
-            self._spawn(self._read(files))
+        self._take([(p, Path(p).name, is_image_name(str(p))) for p in paths])
 
     def attach_images(self, sources: list[tuple[object, str]]) -> None:
         """Images (a path, an image file's bytes, a pasted ``QImage``; each with its name)
         normalised off the GUI thread; a chip says so meanwhile, and a message sent
         meanwhile waits for them."""
-        self.reading += 1
-        self.preparing += [name for _, name in sources]
-        self._tell_pictures()
-        self._spawn(self._prepare(sources))
+        self._take([(source, name, True) for source, name in sources])
 
-    async def _prepare(self, sources: list[tuple[object, str]]) -> None:
-        refused: list[str] = []
+    def _take(self, items: list[tuple[object, str, bool]]) -> None:
+        self.reading += 1
+        self.preparing += [name for _, name, image in items if image]
+        self._tell_pictures()
+        self._spawn(self._read(items))
+
+    async def _read(self, items: list[tuple[object, str, bool]]) -> None:
+        """One drop after the other, each in its order; what was refused said in one notice."""
+        refused: list[tuple[bool, str]] = []
         try:
-            async with self._image_lock:
-                for source, name in sources:
+            async with self._lock:
+                for source, name, image in items:
                     try:
-                        ready = await asyncio.to_thread(prepare, source, name)
-                    except ImageRefused as err:
-                        refused.append(f"{err.message} {err.hint}".strip())
-                    else:
-                        remember(ready.picture, ready.thumb)
-                        self.session.pictures.append(ready.picture)
+                        if image:
+                            ready = await asyncio.to_thread(prepare, source, name)
+                            remember(ready.picture, ready.thumb)
+                            self.session.pictures.append(ready.picture)
+                        else:
+                            self.session.files.add(await asyncio.to_thread(read_file, source))
+                    except (ImageRefused, ContextError) as err:
+                        refused.append((image, f"{err.message} {err.hint}".strip()))
                     finally:
-                        self.preparing.remove(name)
-                        self._tell_pictures()
+                        if image:
+                            self.preparing.remove(name)
+                            self._tell_pictures()
         finally:
             self.reading -= 1
-        self.update()
+        self.remove(None)
         self._tell_pictures()  # once more, now that nothing is being read: a wait ends
         if refused:
-            count = "1 image was" if len(refused) == 1 else f"{len(refused)} images were"
-            self.notice.emit(f"{count} not attached.", "\n".join(refused))
+            self.notice.emit(_refused(refused), "\n".join(why for _, why in refused))
 
     def remove_picture(self, digest: str) -> None:
         pictures = self.session.pictures
@@ -92,21 +92,6 @@ class MessageContext(QObject):
 
     def _tell_pictures(self) -> None:
         self.pictures_changed.emit(list(self.session.pictures), list(self.preparing))
-
-    async def _read(self, paths: list[str | Path]) -> None:
-        refused: list[str] = []
-        try:
-            for path in paths:
-                try:
-                    self.session.files.add(await asyncio.to_thread(read_file, path))
-                except ContextError as err:
-                    refused.append(f"{err.message} {err.hint}".strip())
-        finally:
-            self.reading -= 1
-        self.remove(None)
-        if refused:
-            count = "1 file was" if len(refused) == 1 else f"{len(refused)} files were"
-            self.notice.emit(f"{count} not added to the context.", "\n".join(refused))
 
     def remove(self, name: str | None) -> None:
         if name is not None:
@@ -132,3 +117,15 @@ class MessageContext(QObject):
         }
         window = self.models.context_window(session.choice)
         self.changed.emit(sum(parts.values()), window, parts)
+
+
+def _refused(refused: list[tuple[bool, str]]) -> str:
+    """ "2 files were not added to the context.", "1 image was not attached.", or for both
+    kinds "3 files were not added to the message."."""
+    n = len(refused)
+    images = sum(image for image, _ in refused)
+    kind = "image" if images == n else "file"
+    count = f"1 {kind} was" if n == 1 else f"{n} {kind}s were"
+    if images == n:
+        return f"{count} not attached."
+    return f"{count} not added to the {'context' if not images else 'message'}."
