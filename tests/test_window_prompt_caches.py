@@ -301,6 +301,35 @@ def test_at_startup_the_caches_of_chats_no_longer_in_the_store_are_removed(
     assert str(deleted) not in names and str(kept) in names and len(names) == 2
 
 
+@pytest.mark.slow
+def test_the_app_started_removes_the_caches_of_chats_deleted_in_an_earlier_session(
+    tiny_model_dir, _isolated_home
+):
+    """The real app under Xvfb: a chat deleted by a copy that quit within Undo's time is
+    purged at the next start, and its cache file goes too; a living chat's stays."""
+    import time
+
+    from desktop_chat.store import Store
+    from tests.support.xvfb import desktop_chat_on_x
+
+    store = Store.open(_isolated_home / "data" / "conversations.sqlite3")
+    kept, deleted = (store.new_conversation(title) for title in ("Kept", "Deleted"))
+    store.delete_conversation(deleted)
+    # Deleted a minute ago, by a copy that quit before its Undo bar ran out.
+    store.db.execute("UPDATE conversations SET deleted = deleted - 60 WHERE id = ?", (deleted,))
+    store.close()
+    saved_by_an_engine(_isolated_home, tiny_model_dir, str(kept), str(deleted))
+    with desktop_chat_on_x() as app:
+        deadline = time.monotonic() + 30
+        while len(cache_files(_isolated_home)) > 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        names = [p.stem for p in cache_files(_isolated_home)]
+        app.xdo("windowfocus", "--sync", app.window)
+        app.xdo("key", "ctrl+w")
+        assert app.proc.wait(15) == 0, app.output()
+    assert names == [str(kept)], app.output()
+
+
 def test_a_store_for_this_session_only_removes_no_cache(qapp, tmp_path, _isolated_home):
     """The database could not be used (in memory this time): its missing chats are not the
     file's, and no cache is removed for them."""
