@@ -289,13 +289,19 @@ def disk_usage(folder: Path) -> int:
 
 def remove_files(folder: Path, key: str | None = None) -> int:
     """Remove the cache files of conversation ``key`` (None: all) for every model, when no
-    engine holds them; how many went. ``OSError`` when one cannot be removed."""
+    engine holds them; how many went. ``OSError`` when one could not be removed (the others
+    are removed all the same)."""
     name = None if key is None else f"{_key_name(key)}{SUFFIX}"
-    gone = 0
+    gone, failed = 0, None
     for path in _saved_files(Path(folder)):
         if name is None or path.name == name:
-            path.unlink(missing_ok=True)
-            gone += 1
+            try:
+                path.unlink(missing_ok=True)
+                gone += 1
+            except OSError as exc:
+                failed = failed or exc
+    if failed is not None:
+        raise failed
     return gone
 
 

@@ -171,6 +171,27 @@ def test_settings_show_the_disk_the_caches_take_and_clear_them_without_an_engine
         assert window.controller.models.engine is None, "no engine was started for them"
 
 
+def test_a_cache_that_cannot_be_removed_is_said_in_a_sentence(qapp, _isolated_home):
+    """Clear meets something it cannot remove (here a folder where a file should be): the
+    dialog says what happened and what to do; the rest is removed, nothing is raised."""
+    model = cache_folder(_isolated_home) / "model"
+    (model / f"3{SUFFIX}").mkdir(parents=True)
+    others = [model / f"{n}{SUFFIX}" for n in range(4, 14)]
+    for path in others:
+        path.write_bytes(b"k" * 4096)
+    with running_window(qapp) as (loop, window):
+        dialog = open_app_tab(window)
+        assert loop.run_until_complete(dialog.cache_task) > 0
+        dialog.clear_caches.click()
+        assert loop.run_until_complete(dialog.cache_task) is False
+        error = dialog.error.text()
+        assert error.startswith("Some prompt caches could not be removed (")
+        assert f"{cache_folder(_isolated_home)} can be written to, then try again." in error
+        assert "Traceback" not in error
+        assert dialog.clear_caches.isEnabled(), "what is left can be cleared again"
+    assert not any(p.exists() for p in others), "the others were removed all the same"
+
+
 @pytest.mark.slow
 def test_clear_in_settings_empties_the_running_engines_memory_too(
     qapp, qtbot, tiny_model_dir, _isolated_home
