@@ -15,6 +15,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __version__ = "0.1.0"
 __all__ = [
     "AIMLClient",
+    "Approval",
     "AsyncChatManager",
     "AsyncLLMChat",
     "ChatClient",
@@ -27,6 +28,9 @@ __all__ = [
     "OpenAIClient",
     "ReasoningDelta",
     "TextDelta",
+    "Tool",
+    "ToolError",
+    "function_tool",
 ]
 #: Public names that live outside ``desktop_chat.api``, by module: the Chat module's clients,
 #: the pieces of a stream asked ``include_reasoning=True``, and what ``images=`` can raise.
@@ -35,6 +39,8 @@ _ELSEWHERE = {
     **dict.fromkeys(("ReasoningDelta", "TextDelta"), "events"),
     "ImageRefused": "images",
     "ImagesNotSupported": "errors",
+    # Tools for LLMChat(tools=..., approve=...).
+    **dict.fromkeys(("Approval", "Tool", "ToolError", "function_tool"), "tools"),
 }
 
 if TYPE_CHECKING:
@@ -50,6 +56,7 @@ if TYPE_CHECKING:
     from desktop_chat.errors import ImagesNotSupported
     from desktop_chat.events import ReasoningDelta, TextDelta
     from desktop_chat.images import ImageRefused
+    from desktop_chat.tools import Approval, Tool, ToolError, function_tool
 
 
 def __getattr__(name: str) -> Any:

@@ -40,6 +40,7 @@ from desktop_chat.params import REASONING, SAMPLING, GenerationParams
 from desktop_chat.picture import Picture
 from desktop_chat.providers.base import Health, Provider
 from desktop_chat.session import ChatSession, Turn, opened_choice
+from desktop_chat.tools import Toolbox
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +155,22 @@ class AsyncLLMChat:
         provider: Provider | None = None,
         stream: bool = True,
         session: ChatSession | None = None,
+        tools: Iterable[Any] | None = None,
+        mcp_servers: Iterable[Any] | None = None,
+        approve: Any = None,
         **options: Any,
     ) -> None:
         """``session``: one with a store, to keep the conversation in (the window and
-        ``llmchat`` see it); ``ChatManager(store=True)`` passes one per chat id."""
+        ``llmchat`` see it); ``ChatManager(store=True)`` passes one per chat id.
+
+        ``tools``: Python functions (their schema from signature and docstring) or ``Tool``s
+        the model may call; ``mcp_servers``: names of ``[mcp.servers.NAME]`` in config.toml,
+        or dicts of the same keys with a ``name``; ``approve(tool, arguments)``, sync or async,
+        answers each call with an ``Approval`` (or True/False). Without it the caller's own
+        functions run and MCP servers are refused (``ToolError``, here)."""
+        from desktop_chat.api_tools import ChatTools
+
+        self.tools = ChatTools(tools, mcp_servers, approve)
         given = {
             k: v
             for k, v in (("base_url", base_url), ("api_key", api_key), ("model", model))
@@ -286,6 +299,7 @@ class AsyncLLMChat:
 
     async def aclose(self) -> None:
         await self._close_retired()
+        await self.tools.aclose()  # the MCP servers it started
         if self._provider is not None:
             await self._provider.aclose()
         if self._owned is not None:  # a local engine: unload and end its thread
@@ -367,6 +381,7 @@ class AsyncLLMChat:
         prompt = _check_prompt(prompt)
         pictures = await pictures_from(images)  # a bad one raises here: nothing is sent
         await self._close_retired()
+        await self._arm(session)
         provider = self._ready(session)
         self._busy += 1
         try:
@@ -391,6 +406,12 @@ class AsyncLLMChat:
             self._busy -= 1
             self.last_activity = time.monotonic()
             await self._settle()
+
+    async def _arm(self, session: ChatSession) -> None:
+        """``session`` offering this chat's tools (its MCP servers started the first time)."""
+        if self.tools:
+            session.tools = await self.tools.toolbox()
+            session.approve = self.tools.approve
 
     def _ready(self, session: ChatSession) -> Provider:
         """The provider, and ``session`` asking its model with this chat's parameters."""
@@ -417,6 +438,7 @@ class AsyncLLMChat:
         try:
             prompt = _check_prompt(prompt)
             pictures = await pictures_from(images)
+            await self._arm(session)
             provider = self._ready(session)
             call = call_params(GenerationParams(), system_prompt, options)
         except DesktopChatError as err:
@@ -458,6 +480,10 @@ class AsyncLLMChat:
                 return await self.ask_response(prompt)
 
         return list(await asyncio.gather(*(one(p) for p in prompts)))
+
+    async def toolbox(self) -> Toolbox:
+        """The tools offered to the model (starting the MCP servers the first time)."""
+        return await self.tools.toolbox()
 
     async def health(self) -> Health:
         await self._close_retired()
@@ -735,6 +761,10 @@ class LLMChat:
 
     def health(self) -> Health:
         return self._loop.run(self._async.health())
+
+    def toolbox(self) -> Toolbox:
+        """The tools offered to the model (starting the MCP servers the first time)."""
+        return self._loop.run(self._async.toolbox())
 
     def close(self) -> None:
         self._loop.run(self._async.aclose())
