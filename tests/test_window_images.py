@@ -328,3 +328,25 @@ def test_a_12_megapixel_paste_is_prepared_while_the_window_goes_on(qapp, qtbot, 
     assert len(ticks) > 10 and max(pauses) < 0.25 * took, (
         f"the GUI thread stopped for {max(pauses):.2f} s of {took:.2f} s"
     )
+
+
+def test_a_message_sent_while_its_image_is_prepared_waits_for_it(qapp, qtbot, fake):
+    from tests.bench.ui_bench import screenshot_png
+
+    fake.script = [Step(pieces=["Seen."])]
+    put_on_clipboard(screenshot_png(4000, 3000))
+    with running_window(qapp) as (loop, window):
+
+        async def scenario():
+            await window.controller.refresh()
+            paste(qtbot, window.composer.edit)
+            type_and_send(qtbot, window, "And this one?")
+            said = (window.waiting_label.isVisible(), window.waiting_label.text())
+            await wait_for(lambda: reply_done(window) and fake.requests, 60, "the reply")
+            return said
+
+        shown, label = loop.run_until_complete(scenario())
+        assert shown and label == "Reading the images… your message is sent with them."
+        [sent] = sent_images(fake)
+        assert sent.size == (2048, 1536)
+        assert not window.waiting_label.isVisible() and window.composer.edit.toPlainText() == ""

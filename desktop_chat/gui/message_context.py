@@ -79,8 +79,7 @@ class MessageContext(QObject):
                             self._tell_pictures()
         finally:
             self.reading -= 1
-        self.remove(None)
-        self._tell_pictures()  # once more, now that nothing is being read: a wait ends
+        self.remove(None)  # files_changed: a message waiting for this drop goes now
         if refused:
             self.notice.emit(_refused(refused), "\n".join(why for _, why in refused))
 
