@@ -88,3 +88,37 @@ def test_the_panel_grows_to_hold_a_pasted_images_chip(qapp, qtbot, fake):
         assert quick.height() >= quick.sizeHint().height()
         quick.hide()
         quick.deleteLater()
+
+
+def test_a_question_no_model_could_take_comes_back_with_its_images(
+    qapp, qtbot, _isolated_home, monkeypatch
+):
+    from desktop_chat.gui.quick_prompt import quick_prompt_for
+    from tests.support.settings import write_config
+
+    # Another machine over plain http with a key: refused before anything is sent.
+    write_config(
+        _isolated_home,
+        'default_model = "lan:m"\n[providers.lan]\n'
+        'base_url = "http://192.0.2.7:11434/v1"\nmodels = ["m"]\n',
+    )
+    monkeypatch.setenv("LAN_API_KEY", "sk-lan-0123456789abcdef")
+    with running_window(qapp) as (loop, window):
+        quick = quick_prompt_for(window)
+
+        async def scenario():
+            await window.controller.refresh()
+            quick.present()
+            put_on_clipboard(png(640, 400))
+            paste(qtbot, quick.input)
+            await wait_for(lambda: quick.pictures, 30, "the image")
+            qtbot.keyClicks(quick.input, "What is this?")
+            quick.submit()
+            await wait_for(lambda: quick.task is not None and quick.task.done(), what="the try")
+
+        loop.run_until_complete(scenario())
+        assert quick.input.toPlainText() == "What is this?", "the question is given back"
+        assert [(p.width, p.height) for p in quick.pictures] == [(640, 400)], "with its image"
+        assert [c.picture for c in quick.picture_chips.chips] == quick.pictures
+        quick.hide()
+        quick.deleteLater()
