@@ -72,6 +72,8 @@ class _Loaded:
     cache_tokens: list[int] = field(default_factory=list)
     #: What its prompt caches are matched by (``prompt_caches.model_fingerprint``).
     fingerprint: str = ""
+    #: Said once that its KV cache cannot be quantized (``[app] kv_bits``).
+    kv_warned: bool = False
     #: A vision model's mlx-vlm processor (``tokenizer`` is its tokenizer); its ``cache`` is
     #: then mlx-vlm's own (``vision_engine.new_cache``), not one of ``caches``.
     processor: Any = None
@@ -98,6 +100,15 @@ def memory_limit_bytes() -> int:
 
 #: The group size of a quantized KV cache (mlx-lm's default): one 16-bit scale and bias each.
 KV_GROUP = 64
+
+
+def kv_group(model_dir: Path) -> int | None:
+    """The group size a quantized KV cache can use for this model: each group lies within one
+    head's values, so the head size must divide by it (64, mlx-lm's default, else 32)."""
+    text = hub.text_config(model_dir)
+    heads = int(text.get("num_attention_heads", 1))
+    head_dim = int(text.get("head_dim") or text.get("hidden_size", 0) // max(heads, 1))
+    return next((g for g in (KV_GROUP, 32) if head_dim and head_dim % g == 0), None)
 
 
 def kv_fraction(kv_bits: int | None) -> float:
@@ -442,10 +453,18 @@ class MlxEngine:
         return tokens, dropped, text, vision
 
     def _quantized_kv(self) -> dict[str, int]:
-        """``stream_generate``'s switches for a quantized KV cache, from its first token."""
+        """``stream_generate``'s switches for a quantized KV cache, from its first token; none
+        for a model whose heads are too narrow to quantize (mlx groups 32 or 64 values), which
+        then keeps the full cache (said once in the log)."""
         if self.kv_bits is None:
             return {}
-        return {"kv_bits": self.kv_bits, "kv_group_size": KV_GROUP, "quantized_kv_start": 0}
+        group = kv_group(Path(self._loaded.info.path))
+        if group is None:
+            if not self._loaded.kv_warned:
+                log.warning("%s: heads too narrow for a quantized KV cache", self._loaded.info.name)
+                self._loaded.kv_warned = True
+            return {}
+        return {"kv_bits": self.kv_bits, "kv_group_size": group, "quantized_kv_start": 0}
 
     def _limit(self) -> str:
         """What keeps the context from growing: the model's own window, or the memory."""

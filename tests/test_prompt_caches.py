@@ -284,3 +284,34 @@ def test_a_quit_mid_save_leaves_no_half_file(folder, tiny_model_dir):
             assert held is not None and len(held.tokens) > 500
     finally:
         engine.shutdown()
+
+
+def test_an_8_bit_kv_cache_answers_and_keeps_its_cache(tmp_path, tiny_model_dir) -> None:
+    """``[app] kv_bits = 8``: the tiny model's heads (16 values) are too narrow for mlx's
+    quantized groups, so it answers with the full cache rather than failing; a model whose
+    heads divide by 32 or 64 gets the quantized one (tests/bench's rows measure it)."""
+    from desktop_chat.engine import kv_group
+
+    assert kv_group(tiny_model_dir) is None
+    engine = MlxEngine(PromptCaches(tmp_path / "caches"), kv_bits=8).start()
+    try:
+        engine.load(tiny_model_dir).result(120)
+        messages = [{"role": "user", "content": LONG}]
+        reply, done = ask(engine, messages, "1")
+        assert reply and done.finish_reason in ("stop", "length")
+        _, again = ask(engine, turn(messages, reply, "And then?"), "1")
+        assert cached(again) > done.usage.prompt_tokens - 5
+    finally:
+        engine.shutdown()
+
+
+def test_the_kv_group_fits_the_models_heads(tmp_path) -> None:
+    from desktop_chat.engine import kv_group, kv_fraction
+
+    for hidden, heads, group in ((4096, 32, 64), (3072, 32, 32), (256, 16, None)):
+        folder = tmp_path / f"m{hidden}"
+        folder.mkdir()
+        config = {"hidden_size": hidden, "num_attention_heads": heads, "num_hidden_layers": 2}
+        (folder / "config.json").write_text(json.dumps(config))
+        assert kv_group(folder) == group, hidden
+    assert kv_fraction(None) == 1.0 and 0.5 < kv_fraction(8) < 0.55 and kv_fraction(4) < 0.3
