@@ -344,3 +344,21 @@ def test_a_claude_file_that_is_not_json_is_said_and_nothing_imported(tmp_path):
         read_claude_servers(bad)
     assert "Nothing was imported." in str(caught.value)
     assert Path(caught.value.path) == bad
+
+
+def test_stop_during_a_call_cancels_it_and_the_server_goes_on_answering():
+    async def scenario():
+        async with McpServers([stdio_settings(timeout=60)], start_timeout=START) as servers:
+            box = Toolbox(servers.tools())
+            running = asyncio.create_task(call(box, "hang"))
+            await asyncio.sleep(1.0)
+            stopped = time.monotonic()
+            running.cancel()  # what Stop does to the turn's task
+            with pytest.raises(asyncio.CancelledError):
+                await running
+            assert time.monotonic() - stopped < 5
+            assert servers.state("tester").status is ServerStatus.READY
+            return await call(box, "echo", {"text": "still here"})
+
+    after = run(scenario())
+    assert (after.is_error, after.content) == (False, "still here")
