@@ -306,7 +306,7 @@ def test_an_8_bit_kv_cache_answers_and_keeps_its_cache(tmp_path, tiny_model_dir)
 
 
 def test_the_kv_group_fits_the_models_heads(tmp_path) -> None:
-    from desktop_chat.engine import kv_group, kv_fraction
+    from desktop_chat.engine import kv_fraction, kv_group
 
     for hidden, heads, group in ((4096, 32, 64), (3072, 32, 32), (256, 16, None)):
         folder = tmp_path / f"m{hidden}"
