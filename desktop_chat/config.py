@@ -40,6 +40,8 @@ LOCAL_CONTEXT_TOKENS = 16_384
 #: and in memory beside the one in use (switching chats swaps them), in GB.
 PROMPT_CACHE_DISK_GB = 4.0
 PROMPT_CACHE_MEMORY_GB = 2.0
+#: Requests one reply may make that end asking for tools, before it must answer without them.
+TOOL_ROUNDS = 8
 _APP_KEYS = (
     "hotkey",
     "menu_bar_only",
@@ -50,6 +52,7 @@ _APP_KEYS = (
     "prompt_cache_disk_gb",
     "prompt_cache_memory_gb",
     "kv_bits",
+    "tool_rounds",
 )
 _PROVIDER_KEYS = {"base_url", "models", "key", "allow_insecure_key", "params"}
 
@@ -108,6 +111,9 @@ class Settings:
     #: ``[app] kv_bits = 8`` or ``4``: a quantized KV cache for long local chats when memory is
     #: tight (about a half or a quarter of the memory, slightly different replies). None: full.
     kv_bits: int | None = None
+    #: ``[app] tool_rounds``: how many rounds of tool calls one reply may make (then it is
+    #: asked to answer without tools).
+    tool_rounds: int = TOOL_ROUNDS
     #: ``[mcp.servers.NAME]``: the MCP servers whose tools models may call (mcp_config.py).
     mcp_servers: dict[str, McpServerSettings] = field(default_factory=dict)
 
@@ -418,6 +424,13 @@ def _apply_app(settings: Settings, table: Any, where: _Where, errors: list) -> N
                 ("app",),
                 "local_context_tokens",
             )
+        )
+    value = table.get("tool_rounds")
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100:
+        settings.tool_rounds = value
+    elif value is not None:
+        errors.append(
+            where.error("must be a number from 1 to 100, like 8.", ("app",), "tool_rounds")
         )
     _apply_caches(settings, table, where, errors)
 

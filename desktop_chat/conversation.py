@@ -15,12 +15,22 @@ ROLES: tuple[Role, ...] = ("system", "user", "assistant")
 @dataclass(slots=True)
 class Message:
     """One turn. ``meta`` holds what is not sent to the model: stats, the model, a partial flag.
-    ``images`` (a user's turn only) are sent with the text, as content parts."""
+    ``images`` (a user's turn only) are sent with the text, as content parts.
+
+    ``tool_rounds`` (a reply's only): the tools it called before its answer, one round per
+    request that ended asking for tools, in order, each as plain JSON data::
+
+        {"text": what it said first, "calls": [{"id", "name", "arguments"}],
+         "results": [{"call_id", "name", "content", "is_error", "seconds"}]}
+
+    Sent back in later turns as the assistant's ``tool_calls`` message and a ``tool`` message
+    per result, then the answer (``api_messages``)."""
 
     role: Role
     content: str
     meta: dict[str, Any] = field(default_factory=dict)
     images: list[Picture] = field(default_factory=list)
+    tool_rounds: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -38,6 +48,16 @@ class Message:
             return {"role": self.role, "content": self.content}
         text = [{"type": "text", "text": self.content}] if self.content else []
         return {"role": self.role, "content": text + [p.to_api() for p in self.images]}
+
+    def api_messages(self) -> list[dict[str, Any]]:
+        """The wire form of the whole turn: for a reply that called tools, each round's
+        assistant message with its ``tool_calls`` and the ``tool`` messages answering them,
+        then the answer (none when a Stop mid-call left it empty); for any other turn,
+        ``[to_api()]``."""
+        if not self.tool_rounds:
+            return [self.to_api()]
+        answer = [self.to_api()] if self.content or self.images else []
+        return tool_messages(self.tool_rounds) + answer
 
 
 @dataclass(slots=True)
@@ -75,8 +95,30 @@ class Conversation:
         """The wire form: system prompt first (an override wins), then every turn."""
         system = self.system_prompt if system_prompt is None else system_prompt
         head = [{"role": "system", "content": system}] if system else []
-        return head + [m.to_api() for m in self.messages]
+        return head + [part for m in self.messages for part in m.api_messages()]
 
     def history(self) -> list[dict[str, Any]]:
         """A copy of the turns as ``{"role", "content"}`` dicts, system prompt included."""
         return copy.deepcopy(self.to_api())
+
+
+def tool_messages(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool rounds (``Message.tool_rounds``) as the messages a request carries: each round's
+    assistant message (its text, or null as OpenAI has it, and its calls), then one ``tool``
+    message per result, in the calls' order."""
+    out: list[dict[str, Any]] = []
+    for step in rounds:
+        calls = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c.get("arguments") or "{}"},
+            }
+            for c in step.get("calls", ())
+        ]
+        out.append({"role": "assistant", "content": step.get("text") or None, "tool_calls": calls})
+        out += [
+            {"role": "tool", "tool_call_id": r["call_id"], "content": r.get("content", "")}
+            for r in step.get("results", ())
+        ]
+    return out

@@ -1,6 +1,9 @@
 """What a provider streams: the answer's text deltas (after its thinking's, for a reasoning
 model), then one ``Finished`` with the reply's figures; before any of them, a ``Retrying`` for
-each new attempt."""
+each new attempt. A model that asks for tools ends its stream with one ``ToolCallRequest``
+just before ``Finished`` (``finish_reason`` "tool_calls"); a session's turn runs the calls,
+says each result (``ToolResultEvent``) and asks again, so its clients see one ``Finished``,
+the reply's last."""
 
 from __future__ import annotations
 
@@ -44,6 +47,25 @@ class ReasoningDelta:
 
     text: str
     was_answer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequest:
+    """The model's turn ended asking for tools: ``calls`` (``tools.ToolCall``: id, name, the
+    arguments' JSON text), in the order it sent them, each whole. ``round``: 1 for the reply's
+    first request, counted by the session (a provider leaves it 1)."""
+
+    calls: tuple  # of desktop_chat.tools.ToolCall (a floor above this one)
+    round: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResultEvent:
+    """One call's result, after the user approved (or denied) it and it ran: what the model
+    reads next (``tools.ToolResult``: call_id, name, content, is_error, seconds)."""
+
+    result: object  # a desktop_chat.tools.ToolResult
+    round: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +174,9 @@ class ReplyClock:
         self.reasoning_chunks = 0
 
     def tick(self, kind: str = "answer") -> None:
-        """One piece arrived, of the ``kind`` ``"answer"``, ``"reasoning"`` or ``"held"``
-        (a marker's first characters, held until the next piece says what they are)."""
+        """One piece arrived, of the ``kind`` ``"answer"``, ``"reasoning"``, ``"held"``
+        (a marker's first characters, held until the next piece says what they are) or
+        ``"tool"`` (a piece of a tool call)."""
         now = time.perf_counter()
         if self.first_token is None:
             self.first_token = now
@@ -204,4 +227,4 @@ class ReplyClock:
         )
 
 
-Event = TextDelta | ReasoningDelta | Retrying | Finished
+Event = TextDelta | ReasoningDelta | Retrying | ToolCallRequest | ToolResultEvent | Finished

@@ -54,7 +54,13 @@ def _message(stored: StoredMessage) -> Message:
             meta["reasoning"] = stored.reasoning
     if stored.interrupted:
         meta["interrupted"] = True
-    return Message(stored.role, stored.content, meta, stored.images)  # type: ignore[arg-type]
+    return Message(
+        stored.role,  # type: ignore[arg-type]
+        stored.content,
+        meta,
+        stored.images,
+        stored.tool_calls,
+    )
 
 
 def not_saved(err: StoreError) -> StoreError:
@@ -510,6 +516,7 @@ def _columns(message: Message, new: bool = True) -> dict[str, Any]:
     if message.role == "assistant":
         columns.update(model=meta.get("model"), provider=meta.get("provider"))
         columns["reasoning"] = str(meta.get("reasoning") or "")
+        columns["tool_calls"] = message.tool_rounds
         if new:
             columns["interrupted"] = message.interrupted
     return columns

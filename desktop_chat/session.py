@@ -9,19 +9,34 @@ a shared conversation: ⌘N or opening another chat mid-reply cannot take it els
 The user's message joins the conversation (and, with a store, the file) before anything is sent,
 so a failure never loses it; a reply that stops mid-way (an error, Stop, Ctrl+C) is kept with
 ``interrupted`` set and the text that had arrived.
+
+With a toolbox (``ChatSession.tools``) and a provider that takes tools, a turn that the model
+ends asking for tools runs each call (``approve`` asked first, Stop cancels it), sends the
+results back and asks again, for at most ``[app] tool_rounds`` rounds; the reply keeps its
+calls and results (``Message.tool_rounds``), sent back in later turns.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from desktop_chat.conversation import Conversation, Message
+from desktop_chat.conversation import Conversation, Message, tool_messages
 from desktop_chat.errors import ProviderError
-from desktop_chat.events import Event, Finished, ReasoningDelta, TextDelta
+from desktop_chat.events import (
+    Event,
+    Finished,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallRequest,
+    ToolResultEvent,
+    Usage,
+)
 from desktop_chat.model_names import model_name
 from desktop_chat.params import REASONING, GenerationParams
 from desktop_chat.providers.base import CONVERSATION
@@ -33,6 +48,7 @@ if TYPE_CHECKING:
     from desktop_chat.picture import Picture
     from desktop_chat.providers.base import Provider
     from desktop_chat.store import Store, StoreError
+    from desktop_chat.tools import Approve, Toolbox, ToolCall, ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +106,64 @@ class Unsaved:
         return True
 
 
+#: The request after the last round allowed: the model answers from what it has.
+ROUNDS_USED = (
+    "You have used the {n} rounds of tool calls allowed for one reply. Answer now from what "
+    "the tools returned, without calling any tool."
+)
+#: What a call cut short by Stop answers, so the history stays one the model can be sent.
+STOPPED_CALL = "The user stopped this call before it finished."
+
+
+def _result(result: ToolResult) -> dict[str, Any]:
+    return {
+        "call_id": result.call_id,
+        "name": result.name,
+        "content": result.content,
+        "is_error": result.is_error,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+async def _deny_all(tool: Any, arguments: dict[str, Any]) -> Any:
+    """No client said how to ask: nothing runs unasked."""
+    from desktop_chat.tools import Approval
+
+    return Approval.DENY
+
+
 class Turn:
     """One reply of a session's model: ``events(provider)`` streams it (and raises the
     provider's error, as the provider does), then ``reply`` is the message it ended with —
     finished, stopped with its partial text, or failed (None when nothing arrived). Ended
-    exactly once, however it goes (``end``), also when it never ran."""
+    exactly once, however it goes (``end``), also when it never ran.
 
-    def __init__(self, keeper: Any, choice: ModelChoice, params: GenerationParams) -> None:
+    With ``tools`` (and a provider that takes them): each request that ends asking for tools
+    is one round; its calls run one by one through ``tools.call`` (``approve`` asked first),
+    then the model is asked again with the results; after ``max_rounds`` rounds it is asked
+    once more without tools. Its clients see ``ToolCallRequest`` and a ``ToolResultEvent``
+    per call between the text, and one ``Finished``, the last (usage summed over rounds)."""
+
+    def __init__(
+        self,
+        keeper: Any,
+        choice: ModelChoice,
+        params: GenerationParams,
+        *,
+        tools: Toolbox | None = None,
+        approve: Approve | None = None,
+        max_rounds: int = 8,
+        tool_timeout_s: float | None = 60.0,
+    ) -> None:
         self.keeper = keeper
         self.choice = choice
         self.params = params
+        self.tools = tools
+        self.approve = approve or _deny_all
+        self.max_rounds = max_rounds
+        self.tool_timeout_s = tool_timeout_s
+        #: The rounds of tool calls so far (``Message.tool_rounds``' form).
+        self.rounds: list[dict[str, Any]] = []
         #: Where the reply goes in its conversation.
         self.index = len(keeper.conversation.messages)
         #: The reply's answer so far, in pieces: the one place they are collected.
@@ -129,7 +193,8 @@ class Turn:
         """The reply as its conversation keeps it: the answer, with the thinking in its meta."""
         if self.thought:
             meta["reasoning"] = self.reasoning
-        return Message("assistant", meta.pop("text", self.text), meta)
+        rounds = [dict(step, results=list(step["results"])) for step in self.rounds]
+        return Message("assistant", meta.pop("text", self.text), meta, tool_rounds=rounds)
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -155,25 +220,64 @@ class Turn:
             # Which conversation this is, for the local engine's prompt caches.
             cid = self.keeper.conversation_id
             CONVERSATION.set(None if cid is None else str(cid))
-            async with aclosing(provider.stream(messages, choice.model, params)) as events:
-                async for event in events:
-                    if isinstance(event, TextDelta):
-                        self.parts.append(event.text)
-                        self.keeper.reply_progress(self.parts)
-                    elif isinstance(event, ReasoningDelta):
-                        if event.was_answer:  # what streamed as the answer was thinking
-                            self.parts.clear()
-                        self.thought.append(event.text)
-                    elif isinstance(event, Finished):
-                        self.finished = event
-                        # Kept (and shown) by the model's name, not the path a server knows.
-                        meta = {**event.as_metadata(), "model": model_name(event.model)}
-                        self.reply = self._kept(**meta)
+            tools = self.tools if self.tools and getattr(provider, "takes_tools", False) else None
+            started, figures = time.perf_counter(), []
+            while True:
+                offered = tools is not None and len(self.rounds) < self.max_rounds
+                sent = messages + tool_messages(self.rounds)
+                if tools is not None and not offered:
+                    sent.append(
+                        {"role": "system", "content": ROUNDS_USED.format(n=len(self.rounds))}
+                    )
+                kwargs = {"tools": tools.to_api()} if offered else {}
+                calls: tuple = ()
+                stream = provider.stream(sent, choice.model, params, **kwargs)
+                async with aclosing(stream) as events:
+                    async for event in events:
+                        if isinstance(event, TextDelta):
+                            self.parts.append(event.text)
+                            self.keeper.reply_progress(self.parts)
+                        elif isinstance(event, ReasoningDelta):
+                            if event.was_answer:  # what streamed as the answer was thinking
+                                self.parts.clear()
+                            self.thought.append(event.text)
+                        elif isinstance(event, ToolCallRequest):
+                            calls = event.calls
+                            continue  # said below, with its round, if it is run
+                        elif isinstance(event, Finished):
+                            figures.append(event)
+                            if calls:
+                                continue  # not the reply's end: the calls are run first
+                            event = _whole(figures, started)
+                            self.finished = event
+                            # Kept (and shown) by the model's name, not the server's path.
+                            meta = {**event.as_metadata(), "model": model_name(event.model)}
+                            self.reply = self._kept(**meta)
+                        yield event
+                if not calls:
+                    return
+                if not offered:  # asked to answer, it asked for tools again: the turn ends
+                    note = (
+                        f"[The model asked for more tools after {len(self.rounds)} rounds of "
+                        "tool calls; they were not run. Ask again, or allow more rounds with "
+                        "[app] tool_rounds in the settings.]"
+                    )
+                    text = f"\n\n{note}" if self.text else note
+                    self.parts.append(text)
+                    yield TextDelta(text)
+                    event = _whole(figures, started)
+                    self.finished = event
+                    meta = {**event.as_metadata(), "model": model_name(event.model)}
+                    self.reply = self._kept(**meta, tool_limit=True)
                     yield event
+                    return
+                async with aclosing(self._run(calls)) as run:  # Stop closes it at once
+                    async for event in run:
+                        yield event
         except ProviderError as err:
             self.error = err
             partial = err.partial_text or self.text
-            if partial:
+            if partial or self.rounds:
                 self.reply = self._kept(
                     text=partial,
                     model=model_name(choice.model),
@@ -187,11 +291,44 @@ class Turn:
                 self.error = err if isinstance(err, Exception) else None
             raise
         finally:
-            if self.reply is None and (self.parts or self.thought):  # stopped: keep it
+            if self.reply is None and (self.parts or self.thought or self.rounds):  # stopped
                 self.reply = self._kept(
                     model=model_name(choice.model), provider=provider.name, interrupted=True
                 )
             self.end()
+
+    async def _run(self, calls: tuple[ToolCall, ...]) -> AsyncIterator[Event]:
+        """One round: the calls, each approved then run in turn, their results said; the text
+        the model said before them is the round's. Stop mid-round answers every call not yet
+        answered as stopped (a request may never carry a call without its result)."""
+        number = len(self.rounds) + 1
+        yield ToolCallRequest(calls, number)
+        tools = self.tools
+        step: dict[str, Any] = {
+            "text": self.text,
+            "calls": [_call(c, tools.get(c.name)) for c in calls],
+            "results": [],
+        }
+        self.rounds.append(step)
+        self.parts.clear()
+        try:
+            for call in calls:
+                result = await tools.call(call, self.approve, self.tool_timeout_s)
+                step["results"].append(_result(result))
+                yield ToolResultEvent(result, number)
+        except BaseException:  # Stop (a cancel, or the client closing the stream)
+            for unanswered in calls[len(step["results"]) :]:
+                step["results"].append(
+                    {
+                        "call_id": unanswered.id,
+                        "name": unanswered.name,
+                        "content": STOPPED_CALL,
+                        "is_error": True,
+                        "seconds": 0.0,
+                        "stopped": True,
+                    }
+                )
+            raise
 
     def fail(self, reason: str) -> None:
         """The turn could not ask the model (a local model that failed to load)."""
@@ -203,6 +340,41 @@ class Turn:
         if not self.ended:
             self.ended = True
             self.keeper.reply_ended(self.reply)
+
+
+def _call(call: ToolCall, tool: Any) -> dict[str, Any]:
+    """A call as the reply keeps it: what the model sent, and where the tool came from."""
+    kept = {"id": call.id, "name": call.name, "arguments": call.arguments}
+    if tool is not None and tool.server is not None:
+        kept["server"] = tool.server
+    return kept
+
+
+def _whole(figures: list[Finished], started: float) -> Finished:
+    """The reply's figures over all its requests: the last one's, with every request's tokens
+    counted, the first token's time from the first request, the time from its start."""
+    last = figures[-1]
+    if len(figures) == 1:
+        return last
+
+    def total(name: str) -> int | None:
+        values = [getattr(f.usage, name) for f in figures]
+        return None if all(v is None for v in values) else sum(v or 0 for v in values)
+
+    usage = Usage(
+        total("prompt_tokens"),
+        total("completion_tokens"),
+        any(f.usage.estimated for f in figures),
+        total("reasoning_tokens"),
+    )
+    extra = {**last.extra, "tool_rounds": len(figures) - 1}
+    return replace(
+        last,
+        usage=usage,
+        ttft_s=figures[0].ttft_s,
+        total_s=time.perf_counter() - started,
+        extra=extra,
+    )
 
 
 class ChatSession:
@@ -252,6 +424,12 @@ class ChatSession:
         self.pictures: list[Picture] = []
         #: The turn under way, or the last one.
         self.turn: Turn | None = None
+        #: The tools offered to the model (None or empty: none), and how each call is
+        #: approved (None: every call denied, so nothing runs unasked).
+        self.tools: Toolbox | None = None
+        self.approve: Approve | None = None
+        #: How long one call may run before it is stopped (None: no limit).
+        self.tool_timeout_s: float | None = 60.0
 
     @property
     def conversation(self) -> Conversation:
@@ -343,7 +521,15 @@ class ChatSession:
             self._options_unsaved = False
             keep = self.store.update_conversation_settings
             self.store.later(keep, self.conversation_id, **self.options)
-        self.turn = Turn(self.chat, self._choice(), self.params(call))
+        self.turn = Turn(
+            self.chat,
+            self._choice(),
+            self.params(call),
+            tools=self.tools,
+            approve=self.approve,
+            max_rounds=self.settings.tool_rounds,
+            tool_timeout_s=self.tool_timeout_s,
+        )
         return self.turn
 
     def _choice(self) -> ModelChoice:

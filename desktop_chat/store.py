@@ -172,8 +172,23 @@ def _v7(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE conversations ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'")
 
 
+def _v8(db: sqlite3.Connection) -> None:
+    """The tools a reply called before its answer, their arguments and results, as JSON
+    (``Message.tool_rounds``): sent back with later turns, out of the search index."""
+    db.execute("ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]'")
+
+
 #: Applied in order; each runs once, recorded in ``schema_migrations``. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v6,
+    _v7,
+    _v8,
+]
 
 
 @dataclass(slots=True)
@@ -193,6 +208,8 @@ class StoredMessage:
     reasoning: str = ""
     #: A user's images, in order (``store_images``).
     images: list[Picture] = field(default_factory=list)
+    #: A reply's rounds of tool calls and their results (``Message.tool_rounds``).
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -219,7 +236,7 @@ class SearchHit:
 
 MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, role, content, model, provider, params, meta, "
-    "interrupted, created, reasoning"
+    "interrupted, created, reasoning, tool_calls"
 )
 
 
@@ -230,7 +247,18 @@ def _json(text: str) -> dict[str, Any]:
 def message_from_row(row: tuple) -> StoredMessage:
     # Positional: this runs for every message a conversation opens with (keywords cost more).
     params, meta = _json(row[7]), _json(row[8])
-    return StoredMessage(*row[:7], params, meta, bool(row[9]), row[10], row[11])
+    calls = [] if row[12] == "[]" else _tool_calls(row[12])
+    return StoredMessage(*row[:7], params, meta, bool(row[9]), row[10], row[11], [], calls)
+
+
+def _tool_calls(text: str) -> list[dict[str, Any]]:
+    """A reply's stored tool rounds; text that is not a list of them (edited by hand) is none:
+    a later turn can still be sent."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return []
+    return value if isinstance(value, list) and all(isinstance(v, dict) for v in value) else []
 
 
 def _conversation(row: tuple) -> ConversationInfo:
@@ -645,6 +673,7 @@ class Store(Repairs):
         interrupted: bool = False,
         reasoning: str = "",
         images: Sequence[Picture] = (),
+        tool_calls: Sequence[dict[str, Any]] = (),
     ) -> int:
         """Add a message after ``parent_id`` (a new branch if that parent already has a child)
         and make it the conversation's current leaf. ``reasoning``: a reply's thinking;
@@ -654,8 +683,8 @@ class Store(Repairs):
         with self.transaction():
             cur = self.db.execute(
                 "INSERT INTO messages (conversation_id, parent_id, role, content, model,"
-                " provider, params, meta, interrupted, created, updated, reasoning)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " provider, params, meta, interrupted, created, updated, reasoning, tool_calls)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation_id,
                     parent_id,
@@ -669,6 +698,7 @@ class Store(Repairs):
                     now,
                     now,
                     reasoning,
+                    json.dumps(list(tool_calls), default=str),
                 ),
             )
             message_id = int(cur.lastrowid)
@@ -711,9 +741,10 @@ class Store(Repairs):
         model: str | None = None,
         provider: str | None = None,
         reasoning: str | None = None,
+        tool_calls: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         """Save a reply's text so far (``interrupted`` until it completes); what is None
-        stays as it was (the thinking too, which a reply's progress saves leave out)."""
+        stays as it was (the thinking and tool calls too, which progress saves leave out)."""
         sets = ["content = ?", "interrupted = ?", "updated = ?"]
         values: list[Any] = [content, int(interrupted), time.time()]
         changes = (
@@ -721,11 +752,13 @@ class Store(Repairs):
             ("model", model),
             ("provider", provider),
             ("reasoning", reasoning),
+            ("tool_calls", None if tool_calls is None else list(tool_calls)),
         )
         for name, value in changes:
             if value is not None:
                 sets.append(f"{name} = ?")
-                values.append(json.dumps(value, default=str) if name == "meta" else value)
+                as_json = name in ("meta", "tool_calls")
+                values.append(json.dumps(value, default=str) if as_json else value)
         self.db.execute(
             f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*values, message_id)
         )

@@ -1,5 +1,7 @@
 """A conversation out of the store and back in: JSON with every branch (for import), or
-Markdown of the branch on show (for reading). A reply's thinking is in the JSON (``reasoning``),
+Markdown of the branch on show (for reading). A reply's tool calls and their results are in the
+JSON (``tool_calls``: its rounds, as ``Message.tool_rounds`` has them). A reply's thinking is
+in the JSON (``reasoning``),
 and in the Markdown only when asked for: a document to read or share is the conversation, and
 a reasoning model's thought is often longer than its answer.
 
@@ -62,6 +64,8 @@ def _exported(m: StoredMessage) -> dict[str, Any]:
     }
     if m.reasoning:
         out["reasoning"] = m.reasoning
+    if m.tool_calls:
+        out["tool_calls"] = m.tool_calls
     if m.images:
         out["images"] = [
             {
@@ -119,6 +123,7 @@ def import_conversation(store: Store, data: dict[str, Any]) -> int:
                 interrupted=bool(m.get("interrupted")),
                 reasoning=str(reasoning),
                 images=images,
+                tool_calls=m.get("tool_calls") or (),
             )
         leaf = ids.get(data.get("leaf"))
         if leaf is not None:
@@ -141,6 +146,11 @@ def _check(m: Any, known: set[Any]) -> str:
     for name in ("params", "meta"):
         if m.get(name) is not None and not isinstance(m[name], dict):
             return f"has a “{name}” that is not an object"
+    calls = m.get("tool_calls")
+    if calls is not None and not (
+        isinstance(calls, list) and all(isinstance(c, dict) for c in calls)
+    ):
+        return "has a “tool_calls” that is not a list of tool rounds"
     if m.get("reasoning") is not None and not isinstance(m["reasoning"], str):
         return "has a “reasoning” (its thinking) that is not a string"
     if m.get("images") is not None and not isinstance(m["images"], list):

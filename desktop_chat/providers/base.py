@@ -4,6 +4,10 @@
 :class:`Finished`; a failure raises a :class:`~desktop_chat.errors.ProviderError` subclass whose
 ``partial_text`` keeps whatever had already arrived. Cancelling the task that iterates stops the
 request: remote providers close the HTTP stream, the local engine stops within a token.
+
+A provider whose ``takes_tools`` is True also takes ``tools=`` (the OpenAI ``tools`` list):
+a reply that asks for them ends with one ``ToolCallRequest`` before its ``Finished``. The
+session offers tools to no other provider, so one without them needs nothing new.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ The ``openai`` SDK is imported on first use: it costs seconds, and the window mu
 The SDK's own retries are off; this module retries connection failures, 429 and 5xx itself
 (saying so with a ``Retrying`` event), and only before the first token, so a reply is never
 shown twice. A server that sends nothing within the first-token time is reported, not retried.
+
+Tools (``stream(..., tools=[...])``, the OpenAI ``tools`` list) go in the request; the calls a
+model streams back as ``tool_calls`` deltas (keyed by ``index``: the id and name in a call's
+first piece, its arguments' JSON text in pieces after) are joined and end the stream as one
+``ToolCallRequest``, before ``Finished``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ from desktop_chat.errors import (
     RequestTimeout,
     StreamInterrupted,
 )
-from desktop_chat.events import Event, ReasoningDelta, ReplyClock, Retrying, Usage
+from desktop_chat.events import (
+    Event,
+    ReasoningDelta,
+    ReplyClock,
+    Retrying,
+    ToolCallRequest,
+    Usage,
+)
 from desktop_chat.keys import OPENAI_HOSTS, ensure_safe_transport, env_var_for, is_loopback
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers import image_parts, request_body
@@ -45,6 +57,9 @@ MAX_RETRY_AFTER_S = 30.0
 
 class OpenAICompatProvider:
     """Streams chat completions from one OpenAI-compatible base URL."""
+
+    #: It sends ``tools`` and streams the calls back (``stream(..., tools=)``).
+    takes_tools = True
 
     def __init__(
         self,
@@ -129,9 +144,15 @@ class OpenAICompatProvider:
     # --- the request ---------------------------------------------------------------------
 
     def _request(
-        self, messages: Sequence[dict[str, Any]], model: str, params: GenerationParams
+        self,
+        messages: Sequence[dict[str, Any]],
+        model: str,
+        params: GenerationParams,
+        tools: Sequence[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"model": model, "messages": list(messages), "stream": True}
+        if tools:  # none at all rather than an empty list, which some servers refuse
+            body["tools"] = list(tools)
         # Only what the user set is sent: servers differ in what they accept, and their own
         # defaults are usually the right ones for their models.
         for key in ("temperature", "top_p", "frequency_penalty", "presence_penalty", "seed"):
@@ -184,9 +205,14 @@ class OpenAICompatProvider:
     # --- streaming -----------------------------------------------------------------------
 
     async def stream(
-        self, messages: Sequence[dict[str, Any]], model: str, params: GenerationParams
+        self,
+        messages: Sequence[dict[str, Any]],
+        model: str,
+        params: GenerationParams,
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
     ) -> AsyncIterator[Event]:
-        body = self._request(messages, model, params)
+        body = self._request(messages, model, params, tools)
         clock = ReplyClock()
         reply = ReplyParts()
         attempt = 0
@@ -284,6 +310,7 @@ class OpenAICompatProvider:
         finish_reason: str | None = None
         usage: Usage | None = None
         parser = ReplyParser()
+        calls = _ToolCalls()
         try:
             async for chunk in response:
                 deadline.reschedule(None)
@@ -302,6 +329,9 @@ class OpenAICompatProvider:
                                 clock.answer_was_thought()
                             reply.add(event)
                             yield event
+                    if pieces := getattr(delta, "tool_calls", None):
+                        calls.add(pieces)
+                        clock.tick("tool")
                     if choice.finish_reason:
                         finish_reason = choice.finish_reason
             for event in parser.close():
@@ -340,6 +370,10 @@ class OpenAICompatProvider:
             )
         if usage is None:
             usage = _estimate_usage(messages, clock.chunks)
+        if calls:
+            # Some servers end a turn of calls with "stop": the calls say what it was.
+            yield ToolCallRequest(calls.done())
+            finish_reason = "tool_calls"
         yield clock.finish(
             finish_reason=finish_reason, usage=usage, model=model, provider=self.name
         )
@@ -368,6 +402,40 @@ class OpenAICompatProvider:
             return Health(False, str(err), time.perf_counter() - start)
         latency = time.perf_counter() - start
         return Health(True, f"{len(models)} models available", latency, tuple(models))
+
+
+class _ToolCalls:
+    """The tool calls of one streamed reply, joined from their deltas: by ``index`` (a server
+    that sends none numbers them in order), the id and name from the first piece that has
+    them, the arguments' text from every piece, in order."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, list[Any]] = {}  # index -> [id, name, argument pieces]
+
+    def __bool__(self) -> bool:
+        return bool(self._calls)
+
+    def add(self, pieces: Any) -> None:
+        for piece in pieces:
+            index = getattr(piece, "index", None)
+            if not isinstance(index, int):
+                index = len(self._calls) if getattr(piece, "id", None) else len(self._calls) - 1
+            call = self._calls.setdefault(index, [None, None, []])
+            call[0] = call[0] or getattr(piece, "id", None)
+            function = getattr(piece, "function", None)
+            if function is not None:
+                call[1] = call[1] or getattr(function, "name", None)
+                if arguments := getattr(function, "arguments", None):
+                    call[2].append(arguments)
+
+    def done(self) -> tuple:
+        from desktop_chat.tools import ToolCall
+
+        # A call without an id (some local servers) gets one: its result must name it.
+        return tuple(
+            ToolCall(call_id or f"call_{index}", name or "", "".join(arguments))
+            for index, (call_id, name, arguments) in sorted(self._calls.items())
+        )
 
 
 def _thinking(delta: Any) -> str:

@@ -66,17 +66,25 @@ def leaf_pages(path: Path, table: str) -> tuple[int, list[int]]:
 
 
 def garble(path: Path, table: str = "messages", pages: int = 2) -> list[int]:
-    """Overwrite ``pages`` leaf pages from the middle of ``table`` with random bytes (the file
-    closed); their numbers."""
+    """Overwrite ``pages`` neighbouring leaf pages from the middle of ``table`` with random
+    bytes (the file closed); their numbers. For ``messages``, pages that hold one conversation
+    only (the nearest run to the middle that does): where a row's size puts the boundary
+    between two conversations is no part of what the tests ask."""
     size, found = leaf_pages(path, table)
     assert len(found) > pages * 3, f"{table} has only {len(found)} leaf pages"
-    chosen = found[len(found) // 2 : len(found) // 2 + pages]
-    rng = random.Random(5)
-    with open(path, "r+b") as f:
-        for page in chosen:
-            f.seek((page - 1) * size)
-            f.write(rng.randbytes(size))
-    return chosen
+    middle = len(found) // 2
+    original = path.read_bytes()
+    for shift in (0, 1, -1, 2, -2, 3, -3):
+        chosen = found[middle + shift : middle + shift + pages]
+        rng = random.Random(5)
+        with open(path, "r+b") as f:
+            for page in chosen:
+                f.seek((page - 1) * size)
+                f.write(rng.randbytes(size))
+        if table != "messages" or len(unreadable_conversations(path)) == 1:
+            return chosen
+        path.write_bytes(original)
+    raise AssertionError(f"no {pages} pages of {table} near the middle hold one conversation")
 
 
 def unreadable_conversations(path: Path) -> list[int]:

@@ -1,6 +1,7 @@
 """A scripted stand-in for the few cases no real server produces on demand: 401, 404, 429 with
 retry-after, 5xx, a stream cut mid-way, garbage SSE, a stream that ends without finishing,
-thinking in ``reasoning_content`` deltas (DeepSeek, vLLM, LM Studio, llama.cpp).
+thinking in ``reasoning_content`` deltas (DeepSeek, vLLM, LM Studio, llama.cpp), tool calls
+streamed as ``tool_calls`` deltas exactly as OpenAI sends them.
 
 Each request takes the next step of the script; requests are recorded for assertions.
 """
@@ -34,6 +35,26 @@ class Step:
     delay_s: float = 0.0
     #: A JSON body for non-stream answers (e.g. /models).
     body: Any = None
+    #: After the pieces: one chunk per item, its delta's ``tool_calls`` list (``tool_call``
+    #: makes the entries); then finish_reason ``finish`` ("tool_calls" when there are any).
+    tool_calls: list[list[dict[str, Any]]] = field(default_factory=list)
+    finish: str | None = None
+
+
+def tool_call(
+    index: int, id: str | None = None, name: str | None = None, arguments: str | None = None
+) -> dict[str, Any]:
+    """One entry of a delta's ``tool_calls``: OpenAI sends the id, type and name in a call's
+    first chunk (with empty arguments), then pieces of the arguments with the index alone."""
+    function: dict[str, Any] = {}
+    if name is not None:
+        function["name"] = name
+    if arguments is not None:
+        function["arguments"] = arguments
+    entry: dict[str, Any] = {"index": index, "function": function}
+    if id is not None:
+        entry |= {"id": id, "type": "function"}
+    return entry
 
 
 def chunk(
@@ -119,8 +140,11 @@ class FakeOpenAI:
                         fake.sent_at.append(time.time())
                         if step.delay_s:
                             time.sleep(step.delay_s)
+                    for calls in step.tool_calls:
+                        self._send(chunk(delta={"tool_calls": calls}), step.ending == "end")
                     if step.ending == "stop":
-                        self._send(chunk(finish="stop"), False)
+                        finish = step.finish or ("tool_calls" if step.tool_calls else "stop")
+                        self._send(chunk(finish=finish), False)
                         if step.usage:
                             self._send(chunk(usage=step.usage), False)
                         self._send(b"data: [DONE]\n\n", False)
