@@ -350,3 +350,23 @@ def test_a_message_sent_while_its_image_is_prepared_waits_for_it(qapp, qtbot, fa
         [sent] = sent_images(fake)
         assert sent.size == (2048, 1536)
         assert not window.waiting_label.isVisible() and window.composer.edit.toPlainText() == ""
+
+
+@pytest.mark.parametrize(
+    ("extra", "an_image"),
+    [
+        ({"text/uri-list": b"https://example.com/cat.png\r\n"}, True),  # Copy Image in a browser
+        ({"text/plain": b"https://example.com/cat.png"}, True),
+        ({"text/plain": b"Quarterly figures, as a table"}, False),  # Word: text + its picture
+        ({"text/uri-list": b"file:///tmp/cat.png\r\n"}, False),  # a file copied in the Finder
+    ],
+)
+def test_what_a_paste_with_an_image_and_more_is(qapp, extra, an_image):
+    from desktop_chat.gui.pictures import carries_image, from_clipboard
+
+    mime = QMimeData()
+    mime.setData("image/png", png(20, 10))
+    for kind, data in extra.items():
+        mime.setData(kind, data)
+    assert carries_image(mime) is an_image
+    assert (from_clipboard(mime) is not None) is an_image

@@ -93,16 +93,24 @@ def as_pil(image: QImage):
 
 def carries_image(mime: QMimeData | None) -> bool:
     """What ``from_clipboard`` would take, known without reading the data (a drag asks it at
-    every move)."""
-    if mime is None or mime.hasText() or mime.hasUrls():
+    every move). Not files copied in the Finder (their names are pasted, as before), nor text
+    that comes with a picture of itself (Word, Pages); an image copied in a browser comes with
+    its address, and is the image."""
+    if mime is None or any(url.isLocalFile() for url in mime.urls()):
+        return False
+    if mime.hasText() and not _just_a_link(mime.text()):
         return False
     return bool(set(mime.formats()) & set(CLIPBOARD_FORMATS)) or mime.hasImage()
 
 
+def _just_a_link(text: str) -> bool:
+    words = text.split()
+    return len(words) == 1 and words[0].startswith(("http://", "https://"))
+
+
 def from_clipboard(mime: QMimeData | None) -> bytes | QImage | None:
     """The image a paste (or a drop with no file) carries: its encoded bytes as they are, or
-    else the ``QImage`` Qt decoded. None when it carries text (pasting text from an app that
-    adds a picture of it, as Word does, pastes the text) or no image at all."""
+    else the ``QImage`` Qt decoded; None when ``carries_image`` says it carries none."""
     if not carries_image(mime):
         return None
     formats = set(mime.formats())
