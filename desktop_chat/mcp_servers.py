@@ -36,6 +36,8 @@ START_TIMEOUT_S = 30.0
 #: Seconds a server is given to stop before its task is cancelled.
 STOP_TIMEOUT_S = 5.0
 STDERR_LINES = 8
+#: Seconds between pings to a ready server (one that died while idle is noticed this soon).
+PING_INTERVAL_S = 15.0
 _API_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -137,7 +139,7 @@ class _Server:
                 self.session = session
                 self.set_state(ServerStatus.READY)
                 self.ready.set()
-                await self.stop_now.wait()
+                await self._watch(session)
                 self.session = None
             if self.state.status is not ServerStatus.FAILED:
                 self.set_state(ServerStatus.STOPPED)
@@ -154,6 +156,30 @@ class _Server:
                 self.stderr.close()
                 self.stderr = None
             self.ready.set()
+
+    async def _watch(self, session: Any) -> None:
+        """Until asked to stop: a ping now and then, so a server that died while idle is said
+        to have failed in Settings, not only at the next call."""
+        from mcp.shared.exceptions import MCPError
+
+        while not self.stop_now.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.manager.ping_interval):
+                    await self.stop_now.wait()
+            if self.stop_now.is_set():
+                return
+            try:
+                async with asyncio.timeout(self.settings.timeout):
+                    await session.send_ping()
+            except TimeoutError:
+                self._failed(
+                    f"it stopped answering (no answer within {self.settings.timeout:g} seconds)."
+                )
+                return
+            except MCPError as exc:
+                if self.state.status is ServerStatus.READY and _closed(exc):
+                    self._failed("it exited while idle.")
+                    return
 
     def _start_failure(self, exc: BaseException) -> str:
         leaf = _leaf(exc)
@@ -229,9 +255,8 @@ class _Server:
             raise
         except Exception as exc:
             from mcp.shared.exceptions import MCPError
-            from mcp.types import CONNECTION_CLOSED
 
-            if isinstance(exc, MCPError) and exc.error.code != CONNECTION_CLOSED:
+            if isinstance(exc, MCPError) and not _closed(exc):
                 # The server answered with an error: it still works.
                 raise McpServerError(f"The MCP server '{self.name}' said: {exc}.") from None
             self._failed(f"it stopped during a call to '{tool}' ({_reason(exc)})")
@@ -272,10 +297,12 @@ class McpServers:
         *,
         keys: Any = None,
         start_timeout: float = START_TIMEOUT_S,
+        ping_interval: float = PING_INTERVAL_S,
         on_change: Callable[[ServerState], None] | None = None,
     ) -> None:
         self._keys = keys
         self.start_timeout = start_timeout
+        self.ping_interval = ping_interval
         self.on_change = on_change
         self._servers: dict[str, _Server] = {}
         for settings in servers:
@@ -429,6 +456,13 @@ async def _list_tools(session: Any) -> list[Any]:
 def _api_name(name: str) -> str:
     """A name the OpenAI API accepts (letters, digits, '_' and '-', 64 at most)."""
     return _API_NAME.sub("_", name)[:64] or "tool"
+
+
+def _closed(exc: Any) -> bool:
+    """An SDK error that says the connection is gone (not the server's own error answer)."""
+    from mcp.types import CONNECTION_CLOSED
+
+    return exc.error.code == CONNECTION_CLOSED
 
 
 def _leaf(exc: BaseException) -> BaseException:

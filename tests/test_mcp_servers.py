@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -362,3 +363,26 @@ def test_stop_during_a_call_cancels_it_and_the_server_goes_on_answering():
 
     after = run(scenario())
     assert (after.is_error, after.content) == (False, "still here")
+
+
+def test_a_server_that_dies_while_idle_is_said_to_have_failed_without_a_call():
+    changes: list = []
+
+    async def scenario():
+        servers = McpServers(
+            [stdio_settings()], start_timeout=START, ping_interval=0.3, on_change=changes.append
+        )
+        await servers.start()
+        pid = int((await call(Toolbox(servers.tools()), "pid")).content)
+        os.kill(pid, signal.SIGKILL)  # killed from outside, between two calls
+        for _ in range(100):
+            if servers.state("tester").status is ServerStatus.FAILED:
+                break
+            await asyncio.sleep(0.1)
+        await servers.close()
+        return servers.state("tester")
+
+    state = run(scenario())
+    assert state.status is ServerStatus.FAILED
+    assert state.error == "it exited while idle."
+    assert [c.status for c in changes][-1] is ServerStatus.FAILED
