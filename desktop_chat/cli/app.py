@@ -13,7 +13,14 @@ from desktop_chat.cli.options import params_from, parser, read_user_config, user
 from desktop_chat.cli.reply_view import ReplyView, figures
 from desktop_chat.cli.state import ChatState
 from desktop_chat.errors import DesktopChatError, ImagesNotSupported, ProviderError
-from desktop_chat.events import Finished, ReasoningDelta, Retrying, TextDelta
+from desktop_chat.events import (
+    Finished,
+    ReasoningDelta,
+    Retrying,
+    TextDelta,
+    ToolCallRequest,
+    ToolResultEvent,
+)
 from desktop_chat.session import ChatSession
 from desktop_chat.store_files import StoreError
 
@@ -49,6 +56,13 @@ async def reply(state: ChatState, prompt: str) -> None:
                 view.thought(event)
             elif isinstance(event, Retrying):
                 out(f"[{event.note()}]")
+            elif isinstance(event, ToolCallRequest):
+                view.end()  # each call's prompt, then its result, on lines of their own
+                view = ReplyView(sys.stdout)
+            elif isinstance(event, ToolResultEvent):
+                from desktop_chat.cli.tools import result_line
+
+                out(result_line(event.result) + "\n")
             elif isinstance(event, Finished):
                 view.end()
                 out(f"\n\n[{figures(event)}]")
@@ -199,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out("\nGoodbye!")
             return 0
         out("Model loaded successfully!")
+        start_tools(state, paths.config_file)
         out("Type /help for commands; quit, bye or exit to leave.\n")
         try:
             chat_loop(state, paths.log_dir)
@@ -206,8 +221,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             out("Goodbye!")
             state.current.close()
             runner.run(state.current.provider.aclose())
+            if state.tools is not None:
+                runner.run(state.tools.close())  # the MCP servers stop with the chat
             store.close()
     return 0
+
+
+def start_tools(state: ChatState, config_path) -> None:
+    """The MCP servers of config.toml, started now (each that fails said), their tools
+    offered to every reply with a prompt before each call."""
+    if not getattr(state.settings, "mcp_servers", None):
+        return
+    from desktop_chat.cli.tools import TerminalTools
+
+    tools = TerminalTools(state.settings, config_path, out)
+    out("Starting the MCP servers...")
+    try:
+        state.runner.run(tools.start())
+    except KeyboardInterrupt:
+        out("[the MCP servers were not started; /tools to see them]")
+    state.use_tools(tools)
+    count = len(tools.toolbox)
+    out(f"{count} tool{'s' if count != 1 else ''} offered; /tools lists them.")
 
 
 def offer_to_move_keys(loaded, paths):

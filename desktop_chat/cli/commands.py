@@ -24,6 +24,7 @@ HELP = """Commands:
   /save <file>          write the last reply to a file
   /codeonly, /codeoff   answer with code only, or normally again
   /think on|off         a reasoning model thinks before it answers, or answers at once
+  /tools                the tools the model may call (MCP servers of config.toml)
   /quit                 leave (also quit, bye, exit)"""
 
 
@@ -206,6 +207,16 @@ def _think(arg, state: ChatState, out, log_dir):
     out(f"Thinking: {arg.lower()} (for models whose chat template has the switch).")
 
 
+def _tools(arg, state: ChatState, out, log_dir):
+    if state.tools is None:
+        out(
+            "No tools are offered. Add MCP servers as [mcp.servers.NAME] in config.toml "
+            "(command and args, or url), then start llmchat again."
+        )
+        return
+    out("\n".join(state.tools.lines()))
+
+
 def _quit(arg, state, out, log_dir):
     return False
 
@@ -222,5 +233,6 @@ _COMMANDS = {
     "/codeonly": _codeonly,
     "/codeoff": _codeoff,
     "/think": _think,
+    "/tools": _tools,
     "/quit": _quit,
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from desktop_chat.config import Settings
 from desktop_chat.models import OpenModel, open_model, print_progress
@@ -23,6 +24,8 @@ class ChatState:
     current: OpenModel | None = None
     history: bool = True
     log_path: Path | None = None
+    #: The tools offered (``cli.tools.TerminalTools``), None when config.toml names none.
+    tools: Any = None
 
     @property
     def settings(self) -> Settings:
@@ -44,6 +47,12 @@ class ChatState:
             self.current.close()
         self.current = model
         self.session.set_model(model.choice)
+
+    def use_tools(self, tools: Any) -> None:
+        """Offer ``tools`` to every reply from now on, each call asked at the prompt."""
+        self.tools = tools
+        self.session.tools = tools.toolbox
+        self.session.approve = tools.approve
 
     def log(self, role: str, text: str) -> None:
         if self.log_path is not None:
