@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from desktop_chat.gui.untrusted import plain_tip
 
@@ -54,10 +54,14 @@ class VisionNotice(QFrame):
         self.label.setObjectName("waitingLabel")
         self.label.setTextFormat(Qt.TextFormat.PlainText)  # a server's name for its model
         self.label.setWordWrap(True)
-        self._row = QHBoxLayout(self)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(4)
+        column.addWidget(self.label)
+        self._row = QHBoxLayout()  # the buttons, under the sentence
         self._row.setContentsMargins(0, 0, 0, 0)
-        self._row.addWidget(self.label)
         self._row.addStretch(1)
+        column.addLayout(self._row)
         self.buttons: list[QPushButton] = []
         self.offered: list[ModelChoice] = []
         self.hide()
