@@ -19,6 +19,7 @@ from desktop_chat.api_tools import McpServerWarning
 from desktop_chat.errors import ConfigError
 from desktop_chat.mcp_servers import McpServerError
 from desktop_chat.tools import DENIED, ToolCall
+from tests.support.fake_openai import FakeOpenAI, Step, tool_call
 from tests.support.mcp_servers import SCRIPT
 
 SERVER = {"name": "tester", "command": sys.executable, "args": [str(SCRIPT), "stdio"]}
@@ -170,3 +171,70 @@ def test_an_approve_that_answers_nonsense_is_said_and_a_server_that_fails_is_war
         await chat.aclose()
 
     asyncio.run(scenario())
+
+
+def calls(*specs: tuple[str, str, str]) -> list[list[dict]]:
+    """Each call as OpenAI streams it: its id and name first, then its arguments in two pieces."""
+    chunks = []
+    for index, (call_id, name, arguments) in enumerate(specs):
+        half = len(arguments) // 2
+        chunks += [
+            [tool_call(index, id=call_id, name=name, arguments="")],
+            [tool_call(index, arguments=arguments[:half])],
+            [tool_call(index, arguments=arguments[half:])],
+        ]
+    return chunks
+
+
+def test_a_reply_calls_a_function_and_a_server_tool_and_answers_from_their_results():
+    """The model (scripted: no model here emits calls on demand) asks for both tools in one
+    round; each is approved by the caller's callback, run (the server's by the real server),
+    and sent back; the answer is the second request's."""
+    asked: list = []
+
+    def approve(tool, arguments):
+        asked.append((tool.label, arguments))
+        return Approval.ONCE
+
+    with FakeOpenAI() as fake:
+        fake.script = [
+            Step(
+                tool_calls=calls(
+                    ("call_1", "shout", '{"text": "hi"}'),
+                    ("call_2", "echo", '{"text": "from the server"}'),
+                )
+            ),
+            Step(pieces=["HI, ", "and from the server."]),
+        ]
+        chat = LLMChat(
+            base_url=fake.base_url, model="m", tools=[shout], mcp_servers=[SERVER], approve=approve
+        )
+        try:
+            answer = chat.chat("Use both tools.", stream=False)
+        finally:
+            chat.close()
+    assert answer == "HI, and from the server."
+    assert asked == [("shout", {"text": "hi"}), ("tester · echo", {"text": "from the server"})]
+    offered = [t["function"]["name"] for t in fake.requests[0]["body"]["tools"]]
+    assert offered[0] == "shout" and "echo" in offered and "environment" in offered
+    results = [m for m in fake.requests[1]["body"]["messages"] if m["role"] == "tool"]
+    assert [(m["tool_call_id"], m["content"]) for m in results] == [
+        ("call_1", "HI"),
+        ("call_2", "from the server"),
+    ]
+
+
+def test_without_approve_the_callers_function_runs_in_a_one_off_question_too():
+    with FakeOpenAI() as fake:
+        fake.script = [
+            Step(tool_calls=calls(("call_1", "add", '{"a": 2, "b": 3}'))),
+            Step(pieces=["It is 1005."]),
+        ]
+        chat = LLMChat(base_url=fake.base_url, model="m", tools=[add])
+        try:
+            response = chat.ask_response("What is 2 + 3, your way?")
+        finally:
+            chat.close()
+    assert response.success and response.content == "It is 1005."
+    [result] = [m for m in fake.requests[1]["body"]["messages"] if m["role"] == "tool"]
+    assert result["content"] == "1005"
