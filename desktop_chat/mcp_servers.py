@@ -395,7 +395,9 @@ class McpServers:
         async def run(arguments: dict[str, Any]) -> str:
             return await server.call(remote, arguments)
 
-        schema = dict(listed.input_schema or {"type": "object", "properties": {}})
+        # OpenAI refuses an object schema without "properties"; some servers leave it out.
+        schema = {"type": "object", **(listed.input_schema or {})}
+        schema.setdefault("properties", {})
         return Tool(
             name=name,
             description=listed.description or listed.title or remote,

@@ -386,3 +386,14 @@ def test_a_server_that_dies_while_idle_is_said_to_have_failed_without_a_call():
     assert state.status is ServerStatus.FAILED
     assert state.error == "it exited while idle."
     assert [c.status for c in changes][-1] is ServerStatus.FAILED
+
+
+def test_a_tool_listed_without_properties_is_offered_with_an_empty_object_schema():
+    """OpenAI refuses {"type": "object"} alone; some servers list a tool without arguments so."""
+    from mcp import types
+
+    servers = McpServers([stdio_settings()])
+    listed = types.Tool(name="now", description="The time.", input_schema={"type": "object"})
+    tool = servers._tool(servers._servers["tester"], listed, "now")
+    assert tool.parameters == {"type": "object", "properties": {}}
+    assert tool.to_api()["function"]["description"] == "The time."
