@@ -397,3 +397,18 @@ def test_a_tool_listed_without_properties_is_offered_with_an_empty_object_schema
     tool = servers._tool(servers._servers["tester"], listed, "now")
     assert tool.parameters == {"type": "object", "properties": {}}
     assert tool.to_api()["function"]["description"] == "The time."
+
+
+def test_the_default_files_mcp_example_uncommented_is_read_without_a_mistake(tmp_path):
+    from desktop_chat.config import default_config_text
+
+    text = default_config_text()
+    block = text[text.index("# [mcp.servers.files]") :]
+    paths = paths_under(tmp_path)
+    paths.config_file.write_text("\n".join(line[2:] for line in block.splitlines()) + "\n")
+    loaded = load_settings(paths)
+    assert loaded.errors == []
+    servers = loaded.settings.mcp_servers
+    assert set(servers) == {"files", "github", "remote"}
+    assert servers["github"].keychain_items() == ["github-token"]
+    assert servers["remote"].transport == "http"
