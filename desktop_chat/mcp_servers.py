@@ -21,7 +21,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from desktop_chat.errors import DesktopChatError, KeyringUnavailable
@@ -39,6 +39,7 @@ STDERR_LINES = 8
 #: Seconds between pings to a ready server (one that died while idle is noticed this soon).
 PING_INTERVAL_S = 15.0
 _API_NAME = re.compile(r"[^A-Za-z0-9_-]")
+SERVER_FIELDS = tuple(f.name for f in fields(McpServerSettings))
 
 
 class ServerStatus(enum.Enum):
@@ -349,6 +350,36 @@ class McpServers:
 
     async def stop(self, name: str) -> None:
         await self._server(name).stop()
+
+    async def add(self, settings: McpServerSettings, *, start: bool = True) -> ServerState:
+        """A server added in Settings (a new name), started unless ``start`` is False."""
+        if settings.name in self._servers:
+            raise McpServerError(
+                f"There is already an MCP server named '{settings.name}'.",
+                "Choose another name, or change that server instead.",
+            )
+        server = self._servers[settings.name] = _Server(settings, self)
+        if start:
+            server.start()
+            await server.ready.wait()
+        return server.state
+
+    async def remove(self, name: str) -> None:
+        """A server removed in Settings: stopped and forgotten."""
+        server = self._server(name)
+        await server.stop()
+        del self._servers[name]
+
+    async def update(self, settings: McpServerSettings) -> ServerState:
+        """New settings for a server: its ``always_allow``, ``disabled`` and ``timeout`` hold
+        from now on (ask ``tools()`` again); anything else changed restarts it."""
+        server = self._server(settings.name)
+        old, server.settings = server.settings, settings
+        kept = ("always_allow", "disabled", "timeout")
+        same = all(getattr(old, f) == getattr(settings, f) for f in SERVER_FIELDS if f not in kept)
+        if not same and server.task is not None:
+            return await self.restart(settings.name)
+        return server.state
 
     async def close(self) -> None:
         """Stop every server (on quit): each is asked to stop, then cancelled if it will not."""

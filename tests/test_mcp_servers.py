@@ -412,3 +412,31 @@ def test_the_default_files_mcp_example_uncommented_is_read_without_a_mistake(tmp
     assert set(servers) == {"files", "github", "remote"}
     assert servers["github"].keychain_items() == ["github-token"]
     assert servers["remote"].transport == "http"
+
+
+def test_servers_added_changed_and_removed_in_settings_while_the_app_runs():
+    async def pid_of(servers):
+        return int((await call(Toolbox(servers.tools()), "pid")).content)
+
+    async def scenario():
+        servers = McpServers([], start_timeout=START)
+        state = await servers.add(stdio_settings())
+        assert state.describe() == "ready with 7 tools"
+        first = await pid_of(servers)
+        # A tool switched off, another always allowed: at once, the same process.
+        await servers.update(stdio_settings(disabled=("hang",), always_allow=("echo",)))
+        box = Toolbox(servers.tools())
+        assert "hang" not in box and box.get("echo").always_allowed
+        assert await pid_of(servers) == first
+        # Its environment changed: it is started again to take it.
+        state = await servers.update(stdio_settings(env={"MODE": "new"}))
+        assert state.status is ServerStatus.READY
+        second = await pid_of(servers)
+        assert second != first
+        await servers.remove("tester")
+        assert servers.names() == []
+        return first, second
+
+    for pid in run(scenario()):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
