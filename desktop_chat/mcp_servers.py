@@ -186,6 +186,11 @@ class _Server:
         leaf = _leaf(exc)
         if isinstance(leaf, TimeoutError):
             return f"it did not finish starting within {self.manager.start_timeout:g} seconds."
+        if self.settings.url and _unreachable(leaf):
+            return (
+                f"nothing answered at {self.settings.url} ({_reason(leaf)}): check the address "
+                "and that the server is running."
+            )
         if self.http_status in (401, 403):
             return (
                 f"the server refused the connection (HTTP {self.http_status}): check its "
@@ -496,6 +501,13 @@ def _closed(exc: Any) -> bool:
     from mcp.types import CONNECTION_CLOSED
 
     return exc.error.code == CONNECTION_CLOSED
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A connection that could not be made at all (the SDK's HTTP client is httpx2)."""
+    import httpx2
+
+    return isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout)
 
 
 def _leaf(exc: BaseException) -> BaseException:

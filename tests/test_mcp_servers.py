@@ -440,3 +440,18 @@ def test_servers_added_changed_and_removed_in_settings_while_the_app_runs():
     for pid in run(scenario()):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_url_where_nothing_listens_is_said_as_such():
+    url = f"http://127.0.0.1:{free_port()}/mcp"
+
+    async def scenario():
+        servers = McpServers([McpServerSettings("down", url=url)], start_timeout=START)
+        [state] = await servers.start()
+        await servers.close()
+        return state
+
+    state = run(scenario())
+    assert state.status is ServerStatus.FAILED
+    assert state.error.startswith(f"nothing answered at {url} (ConnectError: ")
+    assert state.error.endswith("check the address and that the server is running.")
