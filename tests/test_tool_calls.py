@@ -1,10 +1,12 @@
 """Tool calls on the wire: ``tools`` in the request, the ``tool_calls`` deltas a server streams
 joined into whole calls (several at once, arguments split across chunks, the id and name in a
-call's first chunk only), and a reply's calls and results sent back in later requests. The
-scripted server streams the deltas exactly as OpenAI does: the tiny model mlx_lm.server serves
-here has no tool-call markers in its tokenizer or template (mlx-lm's ``has_tool_calling`` is
-False), so no real peer here emits a call; the real server is asked with tools and a history
-of calls, which it must accept."""
+call's first chunk only), and a reply's calls and results sent back in later requests.
+
+The shapes OpenAI streams (arguments in pieces, several calls) come from the scripted server:
+mlx_lm.server sends each call whole, in one delta. The real server is asked with tools and a
+history of calls by the plain tiny model (no tool-call markers: mlx-lm's ``has_tool_calling``
+is False for it), and serves a tiny model trained to call a tool (tests/support/
+tiny_tool_caller.py) for a whole turn: its call run, its answer read from the result."""
 
 from __future__ import annotations
 
@@ -186,3 +188,61 @@ def test_the_real_server_takes_tools_and_a_history_of_calls(mlx_server):
     assert isinstance(events[-1], Finished) and events[-1].finish_reason in ("stop", "length")
     assert "".join(e.text for e in events if isinstance(e, TextDelta)).strip()
     json.dumps(conversation.to_api())  # the wire form is plain JSON
+
+
+@pytest.fixture(scope="module")
+def mlx_tool_server():
+    """The real mlx_lm.server serving a tiny model trained to call ``weather`` for one
+    question (tests/support/tiny_tool_caller.py): tool calls from a real peer."""
+    from tests.support import servers, tiny_tool_caller
+
+    with servers.mlx_server(tiny_tool_caller.build()) as server:
+        yield server
+
+
+@pytest.mark.slow
+def test_a_real_servers_tool_call_is_run_and_the_model_answers_from_its_result(mlx_tool_server):
+    from desktop_chat.config import ProviderSettings, Settings
+    from desktop_chat.events import ToolResultEvent
+    from desktop_chat.models import remote_choice
+    from desktop_chat.session import ChatSession
+    from desktop_chat.tools import Approval, Toolbox, function_tool
+    from tests.support.tiny_tool_caller import ANSWER, QUESTION, REPORT
+
+    asked = []
+
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        return REPORT if city == "Paris" else "Unknown"
+
+    async def approve(tool, arguments):
+        asked.append((tool.name, arguments))
+        return Approval.ONCE
+
+    server = mlx_tool_server
+    session = ChatSession(settings=Settings(defaults=GenerationParams(temperature=0.0)))
+    session.set_model(remote_choice(ProviderSettings("mlx", server.base_url), server.model_id))
+    session.tools, session.approve = Toolbox([function_tool(weather)]), approve
+    provider = OpenAICompatProvider(server.base_url, name="mlx")
+
+    async def go():
+        try:
+            first = session.send(QUESTION)
+            events = [e async for e in first.events(provider)]
+            second = session.send("What is the capital of France?")
+            [e async for e in second.events(provider)]
+            return first, events, second
+        finally:
+            await provider.aclose()
+
+    first, events, second = asyncio.run(go())
+    request = next(e for e in events if isinstance(e, ToolCallRequest))
+    assert [(c.name, c.parsed()) for c in request.calls] == [("weather", {"city": "Paris"})]
+    assert asked == [("weather", {"city": "Paris"})]
+    result = next(e for e in events if isinstance(e, ToolResultEvent)).result
+    assert result.content == REPORT and not result.is_error
+    assert first.reply.content == ANSWER, "the answer read the tool's result"
+    assert first.reply.tool_rounds[0]["calls"][0]["name"] == "weather"
+    assert events[-1].finish_reason == "stop" and events[-1].extra["tool_rounds"] == 1
+    # The history with the call and its result, templated by the real server, still works.
+    assert second.reply.content == "The capital of France is Paris."
