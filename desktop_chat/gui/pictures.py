@@ -152,7 +152,7 @@ def thumb_later(picture: Picture, done) -> None:
         done(thumb)
         return
     task = _decoding.get(picture.digest)
-    if task is None:
+    if task is None or task.get_loop() is not loop:  # not one a closed loop left behind
         task = _decoding[picture.digest] = loop.create_task(_decode(picture))
     task.add_done_callback(lambda t: t.cancelled() or t.exception() or done(t.result()))
 
@@ -163,4 +163,5 @@ async def _decode(picture: Picture) -> QImage:
         remember(picture, thumb)
         return thumb
     finally:
-        _decoding.pop(picture.digest, None)
+        if _decoding.get(picture.digest) is asyncio.current_task():
+            del _decoding[picture.digest]
