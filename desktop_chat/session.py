@@ -226,9 +226,9 @@ class Turn:
                 offered = tools is not None and len(self.rounds) < self.max_rounds
                 sent = messages + tool_messages(self.rounds)
                 if tools is not None and not offered:
-                    sent.append(
-                        {"role": "system", "content": ROUNDS_USED.format(n=len(self.rounds))}
-                    )
+                    # As the user's words: many templates refuse a system message that is
+                    # not the first one.
+                    sent.append({"role": "user", "content": ROUNDS_USED.format(n=len(self.rounds))})
                 kwargs = {"tools": tools.to_api()} if offered else {}
                 calls: tuple = ()
                 stream = provider.stream(sent, choice.model, params, **kwargs)

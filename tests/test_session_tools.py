@@ -231,7 +231,7 @@ def test_past_the_round_limit_the_model_is_asked_to_answer_without_tools(fake):
     assert ran == ["Paris", "Rome"] and len(fake.requests) == 3
     last = fake.requests[2]["body"]
     assert "tools" not in last, "no tools offered past the limit"
-    assert last["messages"][-1] == {"role": "system", "content": ROUNDS_USED.format(n=2)}
+    assert last["messages"][-1] == {"role": "user", "content": ROUNDS_USED.format(n=2)}
     assert turn.reply.content == "Paris and Rome are sunny." and len(turn.reply.tool_rounds) == 2
 
 
