@@ -212,8 +212,30 @@ def to_markdown(title: str, messages: Iterable[StoredMessage], *, reasoning: boo
         images = "".join(
             f"*[Image: {p.name or 'image'}, {p.width}×{p.height}]*\n\n" for p in m.images
         )
-        parts.append(f"## {who}{note}\n\n{thought}{images}{text.rstrip()}\n")
+        calls = _tool_lines(m.tool_calls)
+        parts.append(f"## {who}{note}\n\n{thought}{images}{calls}{text.rstrip()}\n")
     return "\n".join(parts)
+
+
+#: The most of a tool's result the Markdown shows (the JSON keeps all of it).
+_RESULT_CHARS = 200
+
+
+def _tool_lines(rounds: list[dict[str, Any]]) -> str:
+    """A reply's tool calls, one line each above its answer: the tool, its arguments, and the
+    start of what it answered (or that it failed)."""
+    lines = []
+    for step in rounds:
+        results = {r.get("call_id"): r for r in step.get("results", ())}
+        for call in step.get("calls", ()):
+            name = f"{call['server']} · {call['name']}" if call.get("server") else call["name"]
+            result = results.get(call.get("id"), {})
+            said = " ".join(str(result.get("content", "")).split())
+            if len(said) > _RESULT_CHARS:
+                said = said[: _RESULT_CHARS - 1] + "…"
+            verb = "failed" if result.get("is_error") else "→"
+            lines.append(f"*[Tool: {name} `{call.get('arguments') or '{}'}` {verb} {said}]*\n\n")
+    return "".join(lines)
 
 
 def _quoted(thought: str) -> str:

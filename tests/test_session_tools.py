@@ -18,7 +18,7 @@ from desktop_chat.models import remote_choice
 from desktop_chat.providers.openai_compat import OpenAICompatProvider
 from desktop_chat.session import ROUNDS_USED, STOPPED_CALL, ChatSession
 from desktop_chat.store import Store
-from desktop_chat.store_export import export_conversation, import_conversation
+from desktop_chat.store_export import export_conversation, import_conversation, to_markdown
 from desktop_chat.tools import DENIED, Approval, Toolbox, function_tool
 from tests.support.fake_openai import FakeOpenAI, Step, tool_call
 
@@ -170,6 +170,8 @@ def test_two_rounds_of_calls_then_the_answer(fake, tmp_path):
     assert exported["messages"][-1]["tool_calls"] == reply.tool_rounds
     copy = import_conversation(store, exported)
     assert store.branch(copy)[-1].tool_calls == reply.tool_rounds
+    markdown = to_markdown("Weather", store.branch(session.conversation_id))
+    assert '*[Tool: weather `{"city": "Oslo"}` → Sunny in Oslo, 21 °C]*' in markdown
     # The next turn sends the whole history: calls and results before the answer, in order.
     fake.script = [Step(pieces=["You are welcome."])]
     turn_events(session, "Thanks!", fake)
