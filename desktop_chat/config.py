@@ -53,6 +53,7 @@ _APP_KEYS = (
     "prompt_cache_memory_gb",
     "kv_bits",
     "tool_rounds",
+    "mcp_at_launch",
 )
 _PROVIDER_KEYS = {"base_url", "models", "key", "allow_insecure_key", "params"}
 
@@ -114,6 +115,9 @@ class Settings:
     #: ``[app] tool_rounds``: how many rounds of tool calls one reply may make (then it is
     #: asked to answer without tools).
     tool_rounds: int = TOOL_ROUNDS
+    #: ``[app] mcp_at_launch = true``: start the MCP servers when the app starts, not with
+    #: the first message that could use their tools.
+    mcp_at_launch: bool = False
     #: ``[mcp.servers.NAME]``: the MCP servers whose tools models may call (mcp_config.py).
     mcp_servers: dict[str, McpServerSettings] = field(default_factory=dict)
 
@@ -399,7 +403,7 @@ def _apply_app(settings: Settings, table: Any, where: _Where, errors: list) -> N
                 settings.hotkey = parse(value).spec()
             except ValueError as exc:
                 errors.append(where.error(f"is not a shortcut: {exc}", ("app",), "hotkey"))
-    for key in ("menu_bar_only", "debug_log"):
+    for key in ("menu_bar_only", "debug_log", "mcp_at_launch"):
         if key not in table:
             continue
         if isinstance(table[key], bool):

@@ -39,6 +39,8 @@ class ChatController(QObject):
     reply_ended = Signal(dict)  # the reply's meta: stats, or interrupted / error
     failed = Signal(str, str, bool)  # message, hint, whether Retry can help
     retrying = Signal(str)  # "retrying (2 of 3) in 1 s: why", or "" once the reply comes
+    tool_calls = Signal(list)  # a round of calls the reply makes (Message.tool_rounds' form)
+    tool_result = Signal(dict)  # one call's result, in the same form
     notice = Signal(str, str)  # something refused (a file, a setting): message, hint
     truncated = Signal(int)  # turns from this index on are gone (edit, regenerate, retry)
     conversation_replaced = Signal(object)
@@ -69,6 +71,11 @@ class ChatController(QObject):
         self.session = ChatSession(self.store, on_problem=self.guard.problem)
         self.context = MessageContext(self.session, self.models, self.spawn, self)
         self.context.notice.connect(self.notice)
+        from desktop_chat.gui.tool_host import ToolHost
+
+        #: The MCP servers and each reply's tools, every call asked of the user.
+        self.tools = ToolHost(self.paths.config_file, self)
+        self.tools.notice.connect(self.notice)
         #: Why the global shortcut does not work, for Settings → App ("" when it does).
         self.hotkey_note = ""
         self._turn: asyncio.Task | None = None
@@ -101,6 +108,7 @@ class ChatController(QObject):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.tools.aclose()  # the MCP servers stop with the app
         await self.models.aclose()
         self.closing.emit()
         self.guard.close(self.session.chat)
@@ -113,6 +121,9 @@ class ChatController(QObject):
         models = self.models
         try:
             self.session.settings = await models.read_settings()
+            self.tools.configure(self.settings)
+            if self.settings.mcp_at_launch:
+                self.spawn(self.tools.start())
             notes = await models.look(self.store.notes)
             if self.choice is None and (choice := models.pick(self.settings.default_model)):
                 await self.choose(choice)
@@ -215,11 +226,38 @@ class ChatController(QObject):
                 if provider is None:  # the load failed, and the window has been told why
                     turn.fail("the model could not be loaded")
                 else:  # saved at least once a second as it streams
+                    await self._offer_tools(turn, provider)
                     note = await relay(
-                        turn, provider, self.delta.emit, self.retrying.emit, self.thinking.emit
+                        turn,
+                        provider,
+                        self.delta.emit,
+                        self.retrying.emit,
+                        self.thinking.emit,
+                        lambda event: self._tool_event(turn, event),
                     )
         finally:
             self._ended(turn, outcome, note)
+
+    async def _offer_tools(self, turn: Turn, provider) -> None:
+        """The MCP servers' tools for a model that takes tools (servers started on first
+        use, said on the reply's line meanwhile); each call waits for the user's approval."""
+        if not getattr(provider, "takes_tools", False) or self.tools.servers is None:
+            return
+        self.retrying.emit("starting the tools…")
+        try:
+            turn.tools = await self.tools.toolbox()
+        finally:
+            self.retrying.emit("")
+        turn.approve = self.tools.approve
+
+    def _tool_event(self, turn: Turn, event) -> None:
+        from desktop_chat.events import ToolCallRequest
+        from desktop_chat.gui.tool_host import call_rows, result_row
+
+        if isinstance(event, ToolCallRequest):
+            self.tool_calls.emit(call_rows(event.calls, turn.tools))
+        else:
+            self.tool_result.emit(result_row(event.result))
 
     def _ended(self, turn: Turn, outcome: Outcome, note: tuple[str, str] | None = None) -> None:
         if outcome.failure is not None and not turn.ran:  # before the model was asked

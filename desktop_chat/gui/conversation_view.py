@@ -189,7 +189,7 @@ class ConversationView(QScrollArea):
                 widgets.append(self._make_user(index, message))
             elif message.role == "assistant":
                 reply = self._make_reply(index)
-                reply.show_text(message.content, message.meta, index == last)
+                reply.show_text(message.content, message.meta, index == last, message.tool_rounds)
                 widgets.append(reply)
         # Above the turns already shown, below the "earlier" button.
         for offset, widget in enumerate(widgets):

@@ -203,6 +203,9 @@ class MainWindow(QMainWindow):
         c.reply_ended.connect(self._reply_ended)
         c.failed.connect(self._failed)
         c.retrying.connect(self._retrying)
+        c.tool_calls.connect(self._tool_calls)
+        c.tool_result.connect(self._tool_result)
+        c.tools.approval_requested.connect(self._approval_requested)
         c.notice.connect(self._notice)
         c.truncated.connect(self.view.truncate)
         c.conversation_replaced.connect(self._conversation_replaced)
@@ -279,6 +282,28 @@ class MainWindow(QMainWindow):
         if self.reply is not None:
             self.reply.finish(meta)
             self.reply = None
+
+    @Slot(list)
+    def _tool_calls(self, calls: list) -> None:
+        if self.reply is not None:
+            self.reply.tool_calls(calls)
+
+    @Slot(dict)
+    def _tool_result(self, result: dict) -> None:
+        if self.reply is not None:
+            self.reply.tool_result(result)
+
+    @Slot(object)
+    def _approval_requested(self, request) -> None:
+        """A call waits for the user: its card joins the reply (Esc, Stop: denied, stopped)."""
+        if self.reply is None:  # no reply on show to ask in: nothing runs unasked
+            from desktop_chat.tools import Approval
+
+            request.answer(Approval.DENY)
+            return
+        self.reply.ask(request)
+        self.view.scroll_to_end()
+        self.raise_()
 
     @Slot(str)
     def _retrying(self, note: str) -> None:

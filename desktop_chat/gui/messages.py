@@ -32,6 +32,8 @@ from desktop_chat.prompt_caches import cached_words
 
 if TYPE_CHECKING:
     from desktop_chat.conversation import Message
+    from desktop_chat.gui.tool_cards import ToolRounds
+    from desktop_chat.gui.tool_host import ApprovalRequest
 
 #: Characters of a failure's reason on a reply's line; the banner has the rest.
 STATS_REASON = 90
@@ -264,6 +266,7 @@ class AssistantMessage(QWidget):
         self.segments: list[QWidget] = []
         self.code_blocks: list[CodeBlock] = []
         self.thought: ThoughtView | None = None  # made when the reply thinks
+        self.tools: ToolRounds | None = None  # made when the reply calls tools
         self._first_piece: float | None = None  # when the reply's first piece came
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -368,6 +371,8 @@ class AssistantMessage(QWidget):
         self.flush()
         if self.thought is not None:
             self.thought.end()  # stopped while thinking: it closes all the same
+        if self.tools is not None:
+            self.tools.end()  # a call left without a result was stopped
         self.stats.setText(stats_line(meta))
         self.copy_button.setVisible(bool(self.text))
         self.save_button.setVisible(bool(self.text))
@@ -377,8 +382,11 @@ class AssistantMessage(QWidget):
     def set_last(self, last: bool) -> None:
         self.regenerate_button.setVisible(last)
 
-    def show_text(self, text: str, meta: dict, last: bool) -> None:
-        """A whole reply at once (a conversation shown again), its thought closed."""
+    def show_text(self, text: str, meta: dict, last: bool, tool_rounds: list = ()) -> None:
+        """A whole reply at once (a conversation shown again), its thought closed, its
+        tool calls above the answer."""
+        if tool_rounds:
+            self._tool_rounds().show_rounds(list(tool_rounds))
         if reasoning := meta.get("reasoning"):
             self.thought = ThoughtView(self)
             self.thought.setVisible(not self.code_only)
@@ -388,6 +396,31 @@ class AssistantMessage(QWidget):
             self.thought.show_whole(str(reasoning), took)
         self._pending += self.stream.feed(text)
         self.finish(meta, last)
+
+    # --- tool calls ----------------------------------------------------------------------
+
+    def _tool_rounds(self) -> ToolRounds:
+        """The calls' column, above the answer (and below anything the reply said before)."""
+        if self.tools is None:
+            from desktop_chat.gui.tool_cards import ToolRounds
+
+            self.tools = ToolRounds(self)
+            self._layout.insertWidget(self._layout.indexOf(self._mark), self.tools)
+        return self.tools
+
+    def tool_calls(self, calls: list[dict]) -> None:
+        """The model asked for tools: what it said first joins the round (the answer starts
+        again below the calls, as the session keeps it), and each call waits in its card."""
+        said = self.text
+        self._restart_answer()
+        self._tool_rounds().begin_round(said, calls)
+
+    def tool_result(self, result: dict) -> None:
+        if self.tools is not None:
+            self.tools.add_result(result)
+
+    def ask(self, request: ApprovalRequest) -> None:
+        self._tool_rounds().ask(request)
 
     # --- blocks --------------------------------------------------------------------------
 

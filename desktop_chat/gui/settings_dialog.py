@@ -164,6 +164,11 @@ class SettingsDialog(QDialog):
         tabs.addTab(self._providers_tab(), "Providers")
         tabs.addTab(self._defaults_tab(), "Defaults")
         tabs.addTab(self._app_tab(), "App")
+        from desktop_chat.gui.tools_settings import ToolsPage
+
+        self.tools_page = ToolsPage(controller, self)
+        tabs.addTab(self.tools_page, "Tools")
+        self.tabs = tabs
         self.error = QLabel("", self)
         self.error.setWordWrap(True)
         self.error.setTextFormat(Qt.TextFormat.PlainText)

@@ -95,6 +95,11 @@ def style_sheet(c: Colors) -> str:
     QPlainTextEdit#thought {{ color: {c.muted}; background: transparent; }}
     QToolButton#quiet:hover {{ color: {c.accent}; }}
     QToolButton#thinkSwitch:checked {{ color: {c.accent}; }}
+    #approvalCard {{ border: 2px solid {c.accent}; border-radius: 10px; }}
+    #toolCard {{ background: {c.code_bg}; border: 1px solid {c.code_border};
+                 border-radius: 8px; }}
+    #toolCard[failed="true"] {{ background: {c.banner_bg}; border-color: {c.banner_border}; }}
+    QToolButton#toolCardHeader {{ border: none; padding: 2px 0; }}
     """
 
 

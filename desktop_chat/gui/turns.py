@@ -11,7 +11,14 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from desktop_chat.errors import DesktopChatError
-from desktop_chat.events import Finished, ReasoningDelta, Retrying, TextDelta
+from desktop_chat.events import (
+    Finished,
+    ReasoningDelta,
+    Retrying,
+    TextDelta,
+    ToolCallRequest,
+    ToolResultEvent,
+)
 
 if TYPE_CHECKING:
     from desktop_chat.providers.base import Provider
@@ -56,11 +63,13 @@ async def relay(
     on_text: Callable[[str], None],
     on_retrying: Callable[[str], None],
     on_thinking: Callable[[str, bool], None] | None = None,
+    on_tools: Callable[[ToolCallRequest | ToolResultEvent], None] | None = None,
 ) -> tuple[str, str] | None:
     """Stream ``turn`` from ``provider``: ``on_text`` gets each piece of the reply,
     ``on_retrying`` each retry's note (so a retry is never a silent wait) and "" once the reply
     comes; ``on_thinking`` each piece of thinking and whether it is the text so far given as
-    the answer (``ReasoningDelta.was_answer``: take that out of the answer). Returns why the
+    the answer (``ReasoningDelta.was_answer``: take that out of the answer); ``on_tools`` each
+    round of tool calls the model asks for and each call's result. Returns why the
     oldest turns were left out of the request (message, hint), if they were. Raises what the
     provider raises."""
     label, retried, note = turn.choice.label, False, None
@@ -78,6 +87,9 @@ async def relay(
                 retried = True
                 log.info("reply from %s: %s", label, event.note())
                 on_retrying(event.note())
+            elif isinstance(event, ToolCallRequest | ToolResultEvent):
+                if on_tools is not None:
+                    on_tools(event)
             elif isinstance(event, Finished):
                 note = event.context_note()
     log.info("reply from %s: %s", label, timings(turn.meta))

@@ -1,0 +1,264 @@
+"""Tools in the main window, as the user meets them: a real MCP server (the tests' own, over
+stdio) configured in config.toml, a model (the scripted server: its ``tool_calls`` deltas are
+OpenAI's) that calls one of its tools. Every call waits behind an approval card; Allow once
+runs it and its result card joins the reply before the answer, Deny sends the model a refusal,
+Always skips the card from then on (until revoked in Settings → Tools), Esc during a card
+stops the reply and runs nothing."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from desktop_chat.tools import DENIED
+from tests.support.fake_openai import Step, tool_call
+from tests.support.gui import reply_done, running_window, screenshot, type_and_send, wait_for
+from tests.support.mcp_servers import SCRIPT
+
+pytestmark = pytest.mark.slow
+
+
+def with_server(fake, home, extra: str = "", command: str | None = None) -> None:
+    """The tests' MCP server, "tester", in the app's config.toml beside the fake provider."""
+    import sys
+
+    config = home / "config" / "config.toml"
+    program = command or sys.executable
+    config.write_text(
+        config.read_text()
+        + f"\n[mcp.servers.tester]\ncommand = {json.dumps(program)}\n"
+        + f'args = [{json.dumps(str(SCRIPT))}, "stdio"]\n{extra}'
+    )
+
+
+def asks(call_id: str, name: str, arguments: str) -> Step:
+    """A reply that asks for one tool, its arguments split across two chunks as OpenAI does."""
+    half = len(arguments) // 2
+    return Step(
+        tool_calls=[
+            [tool_call(0, id=call_id, name=name, arguments="")],
+            [tool_call(0, arguments=arguments[:half])],
+            [tool_call(0, arguments=arguments[half:])],
+        ]
+    )
+
+
+def posts(fake) -> list[dict]:
+    return [r["body"] for r in fake.requests if r["method"] == "POST"]
+
+
+def tool_messages(body: dict) -> list[dict]:
+    return [m for m in body["messages"] if m["role"] == "tool"]
+
+
+def allowed(config) -> list[str]:
+    """The tester server's ``always_allow`` as config.toml has it now."""
+    return tomllib.loads(config.read_text())["mcp"]["servers"]["tester"].get("always_allow", [])
+
+
+def card(window):
+    reply = window.reply
+    return reply.tools.approval if reply is not None and reply.tools is not None else None
+
+
+@pytest.fixture(params=["light", "dark"])
+def appearance(request, qapp):
+    from tests.test_theme_colours import dark_palette
+
+    light = QApplication.palette()
+    if request.param == "dark":
+        QApplication.setPalette(dark_palette())
+    yield request.param
+    QApplication.setPalette(light)
+    QApplication.processEvents()
+
+
+def test_allow_once_runs_the_call_shows_its_result_then_the_answer(
+    qapp, qtbot, fake, _isolated_home, appearance
+):
+    with_server(fake, _isolated_home)
+    fake.script = [asks("call_1", "add", '{"a": 2, "b": 3}'), Step(pieces=["2 + 3 is **5**."])]
+    with running_window(qapp) as (loop, window):
+        loop.run_until_complete(window.controller.refresh())
+        type_and_send(qtbot, window, "What is 2 + 3?")
+        approval = loop.run_until_complete(wait_for(lambda: card(window), 60, "the card"))
+        # Asked before anything ran: one request so far, the tool named with its server.
+        assert len(posts(fake)) == 1
+        assert [t["function"]["name"] for t in posts(fake)[0]["tools"]][:2] == ["add", "echo"]
+        assert "add from the MCP server “tester”" in approval.question.text()
+        assert json.loads(approval.arguments.text()) == {"a": 2, "b": 3}
+        assert approval.arguments.textFormat() == Qt.TextFormat.PlainText
+        [waiting] = window.reply.tools.cards
+        assert waiting.header.text() == "tester · add — waiting"
+        screenshot(window, f"tools-approval-card-{appearance}")
+        qtbot.mouseClick(approval.once, Qt.MouseButton.LeftButton)
+        loop.run_until_complete(wait_for(lambda: reply_done(window), 60, "the answer"))
+        reply = window.view.replies()[-1]
+        [done] = reply.tools.cards
+        assert reply.tools.approval is None, "the card went once answered"
+        assert done.state == "done" and done.output.text() == "5"
+        assert done.header.text().startswith("tester · add — ") and done.header.text()[-2:] == " s"
+        assert reply.text == "2 + 3 is **5**."
+        # The model read the result in the next request.
+        [result] = tool_messages(posts(fake)[1])
+        assert result["content"] == "5" and result["tool_call_id"] == "call_1"
+        qtbot.mouseClick(done.header, Qt.MouseButton.LeftButton)
+        assert done.body.isVisible(), "a click opens the card"
+        screenshot(window, f"tools-result-card-{appearance}")
+        # Reopened, the reply shows its call from the stored reply.
+        cid = window.controller.conversation_id
+        window.controller.new_chat()
+        loop.run_until_complete(window.controller.open_conversation(cid))
+        [again] = window.view.replies()[-1].tools.cards
+        assert again.state == "done" and again.output.text() == "5"
+        assert again.header.text().startswith("tester · add — ")
+        assert not again.body.isVisible(), "shown again collapsed"
+
+
+def test_deny_sends_the_model_a_refusal_and_runs_nothing(qapp, qtbot, fake, _isolated_home):
+    with_server(fake, _isolated_home)
+    fake.script = [asks("call_1", "pid", "{}"), Step(pieces=["I was not allowed to look."])]
+    with running_window(qapp) as (loop, window):
+        loop.run_until_complete(window.controller.refresh())
+        type_and_send(qtbot, window, "Which process are you?")
+        approval = loop.run_until_complete(wait_for(lambda: card(window), 60, "the card"))
+        qtbot.mouseClick(approval.deny, Qt.MouseButton.LeftButton)
+        loop.run_until_complete(wait_for(lambda: reply_done(window), 60, "the answer"))
+        [result] = tool_messages(posts(fake)[1])
+        assert result["content"] == DENIED
+        [denied] = window.view.replies()[-1].tools.cards
+        assert denied.state == "denied" and denied.header.text() == "tester · pid — denied"
+        assert denied.property("failed") is True
+
+
+def test_always_skips_the_card_next_time_until_revoked_in_settings(
+    qapp, qtbot, fake, _isolated_home
+):
+    with_server(fake, _isolated_home)
+    config = _isolated_home / "config" / "config.toml"
+    fake.script = [
+        asks("a", "echo", '{"text": "one"}'),
+        Step(pieces=["One."]),
+        asks("b", "echo", '{"text": "two"}'),
+        Step(pieces=["Two."]),
+        asks("c", "echo", '{"text": "three"}'),
+        Step(pieces=["Three."]),
+    ]
+    with running_window(qapp) as (loop, window):
+        c = window.controller
+        loop.run_until_complete(c.refresh())
+        type_and_send(qtbot, window, "Say one")
+        approval = loop.run_until_complete(wait_for(lambda: card(window), 60, "the card"))
+        qtbot.mouseClick(approval.always, Qt.MouseButton.LeftButton)
+        loop.run_until_complete(wait_for(lambda: reply_done(window), 60, "the answer"))
+        assert allowed(config) == ["echo"]
+        # Next time: no card, the call runs at once.
+        seen = []
+        c.tools.approval_requested.connect(seen.append)
+        type_and_send(qtbot, window, "Say two")
+        loop.run_until_complete(wait_for(lambda: reply_done(window), 60, "the answer"))
+        assert seen == [] and tool_messages(posts(fake)[3])[-1]["content"] == "two"
+        # Revoked in Settings → Tools: asked again.
+        window.open_settings()
+        page = window.dialog.tools_page
+        item = page.tool_item("tester", "echo")
+        assert item.checkState(1) == Qt.CheckState.Checked
+        item.setCheckState(1, Qt.CheckState.Unchecked)
+        assert allowed(config) == []
+        window.dialog.reject()
+        type_and_send(qtbot, window, "Say three")
+        again = loop.run_until_complete(wait_for(lambda: card(window), 60, "the card again"))
+        qtbot.mouseClick(again.once, Qt.MouseButton.LeftButton)
+        loop.run_until_complete(wait_for(lambda: reply_done(window), 60, "the answer"))
+        assert tool_messages(posts(fake)[5])[-1]["content"] == "three"
+
+
+def test_esc_while_a_card_waits_denies_and_stops_the_reply(qapp, qtbot, fake, _isolated_home):
+    with_server(fake, _isolated_home)
+    fake.script = [asks("call_1", "echo", '{"text": "never"}'), Step(pieces=["Not asked."])]
+    with running_window(qapp) as (loop, window):
+        loop.run_until_complete(window.controller.refresh())
+        type_and_send(qtbot, window, "Echo never")
+        loop.run_until_complete(wait_for(lambda: card(window), 60, "the card"))
+        reply = window.reply
+        qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
+        loop.run_until_complete(wait_for(lambda: reply_done(window), 30, "the stop"))
+        assert len(posts(fake)) == 1, "nothing more was asked of the model"
+        assert reply.tools.approval is None, "the card went"
+        [stopped] = reply.tools.cards
+        assert stopped.state == "stopped" and "stopped" in stopped.header.text()
+        assert "stopped" in reply.stats.text()
+        kept = window.controller.conversation.messages[-1]
+        assert kept.meta.get("interrupted") and kept.tool_rounds[0]["results"][0]["stopped"]
+
+
+def test_a_tool_switched_off_in_settings_is_not_offered(qapp, qtbot, fake, _isolated_home):
+    with_server(fake, _isolated_home)
+    fake.script = [Step(pieces=["Hello."]), Step(pieces=["Hello again."])]
+    with running_window(qapp) as (loop, window):
+        loop.run_until_complete(window.controller.refresh())
+        type_and_send(qtbot, window, "Hi")
+        loop.run_until_complete(wait_for(lambda: reply_done(window), 60, "the answer"))
+        assert "crash" in [t["function"]["name"] for t in posts(fake)[0]["tools"]]
+        window.open_settings()
+        page = window.dialog.tools_page
+        assert page.server_item("tester").text(0) == "tester — ready with 7 tools"
+        page.tool_item("tester", "crash").setCheckState(0, Qt.CheckState.Unchecked)
+        window.dialog.reject()
+        type_and_send(qtbot, window, "Hi again")
+        loop.run_until_complete(wait_for(lambda: reply_done(window), 60, "the answer"))
+        offered = [t["function"]["name"] for t in posts(fake)[1]["tools"]]
+        assert "crash" not in offered and "echo" in offered
+        config = _isolated_home / "config" / "config.toml"
+        assert tomllib.loads(config.read_text())["mcp"]["servers"]["tester"]["disabled"] == [
+            "crash"
+        ]
+
+
+def test_settings_shows_a_failed_server_with_its_last_output(
+    qapp, qtbot, fake, _isolated_home, tmp_path, appearance
+):
+    """A server that dies as it starts: Settings → Tools says so, with what it wrote; the
+    reply still comes, without its tools; Restart tries again."""
+    import sys
+
+    broken = tmp_path / "broken_server.py"
+    broken.write_text(
+        "import sys\n"
+        "print('broken: cannot open /srv/notes: permission denied', file=sys.stderr)\n"
+        "sys.exit(2)\n"
+    )
+    config = _isolated_home / "config" / "config.toml"
+    config.write_text(
+        config.read_text()
+        + f"\n[mcp.servers.notes]\ncommand = {json.dumps(sys.executable)}\n"
+        + f"args = [{json.dumps(str(broken))}]\n"
+    )
+    fake.script = [Step(pieces=["Hello without tools."])]
+    with running_window(qapp) as (loop, window):
+        loop.run_until_complete(window.controller.refresh())
+        type_and_send(qtbot, window, "Hi")
+        loop.run_until_complete(wait_for(lambda: reply_done(window), 60, "the answer"))
+        assert "tools" not in posts(fake)[0], "no tools offered: the only server failed"
+        assert window.view.replies()[-1].text == "Hello without tools."
+        window.open_settings()
+        dialog = window.dialog
+        dialog.tabs.setCurrentWidget(dialog.tools_page)
+        page = dialog.tools_page
+        top = page.server_item("notes")
+        assert top.text(0).startswith("notes — failed: ")
+        page.tree.setCurrentItem(top)
+        detail = page.detail.text()
+        assert "broken: cannot open /srv/notes: permission denied" in detail, detail
+        assert page.detail.textFormat() == Qt.TextFormat.PlainText
+        dialog.resize(640, 520)
+        QApplication.processEvents()  # the detail's lines laid out before the picture
+        screenshot(dialog, f"tools-settings-failed-{appearance}")
+        qtbot.mouseClick(page.restart_button, Qt.MouseButton.LeftButton)
+        loop.run_until_complete(wait_for(lambda: page.task.done(), 30, "the restart"))
+        assert page.server_item("notes").text(0).startswith("notes — failed: ")
+        dialog.reject()
