@@ -89,6 +89,7 @@ def test_no_denies_the_call_and_the_model_reads_the_refusal(chat):
     child.expect_exact("[denied: tester · add was not called; the model is told so]")
     child.expect_exact("I may not add.")
     child.expect_exact(PROMPT)
+    assert "add failed" not in child.logfile_read.getvalue(), "the refusal is said once"
     assert tool_messages(fake, 1)[0]["content"] == DENIED
 
 

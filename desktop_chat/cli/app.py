@@ -62,7 +62,8 @@ async def reply(state: ChatState, prompt: str) -> None:
             elif isinstance(event, ToolResultEvent):
                 from desktop_chat.cli.tools import result_line
 
-                out(result_line(event.result) + "\n")
+                if line := result_line(event.result):
+                    out(line + "\n")
             elif isinstance(event, Finished):
                 view.end()
                 out(f"\n\n[{figures(event)}]")

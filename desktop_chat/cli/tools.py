@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from desktop_chat.tools import Approval, Tool, Toolbox
+from desktop_chat.tools import DENIED, Approval, Tool, Toolbox
 
 #: What each answer at the prompt means; anything else (Enter too) denies.
 ANSWERS = {
@@ -121,7 +121,10 @@ class TerminalTools:
 
 
 def result_line(result: Any) -> str:
-    """One call's result, short, under its card: what the tool answered, or why it failed."""
+    """One call's result, short, under its card: what the tool answered, or why it failed
+    ("" for a call the user denied: the question's answer already said so)."""
+    if result.is_error and result.content == DENIED:
+        return ""
     text = " ".join(result.content.split())
     if len(text) > SHOWN_CHARS:
         text = text[: SHOWN_CHARS - 1] + "…"
