@@ -122,3 +122,25 @@ def test_a_question_no_model_could_take_comes_back_with_its_images(
         assert [c.picture for c in quick.picture_chips.chips] == quick.pictures
         quick.hide()
         quick.deleteLater()
+
+
+def test_a_screenshot_alone_is_asked_about_in_the_quick_prompt(qapp, qtbot, fake):
+    from desktop_chat.gui.quick_prompt import quick_prompt_for
+
+    fake.script = [Step(pieces=["Stripes."])]
+    with running_window(qapp) as (loop, window):
+        quick = quick_prompt_for(window)
+
+        async def scenario():
+            await window.controller.refresh()
+            quick.present()
+            put_on_clipboard(png(300, 200))
+            paste(qtbot, quick.input)
+            quick.submit()  # Enter, nothing typed, the image still on its way: it waits for it
+            await wait_for(lambda: quick.task is not None and quick.task.done(), 30, "answer")
+
+        loop.run_until_complete(scenario())
+        assert [i.size for i in sent_images(fake)] == [(300, 200)]
+        assert quick.reply.text.startswith("Stripes.")
+        quick.hide()
+        quick.deleteLater()

@@ -370,3 +370,31 @@ def test_what_a_paste_with_an_image_and_more_is(qapp, extra, an_image):
         mime.setData(kind, data)
     assert carries_image(mime) is an_image
     assert (from_clipboard(mime) is not None) is an_image
+
+
+def test_images_alone_are_sent_with_enter(qapp, qtbot, fake):
+    """Nothing typed, a screenshot attached: Enter sends it (the chat is named after it)."""
+    fake.script = [Step(pieces=["A screenshot of stripes."])]
+    with running_window(qapp) as (loop, window):
+        c = window.controller
+
+        async def scenario():
+            await c.refresh()
+            put_on_clipboard(png(300, 200))
+            paste(qtbot, window.composer.edit)
+            await wait_for(lambda: c.session.pictures, 30, "the image")
+            qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+            await wait_for(lambda: reply_done(window) and fake.requests, 30, "the reply")
+
+        loop.run_until_complete(scenario())
+        post = [r for r in fake.requests if r["method"] == "POST"][-1]
+        [part] = post["body"]["messages"][-1]["content"]
+        assert part["type"] == "image_url"
+        assert [(m.role, m.content, len(m.images)) for m in c.conversation.messages] == [
+            ("user", "", 1),
+            ("assistant", "A screenshot of stripes.", 0),
+        ]
+        assert window.view.items[0].images.thumbs[0].loaded
+        # With nothing attached, Enter on an empty composer still sends nothing.
+        qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+        assert len(c.conversation.messages) == 2

@@ -101,6 +101,9 @@ class Composer(QFrame):
         layout.addWidget(self.edit, 1)
         layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignBottom)
         self.busy = False
+        #: Whether images go with the next message (the window says): then Enter sends even
+        #: with nothing typed.
+        self.attached = lambda: False
         self.setFocusProxy(self.edit)
 
     def set_busy(self, busy: bool) -> None:
@@ -118,7 +121,7 @@ class Composer(QFrame):
     @Slot()
     def _submit(self) -> None:
         text = self.edit.toPlainText().strip()
-        if self.busy or not text:
+        if self.busy or not (text or self.attached()):
             return
         self.send_requested.emit(text)
 

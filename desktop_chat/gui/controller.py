@@ -154,7 +154,7 @@ class ChatController(QObject):
     def send(self, text: str, replace_from: int | None = None) -> bool:
         """Add the user's turn and start the reply. False (and nothing changes) when it
         cannot be sent yet; the window then keeps the text in the composer."""
-        if self.busy or not text.strip():
+        if self.busy or not (text.strip() or self.session.pictures):
             return False
         if self.choice is None:
             self.notice.emit(

@@ -131,6 +131,7 @@ class MainWindow(QMainWindow):
         # Connected now, not in attach(): Enter pressed before the controller exists is kept.
         self.composer.send_requested.connect(self.send)
         self.composer.edit.image_pasted.connect(self.paste_image)
+        self.composer.attached = self._has_images
         row = QHBoxLayout()
         self.attach_button = QToolButton(body)
         self.attach_button.setObjectName("quiet")
@@ -399,9 +400,16 @@ class MainWindow(QMainWindow):
 
     # --- the user's actions --------------------------------------------------------------
 
+    def _has_images(self) -> bool:
+        """Images attached (or on their way): a message of images alone may be sent."""
+        c = self.controller
+        if c is None:
+            return any(kind == "image" for kind, _ in self._early)
+        return bool(c.session.pictures or c.context.preparing)
+
     @Slot(object)
     def send(self, text: str) -> None:
-        if not text.strip():
+        if not text.strip() and not self._has_images():
             self._stop_waiting()
             return
         c = self.controller

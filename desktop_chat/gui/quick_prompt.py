@@ -197,7 +197,9 @@ class QuickPrompt(QFrame):
     @Slot()
     def submit(self) -> None:
         text = self.input.toPlainText().strip()
-        if not text or (self.task is not None and not self.task.done()):
+        if not (text or self.pictures or self._preparing):  # images alone may be asked about
+            return
+        if self.task is not None and not self.task.done():
             return
         if self.controller.choice is None:
             self.model_label.setText("Choose a model in the main window first.")
@@ -256,6 +258,7 @@ class QuickPrompt(QFrame):
         asked.setObjectName("quickQuestion")
         asked.setWordWrap(True)
         asked.setTextFormat(Qt.TextFormat.PlainText)
+        asked.setVisible(bool(typed or prompt))  # images alone: their thumbnails say it
         self.reply = AssistantMessage(len(session.conversation.messages) + 1, parent=page)
         column.addWidget(asked)
         if pictures:
