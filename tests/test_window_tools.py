@@ -262,3 +262,125 @@ def test_settings_shows_a_failed_server_with_its_last_output(
         loop.run_until_complete(wait_for(lambda: page.task.done(), 30, "the restart"))
         assert page.server_item("notes").text(0).startswith("notes — failed: ")
         dialog.reject()
+
+
+def test_the_servers_stop_when_the_window_closes(qapp, qtbot, fake, _isolated_home):
+    import os
+
+    with_server(fake, _isolated_home, 'always_allow = ["pid"]\n')
+    fake.script = [asks("call_1", "pid", "{}"), Step(pieces=["That is its number."])]
+    with running_window(qapp) as (loop, window):
+        loop.run_until_complete(window.controller.refresh())
+        type_and_send(qtbot, window, "Which process?")
+        loop.run_until_complete(wait_for(lambda: reply_done(window), 60, "the answer"))
+        [result] = tool_messages(posts(fake)[1])
+        pid = int(result["content"])
+        os.kill(pid, 0)  # running while the app is
+    # The window's end (quitting) stopped the server's process.
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_with_mcp_at_launch_the_servers_start_before_any_message(qapp, qtbot, fake, _isolated_home):
+    from desktop_chat.mcp_servers import ServerStatus
+
+    config = _isolated_home / "config" / "config.toml"
+    config.write_text(
+        config.read_text().replace(
+            "[providers.fake]", "[app]\nmcp_at_launch = true\n\n[providers.fake]"
+        )
+    )
+    with_server(fake, _isolated_home)
+    with running_window(qapp) as (loop, window):
+        host = window.controller.tools
+        loop.run_until_complete(window.controller.refresh())
+        [state] = loop.run_until_complete(
+            wait_for(
+                lambda: (
+                    host.states()[0].status in (ServerStatus.READY, ServerStatus.FAILED)
+                    and host.states()
+                )
+            )
+        )
+        assert state.status is ServerStatus.READY, state
+        assert posts(fake) == [], "started without any message"
+
+
+def test_claude_desktops_servers_are_imported_only_when_asked(
+    qapp, qtbot, fake, _isolated_home, tmp_path, monkeypatch
+):
+    import sys
+
+    from desktop_chat.mcp_servers import ServerStatus
+
+    home = tmp_path / "user-home"
+    claude = home / "Library/Application Support/Claude/claude_desktop_config.json"
+    claude.parent.mkdir(parents=True)
+    claude.write_text(
+        json.dumps(
+            {"mcpServers": {"desk": {"command": sys.executable, "args": [str(SCRIPT), "stdio"]}}}
+        )
+    )
+    monkeypatch.setenv("HOME", str(home))
+    config = _isolated_home / "config" / "config.toml"
+    with running_window(qapp) as (loop, window):
+        loop.run_until_complete(window.controller.refresh())
+        window.open_settings()
+        page = window.dialog.tools_page
+        assert "desk" not in config.read_text(), "nothing imported by itself"
+        assert page.import_button.isVisibleTo(page)
+        qtbot.mouseClick(page.import_button, Qt.MouseButton.LeftButton)
+        [box] = page.dialog.boxes
+        assert box.text().startswith("desk — ") and box.isChecked()
+        page.dialog.accept()
+        loop.run_until_complete(wait_for(lambda: page.task.done(), 30, "the import"))
+        assert tomllib.loads(config.read_text())["mcp"]["servers"]["desk"]["args"][1] == "stdio"
+        assert page.server_item("desk") is not None
+        host = window.controller.tools
+        loop.run_until_complete(host.start())
+        assert host.states()[0].status is ServerStatus.READY
+        window.dialog.reject()
+
+
+def test_a_long_result_is_cut_with_show_all_and_markup_stays_text(qapp):
+    from desktop_chat.gui.tool_cards import RESULT_CHARS, CallCard
+
+    long = "<img src='file:///dev/zero'> <b>not bold</b>\n" + "x" * 5000
+    card = CallCard({"id": "1", "name": "read", "arguments": '{"path": "<a href=x>y</a>"}'})
+    card.set_result({"call_id": "1", "name": "read", "content": long, "seconds": 0.5})
+    assert card.output.textFormat() == Qt.TextFormat.PlainText
+    assert card.arguments.textFormat() == Qt.TextFormat.PlainText
+    assert '"path": "<a href=x>y</a>"' in card.arguments.text()
+    assert len(card.output.text()) <= RESULT_CHARS + 2 and card.output.text().endswith(" …")
+    assert not card.show_all.isHidden() and "5,045 characters" in card.show_all.text()
+    card.show_all.click()
+    assert card.output.text() == long and card.show_all.isHidden()
+    assert card.header.text() == "read — 0.50 s"
+    card.deleteLater()
+
+
+def test_a_server_added_in_settings_starts_and_one_removed_goes(qapp, qtbot, fake, _isolated_home):
+    import shlex
+    import sys
+
+    config = _isolated_home / "config" / "config.toml"
+    with running_window(qapp) as (loop, window):
+        loop.run_until_complete(window.controller.refresh())
+        window.open_settings()
+        page = window.dialog.tools_page
+        qtbot.mouseClick(page.add_button, Qt.MouseButton.LeftButton)
+        add = page.dialog
+        add.name.setText("mine")
+        add.command.setText(shlex.join([sys.executable, str(SCRIPT), "stdio"]))
+        add._check()
+        loop.run_until_complete(wait_for(lambda: page.task.done(), 60, "the new server"))
+        server = tomllib.loads(config.read_text())["mcp"]["servers"]["mine"]
+        assert server == {"command": sys.executable, "args": [str(SCRIPT), "stdio"]}
+        assert page.server_item("mine").text(0) == "mine — ready with 7 tools"
+        assert page.tool_item("mine", "echo").checkState(0) == Qt.CheckState.Checked
+        page.tree.setCurrentItem(page.server_item("mine"))
+        qtbot.mouseClick(page.remove_button, Qt.MouseButton.LeftButton)
+        loop.run_until_complete(wait_for(lambda: page.task.done(), 30, "the removal"))
+        assert "mine" not in tomllib.loads(config.read_text()).get("mcp", {}).get("servers", {})
+        assert page.server_item("mine") is None and window.controller.tools.servers is None
+        window.dialog.reject()
