@@ -33,22 +33,26 @@ export MACOSX_DEPLOYMENT_TARGET=14.0
 # The libraries py2app copies as folders ship as they are installed: compiled, they start fast
 # (the bundle is read-only, and py2app's launcher forbids writing bytecode in it anyway).
 export UV_COMPILE_BYTECODE=1
-uv sync --no-dev
-mlx_version=$(uv run --no-dev python -c "import importlib.metadata as m; print(m.version('mlx'))")
+# What the app runs: the project with its vision extra (mlx-vlm, for local vision models; what
+# of it the app never imports is kept out in packaging/bundle.py, UNUSED). Every uv run below
+# names the same set, so that none of them syncs the environment to another.
+deps=(--no-dev --extra vision)
+uv sync "${deps[@]}"
+mlx_version=$(uv run "${deps[@]}" python -c "import importlib.metadata as m; print(m.version('mlx'))")
 uv pip install --python-platform aarch64-apple-darwin --reinstall-package mlx \
   --reinstall-package mlx-metal "mlx==$mlx_version"
 rm -rf packaging/build packaging/dist
-uv run --no-dev --with py2app --with pillow python packaging/setup.py py2app
+uv run "${deps[@]}" --with py2app --with pillow python packaging/setup.py py2app
 app="packaging/dist/Desktop Chat.app"
 
 # Every Mach-O file, then the frameworks, then the app; then codesign --verify --strict.
-uv run --no-dev python packaging/sign.py "$app"
+uv run "${deps[@]}" python packaging/sign.py "$app"
 mkdir -p dist
 rm -rf "dist/Desktop Chat.app"
 mv "$app" dist/
 
 if [ "$dmg" = 1 ]; then
-  uv run --no-dev --with dmgbuild dmgbuild -s packaging/dmg_settings.py \
+  uv run "${deps[@]}" --with dmgbuild dmgbuild -s packaging/dmg_settings.py \
     -D app="dist/Desktop Chat.app" "Desktop Chat" "dist/Desktop Chat.dmg"
   if [ -n "${SIGN_IDENTITY:-}" ]; then
     codesign --force --timestamp --sign "$SIGN_IDENTITY" "dist/Desktop Chat.dmg"

@@ -32,6 +32,7 @@ PACKAGES = {
                "@loader_path rpaths (read in the 6.12 macOS wheel); trimmed to QT_MODULES",
     "shiboken6": "libshiboken6 sits beside Shiboken.abi3.so; PySide6 finds it at ../shiboken6",
     "mlx_lm": "imports mlx_lm.models.<model_type> by the name in config.json",
+    "mlx_vlm": "imports mlx_vlm.models.<model_type> by the name in config.json (vision models)",
     "transformers": "hands its own models/ folder (globals()['__file__']) to os.scandir and "
                     "imports tokenizer classes by name",
     "jinja2": "imports loaders and filters by name (chat templates run in it)",
@@ -55,6 +56,34 @@ PACKAGES = {
 ZIP_SAFE = {
     "PIL": "py2app's own PIL recipe ships the image plugins Image.init imports by name",
     "yaml": "imports by name only for !!python/ tags, which the safe loader never reads",
+    "requests": (
+        "imports by name only urllib3, idna and charset_normalizer, which its own modules "
+        "also import plainly (so modulegraph puts them in the zip)"
+    ),
+    "charset_normalizer": (
+        "imports by name only the standard library's encodings.<codec>, and py2app includes "
+        "all of encodings.*"
+    ),
+}
+
+#: What the vision extra (mlx-vlm) installs and the app never imports, kept out of the
+#: bundle: zip_safety's run of a vision model answering about an image imports none of them,
+#: and no module of mlx-vlm's 245 model types imports one except multi_modality (cv2).
+#: Listed as packages (mlx_vlm, transformers), their modules would pull these in whole.
+#: Sizes: the macOS arm64 wheels, installed.
+UNUSED = {
+    "cv2": (
+        "reads video frames and runs the segmentation models, which the app does not send or "
+        "ask for; the multi_modality type (DeepSeek-VL, Janus) imports it to load, so such a "
+        "model does not load in the app; 120 MB"
+    ),
+    "scipy": (
+        "audio features (phi4mm, nemotron_voicechat) and transformers' detection and pose "
+        "image processors, no chat model's images; 71 MB"
+    ),
+    "pyarrow": "the storage of datasets, for training and evaluation only; 126 MB",
+    "pandas": "datasets and transformers' table pipelines; 45 MB",
+    "datasets": "mlx-vlm's training and evaluation, mlx_lm.tuner, transformers' Trainer; 3 MB",
 }
 
 #: mlx is a namespace package (no __init__.py in the macOS wheels either), which py2app's
@@ -75,7 +104,7 @@ _PYSIDE_KEEP = ("__init__.py", "_config.py", "_git_pyside_version.py", "py.typed
                 "PySide6_Essentials.json", "support", "__pycache__")  # fmt: skip
 
 #: Large parts of Python the app never imports (modulegraph would otherwise follow them).
-EXCLUDES = ["tkinter", "pydoc_data", "setuptools", "pip", *FOLDERS]
+EXCLUDES = ["tkinter", "pydoc_data", "setuptools", "pip", *UNUSED, *FOLDERS]
 
 
 def folder_of(name: str) -> Path:

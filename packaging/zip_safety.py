@@ -9,10 +9,11 @@ its own files, reads package resources, finds plugins through entry points, or i
 by a computed name (which modulegraph never put in the zip) fails at run time.
 
 This finds them the honest way: run what the app runs in a fresh interpreter (``exercise``:
-every desktop_chat module, a local model loaded and answering through mlx_lm, the keychain,
+every desktop_chat module, a local model loaded and answering through mlx_lm, a local vision
+model answering about an image through mlx-vlm, images normalised with Pillow, the keychain,
 pygments by lexer name, the hub, openai's client), take every library module that ended up in
 ``sys.modules``, and scan its source for those patterns. ``python packaging/zip_safety.py
-MODEL_DIR`` prints the table.
+MODEL_DIR VISION_MODEL_DIR`` prints the table.
 """
 
 from __future__ import annotations
@@ -133,10 +134,12 @@ def scan(modules: dict[str, str]) -> dict[str, dict[str, set[str]]]:
     return result
 
 
-def imported_modules(model_dir: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+def imported_modules(
+    model_dir: Path, vision_dir: Path, env: dict[str, str] | None = None
+) -> dict[str, str]:
     """{module name: file} of everything ``exercise`` imported, in a fresh interpreter."""
     done = subprocess.run(
-        [sys.executable, __file__, "--exercise", str(model_dir)],
+        [sys.executable, __file__, "--exercise", str(model_dir), str(vision_dir)],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     if done.returncode != 0:
@@ -144,7 +147,7 @@ def imported_modules(model_dir: Path, env: dict[str, str] | None = None) -> dict
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def exercise(model_dir: Path) -> None:
+def exercise(model_dir: Path, vision_dir: Path) -> None:
     """What the app does at run time that pulls in modules by name or reads library files."""
     import importlib
     import pkgutil
@@ -167,6 +170,30 @@ def exercise(model_dir: Path) -> None:
         engine.generate([{"role": "user", "content": "Hi"}],
                         GenerationParams(temperature=0.0, max_tokens=4),
                         lambda _event: None, threading.Event()).result(120)  # fmt: skip
+    finally:
+        engine.shutdown()
+    # Images: Pillow opens a dropped file by its format's plugin, found by name (Image.init),
+    # and re-encodes it; a pasted or API image arrives as a PIL image.
+    import io
+
+    from PIL import Image
+
+    from desktop_chat.conversation import Message
+    from desktop_chat.images import normalise
+
+    pictures = [normalise(Image.new("RGB", (100, 70), (220, 30, 30)), name="square")]
+    for kind in ("PNG", "JPEG", "GIF", "WEBP"):
+        buffer = io.BytesIO()
+        Image.new("RGB", (64, 48), (30, 40, 220)).save(buffer, format=kind)
+        pictures.append(normalise(buffer.getvalue(), name=f"square.{kind.lower()}"))
+    # A local vision model: mlx-vlm loads it and its processor (transformers' image processing
+    # or mlx-vlm's own), and answers about the image on the engine's thread.
+    engine = MlxEngine().start()
+    try:
+        engine.load(vision_dir).result(120)
+        asked = Message("user", "What is in this picture?", images=pictures[:1]).to_api()
+        greedy = GenerationParams(temperature=0.0, max_tokens=4)
+        engine.generate([asked], greedy, lambda _event: None, threading.Event()).result(120)
     finally:
         engine.shutdown()
     # The keychain: keyring's backends come through entry points.
@@ -203,15 +230,15 @@ def exercise(model_dir: Path) -> None:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--exercise"]:
-        exercise(Path(argv[1]))
+        exercise(Path(argv[1]), Path(argv[2]))
         modules = {n: m.__file__ for n, m in list(sys.modules.items())
                    if getattr(m, "__file__", None)}  # fmt: skip
         print(json.dumps(modules))
         return 0
-    if len(argv) != 1:
-        print("usage: python packaging/zip_safety.py MODEL_DIR", file=sys.stderr)
+    if len(argv) != 2:
+        print("usage: python packaging/zip_safety.py MODEL_DIR VISION_MODEL_DIR", file=sys.stderr)
         return 2
-    for top, modules in scan(imported_modules(Path(argv[0]))).items():
+    for top, modules in scan(imported_modules(Path(argv[0]), Path(argv[1]))).items():
         print(f"{top}:")
         for name, found in modules.items():
             print(f"    {name}: {', '.join(sorted(found))}")

@@ -130,9 +130,10 @@ sys.path.remove(str(ROOT / "packaging"))
 
 
 @pytest.fixture(scope="module")
-def imported(tiny_model_dir, tmp_path_factory):
-    """Every module the app imports doing what it does at run time (zip_safety.exercise), in
-    a fresh interpreter with its own home."""
+def imported(tiny_model_dir, tiny_vision_model_dir, tmp_path_factory):
+    """Every module the app imports doing what it does at run time (zip_safety.exercise: a
+    text and a vision model answering, images normalised, …), in a fresh interpreter with its
+    own home."""
     home = tmp_path_factory.mktemp("app-run")
     env = {
         **os.environ,
@@ -140,7 +141,7 @@ def imported(tiny_model_dir, tmp_path_factory):
         "HF_HOME": str(home / "hf"),
         "QT_QPA_PLATFORM": "offscreen",
     }
-    return zip_safety.imported_modules(tiny_model_dir, env)
+    return zip_safety.imported_modules(tiny_model_dir, tiny_vision_model_dir, env)
 
 
 def test_every_zip_unsafe_library_the_app_imports_ships_as_a_folder(imported):
@@ -157,6 +158,20 @@ def test_every_zip_unsafe_library_the_app_imports_ships_as_a_folder(imported):
         name.split(".")[0] in {m.split(".")[0] for m in imported}
         for name in [*bundle.PACKAGES, *bundle.FOLDERS]
     )
+
+
+def test_what_the_bundle_leaves_out_the_app_never_imports(imported):
+    """The vision extra's large libraries (opencv, scipy, pyarrow, …) are installed here and
+    kept out of the bundle's module graph: neither a text nor a vision model answering, nor
+    any other part of the run, imports one of them."""
+    import importlib.util
+
+    tops = {name.split(".")[0] for name in imported}
+    assert "mlx_vlm" in tops, "the run did take a vision model through mlx-vlm"
+    assert not set(bundle.UNUSED) & tops
+    for name in bundle.UNUSED:
+        assert importlib.util.find_spec(name) is not None, f"{name}: excluded, not installed"
+        assert name in bundle.EXCLUDES
 
 
 def test_packages_are_what_py2app_can_find_and_mlx_is_not():
