@@ -7,6 +7,7 @@ stops the reply and runs nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tomllib
 
@@ -185,8 +186,12 @@ def test_esc_while_a_card_waits_denies_and_stops_the_reply(qapp, qtbot, fake, _i
         type_and_send(qtbot, window, "Echo never")
         loop.run_until_complete(wait_for(lambda: card(window), 60, "the card"))
         reply = window.reply
-        qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
-        loop.run_until_complete(wait_for(lambda: reply_done(window), 30, "the stop"))
+
+        async def press_esc():
+            qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
+            await wait_for(lambda: reply_done(window), 30, "the stop")
+
+        loop.run_until_complete(press_esc())
         assert len(posts(fake)) == 1, "nothing more was asked of the model"
         assert reply.tools.approval is None, "the card went"
         [stopped] = reply.tools.cards
@@ -384,3 +389,32 @@ def test_a_server_added_in_settings_starts_and_one_removed_goes(qapp, qtbot, fak
         assert "mine" not in tomllib.loads(config.read_text()).get("mcp", {}).get("servers", {})
         assert page.server_item("mine") is None and window.controller.tools.servers is None
         window.dialog.reject()
+
+
+def test_esc_during_a_running_call_stops_it_and_the_server_goes_on(
+    qapp, qtbot, fake, _isolated_home
+):
+    from desktop_chat.mcp_servers import ServerStatus
+
+    with_server(fake, _isolated_home)
+    fake.script = [asks("call_1", "hang", "{}"), Step(pieces=["Never read."])]
+    with running_window(qapp) as (loop, window):
+        loop.run_until_complete(window.controller.refresh())
+        type_and_send(qtbot, window, "Wait forever")
+        approval = loop.run_until_complete(wait_for(lambda: card(window), 60, "the card"))
+        qtbot.mouseClick(approval.once, Qt.MouseButton.LeftButton)
+        reply = window.reply
+
+        async def stop_while_it_runs():
+            await wait_for(lambda: card(window) is None, 10, "the card to go")
+            await asyncio.sleep(0.5)  # the call is under way on the server
+            # Pressed with the loop running, as in the app (a key outside it would run the
+            # loop's callbacks with no loop running).
+            qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
+            await wait_for(lambda: reply_done(window), 10, "the stop")
+
+        loop.run_until_complete(stop_while_it_runs())
+        [stopped] = reply.tools.cards
+        assert stopped.state == "stopped" and len(posts(fake)) == 1
+        [state] = window.controller.tools.states()
+        assert state.status is ServerStatus.READY, "a stopped call leaves its server running"

@@ -114,7 +114,6 @@ class ApprovalCard(QFrame):
             "Run this tool without asking from now on (revoke in Settings → Tools)"
         )
         self.deny = QPushButton("Deny", self)
-        self.once.setDefault(True)
         self.once.clicked.connect(lambda: self._answer(Approval.ONCE))
         self.always.clicked.connect(lambda: self._answer(Approval.ALWAYS))
         self.deny.clicked.connect(lambda: self._answer(Approval.DENY))
@@ -284,7 +283,7 @@ class ToolRounds(QWidget):
         card.answered.connect(self._answered)
         self._layout.addWidget(card)
         self.approval = card
-        card.once.setFocus()
+        # No focus taken: a key typed in the composer must never answer a card by itself.
         return card
 
     @Slot()
