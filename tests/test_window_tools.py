@@ -134,6 +134,7 @@ def test_deny_sends_the_model_a_refusal_and_runs_nothing(qapp, qtbot, fake, _iso
         [denied] = window.view.replies()[-1].tools.cards
         assert denied.state == "denied" and denied.header.text() == "tester · pid — denied"
         assert denied.property("failed") is True
+        screenshot(window, "tools-denied-card")
 
 
 def test_always_skips_the_card_next_time_until_revoked_in_settings(
@@ -213,6 +214,8 @@ def test_a_tool_switched_off_in_settings_is_not_offered(qapp, qtbot, fake, _isol
         page = window.dialog.tools_page
         assert page.server_item("tester").text(0) == "tester — ready with 7 tools"
         page.tool_item("tester", "crash").setCheckState(0, Qt.CheckState.Unchecked)
+        window.dialog.tabs.setCurrentWidget(page)
+        screenshot(window.dialog, "tools-settings-ready")
         window.dialog.reject()
         type_and_send(qtbot, window, "Hi again")
         loop.run_until_complete(wait_for(lambda: reply_done(window), 60, "the answer"))
@@ -256,7 +259,7 @@ def test_settings_shows_a_failed_server_with_its_last_output(
         page = dialog.tools_page
         top = page.server_item("notes")
         assert top.text(0).startswith("notes — failed: ")
-        page.tree.setCurrentItem(top)
+        assert page.tree.currentItem() is top, "the failed server is shown without a click"
         detail = page.detail.text()
         assert "broken: cannot open /srv/notes: permission denied" in detail, detail
         assert page.detail.textFormat() == Qt.TextFormat.PlainText

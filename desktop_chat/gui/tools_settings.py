@@ -117,6 +117,8 @@ class ToolsPage(QWidget):
                 said = "not started (starts with the first message)"
             top = QTreeWidgetItem(self.tree, [f"{name} — {said}"])
             top.setData(0, _ROLE, ("server", name))
+            if state is not None:
+                top.setToolTip(0, plain_tip(state.describe()))
             top.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
             tools = list(listed.get(name, []))
             tools += [t for t in (*settings.always_allow, *settings.disabled) if t not in tools]
@@ -133,8 +135,11 @@ class ToolsPage(QWidget):
                 item.setCheckState(0, Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
                 item.setCheckState(1, Qt.CheckState.Checked if always else Qt.CheckState.Unchecked)
             top.setExpanded(True)
-            if name == current:
+            failed = state is not None and bool(state.error)
+            if name == current or (current is None and failed):
+                # A failed server's output is shown without a click: it says what to fix.
                 self.tree.setCurrentItem(top)
+                current = name
         if not self.host.configured:
             empty = QTreeWidgetItem(self.tree, ["No MCP servers yet: Add… one."])
             empty.setFlags(Qt.ItemFlag.NoItemFlags)
