@@ -67,24 +67,67 @@ def leaf_pages(path: Path, table: str) -> tuple[int, list[int]]:
 
 def garble(path: Path, table: str = "messages", pages: int = 2) -> list[int]:
     """Overwrite ``pages`` neighbouring leaf pages from the middle of ``table`` with random
-    bytes (the file closed); their numbers. For ``messages``, pages that hold one conversation
-    only (the nearest run to the middle that does): where a row's size puts the boundary
-    between two conversations is no part of what the tests ask."""
+    bytes (the file closed, or only read by others); their numbers. For ``messages``, pages
+    that hold one conversation only (the nearest run to the middle that does, found by reading
+    the pages' row ids): where a row's size puts the boundary between two conversations is no
+    part of what the tests ask."""
     size, found = leaf_pages(path, table)
     assert len(found) > pages * 3, f"{table} has only {len(found)} leaf pages"
     middle = len(found) // 2
-    original = path.read_bytes()
-    for shift in (0, 1, -1, 2, -2, 3, -3):
-        chosen = found[middle + shift : middle + shift + pages]
-        rng = random.Random(5)
-        with open(path, "r+b") as f:
-            for page in chosen:
-                f.seek((page - 1) * size)
-                f.write(rng.randbytes(size))
-        if table != "messages" or len(unreadable_conversations(path)) == 1:
-            return chosen
-        path.write_bytes(original)
-    raise AssertionError(f"no {pages} pages of {table} near the middle hold one conversation")
+    chosen = found[middle : middle + pages]
+    if table == "messages":
+        chosen = _one_conversation(path, size, found, middle, pages)
+    rng = random.Random(5)
+    with open(path, "r+b") as f:
+        for page in chosen:
+            f.seek((page - 1) * size)
+            f.write(rng.randbytes(size))
+    return chosen
+
+
+def _one_conversation(path: Path, size: int, found: list[int], middle: int, pages: int):
+    """The run of ``pages`` leaf pages nearest ``middle`` whose rows all belong to one
+    conversation."""
+    data = path.read_bytes()
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        owner = dict(db.execute("SELECT id, conversation_id FROM messages"))
+    finally:
+        db.close()
+    for shift in (0, 1, -1, 2, -2, 3, -3, 4, -4):
+        run = found[middle + shift : middle + shift + pages]
+        owners = {owner.get(r) for page in run for r in _rowids(data, page, size)}
+        if len(owners) == 1:
+            return run
+    raise AssertionError(f"no {pages} leaf pages near the middle hold one conversation")
+
+
+def _rowids(data: bytes, page: int, size: int) -> list[int]:
+    """The row ids on one table b-tree leaf page, read from its cells (SQLite's file format:
+    a cell is its payload's size, then its row id, both varints)."""
+    base = (page - 1) * size
+    header = base + (100 if page == 1 else 0)
+    if data[header] != 0x0D:  # not a table leaf
+        return []
+    cells = int.from_bytes(data[header + 3 : header + 5], "big")
+    ids = []
+    for i in range(cells):
+        pointer = int.from_bytes(data[header + 8 + 2 * i : header + 10 + 2 * i], "big")
+        _, at = _varint(data, base + pointer)
+        ids.append(_varint(data, at)[0])
+    return ids
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = 0
+    for i in range(9):
+        byte = data[at + i]
+        if i == 8:
+            return (value << 8) | byte, at + 9
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            return value, at + i + 1
+    raise AssertionError("unreachable")
 
 
 def unreadable_conversations(path: Path) -> list[int]:
