@@ -242,8 +242,10 @@ class Turn:
                                 self.parts.clear()
                             self.thought.append(event.text)
                         elif isinstance(event, ToolCallRequest):
-                            calls = event.calls
-                            continue  # said below, with its round, if it is run
+                            # Said below, with its round, if it is run; calls no tool was
+                            # offered for (a server inventing them) end nothing.
+                            calls = event.calls if tools is not None else ()
+                            continue
                         elif isinstance(event, Finished):
                             figures.append(event)
                             if calls:

@@ -309,9 +309,10 @@ def test_stop_during_a_call_cancels_it_and_keeps_a_history_that_can_be_sent(fake
     store.close()
 
 
-def test_a_provider_that_takes_no_tools_is_offered_none(fake):
+def test_a_provider_that_takes_no_tools_is_offered_none_and_runs_none(fake):
     session = session_for(fake)
-    fake.script = [Step(pieces=["Hi."])]
+    # A server that streams a call it was offered no tool for: the reply is its text.
+    fake.script = [Step(pieces=["Hi."], tool_calls=calls(("a", "weather", '{"city": "X"}')))]
     provider = OpenAICompatProvider(fake.base_url, name="fake")
     provider.takes_tools = False  # as the local engine, or any provider without them
 
@@ -319,10 +320,12 @@ def test_a_provider_that_takes_no_tools_is_offered_none(fake):
         turn = session.send("Hello")
         events = [e async for e in turn.events(provider)]
         await provider.aclose()
-        return events
+        return turn, events
 
-    asyncio.run(go())
-    assert "tools" not in fake.requests[0]["body"]
+    turn, events = asyncio.run(go())
+    assert "tools" not in fake.requests[0]["body"] and len(fake.requests) == 1
+    assert ran == [] and not any(isinstance(e, ToolCallRequest) for e in events)
+    assert turn.reply.content == "Hi." and turn.reply.tool_rounds == []
 
 
 def test_every_earlier_schema_version_gains_the_tool_calls_column(tmp_path, monkeypatch):
