@@ -2,9 +2,10 @@
 was asked for: a 2 MB message's row or draft (indexed for search, journalled: tens of
 milliseconds) and SQLite's checkpoints, which would otherwise pause the window's thread.
 
-The thread lives only while there is work, and is a daemon: an idle store holds no thread (the
-tests fail on one left running), and ``Store.close()`` waits for what was asked before it
-closes. ``concurrent.futures.ThreadPoolExecutor`` would keep a non-daemon thread per store
+The thread lives while there is work and ``LINGER_S`` after (a message sent soon after its
+draft was saved does not wait, in the Enter key's handler, for a thread to start), and is a
+daemon: an idle store holds no thread, and ``Store.close()`` waits for what was asked before
+it closes. ``concurrent.futures.ThreadPoolExecutor`` would keep a non-daemon thread per store
 alive until it is shut down, which every store opened would then have to do.
 """
 
@@ -25,13 +26,15 @@ log = logging.getLogger(__name__)
 NICER = 10
 #: macOS: the quality-of-service class for work the user does not wait on (sys/qos.h).
 _QOS_CLASS_UTILITY = 0x11
+#: Seconds the thread waits for more work before it ends.
+LINGER_S = 2.0
 
 
 class WriteQueue:
     def __init__(self, name: str) -> None:
         self._name = name
         self._jobs: collections.deque[tuple[Future, Callable, tuple, dict]] = collections.deque()
-        self._guard = threading.Lock()
+        self._guard = threading.Condition()
         self._thread: threading.Thread | None = None
 
     def put(self, work: Callable, *args: Any, **kwargs: Any) -> Future:
@@ -43,6 +46,8 @@ class WriteQueue:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._drain, name=self._name, daemon=True)
                 self._thread.start()
+            else:
+                self._guard.notify()  # a lingering thread takes it at once
         return future
 
     def wait(self) -> None:
@@ -57,6 +62,8 @@ class WriteQueue:
         _yield_to_the_window()
         while True:
             with self._guard:
+                if not self._jobs:
+                    self._guard.wait(LINGER_S)
                 if not self._jobs:
                     self._thread = None
                     return

@@ -70,10 +70,18 @@ def test_a_2_mb_message_and_its_draft_are_written_off_the_gui_thread(
         finally:
             store.db = watched.db
         conversation_id = window.controller.conversation_id
+        rows = window.sidebar.list
+        shown = [rows.item(i).data(Qt.ItemDataRole.UserRole) for i in range(rows.count())]
     assert watched.big(True) == [], "nothing of the text's size was written on the GUI thread"
     kinds = [s[0] for s in watched.big(False)]
     assert kinds == ["INSERT INTO drafts", "INSERT INTO messages"], kinds
     assert watched.on_gui("drafts") == [], "the sent draft was removed off the GUI thread too"
+    # The sidebar's list, read once the question is written (before the reply), is read on
+    # the store's thread: here it could wait for the store's lock with the window stopped.
+    sent = next(i for i, x in enumerate(watched.seen) if x[0] == "INSERT INTO messages")
+    listed = next(x for x in watched.seen[sent:] if x[0] == "SELECT id, title,")
+    assert listed[2] is False, "the sidebar's list was read on the GUI thread"
+    assert [i[0] for i in shown if i] == [conversation_id], "the sidebar shows the new chat"
     (message,) = [s for s in watched.seen if s[0] == "INSERT INTO messages" and s[1] > 1e6]
     assert message[3] == 0, "the message was saved before the request was sent"
     assert fake.requests[-1]["body"]["messages"][-1]["content"] == BIG.strip()

@@ -21,3 +21,22 @@ def test_writes_run_nicer_than_the_thread_that_asks() -> None:
     assert writer == min(19, asker + NICER)
     assert _nice() == asker  # the asking thread (the window's) keeps its own priority
     queue.wait()
+
+
+def test_the_thread_stays_a_moment_for_the_next_write_then_ends(monkeypatch) -> None:
+    """A message sent soon after its draft was saved finds the thread running: Enter's handler
+    does not wait for one to start. Idle for longer, the store holds no thread."""
+    import time
+
+    from desktop_chat import store_writes
+
+    monkeypatch.setattr(store_writes, "LINGER_S", 0.5)
+    queue = WriteQueue("test-writes")
+    first = queue.put(threading.get_ident).result(timeout=10)
+    time.sleep(0.1)
+    assert queue.put(threading.get_ident).result(timeout=10) == first  # the same thread
+    deadline = time.monotonic() + 5
+    while queue._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert queue._thread is None
+    assert not [t for t in threading.enumerate() if t.name == "test-writes"]

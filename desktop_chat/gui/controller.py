@@ -24,6 +24,7 @@ from desktop_chat.gui.turns import Outcome, in_words, relay
 from desktop_chat.models import ModelChoice
 from desktop_chat.paths import AppPaths, app_paths
 from desktop_chat.session import CODE_ONLY_PROMPT, ChatSession, Turn
+from desktop_chat.store_files import StoreError
 
 __all__ = ["CODE_ONLY_PROMPT", "ChatController"]
 
@@ -49,6 +50,7 @@ class ChatController(QObject):
     model_changed = Signal(object)  # ModelChoice or None (what can be chosen: ``models``)
     # The store.
     history_changed = Signal()  # titles, order, a conversation added or removed
+    history_listed = Signal(object)  # the conversations, read on the store's own thread
     versions_changed = Signal()  # the branch on show changed its versions
     persona_changed = Signal(object)  # personas.Persona
 
@@ -221,7 +223,7 @@ class ChatController(QObject):
         try:
             with in_words(turn.choice.label) as outcome:
                 await turn.keeper.saved()  # the question is in the file before it is sent
-                self.history_changed.emit()  # the sidebar reads the store once it is written
+                self._list_later()  # the sidebar shows the new chat once it is written
                 provider = await self.models.ready_provider(turn.choice)
                 if provider is None:  # the load failed, and the window has been told why
                     turn.fail("the model could not be loaded")
@@ -285,6 +287,23 @@ class ChatController(QObject):
         self.context.update()
 
     # --- the store -----------------------------------------------------------------------
+
+    def _list_later(self, limit: int = 500) -> None:
+        """The sidebar's list, read on the store's thread and shown when read: just after a
+        2 MB question is written, the store's lock may still be held there (its journal, the
+        draft it replaces), and a read here would wait for it with the window stopped."""
+        store = self.store
+
+        def shown(future) -> None:
+            try:
+                found = future.result()
+            except StoreError as err:  # said in the banner; the list stays as it was
+                self.guard.refused(err)
+                return
+            self.history_listed.emit(found)
+
+        future = store.later(store.conversations, limit)
+        asyncio.wrap_future(future).add_done_callback(shown)
 
     def conversations(self, limit: int = 500) -> list | None:
         """Pinned first, then the newest; None when they cannot be read (a banner says why)."""

@@ -43,6 +43,7 @@ class HistoryPanel(QObject):
         sb.import_requested.connect(self.import_conversation)
         self.window.view.version_requested.connect(self.show_version)
         c.history_changed.connect(self.refresh_sidebar)
+        c.history_listed.connect(self._show_listed)
         c.versions_changed.connect(self._versions_changed)
         self.refresh_sidebar()
         self._keep_drafts()
@@ -80,6 +81,10 @@ class HistoryPanel(QObject):
         found = self.controller.conversations()
         if found is not None:  # else a banner says why; the list stays as it was
             self.sidebar.show_conversations(found, self.controller.conversation_id)
+
+    @Slot(object)
+    def _show_listed(self, found: list) -> None:
+        self.sidebar.show_conversations(found, self.controller.conversation_id)
 
     @Slot()
     def _versions_changed(self) -> None:
