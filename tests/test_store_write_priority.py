@@ -31,7 +31,7 @@ def test_the_thread_stays_a_moment_for_the_next_write_then_ends(monkeypatch) -> 
     from desktop_chat import store_writes
 
     monkeypatch.setattr(store_writes, "LINGER_S", 0.5)
-    queue = WriteQueue("test-writes")
+    queue = WriteQueue("test-linger")
     first = queue.put(threading.get_ident).result(timeout=10)
     time.sleep(0.1)
     assert queue.put(threading.get_ident).result(timeout=10) == first  # the same thread
@@ -39,4 +39,4 @@ def test_the_thread_stays_a_moment_for_the_next_write_then_ends(monkeypatch) -> 
     while queue._thread is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert queue._thread is None
-    assert not [t for t in threading.enumerate() if t.name == "test-writes"]
+    assert not [t for t in threading.enumerate() if t.name == "test-linger"]
