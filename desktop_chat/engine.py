@@ -9,13 +9,16 @@ only through ``submit()``, which returns a ``concurrent.futures.Future``: the pa
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import json
 import logging
 import os
 import queue
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -25,12 +28,20 @@ from typing import Any
 from desktop_chat import hub, vision_engine
 from desktop_chat.config import LOCAL_CONTEXT_TOKENS, Settings
 from desktop_chat.errors import DesktopChatError, ImagesNotSupported, ProviderError
-from desktop_chat.events import Event, ReasoningDelta, ReplyClock, TextDelta, Usage
+from desktop_chat.events import (
+    Event,
+    ReasoningDelta,
+    ReplyClock,
+    TextDelta,
+    ToolCallRequest,
+    Usage,
+)
 from desktop_chat.model_names import model_name
 from desktop_chat.params import GenerationParams
-from desktop_chat.prompt_caches import Held, PromptCaches, model_fingerprint
+from desktop_chat.prompt_caches import FOLDER, Held, PromptCaches, model_fingerprint
 from desktop_chat.reasoning import DROPPED, THOUGHT_MARKERS, ReplyParser, opens_thought, piece_kind
 from desktop_chat.stop_strings import StopMatcher
+from desktop_chat.tool_call_text import ToolCallText
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +71,9 @@ class ModelInfo:
     takes_effort: bool = False
     #: A vision model (``hub.is_vision_folder``), run by mlx-vlm: it sees a message's images.
     vision: bool = False
+    #: It can call tools: mlx-lm knows its tool-call format (``has_tool_calling``, a parser)
+    #: and its chat template renders ``tools``. A model without is offered none.
+    tools: bool = False
 
 
 @dataclass(slots=True)
@@ -201,7 +215,7 @@ def engine_for(settings: Settings) -> MlxEngine:
 
     gib = 1 << 30
     disk = settings.prompt_cache_disk_gb
-    folder = app_paths().cache_dir / "prompt-caches" if disk > 0 else None
+    folder = app_paths().cache_dir / FOLDER if disk > 0 else None
     caches = PromptCaches(folder, int(settings.prompt_cache_memory_gb * gib), int(disk * gib))
     return MlxEngine(caches, settings.kv_bits)
 
@@ -338,6 +352,7 @@ class MlxEngine:
             _context_length(model_dir),
             *_reasoning_switches(tokenizer),
             vision=vision,
+            tools=not vision and _uses_tools(tokenizer),
         )
         fingerprint = model_fingerprint(model_dir, self.kv_bits)
         self._loaded = _Loaded(info, model, tokenizer, fingerprint=fingerprint, processor=processor)
@@ -366,6 +381,7 @@ class MlxEngine:
         stop: threading.Event,
         context_tokens: int | None = None,
         cache_key: str | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
     ) -> Future:
         """Stream a reply to ``on_event`` (called on the engine thread), ending with a
         ``Finished`` that carries what only a local engine can tell (cached prompt tokens,
@@ -373,10 +389,13 @@ class MlxEngine:
         None or the error. Setting ``stop`` ends it within a token or prefill step. The context
         held grows to ``context_tokens`` (``[app] local_context_tokens``) and to what the
         conversation needs, as far as the memory check allows (``grown_context``).
-        ``cache_key``: the conversation, whose prompt cache is reused and kept (``caches``)."""
+        ``cache_key``: the conversation, whose prompt cache is reused and kept (``caches``).
+        ``tools`` (the OpenAI ``tools`` list) go to a tool model's chat template; a reply that
+        calls them ends with a ``ToolCallRequest`` and finish_reason "tool_calls". A model
+        without tools (``ModelInfo.tools``) is not offered them."""
         return self.submit(
             lambda: self._generate(
-                list(messages), params, on_event, stop, context_tokens, cache_key
+                list(messages), params, on_event, stop, context_tokens, cache_key, tools
             )
         )
 
@@ -402,10 +421,12 @@ class MlxEngine:
         max_tokens: int,
         floor: int = 0,
         template_args: dict[str, Any] | None = None,
+        tools: list[dict[str, Any]] | None = None,
     ) -> tuple[list[int], int, str, vision_engine.Prompt | None]:
-        """Template the conversation (with ``template_args``: the thinking switches), hold the
-        context it needs (``_hold``), then drop the oldest turns (never the system prompt,
-        never the newest message) until it fits the context held with room for the reply.
+        """Template the conversation (with ``template_args``: the thinking switches; and the
+        ``tools`` offered), hold the context it needs (``_hold``), then drop the oldest turns
+        (never the system prompt, never the newest message) until it fits the context held
+        with room for the reply.
         Returns the tokens, how many turns were dropped, the prompt's text, and for a vision
         model the prompt its processor made (images included: a dropped turn's go with it)."""
         loaded = self._loaded
@@ -420,8 +441,9 @@ class MlxEngine:
                     vision = vision_engine.prompt(loaded.model, loaded.processor, messages, args)
                     text = vision.text
                 else:
+                    offered = {"tools": tools} if tools else {}
                     text = tokenizer.apply_chat_template(
-                        messages, add_generation_prompt=True, tokenize=False, **args
+                        messages, add_generation_prompt=True, tokenize=False, **args, **offered
                     )
             except TypeError:
                 # A template written in Python (mlx-lm's chat_templates) that does not take a
@@ -479,6 +501,7 @@ class MlxEngine:
         stop,
         context_tokens: int | None = None,
         cache_key: str | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         self._check_thread()
         if self._loaded is None:
@@ -500,8 +523,11 @@ class MlxEngine:
         if params.system_prompt and not any(m["role"] == "system" for m in messages):
             messages.insert(0, {"role": "system", "content": params.system_prompt})
         floor = min(context_tokens or 0, loaded.info.window)
+        offered = list(tools or ()) if loaded.info.tools else []
+        if loaded.processor is None:
+            messages = _template_messages(messages)
         tokens, dropped, prompt, vision = self._prompt_tokens(
-            messages, max_tokens, floor, _template_args(params)
+            messages, max_tokens, floor, _template_args(params), offered
         )
 
         # Reuse the conversation's cache (in memory, else on disk) for the longest common
@@ -549,14 +575,20 @@ class MlxEngine:
         # happens to contain one is not cut short of its answer.
         parser = _reply_parser(loaded.tokenizer, prompt)
         matcher = StopMatcher(params.stop)
+        # Tool calls apart from the answer, when tools were offered: never shown as its text.
+        tokenizer = loaded.tokenizer
+        calls = (
+            ToolCallText(tokenizer.tool_call_start, tokenizer.tool_call_end) if offered else None
+        )
         thought_tokens = answer_tokens = 0
 
         def send(events: list[Event]) -> None:
             nonlocal thought_tokens, answer_tokens
             for event in events:
                 if isinstance(event, TextDelta):
+                    text = event.text if calls is None else calls.feed(event.text)
                     # Only the tail is searched; a stop string and what follows never show.
-                    if shown := matcher.feed(event.text):
+                    if text and (shown := matcher.feed(text)):
                         on_event(TextDelta(shown))
                     continue
                 if isinstance(event, ReasoningDelta) and event.was_answer:
@@ -617,8 +649,16 @@ class MlxEngine:
             raise
         if not matcher.stopped:
             send(parser.close())
+            if calls is not None and (rest := calls.close()) and (shown := matcher.feed(rest)):
+                on_event(TextDelta(shown))
         if held := matcher.flush():  # the start of a stop string that never completed
             on_event(TextDelta(held))
+        requested = (
+            _tool_calls(tokenizer, calls, offered) if calls and finish != "cancelled" else ()
+        )
+        if requested:
+            on_event(ToolCallRequest(requested))
+            finish = "tool_calls"
         completion = len(generated)
         if vision is not None:
             common = last.cached_tokens if last is not None else 0
@@ -658,6 +698,63 @@ def _template_args(params: GenerationParams) -> dict[str, Any]:
     if params.reasoning_effort is not None:
         args["reasoning_effort"] = params.reasoning_effort  # gpt-oss's template reads it
     return args
+
+
+def _uses_tools(tokenizer: Any) -> bool:
+    """Whether this tokenizer's model can call tools: mlx-lm found its tool-call format (from
+    its template or tokenizer_config's ``tool_parser_type``) and its template, when it is text,
+    renders the ``tools`` it is given (a Python one, mlx-lm's ``chat_templates``, is trusted)."""
+    if not getattr(tokenizer, "has_tool_calling", False) or tokenizer.tool_parser is None:
+        return False
+    template = getattr(tokenizer, "chat_template", None)
+    return not isinstance(template, str) or "tools" in template
+
+
+def _template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages as chat templates take them: a call's arguments as a dict, not the JSON
+    text the OpenAI form carries (templates write ``arguments | tojson``), as mlx_lm.server
+    hands them over; arguments that are not JSON stay text."""
+    out = []
+    for message in messages:
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            message = {**message, "tool_calls": [_parsed_call(c) for c in message["tool_calls"]]}
+        out.append(message)
+    return out
+
+
+def _parsed_call(call: dict[str, Any]) -> dict[str, Any]:
+    function = dict(call.get("function") or {})
+    arguments = function.get("arguments")
+    if isinstance(arguments, str):
+        with contextlib.suppress(ValueError):  # not JSON: the template gets the text
+            function["arguments"] = json.loads(arguments) if arguments.strip() else {}
+    return {**call, "function": function}
+
+
+def _tool_calls(tokenizer: Any, calls: ToolCallText, tools: list[dict[str, Any]]) -> tuple:
+    """The calls a reply wrote, read by mlx-lm's parser for the model (``tool_parser``), as
+    ``tools.ToolCall``s with new ids and the arguments as JSON text. A call it cannot read
+    (cut short by the token limit, bad JSON) is left out and said in the log, as
+    mlx_lm.server does."""
+    from desktop_chat.tools import ToolCall
+
+    out = []
+    for text in calls.calls:
+        try:
+            parsed = tokenizer.tool_parser(text, tools)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("a tool call could not be read (%s: %s): %r", type(exc).__name__, exc, text)
+            continue
+        for call in parsed if isinstance(parsed, list) else [parsed]:
+            if not isinstance(call, dict) or not call.get("name"):
+                log.warning("a tool call without a name: %r", text)
+                continue
+            arguments = call.get("arguments", {})
+            if not isinstance(arguments, str):
+                arguments = json.dumps(arguments, ensure_ascii=False)
+            call_id = call.get("id") or f"call_{uuid.uuid4().hex[:12]}"
+            out.append(ToolCall(str(call_id), str(call["name"]), arguments))
+    return tuple(out)
 
 
 def _reasoning_switches(tokenizer: Any) -> tuple[bool, bool]:

@@ -7,6 +7,7 @@ and ``HF_TOKEN`` opens gated repos.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import importlib.util
@@ -110,6 +111,45 @@ def is_vision_folder(folder: Path) -> bool:
     vision-language model mlx-vlm converts keeps one; mlx-vlm also runs text-only models, so
     its list of architectures alone does not say)."""
     return isinstance(read_config(folder).get("vision_config"), dict)
+
+
+#: The tool-call formats mlx-lm knows, by what a chat template writes for them: the markers its
+#: ``tokenizer_utils._infer_tool_parser`` looks for (mlx-lm 0.32), read here without loading
+#: a tokenizer, so the model picker can say which local models call tools.
+TOOL_CALL_MARKERS = (
+    "<minimax:tool_call>",
+    "<|tool_call>",
+    "<start_function_call>",
+    "<longcat_tool_call>",
+    "<arg_key>",
+    "<|tool_list_start|>",
+    "<|tool_call_start|>",
+    "<tool_call>",
+    "<|tool_calls_section_begin|>",
+    '<function name="',
+    "[TOOL_CALLS]",
+    "<atem:function_calls>",
+)
+
+
+def uses_tools(folder: Path) -> bool:
+    """Whether a local model can call tools: its tokenizer_config names mlx-lm's parser for it
+    (``tool_parser_type``), or its chat template renders ``tools`` in a format mlx-lm parses.
+    The engine's own answer, once it is loaded, is ``ModelInfo.tools``."""
+    try:
+        config = json.loads((Path(folder) / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    if not isinstance(config, dict):
+        config = {}
+    if config.get("tool_parser_type"):
+        return True
+    template = config.get("chat_template") or ""
+    if isinstance(template, list):  # named templates: [{"name", "template"}]
+        template = " ".join(str(t.get("template", "")) for t in template if isinstance(t, dict))
+    with contextlib.suppress(OSError):  # newer conversions keep the template in its own file
+        template += (Path(folder) / "chat_template.jinja").read_text(encoding="utf-8")
+    return "tools" in template and any(m in template for m in TOOL_CALL_MARKERS)
 
 
 def is_mlx_folder(folder: Path) -> bool:

@@ -52,6 +52,10 @@ class ModelChoice:
     #: It sees images: True or False for a local model (its config.json says,
     #: ``hub.is_vision_folder``); None for a remote one, which says so only by refusing one.
     vision: bool | None = None
+    #: It can call tools: True or False for a local model (its chat template and tokenizer
+    #: config say, ``hub.uses_tools``); None for a remote one, offered tools and free to
+    #: answer without them.
+    tools: bool | None = None
 
     @property
     def local(self) -> bool:
@@ -95,7 +99,7 @@ def local_choice(
     size_bytes: int = 0,
     params: GenerationParams | None = None,
 ) -> ModelChoice:
-    from desktop_chat.hub import is_vision_folder, weights_bytes
+    from desktop_chat.hub import is_vision_folder, uses_tools, weights_bytes
 
     return ModelChoice(
         label or path.name,
@@ -105,6 +109,7 @@ def local_choice(
         size_bytes=size_bytes or weights_bytes(path),
         params=params or GenerationParams(),
         vision=is_vision_folder(path),
+        tools=not is_vision_folder(path) and uses_tools(path),
     )
 
 

@@ -99,6 +99,21 @@ def mlx_thinking_server(tiny_thinking_model_dir):
         yield server
 
 
+@pytest.fixture(scope="session")
+def tiny_tool_model_dir():
+    """A tiny tool model (Qwen2.5's template): calls ``weather`` for the weather in Paris or
+    Rome, then answers from the result (``tests.support.tiny_tool_model``)."""
+    from tests.support import tiny_tool_model
+
+    return tiny_tool_model.build()
+
+
+@pytest.fixture(scope="session")
+def mlx_tool_server(tiny_tool_model_dir):
+    with servers.mlx_server(tiny_tool_model_dir) as server:
+        yield server
+
+
 @pytest.fixture
 def secret_service(monkeypatch):
     require_programs("dbus-daemon", "gnome-keyring-daemon")

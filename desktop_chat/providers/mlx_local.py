@@ -3,6 +3,10 @@
 The engine's thread calls back with events; they cross into the asyncio loop with
 ``call_soon_threadsafe``. Cancelling the consuming task sets the stop flag, which the engine
 checks once per token and once per prefill step.
+
+Tools (``stream(..., tools=[...])``) reach the chat template of a model that can call them
+(``ModelInfo.tools``); another model is not offered them, and the tool calls and results of
+earlier turns are folded into its history as text it can read (``tool_history``).
 """
 
 from __future__ import annotations
@@ -11,12 +15,13 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from desktop_chat.engine import MlxEngine
 from desktop_chat.errors import DesktopChatError, ProviderError
 from desktop_chat.events import Event, Finished
 from desktop_chat.params import GenerationParams
-from desktop_chat.providers import image_parts
+from desktop_chat.providers import image_parts, tool_history
 from desktop_chat.providers.base import CONVERSATION, Health
 from desktop_chat.reasoning import ReplyParts
 
@@ -25,6 +30,8 @@ _DONE = object()
 
 class MlxLocalProvider:
     name = "mlx"
+    #: It takes ``tools=``; only a model that can call them is offered them.
+    takes_tools = True
 
     def __init__(
         self, engine: MlxEngine, model_dir: str | Path, context_tokens: int | None = None
@@ -41,10 +48,19 @@ class MlxLocalProvider:
             await asyncio.wrap_future(self.engine.load(self.model_dir, self.context_tokens))
 
     async def stream(
-        self, messages: Sequence[dict[str, str]], model: str, params: GenerationParams
+        self,
+        messages: Sequence[dict[str, Any]],
+        model: str,
+        params: GenerationParams,
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
     ) -> AsyncIterator[Event]:
         await self.ensure_loaded()
         info = self.engine.info
+        if info is not None and not info.tools:
+            # A model that cannot call tools: none offered, and earlier turns' calls (made with
+            # another model) read as text, which every template can render.
+            tools, messages = None, tool_history.as_text(messages)
         if info is not None and not info.vision and not image_parts.newest_has_images(messages):
             # A text model after a turn with an image (the model was changed since): it reads a
             # note where each image was. Images in the message asked about are refused by the
@@ -61,7 +77,7 @@ class MlxLocalProvider:
                 stop.set()
 
         future = self.engine.generate(
-            messages, params, forward, stop, self.context_tokens, CONVERSATION.get()
+            messages, params, forward, stop, self.context_tokens, CONVERSATION.get(), tools
         )
         future.add_done_callback(lambda _f: forward(_DONE))
         reply = ReplyParts()  # the answer so far, without its thinking, kept on a failure
