@@ -79,8 +79,9 @@ def test_a_2_mb_message_and_its_draft_are_written_off_the_gui_thread(
     # The sidebar's list, read once the question is written (before the reply), is read on
     # the store's thread: here it could wait for the store's lock with the window stopped.
     sent = next(i for i, x in enumerate(watched.seen) if x[0] == "INSERT INTO messages")
-    listed = next(x for x in watched.seen[sent:] if x[0] == "SELECT id, title,")
-    assert listed[2] is False, "the sidebar's list was read on the GUI thread"
+    # (The reply's end reads it again on the GUI thread, which may come first on a busy machine.)
+    lists = [x for x in watched.seen[sent:] if x[0] == "SELECT id, title,"]
+    assert any(gui is False for _, _, gui, _ in lists), "the sidebar's list was read here"
     assert [i[0] for i in shown if i] == [conversation_id], "the sidebar shows the new chat"
     (message,) = [s for s in watched.seen if s[0] == "INSERT INTO messages" and s[1] > 1e6]
     assert message[3] == 0, "the message was saved before the request was sent"
