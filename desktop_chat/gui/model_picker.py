@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # the models (and settings) load after the first frame
     from desktop_chat.models import ModelChoice
 
 
+#: Beside a local model that can call tools (``ModelChoice.tools``).
+TOOLS_MARK = "· uses tools"
 #: What a quantized KV cache means for the user: the picker's tooltip, and Settings'.
 KV_BITS_TIP = (
     "Local models keep what they have read at {bits} bits ([app] kv_bits): less memory for "
@@ -96,6 +98,10 @@ class ModelPicker(QToolButton):
             menu.addAction("None yet").setEnabled(False)
         for choice in members:
             mark = f"  {MARK}" if sees_images(choice) else ""
+            # A local model's files say whether it calls tools; a server's says so only by
+            # calling one (its tools are offered all the same).
+            if getattr(choice, "tools", None):
+                mark += f"  {TOOLS_MARK}"
             action = QAction(f"{choice.label}    {choice.detail}{mark}", menu)
             action.setCheckable(True)
             action.setChecked(self.current is not None and choice.key == self.current.key)
