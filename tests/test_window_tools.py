@@ -301,15 +301,19 @@ def test_with_mcp_at_launch_the_servers_start_before_any_message(qapp, qtbot, fa
     with_server(fake, _isolated_home)
     with running_window(qapp) as (loop, window):
         host = window.controller.tools
-        loop.run_until_complete(window.controller.refresh())
-        [state] = loop.run_until_complete(
-            wait_for(
+
+        async def launched():
+            # One run of the loop: the servers' start is a task of the app's loop, which in
+            # the app runs for good (between two runs here, Qt may step it with none running).
+            await window.controller.refresh()
+            return await wait_for(
                 lambda: (
                     host.states()[0].status in (ServerStatus.READY, ServerStatus.FAILED)
                     and host.states()
                 )
             )
-        )
+
+        [state] = loop.run_until_complete(launched())
         assert state.status is ServerStatus.READY, state
         assert posts(fake) == [], "started without any message"
 
