@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 
 import pytest
@@ -52,6 +53,18 @@ def _own_hugging_face_cache(folder, monkeypatch) -> None:
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(folder / "hub"))
     # scan_cache_dir() took its own copy of the default at import.
     monkeypatch.setattr(cache_manager, "HF_HUB_CACHE", str(folder / "hub"))
+
+
+@pytest.fixture(autouse=True)
+def _clipboard_emptied():
+    """What a test put on the clipboard is taken off it after: Qt's clipboard would otherwise
+    still own the test's QMimeData when the interpreter tears Qt down, which crashes the
+    process as it exits (rc 139, after every test passed)."""
+    yield
+    widgets = sys.modules.get("PySide6.QtWidgets")  # a test that never used Qt: nothing to do
+    app = widgets.QApplication.instance() if widgets is not None else None
+    if app is not None:
+        app.clipboard().clear()
 
 
 @pytest.fixture(autouse=True)
