@@ -38,7 +38,13 @@ from desktop_chat.events import (
 )
 from desktop_chat.model_names import model_name
 from desktop_chat.params import GenerationParams
-from desktop_chat.prompt_caches import FOLDER, Held, PromptCaches, model_fingerprint
+from desktop_chat.prompt_caches import (
+    FOLDER,
+    Held,
+    PromptCaches,
+    common_prefix,
+    model_fingerprint,
+)
 from desktop_chat.reasoning import DROPPED, THOUGHT_MARKERS, ReplyParser, opens_thought, piece_kind
 from desktop_chat.stop_strings import StopMatcher
 from desktop_chat.tool_call_text import ToolCallText
@@ -542,11 +548,7 @@ class MlxEngine:
             )
             if loaded.cache is None or not can_trim_prompt_cache(loaded.cache):
                 loaded.cache, loaded.cache_tokens = make_prompt_cache(loaded.model), []
-            for a, b in zip(loaded.cache_tokens, tokens, strict=False):
-                if a != b:
-                    break
-                common += 1
-            common = min(common, len(tokens) - 1)
+            common = min(common_prefix(loaded.cache_tokens, tokens), len(tokens) - 1)
             if len(loaded.cache_tokens) > common:
                 trim_prompt_cache(loaded.cache, len(loaded.cache_tokens) - common)
             loaded.cache_tokens = loaded.cache_tokens[:common]
