@@ -202,8 +202,8 @@ class ConversationView(QScrollArea):
     def show_versions(self, versions_of) -> None:
         """``versions_of(index)`` gives (position, count) for each turn on show."""
         for item in self.items:
-            if hasattr(item, "versions"):
-                item.versions.show_position(*versions_of(item.index))
+            if hasattr(item, "show_versions"):
+                item.show_versions(*versions_of(item.index))
 
     def scroll_to_index(self, index: int) -> None:
         if index < self._shown_from:  # a search hit further back than what is on show

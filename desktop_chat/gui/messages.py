@@ -43,10 +43,11 @@ FRAME_MS = 33
 #: label froze the window for seconds after Send.
 BUBBLE_CHARS = 3_000
 BUBBLE_LINES = 40
-#: What a collapsed question shows: a few lines, not a screenful. A selectable label lays out
-#: its text several times over; a 3,000-character start paused the window 10-30 ms after Send.
-PREVIEW_CHARS = 1_000
-PREVIEW_LINES = 12
+#: What a collapsed question shows: a few lines, not a screenful. A wrapped label lays out its
+#: text several times over, each character costing: a 1,000-character start paused the window
+#: ~10 ms after Send, 400 characters ~3 ms. Only the whole text ("Show all") is selectable.
+PREVIEW_CHARS = 400
+PREVIEW_LINES = 6
 
 
 def _quiet_button(text: str, tip: str, parent: QWidget) -> QToolButton:
@@ -121,6 +122,20 @@ class Versions(QWidget):
         self.setVisible(count > 1)
 
 
+def _versions(message, row: QHBoxLayout, at: int, position: int, count: int) -> Versions | None:
+    """A message's ‹ 2/3 ›, made in ``row`` at ``at`` only once the turn has two versions."""
+    versions = message.versions
+    if versions is None and count > 1:
+        versions = Versions(message)
+        versions.step_requested.connect(
+            lambda step: message.version_requested.emit(message.index, step)
+        )
+        row.insertWidget(at, versions)
+    if versions is not None:
+        versions.show_position(position, count)
+    return versions
+
+
 class UserMessage(QWidget):
     edit_requested = Signal(int)
     version_requested = Signal(int, int)
@@ -144,20 +159,11 @@ class UserMessage(QWidget):
         self.label = QLabel(self.shown, self.bubble)
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         inner.addWidget(self.label)
         self.show_all: QToolButton | None = None
         self.whole: QWidget | None = None  # the whole text, once "Show all" is pressed
-        if self.shown != self.text:
-            lines = self.text.count("\n") + 1
-            size = _utf8_size(self.text)
-            self.show_all = _quiet_button(
-                f"Show all ({lines:,} lines, {_size(size)})",
-                "Show the whole message in a scrolling box",
-                self.bubble,
-            )
-            self.show_all.clicked.connect(self._show_all)
-            inner.addWidget(self.show_all, 0, Qt.AlignmentFlag.AlignLeft)
+        if self.shown == self.text:
+            self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.images: QWidget | None = None  # the images it carried, as thumbnails
         if message.images:
             from desktop_chat.gui.picture_view import ThumbStrip
@@ -171,20 +177,40 @@ class UserMessage(QWidget):
             inner.addWidget(names)
         row.addWidget(self.bubble)
         outer.addLayout(row)
-        tools = QHBoxLayout()
-        tools.addStretch(1)
-        self.versions = Versions(self)
-        self.versions.step_requested.connect(
-            lambda step: self.version_requested.emit(self.index, step)
-        )
-        tools.addWidget(self.versions)
+        self._tools = QHBoxLayout()
+        self._tools.addStretch(1)
+        outer.addLayout(self._tools)
+        self.versions: Versions | None = None  # made when the turn has a second version
+        self.edit_button: QToolButton | None = None
+        # Show all, Edit and Copy come a moment later: Send's own pause (the bubble, the
+        # reply, the composer emptied) is what a keystroke typed next would wait for, and
+        # counting a 2 MB message's lines is a millisecond or two.
+        QTimer.singleShot(0, self, self._make_buttons)
+
+    def _make_buttons(self) -> None:
+        if self.edit_button is not None:
+            return
+        if self.shown != self.text:
+            lines = self.text.count("\n") + 1
+            self.show_all = _quiet_button(
+                f"Show all ({lines:,} lines, {_size(_utf8_size(self.text))})",
+                "Show the whole message in a scrolling box",
+                self.bubble,
+            )
+            self.show_all.clicked.connect(self._show_all)
+            inner = self.bubble.layout()
+            inner.insertWidget(
+                inner.indexOf(self.label) + 1, self.show_all, 0, Qt.AlignmentFlag.AlignLeft
+            )
         self.edit_button = _quiet_button("Edit", "Edit this message and send it again", self)
         self.edit_button.clicked.connect(self._edit)
         copy = _quiet_button("Copy", "Copy this message", self)
         copy.clicked.connect(self._copy)
-        tools.addWidget(self.edit_button)
-        tools.addWidget(copy)
-        outer.addLayout(tools)
+        self._tools.addWidget(self.edit_button)
+        self._tools.addWidget(copy)
+
+    def show_versions(self, position: int, count: int) -> None:
+        self.versions = _versions(self, self._tools, 1, position, count)
 
     def fit(self, width: int) -> None:
         widest = max(200, int(width * 0.75))
@@ -291,25 +317,15 @@ class AssistantMessage(QWidget):
         self.stats.setTextFormat(Qt.TextFormat.PlainText)  # a server's words, never markup
         # Wrapped: a long figures line (a reply that thought) must never widen the column.
         self.stats.setWordWrap(True)
-        self.copy_button = _quiet_button("Copy", "Copy the whole reply as Markdown", self)
-        self.copy_button.clicked.connect(self._copy)
-        self.save_button = _quiet_button("Save as…", "Save this reply as a Markdown file", self)
-        self.save_button.clicked.connect(lambda: self.save_reply_requested.emit(self.text))
-        self.regenerate_button = _quiet_button("↻", "Regenerate this reply", self)
-        self.regenerate_button.clicked.connect(self.regenerate_requested)
-        self.versions = Versions(self)
-        self.versions.step_requested.connect(
-            lambda step: self.version_requested.emit(self.index, step)
-        )
-        footer.addWidget(self.versions)
         footer.addWidget(self.stats, 1)
-        footer.addWidget(self.save_button)
-        footer.addWidget(self.copy_button)
-        footer.addWidget(self.regenerate_button)
         self._layout.addLayout(footer)
-        self.save_button.hide()
-        self.copy_button.hide()
-        self.regenerate_button.hide()
+        self._footer = footer
+        # Copy, Save and Regenerate are made when the reply ends (a streaming reply has none
+        # to offer), the versions when there is a second one: Send makes a reply at once.
+        self.copy_button: QToolButton | None = None
+        self.save_button: QToolButton | None = None
+        self.regenerate_button: QToolButton | None = None
+        self.versions: Versions | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(FRAME_MS)
@@ -374,13 +390,31 @@ class AssistantMessage(QWidget):
         if self.tools is not None:
             self.tools.end()  # a call left without a result was stopped
         self.stats.setText(stats_line(meta))
+        self._make_buttons()
         self.copy_button.setVisible(bool(self.text))
         self.save_button.setVisible(bool(self.text))
         self.set_last(last)
         self._apply_code_only()
 
+    def _make_buttons(self) -> None:
+        if self.copy_button is not None:
+            return
+        self.save_button = _quiet_button("Save as…", "Save this reply as a Markdown file", self)
+        self.save_button.clicked.connect(lambda: self.save_reply_requested.emit(self.text))
+        self.copy_button = _quiet_button("Copy", "Copy the whole reply as Markdown", self)
+        self.copy_button.clicked.connect(self._copy)
+        self.regenerate_button = _quiet_button("↻", "Regenerate this reply", self)
+        self.regenerate_button.clicked.connect(self.regenerate_requested)
+        for button in (self.save_button, self.copy_button, self.regenerate_button):
+            self._footer.addWidget(button)
+
     def set_last(self, last: bool) -> None:
-        self.regenerate_button.setVisible(last)
+        if last or self.regenerate_button is not None:
+            self._make_buttons()
+            self.regenerate_button.setVisible(last)
+
+    def show_versions(self, position: int, count: int) -> None:
+        self.versions = _versions(self, self._footer, 0, position, count)
 
     def show_text(self, text: str, meta: dict, last: bool, tool_rounds: list = ()) -> None:
         """A whole reply at once (a conversation shown again), its thought closed, its
