@@ -99,6 +99,22 @@ def test_importing_the_package_is_cheap_and_does_nothing(tmp_path):
     assert not home.exists(), "importing must not create the app's folders"
 
 
+def test_the_window_is_built_before_asyncio_and_the_store_are_imported():
+    """What the first frame needs, and no more: asyncio (about as long as a bare window),
+    the store and sqlite3, and a file dialog's class come after it (``gui.app.run``)."""
+    code = (
+        "import sys, json, desktop_chat.gui.app, desktop_chat.gui.main_window,"
+        " desktop_chat.gui.quitting, desktop_chat.gui.single_instance, desktop_chat.paths;"
+        "late = ['asyncio', 'qasync', 'sqlite3', 'desktop_chat.store', 'desktop_chat.session',"
+        " 'desktop_chat.gui.controller', 'desktop_chat.gui.messages', 'ssl'];"
+        "import PySide6.QtWidgets as w;"
+        "print(json.dumps([m for m in late if m in sys.modules]"
+        " + (['QFileDialog'] if 'QFileDialog' in w.__dict__ else [])))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.splitlines()[-1]) == []
+
+
 def test_ruff_is_clean():
     for args in (
         ["check", "desktop_chat", "tests"],

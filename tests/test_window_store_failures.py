@@ -128,7 +128,6 @@ def test_a_deleted_chat_leaves_the_file_when_its_undo_bar_is_gone(
     qapp, qtbot, fake, _isolated_home, monkeypatch
 ):
     monkeypatch.setattr("desktop_chat.store.UNDO_S", 0.4)
-    monkeypatch.setattr("desktop_chat.gui.sidebar.UNDO_MS", 400)
     fake.script = [Step(pieces=["Quokkas live on Rottnest."]), Step(pieces=["Kept."])]
     path = _isolated_home / "data" / "conversations.sqlite3"
     with running_window(qapp) as (loop, window):

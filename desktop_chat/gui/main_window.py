@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -472,6 +471,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def pick_files(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # not before the first frame: 5 ms
+
         paths, _ = QFileDialog.getOpenFileNames(self, "Add files or images to the message")
         if paths:
             self.add_files(paths)
@@ -495,6 +496,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def open_model_folder(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # not before the first frame: 5 ms
+
         folder = QFileDialog.getExistingDirectory(self, "Open an MLX model folder")
         if not folder:
             return
@@ -560,6 +563,8 @@ class MainWindow(QMainWindow):
 
     def ask_save_path(self, suggested: str) -> str:
         """The native Save panel; it asks before replacing an existing file."""
+        from PySide6.QtWidgets import QFileDialog  # not before the first frame: 5 ms
+
         path, _ = QFileDialog.getSaveFileName(self, "Save", suggested)
         return path
 

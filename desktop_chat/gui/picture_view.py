@@ -14,7 +14,6 @@ from PySide6.QtGui import QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from desktop_chat.gui.files_bar import human_bytes, human_tokens
-from desktop_chat.gui.pictures import thumb_later
 from desktop_chat.gui.untrusted import plain, plain_tip
 
 if TYPE_CHECKING:
@@ -48,6 +47,8 @@ class Thumb(QLabel):
         name = picture.name or "Image"
         self.setToolTip(plain_tip(f"{name}\n{describe(picture)}\nClick to see it larger"))
         self.setAccessibleName(name)
+        from desktop_chat.gui.pictures import thumb_later  # Pillow's side: once one is shown
+
         thumb_later(picture, self._show)
 
     def _show(self, thumb: QImage) -> None:

@@ -10,7 +10,6 @@ of the GIL while it decodes, resizes and encodes).
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 from collections import OrderedDict
@@ -21,6 +20,8 @@ from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QImage
 
 if TYPE_CHECKING:
+    import asyncio
+
     from desktop_chat.picture import Picture
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ _KEPT = 256
 #: Thumbnails by the picture's digest, made once: the chip's thumbnail is the bubble's.
 _thumbs: OrderedDict[str, QImage] = OrderedDict()
 #: Decodes under way for bubbles (a reopened conversation), kept alive until done.
-_decoding: dict[str, asyncio.Task] = {}
+_decoding: dict[str, asyncio.Task] = {}  # asyncio is imported after the first frame
 
 #: Encoded image formats taken from the clipboard as they are (no decode on the GUI thread),
 #: in the order preferred. macOS puts a screenshot there as PNG (and TIFF, which is refused).
@@ -144,6 +145,8 @@ def thumb_later(picture: Picture, done) -> None:
     if (thumb := known_thumb(picture)) is not None:
         done(thumb)
         return
+    import asyncio  # here, not at the top: not before the window's first frame
+
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -158,6 +161,8 @@ def thumb_later(picture: Picture, done) -> None:
 
 
 async def _decode(picture: Picture) -> QImage:
+    import asyncio
+
     try:
         thumb = await asyncio.to_thread(make_thumb, picture)
         remember(picture, thumb)

@@ -15,14 +15,14 @@ they are read from a wake-up socket on Qt's loop and turned into ``QApplication.
 
 from __future__ import annotations
 
-import signal
-import socket
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, QSocketNotifier, Slot
 from PySide6.QtWidgets import QApplication
 
-QUIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: The signals that quit the app, by name (``signal`` and ``socket`` are imported once the
+#: window is up: about 10 ms that its first frame does not wait for).
+QUIT_SIGNALS = ("SIGTERM", "SIGINT")
 
 
 class App(QApplication):
@@ -47,11 +47,15 @@ class SignalQuitter(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        import signal
+        import socket
+
+        self._signals = tuple(getattr(signal, name) for name in QUIT_SIGNALS)
         self._read, self._write = socket.socketpair()
         self._read.setblocking(False)
         self._write.setblocking(False)
         self._previous = signal.set_wakeup_fd(self._write.fileno())
-        for number in QUIT_SIGNALS:
+        for number in self._signals:
             signal.signal(number, lambda *_: None)  # the wake-up byte does the work
         self._notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Type.Read, self)
         self._notifier.activated.connect(self._woken)
@@ -62,13 +66,15 @@ class SignalQuitter(QObject):
             data = self._read.recv(64)
         except BlockingIOError:
             return
-        if any(byte in {int(n) for n in QUIT_SIGNALS} for byte in data):
+        if any(byte in {int(n) for n in self._signals} for byte in data):
             QApplication.quit()
 
     def close(self) -> None:
+        import signal
+
         self._notifier.setEnabled(False)
         signal.set_wakeup_fd(self._previous)
-        for number in QUIT_SIGNALS:
+        for number in self._signals:
             signal.signal(number, signal.SIG_DFL)
         self._read.close()
         self._write.close()

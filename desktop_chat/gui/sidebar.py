@@ -17,11 +17,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.store import UNDO_S
-
-#: Milliseconds the "Deleted … Undo" bar stays: then the conversation is removed for good.
-UNDO_MS = int(UNDO_S * 1000)
-
 
 def highlighted(snippet: str) -> str:
     """A search snippet with its ``[hits]`` in bold, as safe rich text."""
@@ -75,7 +70,6 @@ class Sidebar(QWidget):
         self._deleted: int | None = None
         self._undo_timer = QTimer(self)
         self._undo_timer.setSingleShot(True)
-        self._undo_timer.setInterval(UNDO_MS)
         self._undo_timer.timeout.connect(self.undo_bar.hide)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 10, 4, 10)
@@ -147,7 +141,11 @@ class Sidebar(QWidget):
         self._deleted = conversation_id
         self.undo_label.setText(f"Deleted “{title or 'New chat'}”.")
         self.undo_bar.show()
-        self._undo_timer.start()
+        # As long as the store keeps it (read now, not at import: the store module, and
+        # sqlite3 with it, is not needed before the window's first frame).
+        from desktop_chat import store
+
+        self._undo_timer.start(int(store.UNDO_S * 1000))
 
     # --- what the user does --------------------------------------------------------------
 

@@ -5,11 +5,15 @@ in the store, over the persona's default; the next turn is asked with it."""
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Slot
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QToolButton
 
-from desktop_chat.reasoning_switches import EFFORT_LEVELS, NONE, Switches
+if TYPE_CHECKING:
+    from desktop_chat.reasoning_switches import Switches
 
 THINK_TIP = (
     "Think before answering: the model reasons first (its thinking shown apart, folded away), "
@@ -28,18 +32,31 @@ class ThinkButton(QToolButton):
         super().__init__(parent)
         self.setObjectName("thinkSwitch")
         self.controller = None
-        self.switches: Switches = NONE
+        # What the model takes, once attached (the rules are imported after the first frame).
+        self.switches: Switches | None = None
         self.toggled.connect(self._toggled)
-        self.effort_menu = QMenu(self)
-        self.efforts = QActionGroup(self)
+        self.hide()
+
+    @functools.cached_property
+    def efforts(self) -> QActionGroup:
+        """The efforts, made for the first model that takes one (most never do; and the
+        window's first frame waits for what its widgets make)."""
+        from desktop_chat.reasoning_switches import EFFORT_LEVELS
+
+        efforts = QActionGroup(self)
         for level in (None, *EFFORT_LEVELS):
             action = QAction("Model's default" if level is None else level.title(), self)
             action.setCheckable(True)
             action.setData(level)
-            self.efforts.addAction(action)
-            self.effort_menu.addAction(action)
-        self.efforts.triggered.connect(self._effort_chosen)
-        self.hide()
+            efforts.addAction(action)
+        efforts.triggered.connect(self._effort_chosen)
+        return efforts
+
+    @functools.cached_property
+    def effort_menu(self) -> QMenu:
+        menu = QMenu(self)
+        menu.addActions(self.efforts.actions())
+        return menu
 
     def attach(self, controller) -> None:
         self.controller = c = controller
@@ -96,7 +113,7 @@ class ThinkButton(QToolButton):
 
     @Slot(bool)
     def _toggled(self, on: bool) -> None:
-        if self.switches.think:
+        if self.switches is not None and self.switches.think:
             self._choose(think=on)
 
     @Slot(QAction)

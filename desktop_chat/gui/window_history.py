@@ -6,12 +6,10 @@ screen is lost."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Slot
-from PySide6.QtWidgets import QFileDialog
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +143,11 @@ class HistoryPanel(QObject):
         self.sidebar.show_deleted(conversation_id, info.title if info else "")
 
     async def _purge_later(self, conversation_id: int) -> None:
+        import asyncio  # here, not at the top: not before the window's first frame
+
         from desktop_chat import store
 
-        await asyncio.sleep(store.UNDO_S + 0.5)  # the Undo bar (sidebar.UNDO_MS) is gone
+        await asyncio.sleep(store.UNDO_S + 0.5)  # the sidebar's Undo bar is gone
         # Only if it is still deleted, and deleted that long ago (not deleted again after an
         # Undo, with a new bar on show).
         if self.controller.with_store(lambda s: s.purge(store.UNDO_S, conversation_id)):
@@ -178,6 +178,7 @@ class HistoryPanel(QObject):
             self.controller.spawn(self._import(Path(path)))
 
     async def _import(self, path: Path) -> None:
+        import asyncio
         import json
 
         from desktop_chat.context import ContextError, read_whole
@@ -195,6 +196,8 @@ class HistoryPanel(QObject):
             await self.controller.open_conversation(conversation_id)
 
     def ask_open_path(self, title: str, filter_: str) -> str:
+        from PySide6.QtWidgets import QFileDialog
+
         path, _ = QFileDialog.getOpenFileName(self.window, title, "", filter_)
         return path
 
