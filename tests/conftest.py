@@ -35,7 +35,14 @@ def _isolated_home(tmp_path, monkeypatch):
         if var.endswith("_API_KEY"):
             monkeypatch.delenv(var)
     _own_hugging_face_cache(tmp_path / "hf", monkeypatch)
-    return home
+    yield home
+    # The single-instance socket of this home lives in the shared temp folder, not the
+    # test's: a window killed before it closed (or never closed) would leave it behind.
+    from desktop_chat.instance_socket import server_name
+    from desktop_chat.paths import app_paths
+
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(server_name(str(app_paths().data_dir)))
 
 
 def _own_hugging_face_cache(folder, monkeypatch) -> None:

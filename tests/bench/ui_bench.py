@@ -313,10 +313,7 @@ def send_lags(runs: int = 3) -> dict[str, list[float]]:
     finally:
         server.stdin.close()
         server.wait(10)
-        if old_home is None:
-            os.environ.pop("DESKTOP_CHAT_HOME", None)
-        else:
-            os.environ["DESKTOP_CHAT_HOME"] = old_home
+        _restore_home(old_home, home)
     return lags
 
 
@@ -351,7 +348,8 @@ def paste_lags(runs: int = 3) -> dict[str, list[float]]:
 
     app = QApplication.instance() or QApplication([])
     old_home = os.environ.get("DESKTOP_CHAT_HOME")
-    os.environ["DESKTOP_CHAT_HOME"] = tempfile.mkdtemp(prefix="bench-paste-")
+    home = tempfile.mkdtemp(prefix="bench-paste-")
+    os.environ["DESKTOP_CHAT_HOME"] = home
     shots = {"big": screenshot_png(4000, 3000), "small": screenshot_png(1024, 768)}
     out = {"big": [], "small": [], "big s": [], "small s": []}
     try:
@@ -386,11 +384,19 @@ def paste_lags(runs: int = 3) -> dict[str, list[float]]:
 
             loop.run_until_complete(scenario())
     finally:
-        if old_home is None:
-            os.environ.pop("DESKTOP_CHAT_HOME", None)
-        else:
-            os.environ["DESKTOP_CHAT_HOME"] = old_home
+        _restore_home(old_home, home)
     return out
+
+
+def _restore_home(old_home: str | None, home) -> None:
+    """The data folder a bench made goes (each run left megabytes in /tmp)."""
+    import shutil
+
+    if old_home is None:
+        os.environ.pop("DESKTOP_CHAT_HOME", None)
+    else:
+        os.environ["DESKTOP_CHAT_HOME"] = old_home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def paste_rows(runs: int = 3) -> list[tuple]:
