@@ -184,6 +184,7 @@ class ChatController(QObject):
         if images and not self.session.pictures:  # they went with it
             self.context.pictures_changed.emit([], list(self.context.preparing))
         self.user_added.emit(turn.index - 1, self.conversation.messages[turn.index - 1])
+        self.context.update()  # the meter counts the question now, not once it is answered
         self._start(turn)
         return True
 
