@@ -9,6 +9,7 @@ read is refused with its name and what to do. CPU-bound: the window calls this o
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from pathlib import Path
@@ -43,18 +44,20 @@ def is_image_name(name: str) -> bool:
     return name.lower().endswith(SUFFIXES)
 
 
+@functools.cache
 def _heif_opener() -> None:
-    # HEIC where the platform has a reader for it: pillow-heif, when installed.
+    # HEIC (an iPhone's photos) through pi-heif, a dependency; registered once, on first use.
     try:
-        from pillow_heif import register_heif_opener  # type: ignore[import-not-found]
-    except ImportError:
+        from pi_heif import register_heif_opener
+    except ImportError:  # a broken install: HEIC is then refused by name like any unknown
+        log.warning("pi-heif is not importable: HEIC images cannot be read", exc_info=True)
         return
     register_heif_opener()
 
 
 def _refused(name: str, why: str = "is not an image that can be read") -> ImageRefused:
     return ImageRefused(
-        f"{name} {why}.", "Attach a PNG, JPEG, GIF or WebP image, or take a new screenshot."
+        f"{name} {why}.", "Attach a PNG, JPEG, HEIC, GIF or WebP image, or take a new screenshot."
     )
 
 
@@ -97,7 +100,9 @@ def normalise(
     image = ImageOps.exif_transpose(image)  # upright; the orientation tag goes with it
     if max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    jpeg = source_format in {"JPEG", "MPO"}
+    # A photo stays a photo: JPEG in, or HEIC (without transparency), is sent as a JPEG; a
+    # screenshot or a drawing as a PNG, which keeps it sharp.
+    jpeg = source_format in {"JPEG", "MPO"} or (source_format == "HEIF" and "A" not in image.mode)
     if jpeg:
         image = image.convert("RGB")
     elif image.mode not in {"RGB", "RGBA", "L", "LA"}:

@@ -186,6 +186,9 @@ def exercise(model_dir: Path, vision_dir: Path) -> None:
         buffer = io.BytesIO()
         Image.new("RGB", (64, 48), (30, 40, 220)).save(buffer, format=kind)
         pictures.append(normalise(buffer.getvalue(), name=f"square.{kind.lower()}"))
+    # An iPhone photo: HEIC through pi-heif (the tests' own small one; nothing here encodes it).
+    heic = Path(__file__).resolve().parents[1] / "tests" / "data" / "IMG_0002.heic"
+    pictures.append(normalise(heic))
     # A local vision model: mlx-vlm loads it and its processor (transformers' image processing
     # or mlx-vlm's own), and answers about the image on the engine's thread.
     engine = MlxEngine().start()

@@ -5,6 +5,7 @@ and what is not an image is refused by its name."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from PIL import ExifTags, Image, ImageDraw
@@ -78,7 +79,7 @@ def test_a_corrupt_png_is_refused_by_its_name(tmp_path):
     with pytest.raises(ImageRefused) as refused:
         normalise(broken)
     assert "screenshot.png" in str(refused.value)
-    assert "PNG, JPEG, GIF or WebP" in refused.value.hint
+    assert "PNG, JPEG, HEIC, GIF or WebP" in refused.value.hint
 
     text = tmp_path / "notes.png"
     text.write_text("not an image at all")
@@ -128,3 +129,24 @@ def test_pasted_bytes_and_pil_images_are_taken_too():
 def test_image_names():
     assert is_image_name("Shot.PNG") and is_image_name("a.jpeg") and is_image_name("b.webp")
     assert not is_image_name("notes.txt") and not is_image_name("png")
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_an_iphone_heic_photo_becomes_an_upright_jpeg_without_its_gps(tmp_path):
+    """A HEIC as an iPhone writes one (made with pillow-heif's encoder: camera, time, GPS in
+    its EXIF; portrait, stored turned): read with pi-heif, sent as a clean JPEG."""
+    photo = DATA / "IMG_0002.heic"
+    assert photo.read_bytes()[4:12] == b"ftypheic", "a real HEIC file"
+    assert b"iPhone" in photo.read_bytes(), "it says which camera took it"
+
+    picture = normalise(photo)
+
+    assert picture.name == "IMG_0002.heic" and picture.mime == "image/jpeg"
+    with Image.open(io.BytesIO(picture.data)) as sent:
+        assert sent.format == "JPEG" and sent.size == (40, 60) == (picture.width, picture.height)
+        assert dict(sent.getexif()) == {} and "exif" not in sent.info
+        assert sent.getpixel((35, 5))[0] > 200 > sent.getpixel((35, 5))[1], "the red corner"
+    assert b"iPhone" not in picture.data and b"Apple" not in picture.data
+    assert is_image_name("IMG_0002.HEIC")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -120,28 +121,31 @@ def test_dropped_and_chosen_images_join_as_images_and_a_bad_one_is_named(
     note.write_text("Remember the milk.")
     broken = tmp_path / "broken.png"
     broken.write_bytes(png(100, 100)[:60])  # a PNG cut short
+    iphone = Path(__file__).parent / "data" / "IMG_0002.heic"  # AirDropped from a phone
     with running_window(qapp) as (loop, window):
         context = window.controller.context
 
         async def scenario():
             await window.controller.refresh()
-            _drop(window, [shot, note, broken])
+            _drop(window, [shot, note, broken, iphone])
             window.add_files([str(photo)])  # what Attach (⌘O) does with the files chosen
             await wait_for(lambda: not context.reading, 30, "the files and images read")
 
         loop.run_until_complete(scenario())
         session = window.controller.session
-        assert [p.name for p in session.pictures] == ["shot.png", "photo.JPG"]
-        assert [p.mime for p in session.pictures] == ["image/png", "image/jpeg"]
+        assert [p.name for p in session.pictures] == ["shot.png", "IMG_0002.heic", "photo.JPG"]
+        assert [p.mime for p in session.pictures] == ["image/png", "image/jpeg", "image/jpeg"]
         assert [f.name for f in session.files.files] == ["note.txt"], "text stays text"
         banner = window.view.items[-1]
         said = f"{banner.message.text()} {banner.hint.text()}"
         assert said.startswith("1 image was not attached."), said
         assert "broken.png is not an image that can be read" in said, said
-        assert [c.picture.name for c in window.pictures.chips] == ["shot.png", "photo.JPG"]
+        names = [c.picture.name for c in window.pictures.chips]
+        assert names == ["shot.png", "IMG_0002.heic", "photo.JPG"]
+        screenshot(window, "images-dropped-with-a-heic")
         qtbot.mouseClick(window.pictures.chips[0].remove_button, Qt.MouseButton.LeftButton)
-        assert [p.name for p in session.pictures] == ["photo.JPG"]
-        assert [c.picture.name for c in window.pictures.chips] == ["photo.JPG"]
+        assert [p.name for p in session.pictures] == ["IMG_0002.heic", "photo.JPG"]
+        assert [c.picture.name for c in window.pictures.chips] == ["IMG_0002.heic", "photo.JPG"]
 
 
 def test_an_image_dragged_from_a_browser_is_attached(qapp, qtbot, fake):

@@ -16,7 +16,7 @@ HELP = """Commands:
   /help                 this list
   /file <path>          read a text file into the context of the next prompt
   /showfile [all]       show the file in the context (first 100 characters, or all)
-  /image <path>         send an image with the next prompt (PNG, JPEG, GIF, WebP);
+  /image <path>         send an image with the next prompt (PNG, JPEG, HEIC, GIF, WebP);
                         /image lists those attached, /image clear drops them
   /model <name>         switch model (alias, provider:model, folder or Hugging Face id)
   /listmodels           the configured models and aliases
