@@ -31,11 +31,12 @@ class McpServerSettings:
     name: str
     command: str | None = None
     args: tuple[str, ...] = ()
-    #: As written: values may be "keychain:ITEM", resolved only when the server starts.
-    env: dict[str, str] = field(default_factory=dict)
+    #: As written: values may be "keychain:ITEM", resolved only when the server starts. Not in
+    #: repr: before they reach the Keychain they are secrets (and asyncio's executors log repr).
+    env: dict[str, str] = field(default_factory=dict, repr=False)
     cwd: str | None = None
     url: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     always_allow: tuple[str, ...] = ()
     disabled: tuple[str, ...] = ()
     timeout: float = CALL_TIMEOUT_S

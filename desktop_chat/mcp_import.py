@@ -106,6 +106,34 @@ def keychain_item(server: str, variable: str) -> str:
     return f"mcp-{server}-{variable}"
 
 
+def store_secrets(
+    settings: McpServerSettings, names: Iterable[str] | None = None, *, keys: Any = None
+) -> McpServerSettings:
+    """The settings with each value of ``names`` (every env variable and header when None) put
+    in the Keychain as ``keychain_item(server, name)`` and ``keychain:ITEM`` in its place; a
+    value that already is ``keychain:ITEM`` is kept. Raises ``KeyringUnavailable`` before
+    anything is written to config.toml."""
+    env, headers = dict(settings.env), dict(settings.headers)
+    for part in (env, headers):
+        for key in list(part) if names is None else names:
+            value = part.get(key)
+            if value and not value.startswith(KEYCHAIN_PREFIX):
+                if keys is None:
+                    from desktop_chat.keys import KeyStore
+
+                    keys = KeyStore()
+                item = keychain_item(settings.name, key)
+                keys.set(item, value)
+                part[key] = KEYCHAIN_PREFIX + item
+    return replace(settings, env=env, headers=headers)
+
+
+def own_keychain_items(settings: McpServerSettings) -> list[str]:
+    """The Keychain items this app made for the server (by ``keychain_item``'s naming): those
+    that go with it when it is removed. An item the user named himself may serve elsewhere."""
+    return [i for i in settings.keychain_items() if i.startswith(keychain_item(settings.name, ""))]
+
+
 def import_servers(
     config_file: Path,
     chosen: Iterable[ClaudeServer],
@@ -122,19 +150,7 @@ def import_servers(
         if settings.name in taken:
             continue
         if server.secrets:
-            if keys is None:
-                from desktop_chat.keys import KeyStore
-
-                keys = KeyStore()
-            env, headers = dict(settings.env), dict(settings.headers)
-            for part in (env, headers):
-                for key in server.secrets:
-                    value = part.get(key)
-                    if value and not value.startswith(KEYCHAIN_PREFIX):
-                        item = keychain_item(settings.name, key)
-                        keys.set(item, value)  # raises KeyringUnavailable: nothing half-written
-                        part[key] = KEYCHAIN_PREFIX + item
-            settings = replace(settings, env=env, headers=headers)
+            settings = store_secrets(settings, server.secrets, keys=keys)
         save_mcp_server(config_file, settings)
         taken.add(settings.name)
         written.append(settings.name)

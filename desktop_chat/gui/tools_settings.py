@@ -1,5 +1,6 @@
 """Settings → Tools: the MCP servers with their state (starting, ready with N tools, failed with
-the last lines of its output), add, remove, restart; each tool switched on or off, and its
+the last lines of its output), add, edit (its environment or headers, their values kept in
+the Keychain), remove, restart; each tool switched on or off, and its
 "Always allow" kept or revoked; Claude Desktop's servers imported when the user asks.
 
 A server's and a tool's names come from config.toml and the servers themselves: shown as plain
@@ -18,10 +19,8 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -29,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.errors import DesktopChatError
+from desktop_chat.errors import DesktopChatError, KeyringUnavailable
 from desktop_chat.gui.untrusted import plain, plain_tip
 
 if TYPE_CHECKING:
@@ -67,6 +66,8 @@ class ToolsPage(QWidget):
         self.message.setObjectName("hintLabel")
         self.add_button = QPushButton("Add…", self)
         self.add_button.clicked.connect(self._add)
+        self.edit_button = QPushButton("Edit…", self)
+        self.edit_button.clicked.connect(self._edit)
         self.remove_button = QPushButton("Remove", self)
         self.remove_button.clicked.connect(self._remove)
         self.restart_button = QPushButton("Restart", self)
@@ -78,7 +79,7 @@ class ToolsPage(QWidget):
         self.claude_file = claude_config_path()
         self.import_button.setVisible(self.claude_file.exists())
         row = QHBoxLayout()
-        for button in (self.add_button, self.remove_button, self.restart_button):
+        for button in (self.add_button, self.edit_button, self.remove_button, self.restart_button):
             row.addWidget(button)
         row.addStretch(1)
         row.addWidget(self.import_button)
@@ -173,6 +174,7 @@ class ToolsPage(QWidget):
     def _show_detail(self, *_) -> None:
         name = self._selected_server()
         self.remove_button.setEnabled(name is not None)
+        self.edit_button.setEnabled(name is not None)
         self.restart_button.setEnabled(name is not None and self.host.servers is not None)
         if name is None:
             self.detail.setText("")
@@ -186,6 +188,9 @@ class ToolsPage(QWidget):
             else ""
         )
         lines = [f"{name}: {where}"]
+        named = {**settings.env, **settings.headers} if settings is not None else {}
+        if named:  # the names only: a value is a keychain: reference or the user's own text
+            lines.append(f"{'Headers' if settings.url else 'Environment'}: {', '.join(named)}")
         states = {state.name: state for state in self.host.states()}
         state = states.get(name)
         if state is not None and state.error:
@@ -237,36 +242,89 @@ class ToolsPage(QWidget):
             self.task = self.controller.spawn(self.remove(name))
 
     async def remove(self, name: str) -> None:
+        """Take the server out of config.toml, then the Keychain items made for it."""
         from desktop_chat.config_writer import remove_mcp_server
 
+        settings = self.host.configured.get(name)
         try:
             await asyncio.to_thread(remove_mcp_server, self.controller.paths.config_file, name)
         except DesktopChatError as exc:
             self.message.setText(_words(exc.message, exc.hint))
             return
         await self.controller.reload()
-        self.message.setText(f"{name} was removed.")
+        said = f"{name} was removed."
+        if settings is not None and (failed := await self._forget(settings)):
+            said += f" {failed}"
+        self.message.setText(said)
         self.fill()
+
+    async def _forget(self, settings, keep=None) -> str:
+        """Delete the Keychain items made for ``settings`` that neither ``keep`` (its new
+        settings) nor another server names; a sentence when the Keychain refused."""
+        from desktop_chat.mcp_import import own_keychain_items
+
+        others = [s for n, s in self.host.configured.items() if n != settings.name]
+        used = {i for s in others for i in s.keychain_items()}
+        used |= set(keep.keychain_items()) if keep is not None else set()
+        items = [i for i in own_keychain_items(settings) if i not in used]
+        if not items:
+            return ""
+        try:
+            await asyncio.to_thread(_delete_items, items)
+        except DesktopChatError as exc:
+            return _words(f"Its Keychain items were not deleted: {exc.message}", exc.hint)
+        return ""
 
     @Slot()
     def _add(self) -> None:
-        self.dialog = AddServerDialog(self)
+        from desktop_chat.gui.mcp_server_dialog import ServerDialog
+
+        self.dialog = ServerDialog(self, taken=tuple(self.host.configured))
+        self.dialog.accepted.connect(self._added)
+        self.dialog.open()
+
+    @Slot()
+    def _edit(self) -> None:
+        from desktop_chat.gui.mcp_server_dialog import ServerDialog
+
+        name = self._selected_server()
+        if name is None or (server := self.host.configured.get(name)) is None:
+            return
+        self.dialog = ServerDialog(self, server)
         self.dialog.accepted.connect(self._added)
         self.dialog.open()
 
     @Slot()
     def _added(self) -> None:
-        self.task = self.controller.spawn(self.add(self.dialog.settings()))
+        dialog = self.dialog
+        self.task = self.controller.spawn(self.add(dialog.settings(), dialog.original))
 
-    async def add(self, settings) -> None:
-        """Write the server, read the settings again, and start it so its state shows."""
+    async def add(self, settings, previous=None) -> None:
+        """Put its values in the Keychain, write the server with keychain: references in their
+        place, read the settings again, and start it so its state shows. ``previous``: the
+        server as it was before an edit, whose items no longer named are deleted."""
         from desktop_chat.config_writer import save_mcp_server
+        from desktop_chat.mcp_import import store_secrets
 
+        try:
+            settings = await asyncio.to_thread(store_secrets, settings)
+        except KeyringUnavailable as exc:  # its hint is about providers' keys: not this
+            said = (
+                f"{settings.name} was not saved: its values could not be put in the Keychain. "
+                f"{exc.message} Unlock the keychain, then OK again."
+            )
+            self.message.setText(said)
+            if self.dialog is not None:  # the same dialog again: nothing typed is lost
+                self.dialog.open()
+                self.dialog.say(said)
+            return
         try:
             await asyncio.to_thread(save_mcp_server, self.controller.paths.config_file, settings)
         except DesktopChatError as exc:
             self.message.setText(_words(exc.message, exc.hint))
             return
+        failed = await self._forget(previous, keep=settings) if previous is not None else ""
+        self.message.setText(failed)
         await self.controller.reload()
         self.fill()
         if settings.name in self.host.configured:
@@ -315,66 +373,12 @@ class ToolsPage(QWidget):
         self.fill()
 
 
-class AddServerDialog(QDialog):
-    """A server by its command line (a program and its arguments) or a Streamable HTTP URL."""
+def _delete_items(items: list[str]) -> None:
+    from desktop_chat.keys import KeyStore
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Add an MCP server")
-        self.setMinimumWidth(480)
-        self.name = QLineEdit(self)
-        self.name.setPlaceholderText("files")
-        self.command = QLineEdit(self)
-        self.command.setPlaceholderText("npx -y @modelcontextprotocol/server-filesystem ~/Notes")
-        self.url = QLineEdit(self)
-        self.url.setPlaceholderText("or https://example.com/mcp")
-        self.problem = plain(QLabel("", self))
-        self.problem.setWordWrap(True)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.accepted.connect(self._check)
-        buttons.rejected.connect(self.reject)
-        form = QFormLayout(self)
-        form.addRow("Name", self.name)
-        form.addRow("Command", self.command)
-        form.addRow("URL", self.url)
-        note = QLabel("Secrets go in config.toml as keychain:ITEM, never as text.", self)
-        note.setObjectName("hintLabel")
-        form.addRow("", note)
-        form.addRow("", self.problem)
-        form.addRow(buttons)
-
-    def settings(self):
-        from desktop_chat.mcp_config import McpServerSettings
-
-        name = self.name.text().strip()
-        if self.url.text().strip():
-            return McpServerSettings(name=name, url=self.url.text().strip())
-        words = shlex.split(self.command.text())
-        return McpServerSettings(name=name, command=words[0], args=tuple(words[1:]))
-
-    @Slot()
-    def _check(self) -> None:
-        import re
-
-        name = self.name.text().strip()
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", name):
-            self.problem.setText("Give it a name of letters, digits, '_' or '-'.")
-            return
-        url, command = self.url.text().strip(), self.command.text().strip()
-        if bool(url) == bool(command):
-            self.problem.setText("Give either the command that starts it or its URL.")
-            return
-        if url and not re.match(r"^https?://[^/\s]+", url):
-            self.problem.setText("The URL must start with http:// or https://.")
-            return
-        try:
-            shlex.split(command)
-        except ValueError as exc:
-            self.problem.setText(f"The command cannot be read: {exc}.")
-            return
-        self.accept()
+    keys = KeyStore()
+    for item in items:
+        keys.delete(item)
 
 
 class ImportDialog(QDialog):
