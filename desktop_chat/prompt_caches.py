@@ -71,6 +71,9 @@ class Held:
     tokens: list[int]
     model: str
     key: str | None
+    #: The pool's epoch when it was last kept: a clear or forget after that means its queued
+    #: save is out of date and must not bring the file back.
+    epoch: int = 0
 
     @property
     def nbytes(self) -> int:
@@ -95,6 +98,11 @@ class PromptCaches:
         self.memory_bytes = memory_bytes
         self.disk_bytes = disk_bytes
         self._held: OrderedDict[tuple[str, str | None], Held] = OrderedDict()  # LRU first
+        # Bumped by each clear() and forget(): a reply that ended just before Clear (or a
+        # delete) had its save queued behind it, and that save must find it out of date.
+        self._epoch = 0
+        self._cleared = 0
+        self._forgotten: dict[str, int] = {}
         if self.folder is not None:
             self._remove_partials()
 
@@ -125,6 +133,7 @@ class PromptCaches:
     def keep(self, held: Held) -> None:
         """Back in memory, most recently used; the least recently used go past the budget."""
         slot = (held.model, held.key)
+        held.epoch = self._epoch
         self._held.pop(slot, None)
         self._held[slot] = held
         while len(self._held) > 1 and self.memory_used() > self.memory_bytes:
@@ -152,6 +161,9 @@ class PromptCaches:
         from mlx_lm.models.cache import save_prompt_cache
 
         if self.folder is None or held.key is None or not held.tokens:
+            return None
+        if held.epoch < max(self._cleared, self._forgotten.get(held.key, 0)):
+            log.info("prompt cache of conversation %s not saved: cleared since", held.key)
             return None
         final = self.path(held.model, held.key)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -220,6 +232,8 @@ class PromptCaches:
 
     def forget(self, key: str) -> None:
         """A conversation deleted: its caches go, in memory and on disk."""
+        self._epoch += 1
+        self._forgotten[key] = self._epoch
         self.drop(key)
         name = f"{_key_name(key)}{SUFFIX}"
         for path in self.files():
@@ -228,6 +242,8 @@ class PromptCaches:
 
     def clear(self) -> None:
         """Every cache on disk and in memory (Settings' Clear)."""
+        self._epoch += 1
+        self._cleared = self._epoch
         self.drop()
         for path in self.files():
             path.unlink(missing_ok=True)

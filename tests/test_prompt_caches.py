@@ -238,6 +238,38 @@ def test_the_disk_budget_drops_the_least_recently_used(engines, folder, tiny_mod
     assert engine.caches.disk_used() == 0
 
 
+@pytest.mark.parametrize("action", ["clear", "forget"])
+def test_clear_or_delete_as_a_reply_ends_leaves_no_file_behind(
+    engines, folder, tiny_model_dir, action
+):
+    """Clear (Settings) or a chat deleted while its reply runs: the engine's thread runs them
+    after the reply, and the reply's save, queued as it ends, comes after them: it must not
+    bring the file back."""
+    engine = engines()
+    engine.load(tiny_model_dir).result(120)
+    ask(engine, [{"role": "user", "content": f"1 {LONG}"}], "1")
+    _saved(engine)
+    assert list(folder.glob("*/1.safetensors")), "the first reply's cache was saved"
+    busy = threading.Event()
+    engine.submit(lambda: busy.wait(30))  # the thread is busy: what follows queues up
+    events, stop = [], threading.Event()
+    reply = engine.generate(
+        [{"role": "user", "content": f"1 {LONG} and more"}], GREEDY, events.append, stop, None, "1"
+    )
+    gone = engine.submit(
+        engine.caches.clear if action == "clear" else lambda: engine.caches.forget("1")
+    )
+    busy.set()
+    reply.result(120)
+    gone.result(60)
+    _saved(engine)
+    assert not list(folder.glob("*/*.safetensors")), "the queued save brought the file back"
+    assert engine.caches.memory_used() == 0
+    ask(engine, [{"role": "user", "content": f"2 {LONG}"}], "2")
+    _saved(engine)
+    assert [p.name for p in folder.glob("*/*.safetensors")] == ["2.safetensors"], "later ones save"
+
+
 def test_a_quit_mid_save_leaves_no_half_file(folder, tiny_model_dir):
     """A process killed while it saves, again and again: what is left is a whole file or none,
     and the next start removes the partial one."""
