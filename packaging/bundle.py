@@ -50,6 +50,8 @@ PACKAGES = {
     "qasync": "imports the Qt binding by name (PySide6.QtCore, …)",
     "rich": "imports its unicode width tables by name",
     "tqdm": "reads its own files through importlib.resources",
+    "jsonschema_specifications": "reads the JSON schemas it ships through importlib.resources "
+                                 "(mcp validates each tool result with jsonschema)",
 }  # fmt: skip
 
 #: Flagged by the scan but safe in the zip, and why.
@@ -63,6 +65,15 @@ ZIP_SAFE = {
     "charset_normalizer": (
         "imports by name only the standard library's encodings.<codec>, and py2app includes "
         "all of encodings.*"
+    ),
+    # `import mcp` brings the SDK's server side too (mcp/__init__.py), with these two:
+    "opentelemetry": (
+        "reads entry points only when OTEL_PROPAGATORS, OTEL_PYTHON_CONTEXT or a provider's "
+        "OTEL_ variable is set, which an app started from the Dock or Finder does not have"
+    ),
+    "uvicorn": (
+        "imports by name only to serve an app given as 'module:attr'; the app serves nothing "
+        "(sse_starlette imports uvicorn at import)"
     ),
 }
 

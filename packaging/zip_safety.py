@@ -227,8 +227,25 @@ def exercise(model_dir: Path, vision_dir: Path) -> None:
     from desktop_chat.providers.discovery import discover
 
     asyncio.run(discover((("nothing", 9),)))
+    # Tools: MCP servers, as the app starts and calls them (the SDK's stdio and Streamable
+    # HTTP clients, httpx2, mcp_types), against the tests' own servers written with the SDK.
+    asyncio.run(_mcp_calls())
     import pypdf  # noqa: F401  (attached PDFs)
     import qasync  # noqa: F401  (the window's loop; it finds the Qt binding by name)
+
+
+async def _mcp_calls() -> None:
+    from desktop_chat.mcp_config import McpServerSettings
+    from desktop_chat.mcp_servers import McpServers
+    from tests.support.mcp_servers import http_server, stdio_settings
+    from tests.support.servers import free_port
+
+    with http_server(free_port()) as url:
+        settings = [stdio_settings("local"), McpServerSettings(name="remote", url=url)]
+        async with McpServers(settings) as servers:
+            await servers.start()
+            for name in ("local", "remote"):
+                assert await servers.call(name, "add", {"a": 2, "b": 3}) == "5"
 
 
 def main(argv: list[str]) -> int:
