@@ -198,6 +198,14 @@ class _Server:
             )
         if self.http_status is not None:
             return f"the server answered HTTP {self.http_status} ({_reason(leaf)})."
+        from mcp.shared.exceptions import MCPError
+
+        if isinstance(leaf, MCPError) and _closed(leaf):  # its output says why, if anything
+            return (
+                "it exited as it started."
+                if not self.settings.url
+                else ("the server closed the connection as it started.")
+            )
         return _reason(leaf)
 
     def _failed(self, why: str) -> None:

@@ -214,11 +214,16 @@ def test_servers_that_cannot_start_are_reported_with_their_reason_and_output(tmp
     silent.write_text(
         "import sys, time\nprint('loading plugins…', file=sys.stderr, flush=True)\ntime.sleep(60)\n"
     )
+    broken = tmp_path / "broken.py"  # a server whose own code fails as it starts
+    broken.write_text(
+        "import sys\nprint('ModuleNotFoundError: No module named fastmcp', file=sys.stderr)\nsys.exit(1)\n"
+    )
     missing = McpServerSettings("missing", command="/no/such/program-for-mcp")
     mute = McpServerSettings("mute", command=sys.executable, args=(str(silent),))
+    exits = McpServerSettings("exits", command=sys.executable, args=(str(broken),))
 
     async def scenario():
-        servers = McpServers([missing, mute], start_timeout=3)
+        servers = McpServers([missing, mute, exits], start_timeout=3)
         started = time.monotonic()
         states = {s.name: s for s in await servers.start()}
         assert time.monotonic() - started < 20
@@ -233,6 +238,10 @@ def test_servers_that_cannot_start_are_reported_with_their_reason_and_output(tmp
     assert states["mute"].describe() == (
         "failed: it did not finish starting within 3 seconds. Its last output: loading plugins…"
     )
+    assert states["exits"].describe() == (
+        "failed: it exited as it started. Its last output: ModuleNotFoundError: No module named "
+        "fastmcp"
+    ), "said in words, not as the SDK's MCPError: Connection closed"
 
 
 def test_mcp_servers_in_config_toml_and_their_mistakes_by_line(tmp_path):
