@@ -201,11 +201,9 @@ class _Server:
         from mcp.shared.exceptions import MCPError
 
         if isinstance(leaf, MCPError) and _closed(leaf):  # its output says why, if anything
-            return (
-                "it exited as it started."
-                if not self.settings.url
-                else ("the server closed the connection as it started.")
-            )
+            if self.settings.url:
+                return "the server closed the connection as it started."
+            return "it exited as it started."
         return _reason(leaf)
 
     def _failed(self, why: str) -> None:
