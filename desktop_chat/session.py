@@ -164,6 +164,8 @@ class Turn:
         self.tool_timeout_s = tool_timeout_s
         #: The rounds of tool calls so far (``Message.tool_rounds``' form).
         self.rounds: list[dict[str, Any]] = []
+        #: Seconds the calls waited for the user's approval: left out of the reply's time.
+        self.waited_s = 0.0
         #: Where the reply goes in its conversation.
         self.index = len(keeper.conversation.messages)
         #: The reply's answer so far, in pieces: the one place they are collected.
@@ -250,7 +252,7 @@ class Turn:
                             figures.append(event)
                             if calls:
                                 continue  # not the reply's end: the calls are run first
-                            event = _whole(figures, started)
+                            event = _whole(figures, started + self.waited_s)
                             self.finished = event
                             # Kept (and shown) by the model's name, not the server's path.
                             meta = {**event.as_metadata(), "model": model_name(event.model)}
@@ -267,7 +269,7 @@ class Turn:
                     text = f"\n\n{note}" if self.text else note
                     self.parts.append(text)
                     yield TextDelta(text)
-                    event = _whole(figures, started)
+                    event = _whole(figures, started + self.waited_s)
                     self.finished = event
                     meta = {**event.as_metadata(), "model": model_name(event.model)}
                     self.reply = self._kept(**meta, tool_limit=True)
@@ -316,6 +318,7 @@ class Turn:
         try:
             for call in calls:
                 result = await tools.call(call, self.approve, self.tool_timeout_s)
+                self.waited_s += result.waited_s
                 step["results"].append(_result(result))
                 yield ToolResultEvent(result, number)
         except BaseException:  # Stop (a cancel, or the client closing the stream)
@@ -354,7 +357,8 @@ def _call(call: ToolCall, tool: Any) -> dict[str, Any]:
 
 def _whole(figures: list[Finished], started: float) -> Finished:
     """The reply's figures over all its requests: the last one's, with every request's tokens
-    counted, the first token's time from the first request, the time from its start."""
+    counted, the first token's time from the first request, the time from ``started`` (its
+    start, moved on by the time its calls waited for the user)."""
     last = figures[-1]
     if len(figures) == 1:
         return last

@@ -110,6 +110,8 @@ class ToolResult:
     content: str
     is_error: bool = False
     seconds: float = 0.0
+    #: How long the call waited for the user's approval: not the tool's time, nor the reply's.
+    waited_s: float = 0.0
 
     def to_api(self) -> dict[str, Any]:
         """The ``tool`` message that answers the call in the next request."""
@@ -187,10 +189,11 @@ class Toolbox:
 
         ``timeout`` bounds the tool's run, not the time the user takes to approve it.
         """
-        started = time.monotonic()
+        started, waited = time.monotonic(), 0.0
 
         def result(content: str, is_error: bool = False) -> ToolResult:
-            return ToolResult(call.id, call.name, content, is_error, time.monotonic() - started)
+            seconds = time.monotonic() - started
+            return ToolResult(call.id, call.name, content, is_error, seconds, waited)
 
         tool = self._tools.get(call.name)
         if tool is None:
@@ -202,6 +205,7 @@ class Toolbox:
             return result(str(exc), True)
         if not tool.always_allowed:
             answer = await approve(tool, arguments)
+            started, waited = time.monotonic(), time.monotonic() - started
             if answer is Approval.DENY:
                 return result(DENIED, True)
             if answer is Approval.ALWAYS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 import pytest
 
@@ -193,6 +194,30 @@ def test_two_rounds_of_calls_then_the_answer(fake, tmp_path):
     }
     assert history[6] == {"role": "assistant", "content": "Sunny everywhere."}
     store.close()
+
+
+def test_the_time_the_user_takes_to_approve_is_neither_the_tools_nor_the_replys(fake):
+    """A call approved after 0.6 s: its card's time is the tool's run, and the reply's total
+    (what llmchat prints, the stats keep) leaves the wait out."""
+
+    class Slow(Asker):
+        async def __call__(self, tool, arguments):
+            await asyncio.sleep(0.6)  # the user reads the card, then clicks Allow
+            return await super().__call__(tool, arguments)
+
+    session = session_for(fake, approve=Slow())
+    fake.script = [
+        Step(tool_calls=calls(("call_1", "weather", '{"city": "Paris"}'))),
+        Step(pieces=["Sunny."]),
+    ]
+    started = time.monotonic()
+    turn, events = turn_events(session, "Weather?", fake)
+    wall = time.monotonic() - started
+    result = next(e for e in events if isinstance(e, ToolResultEvent)).result
+    finished = next(e for e in events if isinstance(e, Finished))
+    assert result.waited_s >= 0.6 and result.seconds < 0.3, (result.waited_s, result.seconds)
+    assert wall - finished.total_s >= 0.58, (wall, finished.total_s)
+    assert turn.reply.meta["total_s"] == pytest.approx(finished.total_s, abs=0.01)
 
 
 def test_a_denied_call_goes_back_to_the_model_as_a_refusal_it_reads(fake):
