@@ -38,7 +38,25 @@ class WelcomePanel(QWidget):
         self._outer.addStretch(2)
         self._layout = QVBoxLayout(self._column)
         self.buttons: dict[str, QPushButton] = {}
-        self.show_options([], [], set(), "Looking for models on this machine…")
+        # The first frame's panel: nothing can be chosen before the app is ready, so no cards
+        # yet (they cost the first frame ~8 ms); show_options follows within a moment.
+        self._heading()
+        self._notes("Looking for models on this machine…")
+        self.notes.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+
+    def _heading(self) -> None:
+        title = QLabel("<h2>Welcome to Desktop Chat</h2>", self._column)
+        title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self._layout.addWidget(title)
+        sub = QLabel(
+            "Choose where your answers come from. You can change it any time from the model menu.",
+            self._column,
+        )
+        sub.setObjectName("welcomeNote")
+        sub.setWordWrap(True)
+        sub.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self._layout.addWidget(sub)
+        self._layout.addSpacing(8)
 
     def _clear(self) -> None:
         while self._layout.count():
@@ -84,18 +102,7 @@ class WelcomePanel(QWidget):
     ) -> None:
         """``servers``: models of servers found here; ``recommended``: (repo, bytes, blurb)."""
         self._clear()
-        title = QLabel("<h2>Welcome to Desktop Chat</h2>", self._column)
-        title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        self._layout.addWidget(title)
-        sub = QLabel(
-            "Choose where your answers come from. You can change it any time from the model menu.",
-            self._column,
-        )
-        sub.setObjectName("welcomeNote")
-        sub.setWordWrap(True)
-        sub.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        self._layout.addWidget(sub)
-        self._layout.addSpacing(8)
+        self._heading()
         if servers:
             layout = self._card("A model server on this Mac", "Found running right now.")
             for choice in servers[:4]:
@@ -135,6 +142,9 @@ class WelcomePanel(QWidget):
             "Add…",
             lambda *_: self.add_provider_requested.emit(),
         )
+        self._notes(notes)
+
+    def _notes(self, notes: str) -> None:
         self.notes = QLabel(notes, self._column)
         self.notes.setObjectName("welcomeNote")
         self.notes.setWordWrap(True)
