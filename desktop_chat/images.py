@@ -47,12 +47,15 @@ def is_image_name(name: str) -> bool:
 @functools.cache
 def _heif_opener() -> None:
     # HEIC (an iPhone's photos) through pi-heif, a dependency; registered once, on first use.
+    # pi-heif imports even when its compiled part does not load (it defers that error to the
+    # first use), so the registering is tried too: a broken libheif must cost HEIC alone,
+    # never the PNGs and JPEGs, and HEIC is then refused by name like any unknown kind.
     try:
         from pi_heif import register_heif_opener
-    except ImportError:  # a broken install: HEIC is then refused by name like any unknown
-        log.warning("pi-heif is not importable: HEIC images cannot be read", exc_info=True)
-        return
-    register_heif_opener()
+
+        register_heif_opener()
+    except Exception:
+        log.warning("pi-heif cannot be used: HEIC images cannot be read", exc_info=True)
 
 
 def _refused(name: str, why: str = "is not an image that can be read") -> ImageRefused:
@@ -68,7 +71,7 @@ def normalise(
     max_side: int = DEFAULT_MAX_SIDE,
 ) -> Picture:
     """A ``Picture`` from a path, the bytes of an image file, or a PIL image."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     Image.MAX_IMAGE_PIXELS = PIXEL_LIMIT
     _heif_opener()
@@ -94,7 +97,7 @@ def normalise(
             raise ImageRefused(
                 f"{label} is too large to open ({exc}).", "Save a smaller copy and attach that."
             ) from exc
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        except Exception as exc:  # any decoder's failure (a plugin's own, too) is a refusal
             log.info("image refused: %s: %s", label, exc)
             raise _refused(label) from exc
     image = ImageOps.exif_transpose(image)  # upright; the orientation tag goes with it

@@ -150,3 +150,32 @@ def test_an_iphone_heic_photo_becomes_an_upright_jpeg_without_its_gps(tmp_path):
         assert sent.getpixel((35, 5))[0] > 200 > sent.getpixel((35, 5))[1], "the red corner"
     assert b"iPhone" not in picture.data and b"Apple" not in picture.data
     assert is_image_name("IMG_0002.HEIC")
+
+
+def test_a_broken_heic_reader_costs_heic_alone(tmp_path, monkeypatch):
+    """pi-heif whose compiled part does not load (a bundle with a bad libheif): it still
+    imports, and fails only when used. PNGs and JPEGs are read all the same, and a HEIC is
+    refused by name."""
+    import sys
+
+    from desktop_chat import images
+
+    monkeypatch.setitem(sys.modules, "_pi_heif", None)  # its extension cannot be imported
+    for name in [n for n in sys.modules if n == "pi_heif" or n.startswith("pi_heif.")]:
+        monkeypatch.delitem(sys.modules, name)
+    images._heif_opener.cache_clear()
+    monkeypatch.setattr(Image, "OPEN", dict(Image.OPEN))  # the real opener stays registered
+    monkeypatch.setattr(Image, "ID", list(Image.ID))
+    for plugin in ("HEIF", "AVIF"):
+        Image.OPEN.pop(plugin, None)
+        if plugin in Image.ID:
+            Image.ID.remove(plugin)
+    try:
+        shot = tmp_path / "shot.png"
+        Image.new("RGB", (30, 20), "blue").save(shot)
+        assert normalise(shot).mime == "image/png", "a PNG is read without pi-heif"
+        with pytest.raises(ImageRefused) as refused:
+            normalise(DATA / "IMG_0002.heic")
+        assert "IMG_0002.heic" in str(refused.value)
+    finally:
+        images._heif_opener.cache_clear()
