@@ -379,7 +379,8 @@ class AsyncLLMChat:
         ``reasoning``: the thinking's and the answer's events (``Piece``) instead."""
         self.last_activity = time.monotonic()
         prompt = _check_prompt(prompt)
-        pictures = await pictures_from(images)  # a bad one raises here: nothing is sent
+        # A bad one raises here: nothing is sent.
+        pictures = await pictures_from(images, self._image_side(session))
         await self._close_retired()
         await self._arm(session)
         provider = self._ready(session)
@@ -413,6 +414,13 @@ class AsyncLLMChat:
             session.tools = await self.tools.toolbox()
             session.approve = self.tools.approve
 
+    def _image_side(self, session: ChatSession) -> int:
+        """The longest side of an image for this chat's model (``image_sizes.side_for``)."""
+        from desktop_chat.image_sizes import side_for
+
+        self._ensure_provider()
+        return side_for(self._choice, session.settings)
+
     def _ready(self, session: ChatSession) -> Provider:
         """The provider, and ``session`` asking its model with this chat's parameters."""
         provider, _, params = self._ensure_provider()
@@ -437,7 +445,7 @@ class AsyncLLMChat:
         await self._close_retired()
         try:
             prompt = _check_prompt(prompt)
-            pictures = await pictures_from(images)
+            pictures = await pictures_from(images, self._image_side(session))
             await self._arm(session)
             provider = self._ready(session)
             call = call_params(GenerationParams(), system_prompt, options)
@@ -527,19 +535,21 @@ async def response_from(turn: Turn, provider: Provider) -> ChatResponse:
     return ChatResponse(turn.text, True, None, turn.finished.as_metadata(), turn.reasoning)
 
 
-async def pictures_from(images: Images) -> list[Picture]:
+async def pictures_from(images: Images, max_side: int | None = None) -> list[Picture]:
     """``images`` normalised (off the loop's thread: Pillow takes a while on a photo), in
-    order; ``ImageRefused`` names the first that cannot be sent."""
+    order, their longest side at most ``max_side`` (None: ``images.DEFAULT_MAX_SIDE``);
+    ``ImageRefused`` names the first that cannot be sent."""
     if images is None:
         return []
     items = list(images) if isinstance(images, (list, tuple)) else [images]
-    return await asyncio.to_thread(_normalised, items) if items else []
+    return await asyncio.to_thread(_normalised, items, max_side) if items else []
 
 
-def _normalised(items: list[Any]) -> list[Picture]:
+def _normalised(items: list[Any], max_side: int | None = None) -> list[Picture]:
     from desktop_chat.context import ContextError
-    from desktop_chat.images import ImageRefused, normalise
+    from desktop_chat.images import DEFAULT_MAX_SIDE, ImageRefused, normalise
 
+    side = max_side or DEFAULT_MAX_SIDE
     pictures = []
     for number, item in enumerate(items, 1):
         if isinstance(item, Picture):  # normalised already
@@ -548,7 +558,7 @@ def _normalised(items: list[Any]) -> list[Picture]:
         # A file by its name; bytes and PIL images by their place in the list.
         name = None if isinstance(item, (str, os.PathLike)) else f"Image {number}"
         try:
-            pictures.append(normalise(item, name=name))
+            pictures.append(normalise(item, name=name, max_side=side))
         except ContextError as err:  # a missing file, a folder: still an image refused
             raise ImageRefused(err.message, err.hint) from err
     return pictures

@@ -54,8 +54,9 @@ _APP_KEYS = (
     "kv_bits",
     "tool_rounds",
     "mcp_at_launch",
+    "image_max_side",
 )
-_PROVIDER_KEYS = {"base_url", "models", "key", "allow_insecure_key", "params"}
+_PROVIDER_KEYS = {"base_url", "models", "key", "allow_insecure_key", "params", "image_max_side"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,8 @@ class ProviderSettings:
     allow_insecure_key: bool = False
     #: Found on a local port, not set up by the user: it gets no key the user did not give it.
     discovered: bool = False
+    #: ``image_max_side``: the longest side of an image sent to it (None: image_sizes.py's).
+    image_max_side: int | None = None
 
     @property
     def key_name(self) -> str:
@@ -115,6 +118,9 @@ class Settings:
     #: ``[app] tool_rounds``: how many rounds of tool calls one reply may make (then it is
     #: asked to answer without tools).
     tool_rounds: int = TOOL_ROUNDS
+    #: ``[app] image_max_side``: the longest side of an image sent to any provider without
+    #: its own (None: each provider's figure, image_sizes.py).
+    image_max_side: int | None = None
     #: ``[app] mcp_at_launch = true``: start the MCP servers when the app starts, not with
     #: the first message that could use their tools.
     mcp_at_launch: bool = False
@@ -436,7 +442,28 @@ def _apply_app(settings: Settings, table: Any, where: _Where, errors: list) -> N
         errors.append(
             where.error("must be a number from 1 to 100, like 8.", ("app",), "tool_rounds")
         )
+    settings.image_max_side = _image_side(table, where, ("app",), errors)
     _apply_caches(settings, table, where, errors)
+
+
+def _image_side(table: dict, where: _Where, at: tuple[str, ...], errors: list) -> int | None:
+    """``image_max_side`` in ``table`` (pixels, 256 to 8192), or None: not set, or said wrong
+    (then the provider's default is used)."""
+    from desktop_chat.image_sizes import HIGHEST, LOWEST
+
+    value = table.get("image_max_side")
+    if isinstance(value, int) and not isinstance(value, bool) and LOWEST <= value <= HIGHEST:
+        return value
+    if value is not None:
+        errors.append(
+            where.error(
+                f"must be a number of pixels from {LOWEST} to {HIGHEST}, like 2048; each "
+                "provider's own size is used meanwhile.",
+                at,
+                "image_max_side",
+            )
+        )
+    return None
 
 
 def _apply_caches(settings: Settings, table: dict, where: _Where, errors: list) -> None:
@@ -504,7 +531,8 @@ def _provider(name: str, table: Any, where: _Where, errors: list) -> ProviderSet
                     "is not a provider setting; it was ignored.",
                     at,
                     key,
-                    "Known ones: base_url, models, key, allow_insecure_key, [params]."
+                    "Known ones: base_url, models, key, allow_insecure_key, image_max_side, "
+                    "[params]."
                     + (
                         " API keys belong in the keychain, not in this file."
                         if "key" in key
@@ -544,7 +572,8 @@ def _provider(name: str, table: Any, where: _Where, errors: list) -> ProviderSet
         errors.append(where.error("must be true or false.", at, "allow_insecure_key"))
         insecure = False
     params = _params(table.get("params", {}), where, (*at, "params"), errors)
-    return ProviderSettings(name, base_url, models, params, key, insecure)
+    side = _image_side(table, where, at, errors)
+    return ProviderSettings(name, base_url, models, params, key, insecure, image_max_side=side)
 
 
 def _alias(name: str, value: Any, where: _Where, errors: list) -> Alias | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import io
 import logging
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The longest side sent by default. OpenAI scales to 2048 then 768 on the short side; Claude
-#: and Gemini suggest about 1.5k; local vision models resize further in their processor.
+#: The longest side when no model says otherwise; each provider's own is ``image_sizes``'.
 DEFAULT_MAX_SIDE = 2048
 #: A file bigger than this is refused before it is decoded (a 50 MP PNG is ~150 MB at worst).
 FILE_LIMIT = 200 * 1024 * 1024
@@ -120,3 +121,41 @@ def normalise(
     else:
         clean.save(out, "PNG", optimize=False)
     return Picture(out.getvalue(), "image/jpeg" if jpeg else "image/png", *clean.size, name=label)
+
+
+#: Pictures scaled down for a model with a smaller cap, by (digest, side): each is scaled once,
+#: however many turns send it again. A few, as they are a few megabytes each.
+_fitted: OrderedDict[tuple[str, int], Picture] = OrderedDict()
+_fitted_lock = threading.Lock()
+_FITTED_KEPT = 32
+
+
+def fit(picture: Picture, max_side: int) -> Picture:
+    """``picture`` with its longest side at most ``max_side``: itself when it fits already,
+    else scaled down from its normalised bytes (same kind, same name), once per size.
+    CPU-bound: called off the GUI thread."""
+    if max(picture.width, picture.height) <= max_side:
+        return picture
+    key = (picture.digest, max_side)
+    with _fitted_lock:
+        if (done := _fitted.get(key)) is not None:
+            _fitted.move_to_end(key)
+            return done
+    from PIL import Image
+
+    with Image.open(io.BytesIO(picture.data)) as image:
+        image.load()
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        if picture.mime == "image/jpeg":
+            image.convert("RGB").save(out, "JPEG", quality=90, optimize=True)
+        else:
+            image.save(out, "PNG", optimize=False)
+        size = image.size
+    done = Picture(out.getvalue(), picture.mime, *size, name=picture.name)
+    log.info("image %s scaled again to %d×%d for a model that reads less", picture.name, *size)
+    with _fitted_lock:
+        _fitted[key] = done
+        while len(_fitted) > _FITTED_KEPT:
+            _fitted.popitem(last=False)
+    return done

@@ -154,6 +154,7 @@ class Turn:
         approve: Approve | None = None,
         max_rounds: int = 8,
         tool_timeout_s: float | None = 60.0,
+        max_side: int | None = None,
     ) -> None:
         self.keeper = keeper
         self.choice = choice
@@ -162,6 +163,9 @@ class Turn:
         self.approve = approve or _deny_all
         self.max_rounds = max_rounds
         self.tool_timeout_s = tool_timeout_s
+        #: The longest side of an image the model is sent (``image_sizes.side_for``): one
+        #: attached for another model, or earlier in the conversation, is scaled down to it.
+        self.max_side = max_side
         #: The rounds of tool calls so far (``Message.tool_rounds``' form).
         self.rounds: list[dict[str, Any]] = []
         #: Seconds the calls waited for the user's approval: left out of the reply's time.
@@ -218,6 +222,7 @@ class Turn:
         try:
             await self.keeper.saved()  # the question is in the file before it is sent
             home = self.home if self.home is not None else self.keeper.conversation
+            home = await _fitted(home, self.max_side)
             messages = home.to_api(system_prompt=params.system_prompt)
             # Which conversation this is, for the local engine's prompt caches.
             cid = self.keeper.conversation_id
@@ -535,8 +540,15 @@ class ChatSession:
             approve=self.approve,
             max_rounds=self.settings.tool_rounds,
             tool_timeout_s=self.tool_timeout_s,
+            max_side=self.image_max_side(),
         )
         return self.turn
+
+    def image_max_side(self) -> int:
+        """The longest side of an image for the model chosen now (``image_sizes.side_for``)."""
+        from desktop_chat.image_sizes import side_for
+
+        return side_for(self.choice, self.settings)
 
     def _choice(self) -> ModelChoice:
         if self.choice is None:
@@ -618,6 +630,27 @@ class ChatSession:
 
     def set_model(self, choice: ModelChoice | None) -> None:
         self.choice = choice
+
+
+async def _fitted(conversation: Conversation, max_side: int | None) -> Conversation:
+    """``conversation`` as it is sent: with its images larger than ``max_side`` scaled down
+    (off the loop's thread, once each: ``images.fit``), in a copy; the kept one is unchanged."""
+    if max_side is None or not any(
+        max(p.width, p.height) > max_side for m in conversation.messages for p in m.images
+    ):
+        return conversation
+    import asyncio
+
+    from desktop_chat.images import fit
+
+    def scaled() -> Conversation:
+        messages = [
+            replace(m, images=[fit(p, max_side) for p in m.images]) if m.images else m
+            for m in conversation.messages
+        ]
+        return Conversation(conversation.system_prompt, messages)
+
+    return await asyncio.to_thread(scaled)
 
 
 def _options(stored: dict[str, Any]) -> dict[str, Any]:

@@ -206,3 +206,13 @@ def test_a_stored_chat_keeps_the_refused_question_and_its_image(mlx_server, _iso
     finally:
         again.close()
     assert kept["content"][1]["image_url"]["url"] == asked.images[0].data_url()
+
+
+def test_images_are_capped_at_the_size_the_chats_server_reads(fake, chat):
+    """A server on this machine (the scripted one, on loopback) gets what local vision models
+    read, 1536 pixels at most (image_sizes.py); the shape is kept."""
+    fake.script = [Step(pieces=["Wide."])]
+    assert chat.ask("What is this?", images=[png("navy", (3000, 2000))]) == "Wide."
+    (request,) = fake.requests
+    [sent] = sent_images(request)
+    assert sent.size == (1536, 1024)

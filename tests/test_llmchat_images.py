@@ -180,3 +180,33 @@ def test_a_local_text_model_says_so_and_the_image_stays_attached(
     child.expect_exact(PROMPT)
     finish(child)
     assert "Traceback" not in child.logfile_read.getvalue()
+
+
+def test_image_max_side_of_the_provider_caps_what_image_attaches(_isolated_home, tmp_path):
+    """``[providers.NAME] image_max_side`` wins over ``[app]``'s, which wins over the host's."""
+    shot = screenshot(tmp_path / "shot.png")
+    with FakeOpenAI() as server:
+        write_config(
+            _isolated_home,
+            "[app]\nimage_max_side = 1000\n"
+            f'[providers.fake]\nbase_url = "{server.base_url}"\nimage_max_side = 640\n'
+            f'[providers.other]\nbase_url = "{server.base_url}"\n',
+        )
+        server.script = [Step(pieces=["Small."])]
+        child = spawn(["fake:vision-7b"], _isolated_home)
+        child.expect_exact(PROMPT)
+        child.sendline(f"/image {shot}")
+        child.expect(r"shot\.png \(640×400, ")
+        child.expect_exact(PROMPT)
+        child.sendline("What is in this?")
+        child.expect("Small.")
+        child.expect_exact(PROMPT)
+        finish(child)
+        (sent,) = images_sent(server.requests[0])
+        assert sent.size == (640, 400)
+        child = spawn(["other:vision-7b"], _isolated_home)
+        child.expect_exact(PROMPT)
+        child.sendline(f"/image {shot}")
+        child.expect(r"shot\.png \(1000×625, ")  # [app]'s, for a provider without its own
+        child.expect_exact(PROMPT)
+        finish(child)

@@ -85,8 +85,9 @@ def test_a_pasted_screenshot_is_a_chip_then_goes_with_the_message(qapp, qtbot, f
         assert pending == ["Pasted image · preparing…"]
         chip = bar.chips[0]
         assert chip.thumb.loaded, "the chip shows a thumbnail"
-        # Capped at 2048 on its longest side, with its size and an estimate of its tokens.
-        assert chip.size_label.text().startswith("2048×1365 · ")
+        # Capped at 1536 on its longest side (what a server on this machine, as the scripted
+        # one is, reads: image_sizes.py), with its size and an estimate of its tokens.
+        assert chip.size_label.text().startswith("1536×1024 · ")
         assert chip.picture.tokens == 1105  # 6 tiles of 512 once scaled to 1152×768
         assert chip.size_label.text().endswith(" · ≈1.1k tok")
         assert "images 1.1k" in window.meter.toolTip(), window.meter.toolTip()
@@ -94,9 +95,9 @@ def test_a_pasted_screenshot_is_a_chip_then_goes_with_the_message(qapp, qtbot, f
         type_and_send(qtbot, window, "What is in this screenshot?")
         loop.run_until_complete(wait_for(lambda: reply_done(window), what="the reply"))
         [sent] = sent_images(fake)
-        assert sent.size == (2048, 1365) and sent.format == "PNG"
+        assert sent.size == (1536, 1024) and sent.format == "PNG"
         message = window.controller.conversation.messages[0]
-        assert [(p.width, p.height) for p in message.images] == [(2048, 1365)]
+        assert [(p.width, p.height) for p in message.images] == [(1536, 1024)]
         assert window.controller.session.pictures == [] and bar.isHidden(), "sent: no chip left"
         bubble = window.view.items[0]
         [thumb] = bubble.images.thumbs
@@ -352,7 +353,7 @@ def test_a_message_sent_while_its_image_is_prepared_waits_for_it(qapp, qtbot, fa
         shown, label = loop.run_until_complete(scenario())
         assert shown and label == "Reading the images… your message is sent with them."
         [sent] = sent_images(fake)
-        assert sent.size == (2048, 1536)
+        assert sent.size == (1536, 1152)  # a server on this machine's size
         assert not window.waiting_label.isVisible() and window.composer.edit.toPlainText() == ""
 
 
@@ -402,3 +403,48 @@ def test_images_alone_are_sent_with_enter(qapp, qtbot, fake):
         # With nothing attached, Enter on an empty composer still sends nothing.
         qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
         assert len(c.conversation.messages) == 2
+
+
+def test_a_switch_to_a_model_that_reads_less_scales_the_attached_image_again(
+    qapp, qtbot, fake, _isolated_home
+):
+    """Attached for one model, then another chosen that reads smaller images
+    (``image_max_side``): the chip says the size that will be sent, the request carries it."""
+    from desktop_chat import catalog
+    from tests.support.settings import write_config
+
+    write_config(
+        _isolated_home,
+        f'default_model = "fake:m"\n[providers.fake]\nbase_url = "{fake.base_url}"\n'
+        f'models = ["m"]\n[providers.small]\nbase_url = "{fake.base_url}"\nmodels = ["s"]\n'
+        "image_max_side = 800\n",
+    )
+    fake.script = [Step(pieces=["Smaller."])]
+    with running_window(qapp) as (loop, window):
+        bar, c = window.pictures, window.controller
+
+        async def scenario():
+            await c.refresh()
+            put_on_clipboard(png(3000, 2000))
+            paste(qtbot, window.composer.edit)
+            await wait_for(lambda: bar.chips and not bar.pending, 30, "the image's chip")
+            # A server on this machine reads 1536 pixels at most (image_sizes.py).
+            first = bar.chips[0].size_label.text()
+            await c.choose(catalog.find(c.models.choices, "small:s"))
+            await wait_for(
+                lambda: bar.chips and bar.chips[0].size_label.text().startswith("800×"),
+                30,
+                "the chip at the new model's size",
+            )
+            return first
+
+        first = loop.run_until_complete(scenario())
+        assert first.startswith("1536×1024 · "), first
+        chip = bar.chips[0]
+        assert chip.size_label.text().startswith("800×533 · ") and chip.thumb.loaded
+        assert [(p.width, p.height) for p in c.session.pictures] == [(800, 533)]
+        screenshot(window, "images-chip-after-model-switch")
+        type_and_send(qtbot, window, "And now?")
+        loop.run_until_complete(wait_for(lambda: reply_done(window), what="the reply"))
+        [sent] = sent_images(fake)
+        assert sent.size == (800, 533)

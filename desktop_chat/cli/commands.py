@@ -74,7 +74,7 @@ def _image(arg, state: ChatState, out, log_dir):
     from desktop_chat.images import normalise
 
     try:
-        picture = normalise(path)
+        picture = normalise(path, max_side=state.session.image_max_side())
     except DesktopChatError as err:  # unreadable, not an image, too big: what is attached stays
         out(str(err))
         return

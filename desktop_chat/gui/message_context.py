@@ -15,8 +15,8 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop_chat.context import ContextError, estimate_tokens, read_file
 from desktop_chat.gui.model_host import ModelHost
-from desktop_chat.gui.pictures import prepare, remember
-from desktop_chat.images import ImageRefused, is_image_name
+from desktop_chat.gui.pictures import known_thumb, prepare, remember
+from desktop_chat.images import ImageRefused, fit, is_image_name
 from desktop_chat.session import ChatSession
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class MessageContext(QObject):
         #: Names of the images being prepared, in the order given (each shows a chip).
         self.preparing: list[str] = []
         self._lock = asyncio.Lock()  # one drop after the other: files and images stay in order
+        self._fitting: int | None = None  # the side the attached images are being scaled to
 
     def attach(self, paths: list[str | Path]) -> None:
         """Read dropped or chosen files off the GUI thread; images (by their name) are
@@ -65,8 +66,9 @@ class MessageContext(QObject):
             async with self._lock:
                 for source, name, image in items:
                     try:
-                        if image:
-                            ready = await asyncio.to_thread(prepare, source, name)
+                        if image:  # capped for the model chosen now (image_sizes.py)
+                            side = self.session.image_max_side()
+                            ready = await asyncio.to_thread(prepare, source, name, side)
                             remember(ready.picture, ready.thumb)
                             self.session.pictures.append(ready.picture)
                         else:
@@ -82,6 +84,37 @@ class MessageContext(QObject):
         self.remove(None)  # files_changed: a message waiting for this drop goes now
         if refused:
             self.notice.emit(_refused(refused), "\n".join(why for _, why in refused))
+
+    def _refit(self) -> None:
+        """After a switch to a model that reads smaller images: the attached ones scaled down
+        to its size now, off the GUI thread, so that the chips say what will be sent (and the
+        turn has nothing left to do). A larger size redoes nothing."""
+        side = self.session.image_max_side()
+        if side == self._fitting or all(
+            max(p.width, p.height) <= side for p in self.session.pictures
+        ):
+            return
+        self._fitting = side
+        self.reading += 1  # a message sent meanwhile waits for them, as for a drop
+        self._spawn(self._fit(side))
+
+    async def _fit(self, side: int) -> None:
+        try:
+            async with self._lock:
+                pictures = list(self.session.pictures)
+                fitted = await asyncio.to_thread(lambda: [fit(p, side) for p in pictures])
+                for old, new in zip(pictures, fitted, strict=True):
+                    if (thumb := known_thumb(old)) is not None:
+                        remember(new, thumb)  # the same picture, smaller: the same thumbnail
+                by_digest = {old.digest: new for old, new in zip(pictures, fitted, strict=True)}
+                attached = self.session.pictures  # one removed meanwhile stays removed
+                attached[:] = [by_digest.get(p.digest, p) for p in attached]
+        finally:
+            self.reading -= 1
+            if self._fitting == side:
+                self._fitting = None
+        self._tell_pictures()
+        self.remove(None)  # files_changed: a message waiting for them goes now
 
     def remove_picture(self, digest: str) -> None:
         pictures = self.session.pictures
@@ -116,6 +149,7 @@ class MessageContext(QObject):
         }
         window = self.models.context_window(session.choice)
         self.changed.emit(sum(parts.values()), window, parts)
+        self._refit()
 
 
 def _refused(refused: list[tuple[bool, str]]) -> str:

@@ -66,15 +66,16 @@ def make_thumb(picture: Picture) -> QImage:
     return QImage(data, width, height, width * 4, QImage.Format.Format_RGBA8888).copy()
 
 
-def prepare(source: object, name: str | None = None) -> Prepared:
+def prepare(source: object, name: str | None = None, max_side: int | None = None) -> Prepared:
     """On a worker thread: a path, the bytes of an image file, or a ``QImage`` (a paste Qt
-    had already decoded) → a normalised ``Picture`` and its thumbnail. Raises
+    had already decoded) → a normalised ``Picture``, its longest side at most ``max_side``
+    (the chosen model's; None: ``images.DEFAULT_MAX_SIDE``), and its thumbnail. Raises
     ``images.ImageRefused`` for anything that is not an image it can read."""
-    from desktop_chat.images import normalise
+    from desktop_chat.images import DEFAULT_MAX_SIDE, normalise
 
     if isinstance(source, QImage):
         source = as_pil(source)
-    picture = normalise(source, name=name)
+    picture = normalise(source, name=name, max_side=max_side or DEFAULT_MAX_SIDE)
     return Prepared(picture, make_thumb(picture))
 
 
