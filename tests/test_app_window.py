@@ -72,3 +72,24 @@ def test_quitting_mid_reply_under_xvfb_leaves_nothing_running(tiny_model_dir, _i
         assert app.proc.wait(30) == 0
         out = app.output()
     assert "Traceback" not in out and "QThread" not in out, out
+
+
+def test_when_looking_for_models_fails_the_welcome_still_offers_its_ways_in(
+    qapp, _isolated_home, monkeypatch
+):
+    """The first frame's panel has no cards (nothing can be chosen yet); a look-up that fails
+    must still leave the user something to click: Add a provider, the models to download."""
+    from desktop_chat.gui.app import _refresh
+    from tests.support.gui import running_window
+
+    with running_window(qapp) as (loop, window):
+
+        async def failing():
+            raise RuntimeError("the settings folder could not be read")
+
+        monkeypatch.setattr(window.controller, "refresh", failing)
+        loop.run_until_complete(_refresh(window.controller, window))
+        notes = window.welcome.notes.text()
+        assert notes == "Could not look for models: the settings folder could not be read"
+        assert "add-provider" in window.welcome.buttons, "Add a provider is still there"
+        assert len(window.welcome.buttons) > 1, "and the models to download"

@@ -95,8 +95,11 @@ async def _refresh(controller, window, hotkey=None) -> None:
         await controller.refresh()
     except Exception as exc:  # the window stays useful whatever the background check meets
         log.exception("looking for settings and models failed")
-        window.welcome.notes.setText(f"Could not look for models: {exc}")
-        window.welcome.notes.show()
+        from desktop_chat.hub import RECOMMENDED
+
+        # The ways in all the same (a provider can still be added, a model downloaded), and
+        # what went wrong above them.
+        window.welcome.show_options([], RECOMMENDED, set(), f"Could not look for models: {exc}")
         return
     if any(problems):  # said in the window, never silently dropped
         controller.notice.emit(problems[0], "")
