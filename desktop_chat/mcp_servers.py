@@ -194,7 +194,7 @@ class _Server:
         if self.http_status in (401, 403):
             return (
                 f"the server refused the connection (HTTP {self.http_status}): check its "
-                "headers in config.toml and the token in the Keychain."
+                "headers (Settings → Tools → Edit…) and the token in the Keychain."
             )
         if self.http_status is not None:
             return f"the server answered HTTP {self.http_status} ({_reason(leaf)})."

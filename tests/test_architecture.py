@@ -105,13 +105,18 @@ def test_the_window_is_built_before_asyncio_and_the_store_are_imported():
     code = (
         "import sys, json, desktop_chat.gui.app, desktop_chat.gui.main_window,"
         " desktop_chat.gui.quitting, desktop_chat.gui.single_instance, desktop_chat.paths;"
+        "from PySide6.QtWidgets import QApplication; app = QApplication([]);"
+        "window = desktop_chat.gui.main_window.MainWindow(); window.show(); app.processEvents();"
         "late = ['asyncio', 'qasync', 'sqlite3', 'desktop_chat.store', 'desktop_chat.session',"
         " 'desktop_chat.gui.controller', 'desktop_chat.gui.messages', 'ssl'];"
         "import PySide6.QtWidgets as w;"
         "print(json.dumps([m for m in late if m in sys.modules]"
         " + (['QFileDialog'] if 'QFileDialog' in w.__dict__ else [])))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     assert json.loads(out.stdout.splitlines()[-1]) == []
 
 

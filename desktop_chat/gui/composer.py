@@ -125,9 +125,10 @@ class Composer(QFrame):
             return
         self.send_requested.emit(text)
 
-    def take_text(self) -> None:
+    def clear(self) -> None:
         """Empties the composer: the window calls this once the prompt is safely in the
-        conversation (Enter already read the text; a second copy of 2 MB costs a frame)."""
+        conversation (Enter already read the text; a second copy of 2 MB costs a frame), or
+        when an edit is cancelled."""
         self.edit.clear()
 
     def set_text(self, text: str) -> None:

@@ -428,7 +428,7 @@ class MainWindow(QMainWindow):
         editing, self.editing = self.editing, None
         self.editing_label.hide()
         if self.controller.send(text, replace_from=editing):
-            self.composer.take_text()
+            self.composer.clear()
         else:
             self.editing = editing  # nothing was sent: the text and the edit stay
 
@@ -445,7 +445,7 @@ class MainWindow(QMainWindow):
         elif self.editing is not None:
             self.editing = None
             self.editing_label.hide()
-            self.composer.take_text()
+            self.composer.clear()
 
     @Slot(int)
     def edit(self, index: int) -> None:

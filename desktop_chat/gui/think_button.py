@@ -88,8 +88,9 @@ class ThinkButton(QToolButton):
         self.setChecked(params.think is not False)  # a thinking model thinks unless told not
         self.blockSignals(False)
         effort = params.reasoning_effort
-        for action in self.efforts.actions():
-            action.setChecked(action.data() == effort)
+        if switches.effort:  # the menu is made for the first model that takes an effort
+            for action in self.efforts.actions():
+                action.setChecked(action.data() == effort)
         # The efforts' menu only where they do something: beside the switch (its arrow), or
         # as the whole button for a model whose thinking is set by effort alone.
         self.setMenu(self.effort_menu if switches.effort else None)
