@@ -9,6 +9,7 @@ the Keychain and writes ``keychain:ITEM`` in its place, so config.toml holds no 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -18,6 +19,8 @@ from typing import Any
 from desktop_chat.config_writer import save_mcp_server
 from desktop_chat.errors import ConfigError
 from desktop_chat.mcp_config import KEYCHAIN_PREFIX, McpServerSettings
+
+log = logging.getLogger(__name__)
 
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|AUTH|CREDENTIAL|COOKIE|SESSION|\bPAT\b", re.I)
 _NAME = re.compile(r"[^A-Za-z0-9_-]")
@@ -103,35 +106,73 @@ def _server(name: str, entry: Any) -> ClaudeServer | None:
 
 
 def keychain_item(server: str, variable: str) -> str:
-    return f"mcp-{server}-{variable}"
+    # "/" is in neither a server's name nor a variable's or header's: server "a" header
+    # "b-Token" and server "a-b" header "Token" get two items. (Items made before were named
+    # "mcp-SERVER-NAME"; configs naming them go on working.)
+    return f"mcp-{server}/{variable}"
 
 
 def store_secrets(
-    settings: McpServerSettings, names: Iterable[str] | None = None, *, keys: Any = None
+    settings: McpServerSettings,
+    names: Iterable[str] | None = None,
+    *,
+    keys: Any = None,
+    written: list[tuple[str, str | None]] | None = None,
 ) -> McpServerSettings:
     """The settings with each value of ``names`` (every env variable and header when None) put
     in the Keychain as ``keychain_item(server, name)`` and ``keychain:ITEM`` in its place; a
-    value that already is ``keychain:ITEM`` is kept. Raises ``KeyringUnavailable`` before
-    anything is written to config.toml."""
+    value that already is ``keychain:ITEM`` is kept. ``written`` gets each item set, with its
+    value before, for ``restore_secrets`` should what follows (config.toml) fail. A Keychain
+    that refuses part-way gets back what was set before it raises ``KeyringUnavailable``:
+    no item is left that nothing names."""
+    done: list[tuple[str, str | None]] = [] if written is None else written
+    start = len(done)
     env, headers = dict(settings.env), dict(settings.headers)
-    for part in (env, headers):
-        for key in list(part) if names is None else names:
-            value = part.get(key)
-            if value and not value.startswith(KEYCHAIN_PREFIX):
-                if keys is None:
-                    from desktop_chat.keys import KeyStore
+    try:
+        for part in (env, headers):
+            for key in list(part) if names is None else names:
+                value = part.get(key)
+                if value and not value.startswith(KEYCHAIN_PREFIX):
+                    if keys is None:
+                        from desktop_chat.keys import KeyStore
 
-                    keys = KeyStore()
-                item = keychain_item(settings.name, key)
-                keys.set(item, value)
-                part[key] = KEYCHAIN_PREFIX + item
+                        keys = KeyStore()
+                    item = keychain_item(settings.name, key)
+                    done.append((item, keys.get(item)))
+                    keys.set(item, value)
+                    part[key] = KEYCHAIN_PREFIX + item
+    except Exception:
+        restore_secrets(done[start:], keys)
+        del done[start:]
+        raise
     return replace(settings, env=env, headers=headers)
 
 
+def restore_secrets(written: list[tuple[str, str | None]], keys: Any = None) -> None:
+    """Each item ``store_secrets`` set, as it was before (deleted where there was none); best
+    effort: a Keychain that refuses this too keeps what it has."""
+    if not written:
+        return
+    if keys is None:
+        from desktop_chat.keys import KeyStore
+
+        keys = KeyStore()
+    for item, before in reversed(written):
+        try:
+            if before is None:
+                keys.delete(item)
+            else:
+                keys.set(item, before)
+        except Exception:
+            log.warning("Keychain item %s could not be put back", item, exc_info=True)
+
+
 def own_keychain_items(settings: McpServerSettings) -> list[str]:
-    """The Keychain items this app made for the server (by ``keychain_item``'s naming): those
-    that go with it when it is removed. An item the user named himself may serve elsewhere."""
-    return [i for i in settings.keychain_items() if i.startswith(keychain_item(settings.name, ""))]
+    """The Keychain items this app made for the server (by ``keychain_item``'s naming, or the
+    one before it): those that go with it when it is removed. An item the user named himself
+    may serve elsewhere."""
+    own = (keychain_item(settings.name, ""), f"mcp-{settings.name}-")
+    return [i for i in settings.keychain_items() if i.startswith(own)]
 
 
 def import_servers(

@@ -336,11 +336,11 @@ def test_claude_desktops_servers_are_offered_and_imported_with_tokens_in_the_key
     assert loaded.errors == []
     imported = loaded.settings.mcp_servers["github"]
     assert imported.env == {
-        "GITHUB_PERSONAL_ACCESS_TOKEN": "keychain:mcp-github-GITHUB_PERSONAL_ACCESS_TOKEN"
+        "GITHUB_PERSONAL_ACCESS_TOKEN": "keychain:mcp-github/GITHUB_PERSONAL_ACCESS_TOKEN"
     }
     assert imported.args == ("-y", "@modelcontextprotocol/server-github")
     assert (
-        KeyStore().get("mcp-github-GITHUB_PERSONAL_ACCESS_TOKEN") == "ghp_claude-token-abcdef123456"
+        KeyStore().get("mcp-github/GITHUB_PERSONAL_ACCESS_TOKEN") == "ghp_claude-token-abcdef123456"
     )
     assert loaded.settings.mcp_servers["files"].command == "my-own-files-server"
 

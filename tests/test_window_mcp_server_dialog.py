@@ -95,10 +95,10 @@ def test_a_command_servers_environment_typed_in_add_goes_to_the_keychain_and_rea
         ok(qtbot, add)
         loop.run_until_complete(wait_for(lambda: page.task.done(), 90, "the new server"))
         assert servers_in(config)["gh"]["env"] == {
-            "GITHUB_PERSONAL_ACCESS_TOKEN": "keychain:mcp-gh-GITHUB_PERSONAL_ACCESS_TOKEN",
+            "GITHUB_PERSONAL_ACCESS_TOKEN": "keychain:mcp-gh/GITHUB_PERSONAL_ACCESS_TOKEN",
             "OTHER_KEY": "keychain:my-own-item",
         }
-        assert KeyStore().get("mcp-gh-GITHUB_PERSONAL_ACCESS_TOKEN") == TOKEN
+        assert KeyStore().get("mcp-gh/GITHUB_PERSONAL_ACCESS_TOKEN") == TOKEN
         assert page.server_item("gh").text(0) == "gh — ready with 7 tools"
         seen = loop.run_until_complete(environment_of(window.controller.tools, "gh"))
         assert seen["GITHUB_PERSONAL_ACCESS_TOKEN"] == TOKEN
@@ -135,9 +135,9 @@ def test_a_url_servers_bearer_header_typed_in_add_opens_a_server_that_asks_for_i
         loop.run_until_complete(wait_for(lambda: page.task.done(), 90, "the new server"))
         assert servers_in(config)["remote"] == {
             "url": url,
-            "headers": {"Authorization": "keychain:mcp-remote-Authorization"},
+            "headers": {"Authorization": "keychain:mcp-remote/Authorization"},
         }
-        assert KeyStore().get("mcp-remote-Authorization") == f"Bearer {secret}"
+        assert KeyStore().get("mcp-remote/Authorization") == f"Bearer {secret}"
         # The server answers 401 to a request without this exact header.
         assert page.server_item("remote").text(0) == "remote — ready with 7 tools"
         window.dialog.reject()
@@ -257,13 +257,14 @@ def test_edit_shows_the_references_replaces_a_value_and_forgets_a_removed_row(
         loop.run_until_complete(wait_for(lambda: page.task.done(), 90, "the edited server"))
         gh = servers_in(config)["gh"]
         assert gh["env"] == {
-            "GITHUB_TOKEN": "keychain:mcp-gh-GITHUB_TOKEN",
+            "GITHUB_TOKEN": "keychain:mcp-gh/GITHUB_TOKEN",
             "SHARED": "keychain:shared-item",
-            "ADDED": "keychain:mcp-gh-ADDED",
+            "ADDED": "keychain:mcp-gh/ADDED",
         }
         assert gh["always_allow"] == ["echo"], "what the dialog does not show is kept"
         keys = KeyStore()
-        assert keys.get("mcp-gh-GITHUB_TOKEN") == new
+        assert keys.get("mcp-gh/GITHUB_TOKEN") == new
+        assert keys.get("mcp-gh-GITHUB_TOKEN") is None, "the replaced value's old item goes"
         assert keys.get("mcp-gh-OLD") is None, "the removed row's item is deleted"
         assert keys.get("shared-item") == "the-users-own-item-222"
         seen = loop.run_until_complete(environment_of(window.controller.tools, "gh"))
@@ -332,3 +333,65 @@ def test_with_no_keychain_the_server_is_not_written_and_the_page_says_why(
         keyring.set_keyring(before)
     assert "gh" not in servers_in(config)
     nowhere_but_the_keychain(_isolated_home, TOKEN)
+
+
+def test_two_servers_whose_names_run_together_keep_two_keychain_items(secret_service):
+    """Server "a" with header "b-Token" and server "a-b" with header "Token": the old naming
+    gave both "mcp-a-b-Token", so saving one overwrote the other's token."""
+    from desktop_chat.mcp_config import McpServerSettings
+    from desktop_chat.mcp_import import store_secrets
+
+    first = store_secrets(
+        McpServerSettings("a", url="http://127.0.0.1:9/mcp", headers={"b-Token": "first-1111"})
+    )
+    second = store_secrets(
+        McpServerSettings("a-b", url="http://127.0.0.1:9/mcp", headers={"Token": "second-2222"})
+    )
+    assert first.keychain_items() != second.keychain_items()
+    keys = KeyStore()
+    assert keys.get(first.keychain_items()[0]) == "first-1111"
+    assert keys.get(second.keychain_items()[0]) == "second-2222"
+
+
+class RefusesSecond:
+    """The real Keychain, refusing the second write (locked half-way, the user's Deny)."""
+
+    def __init__(self) -> None:
+        self.keys, self.sets = KeyStore(), 0
+
+    def get(self, item):
+        return self.keys.get(item)
+
+    def set(self, item, value):
+        from desktop_chat.keys import KeyringUnavailable
+
+        self.sets += 1
+        if self.sets == 2:
+            raise KeyringUnavailable("The keychain refused.", "Unlock it.")
+        self.keys.set(item, value)
+
+    def delete(self, item):
+        self.keys.delete(item)
+
+
+def test_a_keychain_that_refuses_half_way_gets_back_what_it_held(secret_service):
+    from desktop_chat.keys import KeyringUnavailable
+    from desktop_chat.mcp_config import McpServerSettings
+    from desktop_chat.mcp_import import keychain_item, restore_secrets, store_secrets
+
+    keys = KeyStore()
+    keys.set(keychain_item("gh", "A_TOKEN"), "the-old-value-0000")
+    settings = McpServerSettings(
+        "gh", command="gh-mcp", env={"A_TOKEN": "new-value-1111", "B_TOKEN": "new-value-2222"}
+    )
+    with pytest.raises(KeyringUnavailable):
+        store_secrets(settings, keys=RefusesSecond())
+    assert keys.get(keychain_item("gh", "A_TOKEN")) == "the-old-value-0000", "put back"
+    assert keys.get(keychain_item("gh", "B_TOKEN")) is None, "nothing left that nothing names"
+    # Written whole, then config.toml refused: the caller puts everything back.
+    written: list = []
+    store_secrets(settings, written=written)
+    assert keys.get(keychain_item("gh", "B_TOKEN")) == "new-value-2222"
+    restore_secrets(written)
+    assert keys.get(keychain_item("gh", "A_TOKEN")) == "the-old-value-0000"
+    assert keys.get(keychain_item("gh", "B_TOKEN")) is None

@@ -304,10 +304,11 @@ class ToolsPage(QWidget):
         place, read the settings again, and start it so its state shows. ``previous``: the
         server as it was before an edit, whose items no longer named are deleted."""
         from desktop_chat.config_writer import save_mcp_server
-        from desktop_chat.mcp_import import store_secrets
+        from desktop_chat.mcp_import import restore_secrets, store_secrets
 
+        written: list = []  # what the Keychain held before, should config.toml refuse
         try:
-            settings = await asyncio.to_thread(store_secrets, settings)
+            settings = await asyncio.to_thread(store_secrets, settings, written=written)
         except KeyringUnavailable as exc:  # its hint is about providers' keys: not this
             said = (
                 f"{settings.name} was not saved: its values could not be put in the Keychain. "
@@ -321,6 +322,8 @@ class ToolsPage(QWidget):
         try:
             await asyncio.to_thread(save_mcp_server, self.controller.paths.config_file, settings)
         except DesktopChatError as exc:
+            # Not saved: the Keychain goes back to what the file still names.
+            await asyncio.to_thread(restore_secrets, written)
             self.message.setText(_words(exc.message, exc.hint))
             return
         failed = await self._forget(previous, keep=settings) if previous is not None else ""
