@@ -183,6 +183,9 @@ class AsyncLLMChat:
         self._model = self.config.model
         self._params: GenerationParams | None = None
         self._choice: Any = None
+        #: ``image_max_side`` from the user's settings for this model (its provider's, else
+        #: ``[app]``'s), when the model was found through them; None: by its host.
+        self._image_side: int | None = None
         self._owned: Any = None
         #: (provider, engine) that served an earlier config, closed once no request uses them.
         self._retired: list[tuple[Any, Any]] = []
@@ -225,8 +228,9 @@ class AsyncLLMChat:
 
     def _ensure_provider(self) -> tuple[Provider, str, GenerationParams]:
         if self._provider is None or self._params is None:
-            provider, model, params, owned = _build_provider(self.config, self._provider)
+            provider, model, params, owned, side = _build_provider(self.config, self._provider)
             self._provider, self._model, self._params = provider, model, params
+            self._image_side = side
             self._choice = opened_choice(provider, model, model)
             if owned is not None:  # rebuilt params over a kept provider keep its engine too
                 self._owned = owned
@@ -379,9 +383,9 @@ class AsyncLLMChat:
         ``reasoning``: the thinking's and the answer's events (``Piece``) instead."""
         self.last_activity = time.monotonic()
         prompt = _check_prompt(prompt)
+        await self._close_retired()  # first: a model replaced is closed before one opens
         # A bad one raises here: nothing is sent.
-        pictures = await pictures_from(images, self._image_side(session))
-        await self._close_retired()
+        pictures = await pictures_from(images, self._image_cap(session))
         await self._arm(session)
         provider = self._ready(session)
         self._busy += 1
@@ -414,17 +418,18 @@ class AsyncLLMChat:
             session.tools = await self.tools.toolbox()
             session.approve = self.tools.approve
 
-    def _image_side(self, session: ChatSession) -> int:
-        """The longest side of an image for this chat's model (``image_sizes.side_for``)."""
-        from desktop_chat.image_sizes import side_for
-
+    def _image_cap(self, session: ChatSession) -> int:
+        """The longest side of an image for this chat's model; its turns scale to it too."""
         self._ensure_provider()
-        return side_for(self._choice, session.settings)
+        session.set_model(self._choice)
+        session.image_side = self._image_side
+        return session.image_max_side()
 
     def _ready(self, session: ChatSession) -> Provider:
         """The provider, and ``session`` asking its model with this chat's parameters."""
         provider, _, params = self._ensure_provider()
         session.set_model(self._choice)
+        session.image_side = self._image_side
         session.flags = params
         return provider
 
@@ -445,7 +450,7 @@ class AsyncLLMChat:
         await self._close_retired()
         try:
             prompt = _check_prompt(prompt)
-            pictures = await pictures_from(images, self._image_side(session))
+            pictures = await pictures_from(images, self._image_cap(session))
             await self._arm(session)
             provider = self._ready(session)
             call = call_params(GenerationParams(), system_prompt, options)
@@ -593,11 +598,12 @@ def _served_by(config: LLMConfig) -> tuple:
 
 def _build_provider(
     config: LLMConfig, given: Provider | None
-) -> tuple[Provider, str, GenerationParams, Any]:
-    """(provider, model, params, what to close with the chat: a local engine, or None)."""
+) -> tuple[Provider, str, GenerationParams, Any, int | None]:
+    """(provider, model, params, what to close with the chat: a local engine, or None, the
+    user's ``image_max_side`` for it or None)."""
     params = config.params().replace(system_prompt=config.system_prompt or None)
     if given is not None:
-        return given, config.model, params, None
+        return given, config.model, params, None, None
     from desktop_chat.providers.openai_compat import OpenAICompatProvider
 
     if config.base_url:
@@ -610,7 +616,7 @@ def _build_provider(
             timeout_s=config.request_timeout,
             allow_insecure_key=config.allow_insecure_key,
         )
-        return provider, config.model, params, None
+        return provider, config.model, params, None, None
     # No URL: a model as llmchat names it (an alias, provider:model, a folder, a Hugging Face
     # id), found through the user's settings as every client finds it (models.resolve).
     from desktop_chat.config import load_settings
@@ -629,8 +635,10 @@ def _build_provider(
         allow_insecure_key=config.allow_insecure_key,
     )
     params = params.over(opened.params).over(settings.defaults)
+    own = getattr(opened.choice.provider, "image_max_side", None) or settings.image_max_side
     # A local model's engine is the chat's own: closed with it.
-    return opened.provider, opened.model, params, opened if opened.engine is not None else None
+    owned = opened if opened.engine is not None else None
+    return opened.provider, opened.model, params, owned, own
 
 
 # --- sync face ---------------------------------------------------------------------------

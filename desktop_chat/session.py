@@ -430,6 +430,9 @@ class ChatSession:
 
         #: Files that join the next message only.
         self.files = ContextFiles()
+        #: The caller's own image cap (the Python API's, from the user's settings), over
+        #: ``image_sizes.side_for``; None: that.
+        self.image_side: int | None = None
         #: Images attached to the next message (normalised: ``images.normalise``); they
         #: leave once that message is in the conversation, not before.
         self.pictures: list[Picture] = []
@@ -548,7 +551,7 @@ class ChatSession:
         """The longest side of an image for the model chosen now (``image_sizes.side_for``)."""
         from desktop_chat.image_sizes import side_for
 
-        return side_for(self.choice, self.settings)
+        return self.image_side or side_for(self.choice, self.settings)
 
     def _choice(self) -> ModelChoice:
         if self.choice is None:

@@ -216,3 +216,26 @@ def test_images_are_capped_at_the_size_the_chats_server_reads(fake, chat):
     (request,) = fake.requests
     [sent] = sent_images(request)
     assert sent.size == (1536, 1024)
+
+
+def test_image_max_side_in_the_settings_caps_a_model_named_through_them(fake, _isolated_home):
+    """A model named as in ``llmchat`` (``provider:model``) is found through the user's
+    settings: its provider's ``image_max_side`` wins over ``[app]``'s, which wins over the
+    host's; the image is scaled there, and the turn sends it at that size."""
+    from tests.support.settings import write_config
+
+    write_config(
+        _isolated_home,
+        "[app]\nimage_max_side = 900\n"
+        f'[providers.box]\nbase_url = "{fake.base_url}"\nimage_max_side = 500\n'
+        f'[providers.other]\nbase_url = "{fake.base_url}"\n',
+    )
+    fake.script = [Step(pieces=["Box."]), Step(pieces=["Other."])]
+    for model, answer in (("box:vision-7b", "Box."), ("other:vision-7b", "Other.")):
+        chat = LLMChat(model=model, system_prompt="")
+        try:
+            assert chat.ask("What is this?", images=[png("navy", (3000, 2000))]) == answer
+        finally:
+            chat.close()
+    box, other = (sent_images(request)[0].size for request in fake.requests)
+    assert (box, other) == ((500, 333), (900, 600))
