@@ -69,11 +69,13 @@ ZIP_SAFE = {
     # `import mcp` brings the SDK's server side too (mcp/__init__.py), with these two:
     "opentelemetry": (
         "reads entry points only when OTEL_PROPAGATORS, OTEL_PYTHON_CONTEXT or a provider's "
-        "OTEL_ variable is set, which an app started from the Dock or Finder does not have"
+        "OTEL_ variable is set (1.45, the locked one; older ones looked up the default "
+        "propagators by entry point at import), which an app started from the Dock or Finder "
+        "does not have"
     ),
     "uvicorn": (
-        "imports by name only to serve an app given as 'module:attr'; the app serves nothing "
-        "(sse_starlette imports uvicorn at import)"
+        "imports its protocols, loop and app by name only when it serves; the app serves "
+        "nothing (sse_starlette imports uvicorn at import)"
     ),
 }
 
