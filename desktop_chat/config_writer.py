@@ -131,32 +131,40 @@ def _mcp_servers(doc, create: bool):
 
 
 def save_mcp_server(path: Path, server: McpServerSettings) -> None:
-    """Add or replace ``[mcp.servers.<name>]``. Its env and headers are written as given: the
-    caller has already put secrets in the Keychain and left ``keychain:ITEM`` in their place."""
+    """Add ``[mcp.servers.<name>]``, or change it in place: only the keys whose value differs
+    are written, so the user's comments, key order and keys of their own stay. Its env and
+    headers are written as given: the caller has already put secrets in the Keychain and left
+    ``keychain:ITEM`` in their place."""
     import tomlkit
 
+    url = bool(server.url)
+    wanted = {
+        "url": server.url or None,
+        "headers": _inline(server.headers) if url and server.headers else None,
+        "command": None if url else server.command or "",
+        "args": list(server.args) if not url and server.args else None,
+        "env": _inline(server.env) if not url and server.env else None,
+        "cwd": server.cwd if not url and server.cwd else None,
+        "always_allow": list(server.always_allow) or None,
+        "disabled": list(server.disabled) or None,
+        "timeout": server.timeout if server.timeout != CALL_TIMEOUT_S else None,
+    }
     doc = _load(path)
     servers = _mcp_servers(doc, create=True)
-    table = tomlkit.table()
-    if server.url:
-        table["url"] = server.url
-        if server.headers:
-            table["headers"] = _inline(server.headers)
-    else:
-        table["command"] = server.command or ""
-        if server.args:
-            table["args"] = list(server.args)
-        if server.env:
-            table["env"] = _inline(server.env)
-        if server.cwd:
-            table["cwd"] = server.cwd
-    for key in ("always_allow", "disabled"):
-        if getattr(server, key):
-            table[key] = list(getattr(server, key))
-    if server.timeout != CALL_TIMEOUT_S:
-        table["timeout"] = server.timeout
-    servers[server.name] = table
+    table = servers.get(server.name)
+    if table is None:
+        table = servers[server.name] = tomlkit.table()
+    for key, value in wanted.items():
+        if value is None:
+            if key in table:
+                del table[key]
+        elif key not in table or _plain(table[key]) != _plain(value):
+            table[key] = value
     _save(path, doc)
+
+
+def _plain(value):
+    return value.unwrap() if hasattr(value, "unwrap") else value
 
 
 def _inline(values: dict[str, str]):

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -464,3 +465,30 @@ def test_a_url_where_nothing_listens_is_said_as_such():
     assert state.status is ServerStatus.FAILED
     assert state.error.startswith(f"nothing answered at {url} (ConnectError: ")
     assert state.error.endswith("check the address and that the server is running.")
+
+
+def test_a_server_saved_again_keeps_the_users_comments_and_keys_in_its_table(tmp_path):
+    """Settings → Tools → Edit… changes what changed: the comments, the order and a key the
+    app does not know stay as the user wrote them."""
+    from desktop_chat.config_writer import save_mcp_server
+
+    paths = paths_under(tmp_path)
+    config = paths.config_file
+    config.write_text(
+        "# my servers\n"
+        "[mcp.servers.notes]\n"
+        "# the notes folder on the other disk\n"
+        'command = "npx"\n'
+        'args = ["-y", "@modelcontextprotocol/server-filesystem", "/Volumes/Notes"]\n'
+        'env = { LOG_LEVEL = "debug" }  # louder while I try it\n'
+        "mine = 1\n"
+    )
+    settings = load_settings(paths).settings.mcp_servers["notes"]
+    save_mcp_server(config, replace(settings, env={"LOG_LEVEL": "info"}, always_allow=("read",)))
+    text = config.read_text()
+    assert "# my servers" in text and "# the notes folder on the other disk" in text
+    assert "mine = 1" in text, "a key of the user's own stays"
+    assert text.index("command") < text.index("args") < text.index("env"), "the order stays"
+    again = load_settings(paths).settings.mcp_servers["notes"]
+    assert again.env == {"LOG_LEVEL": "info"} and again.always_allow == ("read",)
+    assert again.args == settings.args
