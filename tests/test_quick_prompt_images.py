@@ -43,6 +43,8 @@ def test_a_screenshot_pasted_in_the_quick_prompt_goes_with_the_question(
                 _drop(quick, [dropped])
                 qtbot.keyClicks(quick.input, "What are these?")
                 await wait_for(lambda: len(quick.picture_chips.chips) == 2, 30, "two chips")
+                sizes = [(c.picture.width, c.picture.height) for c in quick.picture_chips.chips]
+                assert sizes == [(1536, 960), (500, 500)], "the chips say the size sent"
                 assert quick.attached.isHidden(), quick.attached.text()  # the chips say it all
                 for chip in quick.picture_chips.chips:  # the panel grew to hold them
                     assert chip.height() >= chip.sizeHint().height()

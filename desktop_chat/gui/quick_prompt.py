@@ -354,10 +354,12 @@ class QuickPrompt(QFrame):
         """Normalise images off the GUI thread, in the order given (a chip says so meanwhile);
         a prompt sent meanwhile goes once they are ready, with them."""
         refused: list[str] = []
+        # At the size the main window's model reads, which the quick prompt asks.
+        side = self.controller.session.image_max_side()
         async with self._read_lock:
             for source, name in sources:
                 try:
-                    ready = await asyncio.to_thread(prepare, source, name)
+                    ready = await asyncio.to_thread(prepare, source, name, side)
                 except ImageRefused as err:
                     refused.append(f"{err.message} {err.hint}")
                 else:
