@@ -68,8 +68,9 @@ def _until(condition, what: str, limit_s: float = 30) -> None:
 
 
 def _screenshot(tmp_path):
-    shot = Image.new("RGB", (1600, 1000), MAGENTA)  # a colour nothing else on screen has
-    shot.paste((255, 255, 255), (0, 0, 1600, 80))  # a title bar
+    # Under the 1536 pixels a server on this machine is sent (image_sizes.py).
+    shot = Image.new("RGB", (1440, 900), MAGENTA)  # a colour nothing else on screen has
+    shot.paste((255, 255, 255), (0, 0, 1440, 80))  # a title bar
     shot.save(tmp_path / "screenshot.png")
     return tmp_path / "screenshot.png"
 
@@ -110,8 +111,8 @@ def test_a_screenshot_pasted_with_ctrl_v_goes_with_the_message(_isolated_home, t
             out = app.output()
     assert "Traceback" not in out, out
     image = _sent_image(fake, "What is on my screen?")
-    assert image.size == (1600, 1000), "under the cap: sent at its own size"
-    assert image.getpixel((800, 500)) == MAGENTA and image.getpixel((800, 40)) == (255, 255, 255)
+    assert image.size == (1440, 900), "under the cap: sent at its own size"
+    assert image.getpixel((720, 450)) == MAGENTA and image.getpixel((720, 40)) == (255, 255, 255)
 
 
 def test_a_screenshot_pasted_in_the_quick_prompt_goes_with_the_question(_isolated_home, tmp_path):
@@ -132,4 +133,4 @@ def test_a_screenshot_pasted_in_the_quick_prompt_goes_with_the_question(_isolate
             assert app.proc.wait(30) == 0
             out = app.output()
     assert "Traceback" not in out, out
-    assert _sent_image(fake, "What is on my screen?").size == (1600, 1000)
+    assert _sent_image(fake, "What is on my screen?").size == (1440, 900)

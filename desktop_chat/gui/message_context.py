@@ -81,6 +81,8 @@ class MessageContext(QObject):
                             self._tell_pictures()
         finally:
             self.reading -= 1
+        # Prepared for the model chosen when it began: one chosen meanwhile may read less.
+        self._refit()
         self.remove(None)  # files_changed: a message waiting for this drop goes now
         if refused:
             self.notice.emit(_refused(refused), "\n".join(why for _, why in refused))
@@ -109,12 +111,15 @@ class MessageContext(QObject):
                 by_digest = {old.digest: new for old, new in zip(pictures, fitted, strict=True)}
                 attached = self.session.pictures  # one removed meanwhile stays removed
                 attached[:] = [by_digest.get(p.digest, p) for p in attached]
+        except Exception:  # the turn scales them again before sending: nothing is lost
+            log.exception("attached images not scaled to %d", side)
         finally:
             self.reading -= 1
             if self._fitting == side:
                 self._fitting = None
-        self._tell_pictures()
-        self.remove(None)  # files_changed: a message waiting for them goes now
+            # Whatever happened, a message waiting for them is looked at again.
+            self._tell_pictures()
+            self.remove(None)  # files_changed: a message waiting for them goes now
 
     def remove_picture(self, digest: str) -> None:
         pictures = self.session.pictures
