@@ -8,9 +8,10 @@ image_max_side`` (config.py) wins over it. Plain data: no Qt, no Pillow.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
+
+from desktop_chat.hosts import is_loopback
 
 #: What a user may set (``image_max_side``): below 256 nothing is legible, above 8192 no
 #: provider takes it (Anthropic refuses more than 8000 pixels a side).
@@ -43,21 +44,12 @@ def default_side(base_url: str | None) -> int:
     if base_url is None:
         return LOCAL
     host = (urlsplit(base_url).hostname or "").lower().rstrip(".")
-    if _loopback(host):
+    if is_loopback(host):
         return LOCAL
     for known, side in HOSTS:
         if host == known or (known.startswith(".") and host.endswith(known)):
             return side
     return OTHER
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def side_for(choice: Any, settings: Any) -> int:

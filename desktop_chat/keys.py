@@ -10,7 +10,6 @@ the variables; it never falls back to a plaintext file.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from desktop_chat.errors import InsecureTransportError, KeyringUnavailable
+from desktop_chat.hosts import is_loopback
 from desktop_chat.platform.launch import hint
 from desktop_chat.redact import remember
 
@@ -183,15 +183,6 @@ def find_key(
             remember(value)
             return FoundKey(value, var)
     return None
-
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def ensure_safe_transport(base_url: str, *, has_key: bool, allowed: bool = False) -> None:

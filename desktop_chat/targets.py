@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from desktop_chat.config import ProviderSettings, Settings
 from desktop_chat.errors import KeyringUnavailable
-from desktop_chat.keys import KeyStore, find_key, is_loopback, key_variables
+from desktop_chat.hosts import is_loopback
+from desktop_chat.keys import KeyStore, find_key, key_variables
 from desktop_chat.platform.launch import hint, launched_from_finder
 
 if TYPE_CHECKING:

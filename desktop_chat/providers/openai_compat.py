@@ -40,7 +40,8 @@ from desktop_chat.events import (
     ToolCallRequest,
     Usage,
 )
-from desktop_chat.keys import OPENAI_HOSTS, ensure_safe_transport, env_var_for, is_loopback
+from desktop_chat.hosts import is_loopback
+from desktop_chat.keys import OPENAI_HOSTS, ensure_safe_transport, env_var_for
 from desktop_chat.params import GenerationParams
 from desktop_chat.providers import image_parts, request_body
 from desktop_chat.providers.base import Health
